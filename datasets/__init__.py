@@ -1,0 +1,1 @@
+"""Bundled data files of sparserec (installed as ``sparserec._data``); see MANIFEST."""

@@ -1,0 +1,1 @@
+"""CUDA sources of sparserec (installed as ``sparserec._gpu``), compiled by CuPy at run time."""

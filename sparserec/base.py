@@ -1,0 +1,209 @@
+"""What every sparserec estimator shares: parameter checks, backend choice, convergence record.
+
+Estimators inherit from :class:`SparseEstimatorMixin` and from scikit-learn's
+:class:`~sklearn.base.BaseEstimator` (plus ``RegressorMixin``/``TransformerMixin`` as fits).
+The shared constructor parameters have the same names everywhere: ``max_iter``, ``tol``,
+``backend``, ``random_state``, ``verbose``; the shared fitted attributes are ``n_iter_``,
+``converged_`` and ``history_`` (one float per iteration: an objective or a residual).
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_array, check_scalar
+from sklearn.utils.validation import validate_data
+
+from .backend import array_namespace, is_cupy_array, resolve_backend
+
+__all__ = [
+    "ConvergenceWarning",
+    "SparseEstimatorMixin",
+    "check_option",
+    "check_finite_array",
+    "progress",
+    "validate_xy",
+]
+
+
+def check_option(value, name: str, options) -> str:
+    """Check that a string parameter is one of ``options``.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter, the allowed values and the value received.
+
+    Examples
+    --------
+    >>> from sparserec.base import check_option
+    >>> check_option("svd", "variant", ("svd", "am"))
+    'svd'
+    """
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}")
+    return value
+
+
+def check_finite_array(x, name: str, *, ndim=None, allow_complex: bool = False,
+                       min_size: int = 1, dtype=(np.float64, np.float32)):
+    """Validate an array of any dimension on the host or on the GPU.
+
+    Floats stay in their precision (float32 or float64), integers become float64,
+    complex input is kept when ``allow_complex`` (complex64/complex128).
+
+    Parameters
+    ----------
+    x : array-like
+        The input.
+    name : str
+        The parameter name used in error messages.
+    ndim : int or tuple of int, optional
+        Allowed number of dimensions.
+    allow_complex : bool
+        Accept complex values.
+    min_size : int
+        Smallest number of elements accepted.
+    dtype : tuple of dtypes
+        Real dtypes kept as they are; others are converted to the first.
+
+    Raises
+    ------
+    TypeError
+        For non-numeric or (when not allowed) complex input.
+    ValueError
+        For a wrong number of dimensions, too few elements, NaN or infinity.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.base import check_finite_array
+    >>> check_finite_array([[1, 2], [3, 4]], "image", ndim=2).dtype
+    dtype('float64')
+    """
+    xp = array_namespace(x)
+    if xp is np:
+        x = np.asarray(x)
+    if x.dtype == object or x.dtype.kind not in "biufc":
+        raise TypeError(f"{name} must be a numeric array, got dtype {x.dtype}")
+    if x.dtype.kind == "c":
+        if not allow_complex:
+            raise TypeError(f"{name} must be real-valued; complex input is not supported here")
+        if x.dtype not in (np.complex64, np.complex128):
+            x = x.astype(np.complex128)
+    elif x.dtype not in dtype:
+        x = x.astype(dtype[0])
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if x.ndim not in allowed:
+            want = " or ".join(str(d) for d in allowed)
+            raise ValueError(f"{name} must be {want}-dimensional, got shape {x.shape}")
+    if x.size < min_size:
+        raise ValueError(f"{name} must have at least {min_size} element(s), got shape {x.shape}")
+    if not bool(xp.isfinite(x).all()):
+        n_bad = int((~xp.isfinite(x)).sum())
+        raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s)")
+    return x
+
+
+def validate_xy(estimator, X, y=None, *, allow_complex: bool = False, reset: bool = True,
+                multi_output: bool = False, accept_sparse=False, **check_params):
+    """scikit-learn's ``validate_data``, extended to complex and GPU (CuPy) arrays.
+
+    Real host arrays go through :func:`sklearn.utils.validation.validate_data` unchanged,
+    so errors read exactly as scikit-learn's. Complex input (when allowed) is checked on
+    its real and imaginary parts; CuPy input is checked on the device and not copied.
+    ``n_features_in_`` is set on ``reset`` in every case.
+    """
+    on_gpu = is_cupy_array(X) or is_cupy_array(y)
+    is_complex = any(
+        a is not None and not hasattr(a, "tocsr") and np.iscomplexobj(a) for a in (X, y)
+    )
+    if not (on_gpu or (allow_complex and is_complex)):
+        if y is None:
+            return validate_data(estimator, X, reset=reset, accept_sparse=accept_sparse,
+                                 dtype=[np.float64, np.float32], **check_params)
+        return validate_data(estimator, X, y, reset=reset, multi_output=multi_output,
+                             accept_sparse=accept_sparse, y_numeric=True,
+                             dtype=[np.float64, np.float32], **check_params)
+    if hasattr(X, "tocsr"):
+        raise TypeError("complex or GPU input must be a dense array, got a sparse matrix for X")
+    X = check_finite_array(X, "X", ndim=2, allow_complex=allow_complex)
+    if y is not None:
+        y = check_finite_array(y, "y", ndim=(1, 2) if multi_output else 1,
+                               allow_complex=allow_complex)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"X and y have inconsistent numbers of samples: {X.shape[0]} and {y.shape[0]}"
+            )
+    if not on_gpu:  # reuse scikit-learn's message for the feature-count check
+        check_array(np.zeros((1, X.shape[1])), input_name="X")
+    if reset:
+        estimator.n_features_in_ = X.shape[1]
+    elif X.shape[1] != getattr(estimator, "n_features_in_", X.shape[1]):
+        raise ValueError(
+            f"X has {X.shape[1]} features, but {type(estimator).__name__} "
+            f"is expecting {estimator.n_features_in_} features as input"
+        )
+    return X if y is None else (X, y)
+
+
+def progress(iterable: Iterable, *, total: int | None = None, desc: str = "",
+             enabled: bool = True) -> Iterator:
+    """Wrap an iterable in a tqdm progress bar when ``enabled``."""
+    if not enabled:
+        return iter(iterable)
+    from tqdm.auto import tqdm
+
+    return iter(tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True))
+
+
+class SparseEstimatorMixin:
+    """Shared plumbing for sparserec estimators.
+
+    Subclasses call, in ``fit``:
+
+    1. :meth:`_check_common_params` — checks ``max_iter``, ``tol``, ``verbose`` (those
+       the estimator has) and resolves ``backend`` into ``self.backend_``;
+    2. :meth:`_iterations` — ``range(max_iter)``, with a progress bar when ``verbose``;
+    3. :meth:`_record` each iteration's objective into ``history_``;
+    4. :meth:`_set_convergence` — sets ``n_iter_`` and ``converged_``, and warns with a
+       :class:`~sklearn.exceptions.ConvergenceWarning` when ``max_iter`` ran out.
+    """
+
+    def _check_common_params(self, *arrays) -> str:
+        if hasattr(self, "max_iter"):
+            check_scalar(self.max_iter, "max_iter", numbers.Integral, min_val=1)
+        if hasattr(self, "tol"):
+            check_scalar(self.tol, "tol", numbers.Real, min_val=0)
+            if not np.isfinite(self.tol):
+                raise ValueError(f"tol must be finite, got {self.tol!r}")
+        if hasattr(self, "verbose"):
+            check_scalar(self.verbose, "verbose", (numbers.Integral, bool), min_val=0)
+        self.backend_ = resolve_backend(getattr(self, "backend", "auto"), *arrays)
+        self.history_ = []
+        return self.backend_
+
+    def _iterations(self, desc: str | None = None) -> Iterator[int]:
+        return progress(range(self.max_iter), total=self.max_iter,
+                        desc=desc or type(self).__name__,
+                        enabled=bool(getattr(self, "verbose", 0)))
+
+    def _record(self, value) -> None:
+        self.history_.append(float(value))
+
+    def _set_convergence(self, n_iter: int, converged: bool) -> None:
+        self.n_iter_ = int(n_iter)
+        self.converged_ = bool(converged)
+        if not converged:
+            warnings.warn(
+                f"{type(self).__name__} did not converge in max_iter={self.max_iter} "
+                f"iterations (tol={getattr(self, 'tol', None)}); the last iterate is returned. "
+                "Increase max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )

@@ -1,0 +1,233 @@
+"""The ``sparserec`` command line.
+
+Commands
+--------
+``sparserec --version``
+``sparserec info``
+    Versions, optional extras, and which backends can run here (and why not).
+``sparserec demo [--out DIR] [--quick] [--family NAME ...]``
+    Runs every solver family on bundled or generated data, prints a table of quality and
+    time per family, and writes a report (PNG figures, ``index.html``, ``results.json``).
+
+Demo contract
+-------------
+Each family provides a module (listed in :data:`FAMILY_DEMOS`) with a function
+``run(quick: bool = False, random_state: int = 0) -> dict`` returning::
+
+    {"title": str,                 # what the family does, one line
+     "data": str,                  # what it ran on
+     "rows": [{"method": str, "<metric>": float, ..., "time (s)": float}, ...],
+     "figure": {"kind": ..., ...}} # optional, drawn by sparserec.plotting.plot_demo
+
+The first row is sparserec's method, later rows are its baselines. A family whose module
+does not exist yet is reported as missing; one that raises is reported as failed and the
+others still run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from ._version import __version__
+
+FAMILY_DEMOS = {
+    "deconvolution": "sparserec.deconv._demo",
+    "kronecker_sbl": "sparserec.sbl._demo",
+    "block_coordinate_descent": "sparserec.bcd._demo",
+    "orthogonal_dictionary": "sparserec.dictionary._demo",
+    "sparse_wht": "sparserec.wht._demo",
+    "self_calibration": "sparserec.selfcal._demo",
+}
+
+_CORE = ("numpy", "scipy", "sklearn", "skimage", "numba", "pywt", "matplotlib", "tqdm")
+_EXTRAS = {"astropy": "astro", "dask": "dask", "distributed": "dask", "zarr": "dask",
+           "cupy": "gpu"}
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def _version_of(module: str) -> str | None:
+    if importlib.util.find_spec(module) is None:
+        return None
+    try:
+        return getattr(importlib.import_module(module), "__version__", "installed")
+    except Exception as exc:  # installed but broken: say so rather than crash `info`
+        return f"broken ({str(exc).splitlines()[0]})"
+
+
+def _cmd_info(args) -> int:
+    from .backend import backend_status
+
+    print(f"sparserec {__version__} on Python {platform.python_version()} "
+          f"({platform.system()} {platform.machine()}, {os.cpu_count()} CPUs)")
+    print("\ncore dependencies:")
+    for name in _CORE:
+        print(f"  {name:<12} {_version_of(name) or 'MISSING'}")
+    print("\noptional extras:")
+    for name, extra in _EXTRAS.items():
+        version = _version_of(name)
+        print(f"  {name:<12} {version or f'not installed (pip install sparserec[{extra}])'}")
+    print("\nbackends:")
+    for name, (ok, reason) in backend_status().items():
+        print(f"  {name:<12} {'yes' if ok else 'no ':<4} {reason}")
+    print("\nsolver families:")
+    for family, module in FAMILY_DEMOS.items():
+        package = module.rsplit(".", 1)[0]
+        built = importlib.util.find_spec(module) is not None
+        print(f"  {family:<26} {package:<22} {'available' if built else 'missing'}")
+    return 0
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _format_table(rows: list[dict]) -> str:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    cells = [[_fmt(row.get(c, "")) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(lines)
+
+
+def _write_html(path: Path, results: dict) -> None:
+    from html import escape
+
+    parts = ["<!doctype html><meta charset='utf-8'><title>sparserec demo</title>",
+             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
+             "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px}"
+             "</style>",
+             f"<h1>sparserec {escape(__version__)} demo</h1>"]
+    for family, res in results.items():
+        parts.append(f"<h2>{escape(family)}</h2>")
+        if res["status"] != "ok":
+            parts.append(f"<p><b>{escape(res['status'])}</b> {escape(res.get('error', ''))}</p>")
+            continue
+        parts.append(f"<p>{escape(res['title'])}<br><i>{escape(res['data'])}</i></p>")
+        columns = list(dict.fromkeys(k for row in res["rows"] for k in row))
+        parts.append("<table><tr>" + "".join(f"<th>{escape(c)}</th>" for c in columns) + "</tr>")
+        for row in res["rows"]:
+            cells = "".join(f"<td>{escape(_fmt(row.get(c, '')))}</td>" for c in columns)
+            parts.append(f"<tr>{cells}</tr>")
+        parts.append("</table>")
+        if res.get("figure_file"):
+            parts.append(f"<p><img src='{escape(res['figure_file'])}' style='max-width:100%'></p>")
+    from .io import atomic_output
+
+    with atomic_output(path, overwrite=True) as tmp:
+        tmp.write_text("\n".join(parts), encoding="utf-8")
+
+
+def _cmd_demo(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .base import progress
+    from .io import atomic_output
+    from .plotting import plot_demo
+
+    unknown = sorted(set(args.family or ()) - set(FAMILY_DEMOS))
+    if unknown:
+        raise CLIError(f"--family must be among {sorted(FAMILY_DEMOS)}, got {unknown}")
+    families = args.family or list(FAMILY_DEMOS)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results, failed = {}, 0
+    for family in progress(families, total=len(families), desc="demo", enabled=not args.quiet):
+        module = FAMILY_DEMOS[family]
+        if importlib.util.find_spec(module) is None:
+            results[family] = {"status": "missing", "error": "this solver family is not built yet"}
+            continue
+        start = time.perf_counter()
+        try:
+            res = importlib.import_module(module).run(quick=args.quick, random_state=args.seed)
+        except Exception as exc:
+            failed += 1
+            results[family] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            continue
+        res = {"status": "ok", **res, "seconds": time.perf_counter() - start}
+        figure = res.pop("figure", None)
+        if figure is not None:
+            fig = plot_demo(figure)
+            name = f"{family}.png"
+            with atomic_output(out / name, overwrite=True) as tmp:
+                fig.savefig(tmp, format="png", dpi=110)
+            plt.close(fig)
+            res["figure_file"] = name
+        results[family] = res
+    for family, res in results.items():
+        print(f"\n== {family}: ", end="")
+        if res["status"] != "ok":
+            print(f"{res['status'].upper()} ({res['error']})")
+            continue
+        print(f"{res['title']}  [{res['seconds']:.1f} s]\n   data: {res['data']}")
+        print("   " + _format_table(res["rows"]).replace("\n", "\n   "))
+    with atomic_output(out / "results.json", overwrite=True) as tmp:
+        tmp.write_text(json.dumps(results, indent=2, default=float), encoding="utf-8")
+    _write_html(out / "index.html", results)
+    print(f"\nreport written to {out / 'index.html'}")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sparserec",
+        description="Classical sparse recovery and imaging: six published solvers.",
+    )
+    parser.add_argument("--version", action="version", version=f"sparserec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    info = sub.add_parser("info", help="versions and usable backends")
+    info.set_defaults(func=_cmd_info)
+
+    demo = sub.add_parser("demo", help="run every solver family on bundled data")
+    demo.add_argument("--out", default="sparserec-demo",
+                      help="report folder (default: ./sparserec-demo/)")
+    demo.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
+    demo.add_argument("--family", action="append", metavar="NAME",
+                      help=f"run only this family (repeatable): {', '.join(FAMILY_DEMOS)}")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``sparserec`` command."""
+    from .backend import BackendUnavailableError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("sparserec: interrupted; no partial output was written", file=sys.stderr)
+        return 130
+    except (CLIError, ValueError, TypeError, OSError, ImportError,
+            BackendUnavailableError) as exc:
+        if os.environ.get("SPARSEREC_DEBUG"):
+            raise
+        print(f"sparserec: error: {exc} (set SPARSEREC_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,358 @@
+"""Matrix-free linear operators shared by the solver families.
+
+Every operator is a :class:`scipy.sparse.linalg.LinearOperator` (so LSQR, LSMR, svds and
+``@`` work on it) acting on flattened vectors, and also offers :meth:`apply` and
+:meth:`adjoint` on arrays in their natural shape (a tensor for :class:`Kronecker`, an
+image for :class:`Convolution`), with an optional leading batch axis. Those two methods
+run unchanged on CuPy arrays.
+
+Dense materialisation (``todense``) is refused above ``sparserec.get_config()
+["max_dense_bytes"]`` (2 GiB by default).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator, aslinearoperator
+
+from ._config import check_dense_size
+from .backend import array_namespace, scipy_namespace
+
+__all__ = ["Kronecker", "Convolution", "Hadamard", "Stacked"]
+
+
+class _NDOperator(LinearOperator):
+    """A LinearOperator whose matvec is ``apply`` on the reshaped vector."""
+
+    in_shape: tuple
+    out_shape: tuple
+
+    def _matmat(self, X):
+        xp = array_namespace(X)
+        k = X.shape[1]
+        Xt = xp.moveaxis(X.reshape(self.in_shape + (k,)), -1, 0)  # batch first
+        Y = self.apply(Xt)
+        return xp.moveaxis(Y, 0, -1).reshape(-1, k)
+
+    def _rmatmat(self, Y):
+        xp = array_namespace(Y)
+        k = Y.shape[1]
+        Yt = xp.moveaxis(Y.reshape(self.out_shape + (k,)), -1, 0)
+        X = self.adjoint(Yt)
+        return xp.moveaxis(X, 0, -1).reshape(-1, k)
+
+    def _matvec(self, x):
+        return self.apply(x.reshape(self.in_shape)).reshape(-1)
+
+    def _rmatvec(self, y):
+        return self.adjoint(y.reshape(self.out_shape)).reshape(-1)
+
+    def todense(self) -> np.ndarray:
+        """The operator as a dense matrix (refused above the configured size)."""
+        check_dense_size(self.shape, self.dtype, f"{type(self).__name__}.todense()")
+        return self._matmat(np.eye(self.shape[1], dtype=self.dtype))
+
+
+class Kronecker(_NDOperator):
+    """The Kronecker product ``A_1 ⊗ A_2 ⊗ … ⊗ A_I`` without forming it.
+
+    With NumPy's row-major ``vec``, ``(A_1 ⊗ A_2) x = vec(A_1 X A_2^T)`` where
+    ``X = x.reshape(N_1, N_2)``: each factor acts on one axis of the tensor ``X``, so a
+    product costs ``O(N Σ_i M_i)`` instead of ``O(M N)``.
+
+    Parameters
+    ----------
+    *factors : 2-D arrays
+        The factors ``A_i`` of shape ``(M_i, N_i)``; NumPy or CuPy, real or complex.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.operators import Kronecker
+    >>> rng = np.random.default_rng(0)
+    >>> A1, A2 = rng.normal(size=(3, 4)), rng.normal(size=(2, 5))
+    >>> op = Kronecker(A1, A2)
+    >>> x = rng.normal(size=20)
+    >>> bool(np.allclose(op @ x, np.kron(A1, A2) @ x))
+    True
+    """
+
+    def __init__(self, *factors):
+        if len(factors) < 2:
+            raise ValueError(f"Kronecker needs at least 2 factors, got {len(factors)}")
+        for i, A in enumerate(factors):
+            if getattr(A, "ndim", None) != 2:
+                raise ValueError(
+                    f"Kronecker factor {i} must be a 2-D array, got "
+                    f"{getattr(A, 'shape', type(A).__name__)}"
+                )
+        self.factors = tuple(factors)
+        self.out_shape = tuple(int(A.shape[0]) for A in factors)
+        self.in_shape = tuple(int(A.shape[1]) for A in factors)
+        dtype = np.result_type(*(A.dtype for A in factors))
+        super().__init__(dtype=dtype, shape=(math.prod(self.out_shape), math.prod(self.in_shape)))
+
+    @property
+    def factor_shapes(self) -> tuple:
+        """``((M_1, N_1), …, (M_I, N_I))``."""
+        return tuple(A.shape for A in self.factors)
+
+    def _mode_products(self, T, mats):
+        xp = array_namespace(T, *mats)
+        offset = T.ndim - len(mats)  # leading batch axes
+        for i, A in enumerate(mats):
+            T = xp.moveaxis(xp.tensordot(A, T, axes=([1], [offset + i])), 0, offset + i)
+        return T
+
+    def apply(self, X):
+        """``(A_1 ⊗ … ⊗ A_I) x`` for a tensor ``X`` of shape ``(..., N_1, …, N_I)``."""
+        return self._mode_products(X, self.factors)
+
+    def adjoint(self, Y):
+        """The conjugate-transpose product, for ``Y`` of shape ``(..., M_1, …, M_I)``."""
+        return self._mode_products(Y, [A.conj().T for A in self.factors])
+
+    def _adjoint(self):
+        return Kronecker(*(A.conj().T for A in self.factors))
+
+    def todense(self) -> np.ndarray:
+        check_dense_size(self.shape, self.dtype, "Kronecker.todense()")
+        return functools.reduce(np.kron, self.factors)
+
+
+_MODES = ("circular", "same", "valid")
+
+
+class Convolution(_NDOperator):
+    """N-D convolution with a fixed kernel, by FFT (:mod:`scipy.fft`, or cuFFT on CuPy).
+
+    Parameters
+    ----------
+    kernel : array
+        The convolution kernel (a PSF), centred at index ``k // 2`` along each axis (as
+        :func:`scipy.ndimage.convolve`; for odd sizes this is also
+        :func:`scipy.signal.fftconvolve`'s ``"same"`` alignment).
+    shape : tuple of int
+        Shape of the input (the object).
+    mode : {"circular", "same", "valid"}
+        ``"circular"``: periodic boundaries, output of shape ``shape``.
+        ``"same"``: zero boundaries, output of shape ``shape`` (as
+        ``scipy.signal.fftconvolve(x, kernel, mode="same")``).
+        ``"valid"``: only fully-determined outputs, shape ``shape - kernel.shape + 1``. Use it
+        with an object larger than the image by the kernel size to model real, non-periodic
+        images without edge artefacts.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.signal import fftconvolve
+    >>> from sparserec.operators import Convolution
+    >>> rng = np.random.default_rng(0)
+    >>> x, h = rng.normal(size=(16, 12)), rng.random((5, 3))
+    >>> op = Convolution(h, x.shape, mode="same")
+    >>> bool(np.allclose(op.apply(x), fftconvolve(x, h, mode="same")))
+    True
+    """
+
+    def __init__(self, kernel, shape, mode: str = "circular"):
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+        shape = tuple(int(s) for s in shape)
+        if kernel.ndim != len(shape):
+            raise ValueError(
+                f"kernel has {kernel.ndim} dimensions but shape {shape} has {len(shape)}"
+            )
+        if any(k > n for k, n in zip(kernel.shape, shape, strict=True)):
+            raise ValueError(
+                f"kernel of shape {kernel.shape} is larger than the input shape {shape}"
+            )
+        self.kernel = kernel
+        self.mode = mode
+        self.in_shape = shape
+        ks = kernel.shape
+        if mode == "valid":
+            self.out_shape = tuple(n - k + 1 for n, k in zip(shape, ks, strict=True))
+        else:
+            self.out_shape = shape
+        if mode == "circular":
+            self._fft_shape = shape
+        else:
+            from scipy.fft import next_fast_len
+
+            self._fft_shape = tuple(
+                next_fast_len(n + k - 1, real=True) for n, k in zip(shape, ks, strict=True)
+            )
+        # where the output window starts inside the full linear convolution
+        start = [k // 2 if mode == "same" else k - 1 for k in ks]
+        self._crop = tuple(
+            slice(s, s + m) for s, m in zip(start, self.out_shape, strict=True)
+        )
+        self._spectra = {}
+        dtype = np.result_type(kernel.dtype, np.float64)
+        super().__init__(dtype=dtype, shape=(math.prod(self.out_shape), math.prod(shape)))
+
+    def _spectrum(self, xp, complex_fft: bool):
+        key = (xp.__name__, complex_fft)
+        if key not in self._spectra:
+            fft = scipy_namespace(xp, "fft")
+            kernel = xp.asarray(self.kernel)
+            axes = tuple(range(kernel.ndim))
+            if self.mode == "circular":  # move the kernel centre to index 0
+                padded = xp.zeros(self._fft_shape, dtype=kernel.dtype)
+                padded[tuple(slice(0, k) for k in kernel.shape)] = kernel
+                kernel = xp.roll(padded, [-(k // 2) for k in kernel.shape], axis=axes)
+            transform = fft.fftn if complex_fft else fft.rfftn
+            self._spectra[key] = transform(kernel, s=self._fft_shape, axes=axes)
+        return self._spectra[key]
+
+    def _filter(self, x, adjoint: bool):
+        xp = array_namespace(x)
+        fft = scipy_namespace(xp, "fft")
+        nd = len(self.in_shape)
+        axes = tuple(range(x.ndim - nd, x.ndim))
+        complex_fft = xp.iscomplexobj(x) or np.iscomplexobj(self.kernel)
+        spectrum = self._spectrum(xp, complex_fft)
+        if adjoint:
+            spectrum = spectrum.conj()
+        if complex_fft:
+            out = fft.ifftn(fft.fftn(x, s=self._fft_shape, axes=axes) * spectrum, axes=axes)
+        else:
+            out = fft.irfftn(fft.rfftn(x, s=self._fft_shape, axes=axes) * spectrum,
+                             s=self._fft_shape, axes=axes)
+        return out
+
+    def apply(self, x):
+        """Convolve ``x`` of shape ``(..., *shape)``."""
+        out = self._filter(x, adjoint=False)
+        if self.mode == "circular":
+            return out
+        return out[(Ellipsis,) + self._crop]
+
+    def adjoint(self, y):
+        """Correlate ``y`` of shape ``(..., *out_shape)`` (the adjoint of :meth:`apply`)."""
+        if self.mode != "circular":
+            xp = array_namespace(y)
+            full = xp.zeros(y.shape[: y.ndim - len(self.out_shape)] + self._fft_shape,
+                            dtype=y.dtype)
+            full[(Ellipsis,) + self._crop] = y
+            y = full
+        out = self._filter(y, adjoint=True)
+        return out[(Ellipsis,) + tuple(slice(0, n) for n in self.in_shape)]
+
+
+def _fwht_reference(x, axis: int = -1):
+    """Unnormalised Walsh–Hadamard transform in natural (Sylvester) order, by butterflies.
+
+    Viewing the length-``2**n`` axis as ``n`` axes of length 2, the transform is the
+    2-point butterfly applied along each of them: ``O(N log N)`` vectorised NumPy/CuPy.
+    """
+    xp = array_namespace(x)
+    x = xp.moveaxis(xp.asarray(x), axis, -1)
+    n = x.shape[-1]
+    n_bits = n.bit_length() - 1
+    if n != 1 << n_bits:
+        raise ValueError(f"length along axis must be a power of two, got {n}")
+    batch = x.shape[:-1]
+    y = x.reshape(batch + (2,) * n_bits)
+    for k in range(n_bits):
+        ax = len(batch) + k
+        a, b = xp.take(y, 0, axis=ax), xp.take(y, 1, axis=ax)
+        y = xp.stack((a + b, a - b), axis=ax)
+    return xp.moveaxis(y.reshape(batch + (n,)), -1, axis)
+
+
+class Hadamard(_NDOperator):
+    """The ``2**n_bits``-point Walsh–Hadamard matrix (natural order) as an operator.
+
+    Parameters
+    ----------
+    n_bits : int
+        ``log2`` of the size.
+    normalize : bool
+        Divide by ``sqrt(2**n_bits)`` so that the operator is orthogonal (and its own
+        inverse); otherwise entries are ±1 as in :func:`scipy.linalg.hadamard`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.linalg import hadamard
+    >>> from sparserec.operators import Hadamard
+    >>> bool(np.array_equal(Hadamard(3, normalize=False).todense(), hadamard(8)))
+    True
+    """
+
+    def __init__(self, n_bits: int, normalize: bool = True):
+        if not isinstance(n_bits, (int, np.integer)) or not 0 <= n_bits <= 40:
+            raise ValueError(f"n_bits must be an integer in [0, 40], got {n_bits!r}")
+        self.n_bits = int(n_bits)
+        self.normalize = normalize
+        n = 1 << self.n_bits
+        self.in_shape = self.out_shape = (n,)
+        super().__init__(dtype=np.dtype(np.float64), shape=(n, n))
+
+    def apply(self, x):
+        """The transform of ``x`` along its last axis."""
+        y = _fwht_reference(x, axis=-1)
+        return y / math.sqrt(self.shape[0]) if self.normalize else y
+
+    adjoint = apply  # the Hadamard matrix is symmetric
+
+    def _adjoint(self):
+        return self
+
+
+class Stacked(LinearOperator):
+    """Operators stacked vertically (``axis=0``, shared input) or side by side (``axis=1``).
+
+    Vertical stacking models several measurements of one unknown (e.g. one sky seen through
+    several PSFs); horizontal stacking models one measurement of several unknowns.
+
+    Parameters
+    ----------
+    operators : sequence of LinearOperator or 2-D arrays
+    axis : {0, 1}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.operators import Stacked
+    >>> A, B = np.ones((2, 3)), 2 * np.ones((1, 3))
+    >>> Stacked([A, B]) @ np.ones(3)
+    array([3., 3., 6.])
+    """
+
+    def __init__(self, operators, axis: int = 0):
+        if axis not in (0, 1):
+            raise ValueError(f"axis must be 0 or 1, got {axis!r}")
+        ops = [aslinearoperator(op) for op in operators]
+        if not ops:
+            raise ValueError("operators must contain at least one operator")
+        shared = 1 - axis
+        sizes = {op.shape[shared] for op in ops}
+        if len(sizes) != 1:
+            what = "columns" if axis == 0 else "rows"
+            raise ValueError(f"stacked operators must have the same number of {what}, "
+                             f"got shapes {[op.shape for op in ops]}")
+        self.operators = ops
+        self.axis = axis
+        self._splits = np.cumsum([op.shape[axis] for op in ops])[:-1]
+        total = int(sum(op.shape[axis] for op in ops))
+        shape = (total, ops[0].shape[1]) if axis == 0 else (ops[0].shape[0], total)
+        super().__init__(dtype=np.result_type(*(op.dtype for op in ops)), shape=shape)
+
+    def _concat(self, x, transpose: bool):
+        return np.concatenate([op.H @ x if transpose else op @ x for op in self.operators])
+
+    def _sum(self, x, transpose: bool):
+        parts = np.split(x, self._splits)
+        return sum((op.H @ p if transpose else op @ p)
+                   for op, p in zip(self.operators, parts, strict=True))
+
+    def _matvec(self, x):
+        return self._concat(x, False) if self.axis == 0 else self._sum(x, False)
+
+    def _rmatvec(self, y):
+        return self._sum(y, True) if self.axis == 0 else self._concat(y, True)

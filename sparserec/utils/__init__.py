@@ -1,0 +1,1 @@
+"""Helpers for developers and for tests of third-party code built on sparserec."""
