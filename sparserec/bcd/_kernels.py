@@ -1,0 +1,300 @@
+"""Loop kernels of the BCD family, compiled with numba.
+
+Written in the subset of Python that numba compiles; :func:`get` returns the compiled
+functions for ``backend="numba"`` and the same functions uncompiled (``py_func``) for
+``backend="numpy"`` (slow, used for checking). Sparse matrices enter as their CSC/CSR
+arrays ``(indptr, indices, data)``; a column index equal to the number of columns of the
+matrix stands for an implicit column of ones (the intercept).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    from numba import njit
+except ImportError:  # pragma: no cover - numpy backend without numba
+    def njit(*args, **kwargs):
+        def wrap(f):
+            f.py_func = f
+            return f
+        return wrap if not args or not callable(args[0]) else wrap(args[0])
+
+
+@njit(cache=True)
+def csc_cols_matvec(indptr, indices, data, n_cols, cols, D, out):
+    """``out += X[:, cols] @ D`` for a CSC ``X`` (``out`` is (n, m), ``D`` is (len(cols), m))."""
+    m = D.shape[1]
+    for t in range(cols.size):
+        j = cols[t]
+        if j == n_cols:
+            for i in range(out.shape[0]):
+                for k in range(m):
+                    out[i, k] += D[t, k]
+            continue
+        for q in range(indptr[j], indptr[j + 1]):
+            i = indices[q]
+            v = data[q]
+            for k in range(m):
+                out[i, k] += v * D[t, k]
+
+
+@njit(cache=True)
+def csc_cols_rmatvec(indptr, indices, data, n_cols, cols, R, out):
+    """``out = X[:, cols].T @ R`` for a CSC ``X``; cost O(nnz of those columns)."""
+    m = R.shape[1]
+    for t in range(cols.size):
+        j = cols[t]
+        for k in range(m):
+            out[t, k] = 0.0
+        if j == n_cols:
+            for i in range(R.shape[0]):
+                for k in range(m):
+                    out[t, k] += R[i, k]
+            continue
+        for q in range(indptr[j], indptr[j + 1]):
+            i = indices[q]
+            v = data[q]
+            for k in range(m):
+                out[t, k] += v * R[i, k]
+
+
+@njit(cache=True)
+def csc_residual_update(indptr, indices, data, cols, delta, r):
+    """``r -= X[:, cols] @ delta`` (1-D), returning the changes of ``sum(r)`` and ``r @ r``.
+
+    Cost O(nnz of the columns): the squared norm is updated over the touched rows only.
+    """
+    d_sum = 0.0
+    d_sq = 0.0
+    for t in range(cols.size):
+        j = cols[t]
+        a = delta[t]
+        if a == 0.0:
+            continue
+        for q in range(indptr[j], indptr[j + 1]):
+            i = indices[q]
+            old = r[i]
+            new = old - data[q] * a
+            r[i] = new
+            d_sum += new - old
+            d_sq += new * new - old * old
+    return d_sum, d_sq
+
+
+@njit(cache=True)
+def quadratic_l1_cd(H, c, w, l1, l2, max_sweeps, tol, stable_sweeps):
+    """Coordinate descent on ``½ wᵀHw − cᵀw + Σ l1_j |w_j| + ½ Σ l2_j w_j²`` (in place).
+
+    Keeps ``q = H w`` up to date (O(len(w)) per coordinate). Stops when the largest
+    optimality violation is ``<= tol`` (returns status 0), when the sign pattern has not
+    changed for ``stable_sweeps`` sweeps (status 1: the caller may try a Newton step on the
+    active set), or after ``max_sweeps`` (status 2). Returns ``(status, sweeps, violation)``.
+    """
+    n = w.size
+    q = H @ w
+    unchanged = 0
+    viol = np.inf
+    for sweep in range(max_sweeps):
+        changed = False
+        for j in range(n):
+            hjj = H[j, j] + l2[j]
+            if hjj <= 0.0:
+                continue
+            old = w[j]
+            z = hjj * old - (q[j] + l2[j] * old - c[j])
+            if z > l1[j]:
+                new = (z - l1[j]) / hjj
+            elif z < -l1[j]:
+                new = (z + l1[j]) / hjj
+            else:
+                new = 0.0
+            if new != old:
+                if (new == 0.0) != (old == 0.0) or (new > 0.0) != (old > 0.0):
+                    changed = True
+                diff = new - old
+                w[j] = new
+                for i in range(n):
+                    q[i] += H[i, j] * diff
+        viol = 0.0
+        for j in range(n):
+            g = q[j] + l2[j] * w[j] - c[j]
+            if w[j] > 0.0:
+                v = abs(g + l1[j])
+            elif w[j] < 0.0:
+                v = abs(g - l1[j])
+            else:
+                v = max(abs(g) - l1[j], 0.0)
+            viol = max(viol, v)
+        if viol <= tol:
+            return 0, sweep + 1, viol
+        unchanged = 0 if changed else unchanged + 1
+        if unchanged >= stable_sweeps:
+            return 1, sweep + 1, viol
+    return 2, max_sweeps, viol
+
+
+@njit(cache=True)
+def _find(parent, i):
+    root = i
+    while parent[root] != root:
+        root = parent[root]
+    while parent[i] != root:  # path compression
+        nxt = parent[i]
+        parent[i] = root
+        i = nxt
+    return root
+
+
+@njit(cache=True)
+def grow_forest(indptr, indices, order, max_size):
+    """Greedily add nodes, in ``order``, to a set that induces a forest in the graph.
+
+    A node joins when its neighbours already in the set lie in pairwise different trees
+    (so no cycle is closed); union–find keeps the trees. Cost O(nnz) up to the inverse
+    Ackermann factor. Returns the chosen nodes in the order they were added.
+    """
+    n = indptr.size - 1
+    parent = np.arange(n)
+    inside = np.zeros(n, dtype=np.bool_)
+    chosen = np.empty(min(order.size, max_size), dtype=np.int64)
+    roots = np.empty(n, dtype=np.int64)
+    count = 0
+    for t in range(order.size):
+        if count >= max_size:
+            break
+        v = order[t]
+        n_roots = 0
+        ok = True
+        for q in range(indptr[v], indptr[v + 1]):
+            u = indices[q]
+            if u == v or not inside[u]:
+                continue
+            ru = _find(parent, u)
+            for s in range(n_roots):
+                if roots[s] == ru:
+                    ok = False
+                    break
+            if not ok:
+                break
+            roots[n_roots] = ru
+            n_roots += 1
+        if not ok:
+            continue
+        inside[v] = True
+        for s in range(n_roots):
+            parent[roots[s]] = v
+        chosen[count] = v
+        count += 1
+    return chosen[:count]
+
+
+@njit(cache=True)
+def greedy_coloring(indptr, indices, order):
+    """Greedy graph colouring in ``order``: each node takes the smallest colour unused
+    by its neighbours. Returns one colour per node (independent sets = diagonal blocks)."""
+    n = indptr.size - 1
+    color = -np.ones(n, dtype=np.int64)
+    mark = -np.ones(n + 1, dtype=np.int64)
+    for t in range(order.size):
+        v = order[t]
+        for q in range(indptr[v], indptr[v + 1]):
+            u = indices[q]
+            if u != v and color[u] >= 0:
+                mark[color[u]] = v
+        c = 0
+        while mark[c] == v:
+            c += 1
+        color[v] = c
+    return color
+
+
+@njit(cache=True)
+def tree_solve(indptr, indices, data, nodes, rhs, local):
+    """Solve ``A[nodes][:, nodes] x = rhs`` in linear time when the block is a forest.
+
+    ``A`` is a symmetric CSR matrix; ``local`` is an int64 work array of length ``n``
+    filled with -1 (restored on exit). Gaussian elimination along each tree: leaves are
+    eliminated into their parents (the "messages"), then the roots are solved and values
+    passed back down. Returns ``(x, ok)``; ``ok`` is False when the block has a cycle or a
+    non-positive pivot.
+    """
+    b = nodes.size
+    m = rhs.shape[1]
+    for t in range(b):
+        local[nodes[t]] = t
+    diag = np.zeros(b)
+    parent = -np.ones(b, dtype=np.int64)
+    w_up = np.zeros(b)  # A[t, parent[t]]
+    visited = np.zeros(b, dtype=np.bool_)
+    order = np.empty(b, dtype=np.int64)
+    n_edges = 0
+    for t in range(b):
+        v = nodes[t]
+        for q in range(indptr[v], indptr[v + 1]):
+            s = local[indices[q]]
+            if s == t:
+                diag[t] += data[q]
+            elif s >= 0:
+                n_edges += 1
+    head = 0
+    tail = 0
+    n_trees = 0
+    for start in range(b):
+        if visited[start]:
+            continue
+        n_trees += 1
+        visited[start] = True
+        order[tail] = start
+        tail += 1
+        while head < tail:
+            t = order[head]
+            head += 1
+            v = nodes[t]
+            for q in range(indptr[v], indptr[v + 1]):
+                s = local[indices[q]]
+                if s < 0 or s == t or visited[s]:
+                    continue
+                visited[s] = True
+                parent[s] = t
+                w_up[s] = data[q]
+                order[tail] = s
+                tail += 1
+    for t in range(b):
+        local[nodes[t]] = -1
+    x = rhs.copy()
+    ok = n_edges == 2 * (b - n_trees)  # each undirected edge is stored twice
+    if not ok:
+        return x, False
+    piv = diag.copy()
+    for h in range(b - 1, -1, -1):  # leaves first: eliminate into the parent
+        t = order[h]
+        if piv[t] <= 0.0:
+            return x, False
+        p = parent[t]
+        if p >= 0:
+            f = w_up[t] / piv[t]
+            piv[p] -= f * w_up[t]
+            for k in range(m):
+                x[p, k] -= f * x[t, k]
+    for h in range(b):  # roots first: back substitution
+        t = order[h]
+        p = parent[t]
+        for k in range(m):
+            if p >= 0:
+                x[t, k] = (x[t, k] - w_up[t] * x[p, k]) / piv[t]
+            else:
+                x[t, k] = x[t, k] / piv[t]
+    return x, True
+
+
+def get(backend: str):
+    """The kernels as a namespace: compiled for ``"numba"``, interpreted otherwise."""
+    from types import SimpleNamespace
+
+    names = ("csc_cols_matvec", "csc_cols_rmatvec", "csc_residual_update", "quadratic_l1_cd",
+             "grow_forest", "greedy_coloring", "tree_solve")
+    funcs = {name: globals()[name] for name in names}
+    if backend != "numba":
+        funcs = {name: f.py_func for name, f in funcs.items()}
+    return SimpleNamespace(**funcs)
