@@ -210,20 +210,20 @@ def greedy_coloring(indptr, indices, order):
 
 
 @njit(cache=True)
-def tree_solve(indptr, indices, data, nodes, rhs, local):
-    """Solve ``A[nodes][:, nodes] x = rhs`` in linear time when the block is a forest.
+def tree_factor(indptr, indices, data, nodes, local):
+    """Gaussian elimination of ``A[nodes][:, nodes]`` along its forest, for
+    :func:`tree_substitute`.
 
     ``A`` is a symmetric CSR matrix; ``local`` is an int64 work array of length ``n``
-    filled with -1 (restored on exit). Gaussian elimination along each tree: leaves are
-    eliminated into their parents (the "messages"), then the roots are solved and values
-    passed back down. Returns ``(x, ok)``; ``ok`` is False when the block has a cycle or a
-    non-positive pivot.
+    filled with -1 (restored on exit). A breadth-first search orders each tree from its
+    root; eliminating the leaves into their parents (the "messages") gives the pivots.
+    Cost O(nnz of the block's rows). Returns ``(order, parent, w_up, pivots, ok)``;
+    ``ok`` is False when the block has a cycle or a non-positive pivot.
     """
     b = nodes.size
-    m = rhs.shape[1]
     for t in range(b):
         local[nodes[t]] = t
-    diag = np.zeros(b)
+    piv = np.zeros(b)
     parent = -np.ones(b, dtype=np.int64)
     w_up = np.zeros(b)  # A[t, parent[t]]
     visited = np.zeros(b, dtype=np.bool_)
@@ -234,7 +234,7 @@ def tree_solve(indptr, indices, data, nodes, rhs, local):
         for q in range(indptr[v], indptr[v + 1]):
             s = local[indices[q]]
             if s == t:
-                diag[t] += data[q]
+                piv[t] += data[q]
             elif s >= 0:
                 n_edges += 1
     head = 0
@@ -262,22 +262,32 @@ def tree_solve(indptr, indices, data, nodes, rhs, local):
                 tail += 1
     for t in range(b):
         local[nodes[t]] = -1
-    x = rhs.copy()
-    ok = n_edges == 2 * (b - n_trees)  # each undirected edge is stored twice
-    if not ok:
-        return x, False
-    piv = diag.copy()
-    for h in range(b - 1, -1, -1):  # leaves first: eliminate into the parent
+    if n_edges != 2 * (b - n_trees):  # each undirected edge is stored twice
+        return order, parent, w_up, piv, False
+    for h in range(b - 1, -1, -1):  # leaves first
         t = order[h]
         if piv[t] <= 0.0:
-            return x, False
+            return order, parent, w_up, piv, False
+        if parent[t] >= 0:
+            piv[parent[t]] -= w_up[t] * w_up[t] / piv[t]
+    return order, parent, w_up, piv, True
+
+
+@njit(cache=True)
+def tree_substitute(order, parent, w_up, piv, rhs):
+    """Solve with a :func:`tree_factor`: messages from the leaves up, values from the
+    roots down. O(size × columns)."""
+    x = rhs.copy()
+    m = x.shape[1]
+    b = order.size
+    for h in range(b - 1, -1, -1):
+        t = order[h]
         p = parent[t]
         if p >= 0:
             f = w_up[t] / piv[t]
-            piv[p] -= f * w_up[t]
             for k in range(m):
                 x[p, k] -= f * x[t, k]
-    for h in range(b):  # roots first: back substitution
+    for h in range(b):
         t = order[h]
         p = parent[t]
         for k in range(m):
@@ -285,7 +295,7 @@ def tree_solve(indptr, indices, data, nodes, rhs, local):
                 x[t, k] = (x[t, k] - w_up[t] * x[p, k]) / piv[t]
             else:
                 x[t, k] = x[t, k] / piv[t]
-    return x, True
+    return x
 
 
 def get(backend: str):
@@ -293,7 +303,7 @@ def get(backend: str):
     from types import SimpleNamespace
 
     names = ("csc_cols_matvec", "csc_cols_rmatvec", "csc_residual_update", "quadratic_l1_cd",
-             "grow_forest", "greedy_coloring", "tree_solve")
+             "grow_forest", "greedy_coloring", "tree_factor", "tree_substitute")
     funcs = {name: globals()[name] for name in names}
     if backend != "numba":
         funcs = {name: f.py_func for name, f in funcs.items()}

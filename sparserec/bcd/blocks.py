@@ -9,6 +9,8 @@ avg        chunks of the coordinates ordered largest, smallest, 2nd largest, …
            every block mixes large and small constants
 red-black  the colour classes of a greedy colouring of the dependency graph: independent
            sets, whose block Hessian is diagonal (red–black ordering on a lattice)
+forest     forests covering the dependency graph, each grown greedily from what the
+           previous ones left ("tree partitions" in the authors' code)
 variable   a new block each iteration: the ``block_size`` coordinates the rule likes best
 tree       a new forest each iteration, grown greedily in the rule's order in the sparse
            dependency graph, so that Newton steps on it are linear-time (message passing)
@@ -86,6 +88,24 @@ class RedBlack(Partition):
         return [b for b in blocks if b.size]
 
 
+class Forest(Partition):
+    """Forests covering all coordinates, each grown greedily (large ``L_i`` first) from
+    the nodes the previous ones left (the authors' "tree partitions" of general graphs)."""
+
+    needs_graph = True
+
+    def make_blocks(self, state):
+        graph = _graph(state)
+        left = state.free_rows[np.argsort(-state.lipschitz[state.free_rows], kind="stable")]
+        blocks = []
+        while left.size:
+            forest = state.kernels.grow_forest(graph.indptr, graph.indices,
+                                               left.astype(np.int64), left.size)
+            blocks.append(np.sort(forest))
+            left = left[~np.isin(left, forest)]
+        return blocks
+
+
 class Variable(Partition):
     """``tau`` coordinates chosen by the rule each iteration. With an L1 penalty the
     block keeps the current non-zeros (the working set of skglm/celer) and the rule
@@ -150,6 +170,7 @@ PARTITIONS = {
     "sorted": Sorted,
     "avg": Avg,
     "red-black": RedBlack,
+    "forest": Forest,
     "variable": Variable,
     "tree": Tree,
 }

@@ -74,9 +74,10 @@ _BLOCK_DOC = """\
         With an L1 penalty the greedy rules score the minimum-norm subgradient.
     partition : str, default={partition!r}
         ``"fixed"``, ``"sorted"`` (by Lipschitz constant), ``"avg"`` (mixing large and small
-        constants), ``"red-black"`` (graph colouring), ``"variable"`` (the ``block_size``
-        best coordinates, chosen anew each iteration) or ``"tree"`` (a forest of the
-        dependency graph grown greedily by the rule).
+        constants), ``"red-black"`` (graph colouring), ``"forest"`` (forests covering the
+        dependency graph), ``"variable"`` (the ``block_size`` best coordinates, chosen anew
+        each iteration) or ``"tree"`` (a forest of the dependency graph grown greedily in
+        the rule's order, anew each iteration).
     update : str, default={update!r}
         ``"gradient"`` (step ``1/L_b``), ``"backtracking"`` (``L_b`` by doubling),
         ``"matrix"`` (block Hessian upper bound), ``"newton"`` (block Hessian + line search)
@@ -368,8 +369,9 @@ class BCDLabelPropagation(SparseEstimatorMixin, ClassifierMixin, BaseEstimator):
     With a symmetric affinity ``W`` and labelled nodes clamped to their one-hot labels, the
     label distributions ``F`` minimise ``Σ_ij w_ij ‖F_i − F_j‖²``, i.e. solve
     ``L_uu F_u = W_ul Y_l`` (``L = D − W`` the graph Laplacian; Zhu, Ghahramani & Lafferty
-    2003). The system is solved by BCD: by default forests of the graph grown greedily by
-    the GSL rule, each solved exactly in linear time by message passing.
+    2003). The system is solved by BCD: by default the graph is split once into forests,
+    the GSL rule picks one each iteration, and message passing solves it exactly in
+    linear time (its elimination is computed once per forest).
 
     Parameters
     ----------
@@ -379,7 +381,7 @@ class BCDLabelPropagation(SparseEstimatorMixin, ClassifierMixin, BaseEstimator):
         connectivity graph is built.
     n_neighbors : int, default=7
         Neighbours for ``affinity="knn"``.
-{_BLOCK_DOC.format(rule="gsl", partition="tree", update="message-passing")}
+{_BLOCK_DOC.format(rule="gsl", partition="forest", update="message-passing")}
     max_iter : int, default=1000
         Maximum number of block updates.
     tol : float, default=1e-6
@@ -422,7 +424,7 @@ class BCDLabelPropagation(SparseEstimatorMixin, ClassifierMixin, BaseEstimator):
     [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     """
 
-    def __init__(self, affinity="precomputed", n_neighbors=7, *, rule="gsl", partition="tree",
+    def __init__(self, affinity="precomputed", n_neighbors=7, *, rule="gsl", partition="forest",
                  update="message-passing", block_size=None, max_iter=1000, tol=1e-6,
                  backend="auto", random_state=None, verbose=0):
         self.affinity = affinity
@@ -510,7 +512,7 @@ class BCDLabelPropagation(SparseEstimatorMixin, ClassifierMixin, BaseEstimator):
             A = L[u][:, u]
             B = W[u][:, lab] @ F[lab]
             penalty = Penalty(np.zeros(u.size), np.zeros(u.size))
-            res = _solve(self, QuadraticLoss(A, B), penalty, np.full((u.size, K), 1.0 / K))
+            res = _solve(self, QuadraticLoss(A, B, _kernels(self.backend_)), penalty, np.full((u.size, K), 1.0 / K))
             F[u] = res.W
             self._set_convergence(res.n_iter, res.converged)
         else:

@@ -200,6 +200,14 @@ class _Loss:
     def block_hessian_sparse(self, rows):
         return sp.csr_matrix(self.block_hessian(rows))
 
+    def forest_factor(self, rows, l2):
+        """Message-passing elimination of ``∇²_bb f + diag(l2)`` on a forest block."""
+        from .updates import tree_factor
+
+        H = sp.csr_matrix(self.block_hessian_sparse(rows) + sp.diags(l2))
+        H.sum_duplicates()
+        return tree_factor(H, np.arange(len(rows)), self.k)
+
 
 class SquaredLoss(_Loss):
     """``f(w) = ‖y − X_c w‖² / (2n)``, with ``X_c``/``y`` centred when ``fit_intercept``.
@@ -378,6 +386,7 @@ class LogisticLoss(_Loss):
 
     def __init__(self, X, y01, fit_intercept, kernels):
         self.design = Design(X, fit_intercept, kernels)
+        self.k = kernels
         self.y = np.asarray(y01, dtype=float)
         self.n = self.design.n
         self.col_means = self.design.rmatvec(np.ones((self.n, 1)))[:, 0] / self.n
@@ -481,6 +490,7 @@ class MultinomialLoss(_Loss):
 
     def __init__(self, X, Y, fit_intercept, kernels):
         self.design = Design(X, fit_intercept, kernels)
+        self.k = kernels
         self.Y = np.asarray(Y, dtype=float)
         self.n = self.design.n
         self.col_means = self.design.rmatvec(np.ones((self.n, 1)))[:, 0] / self.n
@@ -569,10 +579,12 @@ class QuadraticLoss(_Loss):
 
     is_quadratic = True
 
-    def __init__(self, A, B):
+    def __init__(self, A, B, kernels):
         self.A = sp.csr_matrix(A, dtype=float)
         self.A.sum_duplicates()
-        self.Ac = self.A.tocsc()
+        self.A.sort_indices()
+        self.k = kernels
+        self._local = -np.ones(self.A.shape[0], dtype=np.int64)
         self.B = np.asarray(B, dtype=float)
         self.n_coef, self.n_cols = self.B.shape
         self.lipschitz = self.A.diagonal().copy()
@@ -591,8 +603,10 @@ class QuadraticLoss(_Loss):
     def block_gradient(self, rows):
         return self.G[rows]
 
-    def apply(self, rows, D):
-        self.G += self.Ac[:, rows] @ D
+    def apply(self, rows, D):  # A is symmetric: its CSR arrays are those of a CSC copy
+        A = self.A
+        self.k.csc_cols_matvec(A.indptr, A.indices, A.data, -1, np.asarray(rows, np.int64),
+                               np.ascontiguousarray(D), self.G)
 
     def line(self, rows, D):
         g = self.G[rows]
@@ -610,6 +624,13 @@ class QuadraticLoss(_Loss):
         return self.A[rows][:, rows]
 
     block_hessian_sparse = block_bound_sparse
+
+    def forest_factor(self, rows, l2):
+        if np.any(l2):
+            return super().forest_factor(rows, l2)
+        from .updates import tree_factor
+
+        return tree_factor(self.A, rows, self.k, self._local)  # no copy of the block
 
     def block_lipschitz(self, rows):
         sub = self.A[rows][:, rows]

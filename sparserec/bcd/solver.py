@@ -107,7 +107,13 @@ class State:
     def effective_gradient(self):
         """Minimum-norm subgradient of ``f + pen`` (``∇f + l2 w`` when smooth)."""
         if self._eff is None:
-            self._eff = self.penalty.subgradient(self.W, self.gradient())
+            G = self.gradient()
+            if not self.penalty.smooth:
+                self._eff = self.penalty.subgradient(self.W, G)
+            elif np.any(self.penalty.l2):
+                self._eff = G + self.penalty.l2[:, None] * self.W
+            else:
+                self._eff = G
         return self._eff
 
     def active_mask(self):
@@ -163,7 +169,7 @@ def bcd(loss, penalty, W0, *, rule="gsl", partition="variable", update="newton",
     BCDResult
     """
     rng = np.random.RandomState(0) if rng is None else rng
-    if partition == "tree":
+    if partition in ("tree", "forest", "red-black"):
         always_rows = ()
     W = np.array(W0, dtype=float)
     st = State(loss, penalty, W, kernels, always_rows)
@@ -178,9 +184,9 @@ def bcd(loss, penalty, W0, *, rule="gsl", partition="variable", update="newton",
     part = make_partition(partition, block_size)
     part.setup(st)
     upd = make_update(update, st)
-    if upd.needs_forest and partition not in ("tree", "red-black"):
-        raise ValueError(f"update='message-passing' needs forest blocks: partition='tree' or "
-                         f"'red-black', got partition={partition!r}")
+    if upd.needs_forest and partition not in ("tree", "forest", "red-black"):
+        raise ValueError(f"update='message-passing' needs forest blocks: partition='tree', "
+                         f"'forest' or 'red-black', got partition={partition!r}")
     newton = Newton(st)
     manifold_steps = not penalty.smooth and update not in ("newton",)
     epoch = part.epoch or max(1, -(-st.n_coef // (block_size or st.n_coef)))

@@ -28,7 +28,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-__all__ = ["UPDATES", "Update", "make_update", "solve_quadratic_l1", "tree_solve"]
+__all__ = ["UPDATES", "Update", "make_update", "solve_quadratic_l1", "tree_factor", "tree_solve"]
 
 
 class Update:
@@ -109,18 +109,24 @@ class MessagePassing(Update):
         if not st.penalty.smooth:
             raise ValueError("update='message-passing' needs a smooth penalty "
                              "(penalty='l2' or None); use 'newton' with L1")
-        H = sp.csr_matrix(st.loss.block_hessian_sparse(rows))
-        H = H + sp.diags(st.penalty.l2[rows])
-        rhs = -(st.block_gradient(rows) + st.penalty.l2[rows, None] * st.W[rows])
-        D = tree_solve(H, rhs, st.kernels)
+        l2 = st.penalty.l2[rows]
+        rhs = -(st.block_gradient(rows) + l2[:, None] * st.W[rows])
+        if st.loss.is_quadratic:  # a constant Hessian: factor each fixed block once
+            factor = st.cached(None if key is None else ("forest", key),
+                               lambda: st.loss.forest_factor(rows, l2))
+        else:
+            factor = st.loss.forest_factor(rows, l2)
+        D = tree_solve(None, rhs, st.kernels, factor)
         if not st.loss.is_quadratic:
             D = _armijo(st, rows, D)
         return D
 
 
-def tree_solve(H, rhs, kernels):
+def tree_solve(H, rhs, kernels, factor=None):
     """Solve ``H x = rhs`` for a symmetric positive definite ``H`` whose graph is a forest,
     in O(size) operations (elimination from the leaves up, substitution from the roots).
+
+    ``factor`` (from :func:`tree_factor`) skips the elimination.
 
     Raises
     ------
@@ -138,18 +144,27 @@ def tree_solve(H, rhs, kernels):
     >>> bool(np.allclose(H @ x, 1.0))
     True
     """
-    H = sp.csr_matrix(H)
-    H.sum_duplicates()
-    n = H.shape[0]
-    nodes = np.arange(n, dtype=np.int64)
-    local = -np.ones(n, dtype=np.int64)
-    x, ok = kernels.tree_solve(H.indptr, H.indices, H.data, nodes,
-                               np.ascontiguousarray(rhs, dtype=float), local)
+    if factor is None:
+        H = sp.csr_matrix(H)
+        H.sum_duplicates()
+        factor = tree_factor(H, np.arange(H.shape[0]), kernels)
+    return kernels.tree_substitute(*factor, np.ascontiguousarray(rhs, dtype=float))
+
+
+def tree_factor(A, nodes, kernels, local=None):
+    """Elimination structure of ``A[nodes][:, nodes]`` (a forest) for :func:`tree_solve`."""
+    local = -np.ones(A.shape[0], dtype=np.int64) if local is None else local
+    *factor, ok = kernels.tree_factor(A.indptr, A.indices, A.data,
+                                      np.asarray(nodes, dtype=np.int64), local)
     if not ok:
-        raise ValueError("the block is not a forest of the dependency graph (or its matrix "
-                         "is not positive definite): message passing needs partition='tree' "
-                         "or 'red-black'")
-    return x
+        raise _forest_error()
+    return factor
+
+
+def _forest_error():
+    return ValueError("the block is not a forest of the dependency graph (or its matrix is "
+                      "not positive definite): message passing needs partition='tree', "
+                      "'forest' or 'red-black'")
 
 
 def _model_step(st, rows, M):
