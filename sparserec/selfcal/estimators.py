@@ -145,6 +145,8 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
     Gaussian ``A_l`` once ``m p`` exceeds the number of unknowns by poly-logarithmic
     factors ("nearly optimal up to a poly-log factor").
 
+    Inputs are converted to float64 (complex128 if any of them is complex).
+
     Deviations from the paper: columns are equilibrated before LSQR (a right diagonal
     preconditioner: same least-squares solution, ~10x fewer iterations); the spectral
     method uses LOBPCG instead of a full SVD on large problems; the ``subspace`` model is

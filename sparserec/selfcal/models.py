@@ -61,6 +61,15 @@ __all__ = ["SelfCalModel", "Repeated", "Diverse", "Snapshots", "Subspace", "MODE
            "make_model"]
 
 
+def _abs2_sum(subscripts: str, a):
+    """``Σ |a|²`` over the axes that ``subscripts`` drops, without a temporary array."""
+    xp = array_namespace(a)
+    if xp.iscomplexobj(a):
+        return (xp.einsum(subscripts, a.real, a.real)
+                + xp.einsum(subscripts, a.imag, a.imag))
+    return xp.einsum(subscripts, a, a)
+
+
 class SelfCalModel:
     """Common machinery: ``A_0 z = stack_l [diag(y_l) C h − (signal map)(x)]``.
 
@@ -187,10 +196,12 @@ class SelfCalModel:
 
     def column_norms(self):
         """Euclidean norms of the columns of ``A_0`` (for diagonal preconditioning)."""
-        xp = array_namespace(self.A, self.y)
-        energy = (xp.abs(self.y) ** 2).sum(axis=0)
-        return xp.sqrt(xp.concatenate([self._calibration_energy(energy),
-                                       self._signal_energy().reshape(-1)]))
+        if getattr(self, "_column_norms", None) is None:
+            xp = array_namespace(self.A, self.y)
+            energy = _abs2_sum("pm,pm->m", self.y)
+            self._column_norms = xp.sqrt(xp.concatenate(
+                [self._calibration_energy(energy), self._signal_energy().reshape(-1)]))
+        return self._column_norms
 
     def _calibration_energy(self, energy):
         return energy
@@ -231,8 +242,7 @@ class Repeated(SelfCalModel):
         return (flat.conj().T @ A.reshape(p * m, n)).conj().T.reshape((n,) + r.shape[2:])
 
     def _signal_energy(self):
-        xp = array_namespace(self.A)
-        return (xp.abs(self.A) ** 2).sum(axis=(0, 1))
+        return _abs2_sum("pmn,pmn->n", self.A)
 
 
 class Diverse(SelfCalModel):
@@ -262,8 +272,7 @@ class Diverse(SelfCalModel):
         return out.reshape((p, n) + r.shape[2:])
 
     def _signal_energy(self):
-        xp = array_namespace(self.A)
-        return (xp.abs(self.A) ** 2).sum(axis=1)
+        return _abs2_sum("pmn,pmn->pn", self.A)
 
 
 class Snapshots(SelfCalModel):
@@ -297,8 +306,8 @@ class Snapshots(SelfCalModel):
 
     def _signal_energy(self):
         xp = array_namespace(self.A)
-        col = (xp.abs(self.A) ** 2).sum(axis=0)
-        return xp.broadcast_to(col, (self.n_snapshots, self.n_features))
+        return xp.broadcast_to(_abs2_sum("mn,mn->n", self.A),
+                               (self.n_snapshots, self.n_features))
 
 
 class Subspace(SelfCalModel):
@@ -359,8 +368,7 @@ class Subspace(SelfCalModel):
         return (flat.conj().T @ A).conj().T.reshape((A.shape[1],) + r.shape[2:])
 
     def _signal_energy(self):
-        xp = array_namespace(self.A)
-        return (xp.abs(self.A) ** 2).sum(axis=0)
+        return _abs2_sum("mn,mn->n", self.A)
 
 
 MODELS = {cls.name: cls for cls in (Repeated, Diverse, Snapshots, Subspace)}
