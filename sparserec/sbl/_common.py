@@ -1,0 +1,105 @@
+"""What the two sparse Bayesian learning estimators share: targets, noise, EM bookkeeping.
+
+Both estimators fit the model ``y = A x + n`` with ``x_n ~ N(0, γ_n)`` (circular complex
+Gaussian for complex data), ``n ~ N(0, σ² I)``, by expectation–maximisation on the
+hyperparameters ``γ`` and ``σ²``. They differ in how ``γ`` is structured and in how the
+E-step is computed; the rest lives here.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils import check_scalar
+from sklearn.utils.validation import check_is_fitted
+
+from ..base import SparseEstimatorMixin
+
+# The learned noise variance never goes below this fraction of the mean power of y: in a
+# noiseless problem the EM update drives σ² to 0, where the marginal likelihood is unbounded.
+NOISE_FLOOR = 1e-12
+
+
+def check_noise_var(noise_var):
+    """``None`` (learned) or a positive finite float."""
+    if noise_var is not None:
+        check_scalar(noise_var, "noise_var", numbers.Real, min_val=0, include_boundaries="neither")
+        if not np.isfinite(noise_var):
+            raise ValueError(f"noise_var must be finite or None, got {noise_var!r}")
+    return noise_var
+
+
+def check_prune_tol(prune_tol):
+    """A float in ``[0, 1)``."""
+    check_scalar(prune_tol, "prune_tol", numbers.Real, min_val=0, max_val=1,
+                 include_boundaries="left")
+    return float(prune_tol)
+
+
+def as_columns(y):
+    """``y`` as an ``(M, L)`` array of measurement vectors, and whether it was 1-D."""
+    return (y[:, None], True) if y.ndim == 1 else (y, False)
+
+
+def initial_noise_var(Y) -> float:
+    """``0.1 · var(y)`` over all entries, as the reference implementation (|·|² if complex)."""
+    return max(0.1 * float(np.mean(np.abs(Y - Y.mean()) ** 2)), noise_floor(Y))
+
+
+def noise_floor(Y) -> float:
+    """Smallest noise variance the EM update may return (see :data:`NOISE_FLOOR`)."""
+    power = float(np.vdot(Y, Y).real) / Y.size
+    return NOISE_FLOOR * power if power > 0 else np.finfo(float).tiny
+
+
+def update_noise_var(resid_sq: float, dof: float, noise_var: float, Y) -> float:
+    """The EM update ``σ² ← (‖Y − Aμ‖² + L σ² Σ_n (1 − Σ_nn/γ_n)) / (M L)``.
+
+    ``dof = Σ_n (1 − Σ_nn/γ_n)`` is the effective number of parameters; ``Y`` is ``(M, L)``.
+    """
+    m, n_targets = Y.shape
+    new = (resid_sq + n_targets * noise_var * dof) / (m * n_targets)
+    return max(float(new), noise_floor(Y))
+
+
+def relative_change(new, old) -> float:
+    """``‖new − old‖ / ‖old‖`` (the reference's stopping rule on γ)."""
+    den = np.linalg.norm(old)
+    return float(np.linalg.norm(new - old) / den) if den > 0 else 0.0
+
+
+class SBLRegressorMixin(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
+    """``predict``, tags and fitted-attribute layout shared by the SBL estimators.
+
+    ``coef_`` has shape ``(n_features,)`` for 1-D ``y`` and ``(n_targets, n_features)`` for
+    several measurement vectors, as in scikit-learn's linear models.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _set_coef(self, coef, one_d: bool) -> None:
+        """Store the ``(N, L)`` posterior mean in scikit-learn's layout."""
+        self.coef_ = coef[:, 0] if one_d else np.ascontiguousarray(coef.T)
+
+    def _validate_predict_X(self, X):
+        raise NotImplementedError
+
+    def predict(self, X):
+        """``X @ coef_``: the noise-free measurements implied by the estimate.
+
+        Parameters
+        ----------
+        X : array of shape (M, n_features), or the operator used in ``fit``
+
+        Returns
+        -------
+        y : array of shape (M,) or (M, n_targets)
+        """
+        check_is_fitted(self, "coef_")
+        X = self._validate_predict_X(X)
+        return X @ self.coef_.T

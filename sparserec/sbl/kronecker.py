@@ -1,0 +1,527 @@
+"""Kronecker-structured sparse Bayesian learning (KroSBL; He & Joseph, arXiv 2307.14719).
+
+Model: ``y = (A_1 ⊗ … ⊗ A_I) x + n`` with ``x ~ N(0, diag(γ))`` and a Kronecker-structured
+hyperparameter ``γ = γ_1 ⊗ … ⊗ γ_I``, so that the support of ``x`` is a Kronecker product
+of one support per factor. Expectation–maximisation on ``(γ_1, …, γ_I, σ²)``:
+
+* E-step (exact, :func:`kronecker_posterior`): with ``W_i = A_i Γ_i^{1/2} = U_i S_i Z_iᴴ``
+  (thin SVD of each small factor), ``A Γ^{1/2} = (⊗U_i)(⊗S_i)(⊗Z_i)ᴴ``, so
+  ``Σ_y = σ² I + A Γ Aᴴ`` is diagonalised by ``⊗U_i`` (plus its orthogonal complement,
+  where it equals ``σ² I``). Then, with ``s² = ⊗s_i²`` and ``c = (⊗U_i)ᴴ y``,
+
+  - ``μ = Γ Aᴴ Σ_y⁻¹ y = (⊗ Γ_i^{1/2} Z_i S_i) [c / (σ² + s²)]``,
+  - ``Σ_nn = γ_n (1 − [(⊗|Z_i|²) (s² / (σ² + s²))]_n)``,
+  - ``log|Σ_y| = Σ log(σ² + s²) + (M − R) log σ²`` with ``R = Π rank(W_i)``,
+  - ``yᴴ Σ_y⁻¹ y = Re yᴴ (y − Aμ) / σ²``,
+
+  all by mode products with the small factors: ``O(N Σ_i M_i + Σ_i M_i² N_i)`` per
+  iteration instead of ``O(M² N)`` for the full matrix. The formulas are algebraically
+  identical to the dense ones (tests check them against the dense E-step to 1e-10).
+* M-step: minimise ``Σ_n d_n / γ_n + log γ_n`` with ``d = mean |μ|² + diag Σ`` over
+  Kronecker-structured ``γ`` — ``"am"``: cyclic closed-form factor updates (monotone
+  decrease of the SBL cost); ``"svd"``: rank-one approximation of the tensor ``d`` by
+  sequential unfolding SVDs. Noise variance: the EM update, or fixed.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+from scipy.optimize import nnls
+from scipy.sparse.linalg import LinearOperator
+from sklearn.utils import Bunch, check_scalar
+
+from ..base import check_finite_array, check_option, validate_xy
+from ..operators import Kronecker
+from ._common import (
+    SBLRegressorMixin,
+    as_columns,
+    check_noise_var,
+    check_prune_tol,
+    initial_noise_var,
+    update_noise_var,
+)
+
+__all__ = ["KroneckerSBL", "kronecker_posterior", "kronecker_factors"]
+
+_VARIANTS = ("svd", "am")
+_DEFAULT_PRUNE = {"svd": 1e-3, "am": 1e-2}  # the reference implementation's r
+_INNER_TOL = 1e-5  # AM inner loop: relative change of γ (reference: 1e-5)
+_INNER_MAX_ITER = 100
+_COUPLED_FLOOR = 1e-5  # pattern coupling: γ̃ = C g + 1e-5·max (reference: + 1e-5)
+
+
+def _as_float64(a):
+    """float64 or complex128 (computations need double precision)."""
+    return np.asarray(a, dtype=np.result_type(a.dtype, np.float64))
+
+
+def _mode_products(mats, T):
+    """Apply ``mats[i]`` along axis ``i`` of the trailing ``len(mats)`` axes of ``T``."""
+    if len(mats) == 1:
+        return T @ mats[0].T
+    return Kronecker(*mats).apply(T)
+
+
+def _outer(vectors):
+    """The tensor ``v_1 ∘ v_2 ∘ …`` (its C-order ravel is ``v_1 ⊗ v_2 ⊗ …``)."""
+    out = vectors[0]
+    for v in vectors[1:]:
+        out = np.multiply.outer(out, v)
+    return out
+
+
+def kronecker_posterior(factors, gammas, Y, noise_var: float) -> Bunch:
+    """Exact Gaussian posterior of ``x`` for ``γ = γ_1 ⊗ … ⊗ γ_I``, without forming ``⊗A_i``.
+
+    Parameters
+    ----------
+    factors : list of arrays
+        ``A_i`` of shape ``(M_i, n_i)`` (active columns only).
+    gammas : list of arrays
+        ``γ_i ≥ 0`` of shape ``(n_i,)``.
+    Y : array of shape (L, M_1, …, M_I)
+        The ``L`` measurement vectors as tensors.
+    noise_var : float
+        ``σ² > 0``.
+
+    Returns
+    -------
+    posterior : Bunch
+        ``mean`` (L, n_1, …, n_I), ``sigma_diag`` (n_1, …, n_I), ``cost``
+        (``L log|Σ_y| + Σ_l y_lᴴ Σ_y⁻¹ y_l``), ``resid_sq`` (``‖Y − Aμ‖²``) and ``dof``
+        (``Σ_n (1 − Σ_nn / γ_n)``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.sbl.kronecker import kronecker_posterior
+    >>> rng = np.random.default_rng(0)
+    >>> A1, A2 = rng.normal(size=(3, 4)), rng.normal(size=(2, 5))
+    >>> g1, g2 = rng.random(4), rng.random(5)
+    >>> y = rng.normal(size=6)
+    >>> post = kronecker_posterior([A1, A2], [g1, g2], y.reshape(1, 3, 2), 0.1)
+    >>> A, G = np.kron(A1, A2), np.diag(np.kron(g1, g2))
+    >>> mu = G @ A.T @ np.linalg.solve(0.1 * np.eye(6) + A @ G @ A.T, y)
+    >>> bool(np.allclose(post.mean.ravel(), mu))
+    True
+    """
+    n_targets = Y.shape[0]
+    left, right, weights, spectra = [], [], [], []
+    for A, g in zip(factors, gammas, strict=True):
+        root = np.sqrt(g)
+        u, s, vh = np.linalg.svd(A * root, full_matrices=False)
+        left.append(u.conj().T)
+        right.append(vh.conj().T * s * root[:, None])  # Γ_i^{1/2} Z_i S_i
+        weights.append(np.abs(vh.T) ** 2)  # |Z_i|²
+        spectra.append(s**2)
+    s2 = _outer(spectra)
+    denom = noise_var + s2
+    coeffs = _mode_products(left, Y)  # c = (⊗U_i)ᴴ y
+    mean = _mode_products(right, coeffs / denom)
+    shrink = s2 / denom
+    sigma_diag = _outer(gammas) * np.clip(1.0 - _mode_products(weights, shrink), 0.0, None)
+    resid = Y - _mode_products(factors, mean)
+    n_meas = math.prod(A.shape[0] for A in factors)
+    logdet = float(np.log(denom).sum()) + (n_meas - s2.size) * math.log(noise_var)
+    cost = n_targets * logdet + float(np.vdot(Y, resid).real) / noise_var
+    return Bunch(mean=mean, sigma_diag=sigma_diag, cost=cost,
+                 resid_sq=float(np.vdot(resid, resid).real), dof=float(shrink.sum()))
+
+
+def _contract_except(D, vectors, axis: int):
+    """``Σ_{n : n_axis = k} D_n Π_{j ≠ axis} v_j[n_j]`` for every ``k``."""
+    for j in reversed(range(D.ndim)):
+        if j != axis:
+            D = np.tensordot(D, vectors[j], axes=([j], [0]))
+    return D
+
+
+def _kron_relative_change(new, old) -> float:
+    """``‖⊗new_i − ⊗old_i‖ / ‖⊗old_i‖`` from inner products of the factors."""
+    nn = math.prod(float(a @ a) for a in new)
+    oo = math.prod(float(b @ b) for b in old)
+    no = math.prod(float(a @ b) for a, b in zip(new, old, strict=True))
+    return math.sqrt(max(nn + oo - 2 * no, 0.0) / oo)
+
+
+def _normalise(gammas):
+    """Unit-norm factors ``1 … I−1``; the scale goes into the last one (reference)."""
+    scale = 1.0
+    out = []
+    for g in gammas[:-1]:
+        norm = float(np.linalg.norm(g))
+        out.append(g / norm)
+        scale *= norm
+    return out + [gammas[-1] * scale]
+
+
+def _am_step(D, gammas, couplings):
+    """AM M-step: cyclic closed-form updates ``γ_i ← mean_{n_i} (d / ⊗_{j≠i} γ_j)``.
+
+    Each update minimises ``Σ_n d_n/γ_n + log γ_n`` exactly over ``γ_i`` with the other
+    factors fixed; passes repeat until ``⊗γ_i`` changes by less than 1e-5 (relative).
+    Factors with a coupling matrix are projected after their update (pattern coupling).
+    """
+    n_total = D.size
+    gammas = list(gammas)
+    tiny = np.finfo(float).tiny
+    for _ in range(_INNER_MAX_ITER):
+        old = gammas
+        gammas = list(gammas)
+        for i in range(D.ndim):
+            inv = [1.0 / np.maximum(g, tiny) for g in gammas]
+            g = _contract_except(D, inv, i) * (gammas[i].size / n_total)
+            gammas[i] = g if couplings[i] is None else _couple(g, couplings[i])
+        gammas = _normalise(gammas)
+        if _kron_relative_change(gammas, old) < _INNER_TOL:
+            break
+    return gammas
+
+
+def _svd_step(D, couplings):
+    """SVD M-step: ``γ_1 = |u_1|`` of the mode-1 unfolding of ``d``; recurse on ``σ_1 |v_1|``."""
+    gammas = []
+    rest = D
+    for axis in range(D.ndim - 1):
+        u, s, vh = np.linalg.svd(rest.reshape(D.shape[axis], -1), full_matrices=False)
+        gammas.append(np.abs(u[:, 0]))
+        rest = s[0] * np.abs(vh[0])
+    gammas.append(rest)
+    return [g if c is None else _couple(g, c) for g, c in zip(gammas, couplings, strict=True)]
+
+
+def _coupling_matrix(n: int, block_size: int, coupling: float):
+    """``C`` with 1 on the diagonal and ``coupling`` within distance ``block_size // 2``."""
+    half = block_size // 2
+    dist = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
+    return np.where(dist == 0, 1.0, np.where(dist <= half, coupling, 0.0))
+
+
+def _couple(g, C):
+    """Pattern coupling: ``γ̃ = C ĝ + floor`` with ``ĝ = argmin_{ĝ ≥ 0} ‖C ĝ − g‖``."""
+    coupled = C @ nnls(C, g)[0]
+    return coupled + _COUPLED_FLOOR * max(float(coupled.max()), np.finfo(float).tiny)
+
+
+def kronecker_factors(X, factor_shapes, *, rtol: float | None = None):
+    """Factors ``A_i`` (shapes ``factor_shapes``) with ``X = A_1 ⊗ … ⊗ A_I``.
+
+    Nearest Kronecker product by rearrangement and rank-one SVDs (Van Loan & Pitsianis),
+    one factor at a time; the factors are unique up to scalars whose product is 1.
+
+    Raises
+    ------
+    ValueError
+        If ``factor_shapes`` does not multiply to ``X.shape``, or ``X`` is not (to
+        ``rtol``, default ``sqrt(eps)`` of its dtype, relative in Frobenius norm) a
+        Kronecker product of factors of those shapes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.sbl.kronecker import kronecker_factors
+    >>> rng = np.random.default_rng(0)
+    >>> A1, A2 = rng.normal(size=(2, 3)), rng.normal(size=(4, 5))
+    >>> B1, B2 = kronecker_factors(np.kron(A1, A2), [(2, 3), (4, 5)])
+    >>> bool(np.allclose(np.kron(B1, B2), np.kron(A1, A2)))
+    True
+    """
+    shapes = [tuple(int(v) for v in s) for s in factor_shapes]
+    rows, cols = math.prod(m for m, _ in shapes), math.prod(n for _, n in shapes)
+    if (rows, cols) != X.shape:
+        raise ValueError(f"factor_shapes {shapes} give a Kronecker product of shape "
+                         f"{(rows, cols)}, but X has shape {X.shape}")
+    n_f = len(shapes)
+    T = X.reshape([m for m, _ in shapes] + [n for _, n in shapes])
+    T = T.transpose([k for i in range(n_f) for k in (i, n_f + i)])  # (M_1, N_1, M_2, …)
+    factors, rest = [], T.reshape(-1)
+    for m, n in shapes[:-1]:
+        u, s, vh = np.linalg.svd(rest.reshape(m * n, -1), full_matrices=False)
+        factors.append(u[:, 0].reshape(m, n))
+        rest = s[0] * vh[0]
+    factors.append(rest.reshape(shapes[-1]))
+    rtol = np.sqrt(np.finfo(X.dtype).eps) if rtol is None else rtol
+    norm = np.linalg.norm(X)
+    error = np.linalg.norm(X - Kronecker(*factors).todense()) / norm if norm > 0 else 0.0
+    if norm == 0 or error > rtol:
+        raise ValueError(f"X is not a Kronecker product of factors with factor_shapes "
+                         f"{shapes} (relative residual {error:.2e} > {rtol:.1e}); pass a "
+                         "sparserec.operators.Kronecker or the right factor_shapes")
+    return factors
+
+
+class KroneckerSBL(SBLRegressorMixin):
+    """Kronecker-structured sparse Bayesian learning (AM-KroSBL / SVD-KroSBL).
+
+    Recovers a sparse ``x`` with Kronecker-structured support from
+    ``y = (A_1 ⊗ … ⊗ A_I) x + n`` by EM on a Kronecker-structured prior variance
+    ``γ = γ_1 ⊗ … ⊗ γ_I``. The E-step works with the small factors only (exact; see the
+    module docstring), so problems with ``N = Π N_i`` in the tens of thousands fit in
+    milliseconds per iteration and megabytes of memory.
+
+    Parameters
+    ----------
+    variant : {"svd", "am"}, default="svd"
+        M-step. ``"am"``: alternating minimisation — cyclic closed-form update of each
+        ``γ_i`` (others fixed), repeated until ``γ`` changes by less than 1e-5 (at most 100
+        passes), normalising ``γ_1 … γ_{I−1}`` to unit norm with the scale carried by
+        ``γ_I``; every EM iteration then lowers the SBL cost (``history_``), and the
+        iterates converge to a stationary point. ``"svd"``: rank-one approximation of the
+        tensor ``d = |μ|² + diag Σ`` by sequential unfolding SVDs (absolute values of
+        the leading singular vectors) — cheaper, not monotone, usually more accurate.
+    factor_shapes : sequence of (M_i, N_i), optional
+        Needed when ``X`` is a dense matrix that is a Kronecker product: its factors are
+        then extracted (and the structure checked). With a dense ``X`` and no
+        ``factor_shapes``, ``X`` is a single factor and the method is classical SBL
+        (prefer :class:`sparserec.SparseBayesianLearning` then). Ignored (but checked)
+        when ``X`` is a :class:`sparserec.operators.Kronecker`.
+    noise_var : float, optional
+        Known noise variance ``σ²``; ``None`` (default) learns it by EM, starting from
+        ``0.1 var(y)``.
+    prune_tol : float, optional
+        Entries of ``γ_i`` below ``prune_tol · max(γ_i)`` are set to 0 for good (which keeps
+        the Kronecker structure). Default: 1e-3 for ``"svd"``, 1e-2 for ``"am"`` (the
+        reference implementation's values); 0 disables pruning.
+    block_size : int or sequence of (int or None), optional
+        Block-sparse extension (pattern coupling, as the reference's PC-KroSBL): for a
+        factor with block size ``b > 1``, its hyperparameters are coupled to their
+        neighbours within distance ``b // 2`` on the grid, ``γ̃_i = C_i g_i`` with ``C_i``
+        having 1 on its diagonal and ``coupling`` on those neighbours, ``g_i ≥ 0`` the
+        non-negative least-squares fit of the factor's update. One int applies to every
+        factor; ``None``/1 leaves a factor uncoupled.
+    coupling : float, default=0.8
+        Neighbour weight ``β ∈ (0, 1]`` of the coupling matrix (the paper uses 0.8 and 0.5).
+    max_iter : int, default=200
+        EM iterations.
+    tol : float, default=1e-4
+        Stop when ``‖γ_new − γ_old‖ / ‖γ_old‖ < tol``.
+    backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
+        ``"numba"`` runs the AM inner loop (uncoupled factors) as a compiled kernel; the
+        rest is BLAS-bound NumPy either way. ``"cupy"`` is not available yet.
+    random_state : None
+        Unused (the algorithm is deterministic); kept for the shared API.
+    verbose : int, default=0
+        Show a progress bar.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+        Posterior mean of ``x`` (complex for complex data); one row per measurement vector.
+    gamma_ : ndarray of shape (n_features,)
+        ``γ = γ_1 ⊗ … ⊗ γ_I`` (0 where pruned).
+    gamma_factors_ : list of ndarray
+        ``γ_i`` of length ``N_i`` (first ``I − 1`` of unit norm).
+    noise_var_ : float
+        The learned (or given) noise variance.
+    factor_shapes_ : tuple of (M_i, N_i)
+    history_ : list of float
+        SBL cost ``L log|Σ_y| + Σ_l y_lᴴ Σ_y⁻¹ y_l`` (negative log marginal likelihood up
+        to constants; times 2 for real data) before each M-step.
+    n_iter_, converged_ : int, bool
+    n_features_in_ : int
+
+    Notes
+    -----
+    Deviations from the paper and its reference code (GitHub YanbinHe/JournalKroSBL):
+
+    * The E-step never forms ``A_1 ⊗ … ⊗ A_I`` or an ``N × N`` covariance (the reference
+      forms both); it uses thin SVDs of ``A_i Γ_i^{1/2}`` rather than eigendecompositions
+      of ``A_i Γ_i A_iᴴ``, which keeps it exact and stable when pruning leaves fewer
+      columns than rows in a factor. Any number ``I ≥ 1`` of factors (the reference code is
+      written for 3).
+    * The learned noise variance is floored at ``1e-12 · mean|y|²`` (noiseless data drive
+      the EM update to 0). ``γ`` starts at all ones as in the reference.
+    * Several measurement vectors (columns of ``y``) share ``γ``: ``d = mean_l |μ_l|² +
+      diag Σ`` (the usual MMV-SBL M-step).
+    * Pattern coupling is the reference's heuristic (non-negative least squares, then
+      ``C g`` plus a floor of ``1e-5 · max`` rather than an absolute 1e-5); it is applied
+      to the ``"svd"`` variant too, after the SVD split. With coupling the cost need not
+      decrease monotonically.
+
+    References
+    ----------
+    Y. He and G. Joseph, "Bayesian Algorithms for Kronecker-structured Sparse Vector
+    Recovery With Application to IRS-MIMO Channel Estimation", IEEE Trans. Signal
+    Process., 2024, arXiv:2307.14719.
+
+    Examples
+    --------
+    >>> from sparserec import KroneckerSBL
+    >>> from sparserec.datasets import make_kronecker_problem
+    >>> from sparserec.metrics import nmse_db
+    >>> from sparserec.operators import Kronecker
+    >>> p = make_kronecker_problem([(12, 24), (12, 24)], 2, snr_db=30, random_state=0)
+    >>> model = KroneckerSBL().fit(Kronecker(*p.factors), p.y)
+    >>> bool(nmse_db(p.coef, model.coef_) < -20)
+    True
+    """
+
+    def __init__(self, variant: str = "svd", *, factor_shapes=None, noise_var=None,
+                 prune_tol=None, block_size=None, coupling: float = 0.8,
+                 max_iter: int = 200, tol: float = 1e-4, backend: str = "auto",
+                 random_state=None, verbose: int = 0):
+        self.variant = variant
+        self.factor_shapes = factor_shapes
+        self.noise_var = noise_var
+        self.prune_tol = prune_tol
+        self.block_size = block_size
+        self.coupling = coupling
+        self.max_iter = max_iter
+        self.tol = tol
+        self.backend = backend
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ input checks
+    def _check_shapes(self, factors):
+        shapes = tuple(tuple(int(v) for v in A.shape) for A in factors)
+        if self.factor_shapes is not None and shapes != self._given_shapes():
+            raise ValueError(f"factor_shapes {self._given_shapes()} do not match the "
+                             f"Kronecker operator's factor shapes {shapes}")
+        return shapes
+
+    def _given_shapes(self):
+        try:
+            shapes = tuple(tuple(int(v) for v in s) for s in self.factor_shapes)
+        except TypeError as exc:
+            raise ValueError("factor_shapes must be a sequence of (M_i, N_i) pairs, got "
+                             f"{self.factor_shapes!r}") from exc
+        if len(shapes) < 1 or any(len(s) != 2 or min(s) < 1 for s in shapes):
+            raise ValueError("factor_shapes must be a sequence of (M_i, N_i) pairs of "
+                             f"positive integers, got {self.factor_shapes!r}")
+        return shapes
+
+    def _validate(self, X, y):
+        """The factors ``A_i`` and ``y`` as an (M, L) array."""
+        if isinstance(X, Kronecker):
+            factors = [check_finite_array(A, f"X.factors[{i}]", ndim=2, allow_complex=True)
+                       for i, A in enumerate(X.factors)]
+            y = check_finite_array(y, "y", ndim=(1, 2), allow_complex=True)
+            if y.shape[0] != X.shape[0]:
+                raise ValueError(f"X and y have inconsistent numbers of samples: "
+                                 f"{X.shape[0]} and {y.shape[0]}")
+            self.n_features_in_ = X.shape[1]
+            return [_as_float64(A) for A in factors], _as_float64(y)
+        if isinstance(X, LinearOperator):
+            raise TypeError("X must be a dense array or a sparserec.operators.Kronecker, "
+                            f"got {type(X).__name__}")
+        X, y = validate_xy(self, X, y, allow_complex=True, multi_output=True)
+        X, y = _as_float64(X), _as_float64(y)
+        if self.factor_shapes is None:
+            return [X], y
+        return kronecker_factors(X, self._given_shapes()), y
+
+    def _check_block_size(self, n_factors: int):
+        bs = self.block_size
+        sizes = [bs] * n_factors if bs is None or isinstance(bs, numbers.Integral) else list(bs)
+        if len(sizes) != n_factors:
+            raise ValueError(f"block_size must be an int or have one entry per factor "
+                             f"({n_factors}), got {bs!r}")
+        for b in sizes:
+            if b is not None:
+                check_scalar(b, "block_size", numbers.Integral, min_val=1)
+        if any(b is not None and b > 1 for b in sizes):
+            check_scalar(self.coupling, "coupling", numbers.Real, min_val=0, max_val=1,
+                         include_boundaries="right")
+        return sizes
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y):
+        """Fit the Kronecker-structured SBL model.
+
+        Parameters
+        ----------
+        X : sparserec.operators.Kronecker or array of shape (M, N)
+            The dictionary ``A_1 ⊗ … ⊗ A_I`` (real or complex). A dense array needs
+            ``factor_shapes`` to be treated as a Kronecker product.
+        y : array of shape (M,) or (M, L)
+            Measurements; ``L`` columns share the support (multiple measurement vectors).
+
+        Returns
+        -------
+        self
+        """
+        variant = check_option(self.variant, "variant", _VARIANTS)
+        noise_var = check_noise_var(self.noise_var)
+        prune_tol = check_prune_tol(_DEFAULT_PRUNE[variant] if self.prune_tol is None
+                                    else self.prune_tol)
+        factors, y = self._validate(X, y)
+        self._check_common_params(*factors, y)
+        shapes = self._check_shapes(factors)
+        block_sizes = self._check_block_size(len(factors))
+        self.factor_shapes_ = shapes
+        n_meas, n_feat = math.prod(m for m, _ in shapes), math.prod(n for _, n in shapes)
+        if n_meas > n_feat:
+            warnings.warn(f"X has more rows (M={n_meas}) than columns (N={n_feat}): the "
+                          "system is overdetermined and sparse Bayesian learning brings "
+                          "little over least squares", UserWarning, stacklevel=2)
+        Y, one_d = as_columns(y)
+        n_targets = Y.shape[1]
+        Yt = Y.T.reshape((n_targets,) + tuple(m for m, _ in shapes))
+        full_couplings = [None if b is None or b < 2 else
+                          _coupling_matrix(n, b, float(self.coupling))
+                          for b, (_, n) in zip(block_sizes, shapes, strict=True)]
+
+        active = [np.arange(n) for _, n in shapes]
+        gammas = _normalise([np.ones(n) for _, n in shapes])
+        sigma2 = initial_noise_var(Y) if noise_var is None else float(noise_var)
+        converged = False
+        if not np.any(Y):  # y = 0: x = 0, nothing to learn
+            gammas, converged = [np.zeros_like(g) for g in gammas], True
+        use_kernel = self.backend_ == "numba" and variant == "am"
+        for _ in () if converged else self._iterations():
+            sub = [A[:, a] for A, a in zip(factors, active, strict=True)]
+            post = kronecker_posterior(sub, gammas, Yt, sigma2)
+            self._record(post.cost)
+            D = np.mean(np.abs(post.mean) ** 2, axis=0) + post.sigma_diag
+            couplings = [None if C is None else C[np.ix_(a, a)]
+                         for C, a in zip(full_couplings, active, strict=True)]
+            if variant == "svd":
+                new = _svd_step(D, couplings)
+            elif use_kernel and all(c is None for c in couplings):
+                from ._kernels import am_step
+
+                new = am_step(D, gammas, _INNER_TOL, _INNER_MAX_ITER)
+            else:
+                new = _am_step(D, gammas, couplings)
+            if noise_var is None:
+                sigma2 = update_noise_var(post.resid_sq, post.dof, sigma2, Y)
+            old_full = self._full_gamma(shapes, active, gammas)
+            keep = [g >= prune_tol * g.max() for g in new]
+            active = [a[k] for a, k in zip(active, keep, strict=True)]
+            gammas = [g[k] for g, k in zip(new, keep, strict=True)]
+            new_full = self._full_gamma(shapes, active, gammas)
+            if _kron_relative_change(new_full, old_full) < self.tol:
+                converged = True
+                break
+        sub = [A[:, a] for A, a in zip(factors, active, strict=True)]
+        mean = kronecker_posterior(sub, gammas, Yt, sigma2).mean
+        coef = np.zeros((n_targets,) + tuple(n for _, n in shapes), dtype=mean.dtype)
+        coef[(slice(None),) + np.ix_(*active)] = mean
+        self.gamma_factors_ = self._full_gamma(shapes, active, gammas)
+        self.gamma_ = _outer(self.gamma_factors_).ravel()
+        self.noise_var_ = float(sigma2)
+        self._set_coef(coef.reshape(n_targets, n_feat).T, one_d)
+        self._set_convergence(len(self.history_), converged)
+        return self
+
+    @staticmethod
+    def _full_gamma(shapes, active, gammas):
+        full = []
+        for (_, n), a, g in zip(shapes, active, gammas, strict=True):
+            v = np.zeros(n)
+            v[a] = g
+            full.append(v)
+        return full
+
+    def _validate_predict_X(self, X):
+        if isinstance(X, Kronecker):
+            if X.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {X.shape[1]} features, but KroneckerSBL is "
+                                 f"expecting {self.n_features_in_} features as input")
+            return X
+        return validate_xy(self, X, allow_complex=True, reset=False)
