@@ -210,7 +210,7 @@ def make_sparse_regression(n_samples: int, n_features: int, n_nonzero: int, *,
 
 def make_kronecker_problem(factor_shapes, n_nonzero, *, snr_db: float | None = None,
                            is_complex: bool = False, n_targets: int | None = None,
-                           random_state=None) -> Bunch:
+                           separable: bool = False, random_state=None) -> Bunch:
     """``y = (A_1 ⊗ … ⊗ A_I) x + n`` with a Kronecker-structured support.
 
     The support of ``x`` is the Kronecker product of one random support per factor (so
@@ -225,6 +225,9 @@ def make_kronecker_problem(factor_shapes, n_nonzero, *, snr_db: float | None = N
     n_targets : int, optional
         Several measurement vectors sharing the support (``y`` and ``coef`` get a
         trailing axis of that length).
+    separable : bool
+        Nonzero values ``x_1 ⊗ … ⊗ x_I`` (one Gaussian vector per factor, as in He &
+        Joseph's simulations, arXiv 2307.14719) instead of i.i.d. values.
 
     Returns
     -------
@@ -260,7 +263,12 @@ def make_kronecker_problem(factor_shapes, n_nonzero, *, snr_db: float | None = N
     n_total = math.prod(sizes)
     shape = (n_total,) if n_targets is None else (n_total, n_targets)
     coef = np.zeros(shape, dtype=complex if is_complex else float)
-    coef[support] = _gaussian(rng, (support.size,) + shape[1:], is_complex)
+    if separable:
+        parts = [_gaussian(rng, (k,) + shape[1:], is_complex) for k in ks]
+        coef[support] = functools.reduce(
+            lambda a, b: (a[:, None] * b[None, :]).reshape((-1,) + shape[1:]), parts)
+    else:
+        coef[support] = _gaussian(rng, (support.size,) + shape[1:], is_complex)
     from .operators import Kronecker
 
     op = Kronecker(*factors)
