@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted
 
-from ..base import SparseEstimatorMixin
+from ..base import SparseEstimatorMixin, validate_xy
 
 # The learned noise variance never goes below this fraction of the mean power of y: in a
 # noiseless problem the EM update drives σ² to 0, where the marginal likelihood is unbounded.
@@ -36,6 +36,24 @@ def check_prune_tol(prune_tol):
     check_scalar(prune_tol, "prune_tol", numbers.Real, min_val=0, max_val=1,
                  include_boundaries="left")
     return float(prune_tol)
+
+
+def validate_dense_xy(estimator, X, y):
+    """:func:`sparserec.base.validate_xy` for SBL: real or complex, 1-D or 2-D ``y``.
+
+    ``y`` is required; array-likes without a ``dtype`` (other than data frames, whose
+    column names scikit-learn records) are converted first, since ``validate_xy`` inspects
+    their dtype before converting them.
+    """
+    if y is None:
+        raise ValueError(f"{type(estimator).__name__} requires y to be passed, but the "
+                         "target y is None")
+    return validate_xy(estimator, _array_like(X), _array_like(y), allow_complex=True,
+                       multi_output=True)
+
+
+def _array_like(a):
+    return a if hasattr(a, "dtype") or hasattr(a, "columns") else np.asarray(a)
 
 
 def as_columns(y):
@@ -87,7 +105,7 @@ class SBLRegressorMixin(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         self.coef_ = coef[:, 0] if one_d else np.ascontiguousarray(coef.T)
 
     def _validate_predict_X(self, X):
-        raise NotImplementedError
+        return validate_xy(self, _array_like(X), allow_complex=True, reset=False)
 
     def predict(self, X):
         """``X @ coef_``: the noise-free measurements implied by the estimate.

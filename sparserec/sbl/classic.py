@@ -14,7 +14,6 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from sklearn.utils import Bunch
 
-from ..base import validate_xy
 from ._common import (
     SBLRegressorMixin,
     as_columns,
@@ -23,6 +22,7 @@ from ._common import (
     initial_noise_var,
     relative_change,
     update_noise_var,
+    validate_dense_xy,
 )
 
 __all__ = ["SparseBayesianLearning", "dense_posterior"]
@@ -176,7 +176,7 @@ class SparseBayesianLearning(SBLRegressorMixin):
         """
         noise_var = check_noise_var(self.noise_var)
         prune_tol = check_prune_tol(self.prune_tol)
-        X, y = validate_xy(self, X, y, allow_complex=True, multi_output=True)
+        X, y = validate_dense_xy(self, X, y)
         self._check_common_params(X, y)
         dtype = np.result_type(X.dtype, y.dtype, np.float64)
         X = X.astype(dtype, copy=False)
@@ -212,5 +212,3 @@ class SparseBayesianLearning(SBLRegressorMixin):
         self._set_convergence(len(self.history_), converged)
         return self
 
-    def _validate_predict_X(self, X):
-        return validate_xy(self, X, allow_complex=True, reset=False)

@@ -11,10 +11,21 @@ reason the check cannot apply; keep this list short and honest.
 CHECK_PARAMS: dict[str, dict] = {
     # fit(X, y) with a 2-D X and 1-D y is one snapshot of the one-matrix model
     "SelfCalibration": {"model": "snapshots", "max_iter": 200},
+    # a dense X without factor_shapes is a single Kronecker factor (classical SBL)
+    "KroneckerSBL": {"max_iter": 50},
+    "SparseBayesianLearning": {"max_iter": 50},
 }
 
 # estimator name -> {check function name: reason it cannot apply}
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
+    "KroneckerSBL": {
+        "check_complex_data": "complex X and y are supported: IRS-MIMO channels and their "
+                              "steering dictionaries are complex (He & Joseph 2024)",
+    },
+    "SparseBayesianLearning": {
+        "check_complex_data": "complex X and y are supported (complex SBL, the baseline of "
+                              "KroneckerSBL on complex channels)",
+    },
     "SelfCalibration": {
         "check_complex_data": "complex A and y are supported: Ling & Strohmer's models are "
                               "complex (Fourier-domain blind deconvolution, array phases)",
