@@ -1,0 +1,397 @@
+"""Kronecker-structured SBL, classical SBL, Kronecker OMP and the IRS-MIMO generator."""
+
+import functools
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+from sparserec import BackendUnavailableError, KroneckerSBL, SparseBayesianLearning
+from sparserec.datasets import make_kronecker_problem, make_sparse_regression
+from sparserec.metrics import nmse_db, support_f1
+from sparserec.operators import Convolution, Kronecker
+from sparserec.sbl import cascaded_channels, kronecker_omp, make_irs_channel, steering_matrix
+from sparserec.sbl._kernels import am_step
+from sparserec.sbl.classic import dense_posterior
+from sparserec.sbl.kronecker import _am_step, kronecker_factors, kronecker_posterior
+
+SHAPES = [(12, 24), (10, 20)]
+
+
+@pytest.fixture(autouse=True)
+def _single_threaded_blas():
+    # the matrices here are small: threaded BLAS only adds overhead (a lot of it on a
+    # shared, oversubscribed machine); results do not depend on the thread count
+    with threadpool_limits(1):
+        yield
+
+
+def _problem(snr_db=25, separable=True, seed=0, **kwargs):
+    return make_kronecker_problem(SHAPES, 3, snr_db=snr_db, separable=separable,
+                                  random_state=seed, **kwargs)
+
+
+def _fit(model, p, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(Kronecker(*p.factors), p.y, **kwargs)
+
+
+def _estimated_support(model):
+    return np.flatnonzero(model.gamma_)
+
+
+# --------------------------------------------------------------------------- E-step
+def _dense_reference(factors, gammas, Y, noise_var):
+    """The textbook posterior on the full Kronecker matrix (explicit inverses)."""
+    A = functools.reduce(np.kron, factors)
+    gamma = functools.reduce(np.kron, gammas)
+    cov_y = noise_var * np.eye(A.shape[0]) + (A * gamma) @ A.conj().T
+    inv = np.linalg.inv(cov_y)
+    mean = gamma[:, None] * (A.conj().T @ inv @ Y)
+    sigma = np.diag(gamma) - (gamma[:, None] * A.conj().T) @ inv @ (A * gamma)
+    cost = Y.shape[1] * np.linalg.slogdet(cov_y)[1] + np.einsum(
+        "ml,mk,kl->", Y.conj(), inv, Y).real
+    resid = Y - A @ mean
+    dof = np.sum(1 - np.diag(sigma).real[gamma > 0] / gamma[gamma > 0])
+    return mean, np.diag(sigma).real, cost, np.vdot(resid, resid).real, dof
+
+
+@pytest.mark.parametrize("is_complex", [False, True])
+@pytest.mark.parametrize("shapes", [[(4, 6), (3, 5)], [(3, 4), (5, 3), (2, 3)]])
+def test_kronecker_posterior_equals_dense(shapes, is_complex, rng):
+    factors = [rng.normal(size=s) + (1j * rng.normal(size=s) if is_complex else 0)
+               for s in shapes]
+    gammas = [rng.random(n) + 0.1 for _, n in shapes]
+    n_meas = int(np.prod([m for m, _ in shapes]))
+    Y = rng.normal(size=(n_meas, 2)) + (1j * rng.normal(size=(n_meas, 2)) if is_complex else 0)
+    post = kronecker_posterior(factors, gammas, Y.T.reshape((2,) + tuple(m for m, _ in shapes)),
+                               0.3)
+    mean, sigma_diag, cost, resid_sq, dof = _dense_reference(factors, gammas, Y, 0.3)
+    np.testing.assert_allclose(post.mean.reshape(2, -1).T, mean, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(post.sigma_diag.ravel(), sigma_diag, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose([post.cost, post.resid_sq, post.dof], [cost, resid_sq, dof],
+                               rtol=1e-10)
+
+
+def test_kronecker_posterior_with_fewer_columns_than_rows(rng):
+    # after pruning a factor can keep fewer columns than it has rows: thin SVD, rank < M_i
+    factors = [rng.normal(size=(6, 2)), rng.normal(size=(4, 5))]
+    gammas = [np.array([0.5, 2.0]), rng.random(5) + 0.1]
+    Y = rng.normal(size=(24, 1))
+    post = kronecker_posterior(factors, gammas, Y.T.reshape(1, 6, 4), 1e-3)
+    mean, sigma_diag, cost, resid_sq, dof = _dense_reference(factors, gammas, Y, 1e-3)
+    np.testing.assert_allclose(post.mean.ravel(), mean.ravel(), rtol=1e-9)
+    np.testing.assert_allclose(post.sigma_diag.ravel(), sigma_diag, rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose([post.cost, post.resid_sq, post.dof], [cost, resid_sq, dof],
+                               rtol=1e-9)
+
+
+def test_dense_posterior_both_spaces_agree(rng):
+    # measurement space (n > M) and coefficient space (n <= M) give the same posterior
+    A = rng.normal(size=(8, 12)) + 1j * rng.normal(size=(8, 12))
+    gamma, Y = rng.random(12) + 0.1, rng.normal(size=(8, 3))
+    wide = dense_posterior(A, gamma, Y, 0.2)
+    ref = _dense_reference([A, np.ones((1, 1))], [gamma, np.ones(1)], Y, 0.2)
+    np.testing.assert_allclose(wide.mean, ref[0], rtol=1e-10)
+    tall = dense_posterior(A[:, :5], gamma[:5], Y, 0.2)
+    ref = _dense_reference([A[:, :5], np.ones((1, 1))], [gamma[:5], np.ones(1)], Y, 0.2)
+    np.testing.assert_allclose(tall.sigma_diag, ref[1], rtol=1e-10)
+    np.testing.assert_allclose([tall.cost, tall.dof], [ref[2], ref[4]], rtol=1e-10)
+
+
+# --------------------------------------------------------------------------- recovery
+@pytest.mark.parametrize("variant", ["am", "svd"])
+def test_noiseless_exact_recovery(variant, rng):
+    # nonzeros bounded away from 0 (magnitudes in [0.5, 1.5]), so that none of them lies
+    # below the pruning threshold (1e-2 or 1e-3 of the largest variance)
+    for seed in range(3):
+        p = _problem(snr_db=None, separable=False, seed=seed)
+        x = np.zeros_like(p.coef)
+        x[p.support] = rng.choice([-1, 1], p.support.size) * rng.uniform(0.5, 1.5,
+                                                                          p.support.size)
+        op = Kronecker(*p.factors)
+        model = KroneckerSBL(variant).fit(op, op @ x)
+        assert nmse_db(x, model.coef_) < -100
+        np.testing.assert_array_equal(_estimated_support(model), p.support)
+
+
+@pytest.mark.parametrize("variant", ["am", "svd"])
+def test_nmse_improves_with_snr(variant):
+    nmse = [np.mean([nmse_db(p.coef, _fit(KroneckerSBL(variant), p).coef_)
+                     for p in (_problem(snr, seed=s) for s in range(3))])
+            for snr in (5, 15, 30)]
+    assert nmse[0] > nmse[1] + 5 > nmse[2] + 10
+
+
+def test_am_cost_is_monotone():
+    for seed, kwargs in enumerate([{}, {"prune_tol": 0.0}, {"noise_var": 1e-3}]):
+        p = _problem(snr_db=15, seed=seed)
+        history = np.array(_fit(KroneckerSBL("am", max_iter=150, **kwargs), p).history_)
+        assert len(history) > 10
+        assert np.all(np.diff(history) <= 1e-10 * np.abs(history[:-1])), kwargs
+
+
+def test_svd_and_am_agree_on_easy_problem():
+    p = _problem(snr_db=40)
+    am, svd = _fit(KroneckerSBL("am"), p), _fit(KroneckerSBL("svd"), p)
+    np.testing.assert_array_equal(_estimated_support(am), _estimated_support(svd))
+    assert nmse_db(am.coef_, svd.coef_) < -40
+    assert svd.n_iter_ < am.n_iter_
+
+
+def test_am_robust_where_svd_rank_one_fails():
+    # independent values on the support: |x|² on the 2x2 support is anti-diagonal-dominant
+    # for this draw, and its rank-one approximation loses a true entry (see Notes)
+    p = make_kronecker_problem([(12, 24), (12, 24)], 2, snr_db=30, random_state=0)
+    assert nmse_db(p.coef, _fit(KroneckerSBL("am"), p).coef_) < -40
+    assert nmse_db(p.coef, _fit(KroneckerSBL("svd"), p).coef_) > -10
+
+
+def test_operator_path_equals_dense_path():
+    p = _problem(snr_db=20, is_complex=True)
+    op_model = _fit(KroneckerSBL(), p)
+    dense = Kronecker(*p.factors).todense()
+    dense_model = KroneckerSBL(factor_shapes=SHAPES).fit(dense, p.y)
+    np.testing.assert_allclose(dense_model.coef_, op_model.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dense_model.predict(dense), op_model.predict(Kronecker(
+        *p.factors)), rtol=1e-10, atol=1e-12)
+    assert dense_model.n_iter_ == op_model.n_iter_
+
+
+def test_single_factor_is_classical_sbl():
+    # two independent E-steps (thin SVD vs Cholesky) of the same EM
+    p = make_sparse_regression(30, 60, 4, snr_db=25, random_state=0)
+    kro = KroneckerSBL("svd").fit(p.X, p.y)
+    classic = SparseBayesianLearning().fit(p.X, p.y)
+    np.testing.assert_allclose(kro.coef_, classic.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(kro.history_, classic.history_, rtol=1e-9)
+    assert kro.noise_var_ == pytest.approx(classic.noise_var_, rel=1e-9)
+
+
+def test_complex_data_and_learned_noise():
+    p = _problem(snr_db=20, is_complex=True, seed=1)
+    model = _fit(KroneckerSBL(), p)
+    assert np.iscomplexobj(model.coef_)
+    assert nmse_db(p.coef, model.coef_) < -20
+    assert support_f1(p.support, _estimated_support(model)) == 1.0
+    assert 0.5 < model.noise_var_ / p.noise_var < 2
+
+
+def test_multiple_measurement_vectors():
+    p = make_kronecker_problem(SHAPES, 3, snr_db=10, n_targets=4, random_state=3)
+    model = _fit(KroneckerSBL(), p)
+    assert model.coef_.shape == (4, 480)
+    assert model.predict(Kronecker(*p.factors)).shape == p.y.shape
+    assert nmse_db(p.coef.T, model.coef_) < -15
+    assert support_f1(p.support, _estimated_support(model)) == 1.0
+    one = _fit(KroneckerSBL(), _problem(seed=2))
+    two_d = KroneckerSBL().fit(Kronecker(*_problem(seed=2).factors), _problem(seed=2).y[:, None])
+    np.testing.assert_allclose(two_d.coef_[0], one.coef_, rtol=1e-12)
+
+
+def test_three_factors_and_attributes():
+    p = make_kronecker_problem([(6, 10), (5, 8), (4, 6)], 2, snr_db=30, separable=True,
+                               random_state=0)
+    model = _fit(KroneckerSBL("svd"), p)
+    assert nmse_db(p.coef, model.coef_) < -25
+    assert [g.shape for g in model.gamma_factors_] == [(10,), (8,), (6,)]
+    np.testing.assert_allclose(model.gamma_, functools.reduce(np.kron, model.gamma_factors_))
+    np.testing.assert_allclose([np.linalg.norm(g) for g in model.gamma_factors_[:2]], 1)
+    assert model.factor_shapes_ == ((6, 10), (5, 8), (4, 6))
+    assert model.n_iter_ == len(model.history_)
+
+
+def test_numba_kernel_matches_numpy(rng):
+    D = rng.random((5, 6, 7)) + 0.01
+    start = [np.full(5, 0.5), np.full(6, 0.4), np.full(7, 3.0)]
+    for a, b in zip(_am_step(D, start, [None] * 3), am_step(D, start, 1e-5, 100), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    p = _problem(snr_db=15)
+    fits = [_fit(KroneckerSBL("am", backend=b), p) for b in ("numpy", "numba")]
+    np.testing.assert_allclose(fits[0].coef_, fits[1].coef_, rtol=1e-9, atol=1e-12)
+
+
+def test_cupy_backend_is_refused_without_gpu():
+    from sparserec.backend import backend_status
+
+    if backend_status()["cupy"][0]:
+        pytest.skip("a GPU is available")
+    with pytest.raises(BackendUnavailableError):
+        _fit(KroneckerSBL(backend="cupy"), _problem())
+
+
+def test_zero_measurements_give_zero_estimate():
+    p = _problem()
+    model = KroneckerSBL().fit(Kronecker(*p.factors), np.zeros_like(p.y))
+    assert not np.any(model.coef_) and model.converged_ and model.n_iter_ == 0
+
+
+# --------------------------------------------------------------------------- block sparsity
+def test_block_coupling_beats_plain_on_block_sparse_channels():
+    # the reference's PC-KroSBL scenario: IRS-MIMO channel with angular spread (3 adjacent
+    # angles at the IRS and at the BS), 18-point grids, 6 MS antennas, 3 pilots, 6 IRS
+    # configurations (M = 288, N = 5832), low SNR; averaged over independent channels
+    plain, coupled = [], []
+    for seed in range(4):
+        p = make_irs_channel(n_irs=64, n_ms=6, n_grid=18, n_pilots=3, n_patterns=6,
+                             angle_spread=3, snr_db=8, random_state=seed)
+        for model, out in [(KroneckerSBL("svd"), plain),
+                           (KroneckerSBL("svd", block_size=[3, 1, 3]), coupled)]:
+            out.append(np.mean(np.abs(_fit(model, p).coef_ - p.coef) ** 2))
+    assert 10 * np.log10(np.mean(coupled) / np.mean(plain)) < -6
+
+
+def test_block_size_parameter_checks():
+    p = _problem()
+    with pytest.raises(ValueError, match="block_size"):
+        _fit(KroneckerSBL(block_size=[2, 2, 2]), p)
+    with pytest.raises(ValueError, match="block_size"):
+        _fit(KroneckerSBL(block_size=0), p)
+    with pytest.raises(ValueError, match="coupling"):
+        _fit(KroneckerSBL(block_size=3, coupling=1.5), p)
+
+
+# --------------------------------------------------------------------------- bad input
+def test_bad_input():
+    p = _problem()
+    op, dense = Kronecker(*p.factors), Kronecker(*p.factors).todense()
+    with pytest.raises(ValueError, match="factor_shapes"):
+        KroneckerSBL(factor_shapes=[(12, 24), (10, 21)]).fit(dense, p.y)
+    with pytest.raises(ValueError, match="factor_shapes"):
+        KroneckerSBL(factor_shapes=[(10, 20), (12, 24)]).fit(op, p.y)
+    with pytest.raises(ValueError, match="not a Kronecker product"):
+        KroneckerSBL(factor_shapes=SHAPES).fit(dense + 1e-3, p.y)
+    with pytest.raises(ValueError, match="factor_shapes"):
+        KroneckerSBL(factor_shapes=[12, 24]).fit(dense, p.y)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        KroneckerSBL().fit(op, p.y[:-1])
+    bad_y = p.y.copy()
+    bad_y[3] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        KroneckerSBL().fit(op, bad_y)
+    bad_factor = p.factors[0].copy()
+    bad_factor[0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"X.factors\[0\]"):
+        KroneckerSBL().fit(Kronecker(bad_factor, p.factors[1]), p.y)
+    with pytest.raises(TypeError, match="Kronecker"):
+        KroneckerSBL().fit(Convolution(np.ones(3), (p.y.size,)), p.y)
+    with pytest.raises(ValueError, match="variant"):
+        KroneckerSBL("em").fit(op, p.y)
+    with pytest.raises(ValueError, match="noise_var"):
+        KroneckerSBL(noise_var=-1.0).fit(op, p.y)
+    with pytest.raises(ValueError, match="prune_tol"):
+        SparseBayesianLearning(prune_tol=2.0).fit(dense, p.y)
+    with pytest.raises(ValueError, match="max_iter"):
+        KroneckerSBL(max_iter=0).fit(op, p.y)
+    model = _fit(KroneckerSBL(), p)
+    with pytest.raises(ValueError, match="features"):
+        model.predict(Kronecker(p.factors[0], p.factors[1][:, :5]))
+
+
+def test_overdetermined_problem_warns():
+    A1, A2 = np.eye(6)[:, :4], np.ones((3, 2))
+    y = np.kron(A1, A2) @ np.arange(8.0)
+    with pytest.warns(UserWarning, match="more rows"):
+        KroneckerSBL().fit(Kronecker(A1, A2), y)
+
+
+def test_max_iter_is_honoured():
+    with pytest.warns(ConvergenceWarning):
+        model = KroneckerSBL(max_iter=3).fit(Kronecker(*_problem().factors), _problem().y)
+    assert model.n_iter_ == 3 and not model.converged_
+
+
+def test_kronecker_factors_recovers_structure(rng):
+    A = [rng.normal(size=(2, 3)) + 1j * rng.normal(size=(2, 3)), rng.normal(size=(3, 2)),
+         rng.normal(size=(2, 2))]
+    X = functools.reduce(np.kron, A)
+    B = kronecker_factors(X, [a.shape for a in A])
+    np.testing.assert_allclose(functools.reduce(np.kron, B), X, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- classical SBL
+def test_classical_sbl_recovers_sparse_regression():
+    p = make_sparse_regression(50, 120, 5, snr_db=30, random_state=1)
+    model = SparseBayesianLearning().fit(p.X, p.y)
+    assert nmse_db(p.coef, model.coef_) < -25
+    found = set(np.flatnonzero(model.gamma_))
+    # every coefficient well above the noise is found, and nothing outside the support
+    assert set(np.flatnonzero(np.abs(p.coef) > 0.1)) <= found <= set(p.support)
+    history = np.array(model.history_)
+    assert np.all(np.diff(history) <= 1e-10 * np.abs(history[:-1]))
+
+
+def test_classical_sbl_complex_mmv():
+    p = make_kronecker_problem(SHAPES, 2, snr_db=25, is_complex=True, n_targets=3,
+                               random_state=4)
+    model = SparseBayesianLearning().fit(Kronecker(*p.factors).todense(), p.y)
+    assert model.coef_.shape == (3, 480) and np.iscomplexobj(model.coef_)
+    assert nmse_db(p.coef.T, model.coef_) < -20
+
+
+# --------------------------------------------------------------------------- KOMP
+def test_kronecker_omp_noiseless_exact():
+    p = make_kronecker_problem([(12, 24), (10, 20), (6, 8)], (2, 3, 1), random_state=5)
+    coef = kronecker_omp(p.factors, p.y, (2, 3, 1))
+    assert nmse_db(p.coef, coef) < -200
+    mmv = make_kronecker_problem(SHAPES, 2, n_targets=3, random_state=5)
+    assert nmse_db(mmv.coef, kronecker_omp(Kronecker(*mmv.factors), mmv.y, 2)) < -200
+
+
+def test_kronecker_omp_bad_input():
+    p = _problem()
+    with pytest.raises(ValueError, match="n_nonzero"):
+        kronecker_omp(p.factors, p.y, (2, 2, 2))
+    with pytest.raises(ValueError, match="n_nonzero"):
+        kronecker_omp(p.factors, p.y, 30)
+    with pytest.raises(ValueError, match="rows"):
+        kronecker_omp(p.factors, p.y[:-1], 3)
+    with pytest.raises(ValueError, match="at least 2"):
+        kronecker_omp(p.factors[:1], p.y, 3)
+
+
+# --------------------------------------------------------------------------- IRS model
+@pytest.mark.parametrize("kwargs", [{}, {"angle_spread": 3}, {"n_paths": 2},
+                                    {"n_ms": 1, "angle_spread": 2}])
+def test_irs_kronecker_model_matches_physical_channel(kwargs):
+    p = make_irs_channel(snr_db=None, random_state=1, **kwargs)
+    # y was simulated from the antenna-domain channels H_2 diag(θ_k) H_1 and the pilots
+    np.testing.assert_allclose(Kronecker(*p.factors) @ p.coef, p.y, atol=1e-10)
+    np.testing.assert_allclose(cascaded_channels(p, p.coef), p.channels, atol=1e-10)
+    supports = [np.flatnonzero(np.any(p.coef.reshape([A.shape[1] for A in p.factors]) != 0,
+                                      axis=tuple(j for j in range(len(p.factors)) if j != i)))
+                for i in range(len(p.factors))]
+    for s, t in zip(supports, p.factor_supports, strict=True):
+        np.testing.assert_array_equal(s, t)
+    assert p.support.size == np.prod([len(s) for s in p.factor_supports])
+
+
+def test_irs_block_structure_and_snr():
+    p = make_irs_channel(angle_spread=3, snr_db=10, random_state=2)
+    for s in (p.factor_supports[0], p.factor_supports[2]):  # runs of 3 adjacent angles
+        assert np.all(np.diff(np.sort(s)) % (16 - 2) <= 1) and len(s) == 3
+    clean = Kronecker(*p.factors) @ p.coef
+    assert 10 * np.log10(np.mean(np.abs(clean) ** 2) / p.noise_var) == pytest.approx(10)
+
+
+def test_irs_estimation_end_to_end():
+    p = make_irs_channel(snr_db=20, random_state=0, n_paths=2)
+    model = _fit(KroneckerSBL(), p)
+    assert nmse_db(p.channels, cascaded_channels(p, model.coef_)) < -20
+
+
+def test_irs_bad_input():
+    with pytest.raises(ValueError, match="even"):
+        make_irs_channel(n_grid=(15, 16, 16))
+    with pytest.raises(ValueError, match="n_bs"):
+        make_irs_channel(n_bs=0)
+    with pytest.raises(ValueError, match="angle_spread"):
+        make_irs_channel(n_grid=8, n_paths=3, angle_spread=3)
+
+
+def test_steering_matrix_is_unitary_on_full_grid():
+    A = steering_matrix(12, -1 + 2 * np.arange(12) / 12)
+    np.testing.assert_allclose(A.conj().T @ A, np.eye(12), atol=1e-12)
