@@ -20,6 +20,7 @@ import warnings
 
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
+from threadpoolctl import threadpool_limits
 
 from ..datasets import make_selfcal_problem
 from ..metrics import relative_error_up_to_scale
@@ -200,7 +201,8 @@ def phase_transition(model: str, n: int, m_values, p_values, *, method: str = "l
     """Empirical rate of exact recovery over a grid of ``(p, m)`` (noiseless, Gaussian A).
 
     A trial succeeds when the joint relative error of ``z = (d⁻¹, x)`` up to scale is below
-    ``threshold``. Returns an array of shape ``(len(p_values), len(m_values))``.
+    ``threshold``. Returns an array of shape ``(len(p_values), len(m_values))``. BLAS runs
+    on one thread here: the problems are tiny.
 
     Examples
     --------
@@ -211,13 +213,14 @@ def phase_transition(model: str, n: int, m_values, p_values, *, method: str = "l
     """
     rng = check_random_state(random_state)
     rate = np.zeros((len(p_values), len(m_values)))
-    for i, p in enumerate(p_values):
-        for j, m in enumerate(m_values):
-            for _ in range(n_trials):
-                prob = make_selfcal_problem(model, m, n, p, is_complex=is_complex,
-                                            random_state=rng.randint(2**31 - 1))
-                d, x, _ = fit_method(method, prob, **params)
-                rate[i, j] += _joint_error(prob, d, x) < threshold
+    with threadpool_limits(1, user_api="blas"):  # many tiny problems: threads only cost
+        for i, p in enumerate(p_values):
+            for j, m in enumerate(m_values):
+                for _ in range(n_trials):
+                    prob = make_selfcal_problem(model, m, n, p, is_complex=is_complex,
+                                                random_state=rng.randint(2**31 - 1))
+                    d, x, _ = fit_method(method, prob, **params)
+                    rate[i, j] += _joint_error(prob, d, x) < threshold
     return rate / n_trials
 
 
@@ -233,12 +236,14 @@ def error_vs_snr(model: str, m: int, n: int, p: int, snrs, *, methods=("lsq", "s
     params = params or {}
     errors = {name: np.zeros(len(snrs)) for name in methods}
     seconds = dict.fromkeys(methods, 0.0)
-    for k, snr in enumerate(snrs):
-        for _ in range(n_trials):
-            prob = make_selfcal_problem(model, m, n, p, snr_db=snr, is_complex=is_complex,
-                                        random_state=rng.randint(2**31 - 1))
-            for name in methods:
-                d, x, sec = fit_method(name, prob, **params.get(name, {}))
-                errors[name][k] += _joint_error(prob, d, x) / n_trials
-                seconds[name] += sec / (n_trials * len(snrs))
+    with threadpool_limits(1, user_api="blas"):  # small problems: threads only cost
+        for k, snr in enumerate(snrs):
+            for _ in range(n_trials):
+                prob = make_selfcal_problem(model, m, n, p, snr_db=snr,
+                                            is_complex=is_complex,
+                                            random_state=rng.randint(2**31 - 1))
+                for name in methods:
+                    d, x, sec = fit_method(name, prob, **params.get(name, {}))
+                    errors[name][k] += _joint_error(prob, d, x) / n_trials
+                    seconds[name] += sec / (n_trials * len(snrs))
     return {**errors, "time": seconds}
