@@ -333,6 +333,17 @@ def test_bad_predict_input():
         est.predict(prob.A[0, 0])
 
 
+def test_cupy_backend_without_gpu_is_refused():
+    from sparserec import BackendUnavailableError
+    from sparserec.backend import backend_status
+
+    if backend_status()["cupy"][0]:
+        pytest.skip("a GPU is available")
+    prob = _problem("repeated")
+    with pytest.raises(BackendUnavailableError, match="cupy"):
+        SelfCalibration(backend="cupy").fit(prob.A, prob.y)
+
+
 def test_dense_solver_refused_above_the_memory_limit():
     prob = _problem("diverse")
     with config_context(max_dense_bytes=1024):
