@@ -1,7 +1,9 @@
 """Self-calibration (Ling & Strohmer) benchmark: speed, accuracy, phase transitions.
 
 Run ``python benchmarks/bench_selfcal.py`` (full) or ``--quick`` (a smoke run under 60 s).
-``--threads N`` limits BLAS threads (default: the library's own setting).
+``--threads N`` limits BLAS threads (default: the library's own setting; 1 with ``--quick``).
+On a machine shared with other jobs, multithreaded BLAS can be 10-100x slower on small
+products than one thread: compare timings taken with the same ``--threads``.
 
 1. Target problem (model 1, m = 4096, n = 256, p = 8, real, noiseless): matrix-free least
    squares (LSQR, LSMR), the spectral method (LOBPCG), and alternating least squares (ALS)
@@ -229,8 +231,12 @@ def stability(quick):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, under 60 s")
-    parser.add_argument("--threads", type=int, default=None, help="BLAS threads")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="BLAS threads (default: the library's setting; 1 with --quick, "
+                             "so that the smoke run stays short on a shared machine)")
     args = parser.parse_args(argv)
+    if args.threads is None and args.quick:
+        args.threads = 1
     blas = [f"{i['internal_api']} {i['num_threads']} threads" for i in threadpool_info()]
     print(f"sparserec self-calibration benchmark ({'quick' if args.quick else 'full'}); "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; BLAS: "
