@@ -4,14 +4,15 @@ Model: ``y = (A_1 ⊗ … ⊗ A_I) x + n`` with ``x ~ N(0, diag(γ))`` and a Kro
 hyperparameter ``γ = γ_1 ⊗ … ⊗ γ_I``, so that the support of ``x`` is a Kronecker product
 of one support per factor. Expectation–maximisation on ``(γ_1, …, γ_I, σ²)``:
 
-* E-step (exact, :func:`kronecker_posterior`): with ``W_i = A_i Γ_i^{1/2} = U_i S_i Z_iᴴ``
-  (thin SVD of each small factor), ``A Γ^{1/2} = (⊗U_i)(⊗S_i)(⊗Z_i)ᴴ``, so
-  ``Σ_y = σ² I + A Γ Aᴴ`` is diagonalised by ``⊗U_i`` (plus its orthogonal complement,
-  where it equals ``σ² I``). Then, with ``s² = ⊗s_i²`` and ``c = (⊗U_i)ᴴ y``,
+* E-step (exact, :func:`kronecker_posterior`): with ``Γ = ⊗Γ_i``,
+  ``A Γ Aᴴ = ⊗_i (A_i Γ_i A_iᴴ)``. Eigendecompose each small ``B_i = A_i Γ_i A_iᴴ =
+  U_i Λ_i U_iᴴ``; then ``Σ_y = σ² I + A Γ Aᴴ`` has eigenvectors ``⊗U_i`` and
+  eigenvalues ``σ² + λ`` with ``λ = ⊗λ_i`` (plus ``σ²`` on the complement of the
+  numerically nonzero ``λ_i``). With ``c = (⊗U_i)ᴴ y`` and ``V_i = Γ_i^{1/2} A_iᴴ U_i``,
 
-  - ``μ = Γ Aᴴ Σ_y⁻¹ y = (⊗ Γ_i^{1/2} Z_i S_i) [c / (σ² + s²)]``,
-  - ``Σ_nn = γ_n (1 − [(⊗|Z_i|²) (s² / (σ² + s²))]_n)``,
-  - ``log|Σ_y| = Σ log(σ² + s²) + (M − R) log σ²`` with ``R = Π rank(W_i)``,
+  - ``μ = Γ Aᴴ Σ_y⁻¹ y = (⊗ Γ_i A_iᴴ U_i) [c / (σ² + λ)]``,
+  - ``Σ_nn = γ_n − γ_n² [Aᴴ Σ_y⁻¹ A]_nn = γ_n (1 − [(⊗|V_i|²) (1 / (σ² + λ))]_n)``,
+  - ``log|Σ_y| = Σ log(σ² + λ) + (M − R) log σ²`` with ``R = Π rank(B_i)``,
   - ``yᴴ Σ_y⁻¹ y = Re yᴴ (y − Aμ) / σ²``,
 
   all by mode products with the small factors: ``O(N Σ_i M_i + Σ_i M_i² N_i)`` per
@@ -53,6 +54,7 @@ _DEFAULT_PRUNE = {"svd": 1e-3, "am": 1e-2}  # the reference implementation's r
 _INNER_TOL = 1e-5  # AM inner loop: relative change of γ (reference: 1e-5)
 _INNER_MAX_ITER = 100
 _COUPLED_FLOOR = 1e-5  # pattern coupling: γ̃ = C g + 1e-5·max (reference: + 1e-5)
+_RANK_RTOL = np.finfo(float).eps  # eigenvalues of B_i below size · eps · max are zero
 
 
 def _as_float64(a):
@@ -61,10 +63,17 @@ def _as_float64(a):
 
 
 def _mode_products(mats, T):
-    """Apply ``mats[i]`` along axis ``i`` of the trailing ``len(mats)`` axes of ``T``."""
-    if len(mats) == 1:
-        return T @ mats[0].T
-    return Kronecker(*mats).apply(T)
+    """Apply ``mats[i]`` along axis ``i`` of the trailing ``len(mats)`` axes of ``T``.
+
+    ``Kronecker(*mats).apply(T)`` for any number of factors (one included). Each
+    ``tensordot`` contracts the first remaining mode and appends the new one last, so the
+    modes come back in order without transposes: for the small factors of the E-step,
+    about half the time of the operator's ``apply``.
+    """
+    batch = T.ndim - len(mats)
+    for A in mats:
+        T = np.tensordot(T, A, axes=([batch], [1]))
+    return T
 
 
 def _outer(vectors):
@@ -113,18 +122,21 @@ def kronecker_posterior(factors, gammas, Y, noise_var: float) -> Bunch:
     n_targets = Y.shape[0]
     left, right, weights, spectra = [], [], [], []
     for A, g in zip(factors, gammas, strict=True):
-        root = np.sqrt(g)
-        u, s, vh = np.linalg.svd(A * root, full_matrices=False)
-        left.append(u.conj().T)
-        right.append(vh.conj().T * s * root[:, None])  # Γ_i^{1/2} Z_i S_i
-        weights.append(np.abs(vh.T) ** 2)  # |Z_i|²
-        spectra.append(s**2)
+        W = A * np.sqrt(g)  # A_i Γ_i^{1/2}
+        s2, U = np.linalg.eigh(W @ W.conj().T)  # B_i = A_i Γ_i A_iᴴ = U_i Λ_i U_iᴴ
+        keep = s2 > _RANK_RTOL * max(A.shape) * max(s2[-1], 0.0)  # numerically nonzero
+        s2, U = s2[keep], U[:, keep]
+        V = W.conj().T @ U  # Γ_i^{1/2} A_iᴴ U_i
+        left.append(U.conj().T)
+        right.append(np.sqrt(g)[:, None] * V)  # Γ_i A_iᴴ U_i
+        weights.append(np.abs(V) ** 2)
+        spectra.append(s2)
     s2 = _outer(spectra)
     denom = noise_var + s2
     coeffs = _mode_products(left, Y)  # c = (⊗U_i)ᴴ y
     mean = _mode_products(right, coeffs / denom)
+    sigma_diag = _outer(gammas) * np.clip(1.0 - _mode_products(weights, 1.0 / denom), 0.0, None)
     shrink = s2 / denom
-    sigma_diag = _outer(gammas) * np.clip(1.0 - _mode_products(weights, shrink), 0.0, None)
     resid = Y - _mode_products(factors, mean)
     n_meas = math.prod(A.shape[0] for A in factors)
     logdet = float(np.log(denom).sum()) + (n_meas - s2.size) * math.log(noise_var)
@@ -184,13 +196,18 @@ def _am_step(D, gammas, couplings):
 
 
 def _svd_step(D, couplings):
-    """SVD M-step: ``γ_1 = |u_1|`` of the mode-1 unfolding of ``d``; recurse on ``σ_1 |v_1|``."""
+    """SVD M-step: ``γ_1 = |u_1|`` of the mode-1 unfolding of ``d``; recurse on ``σ_1 |v_1|``.
+
+    The leading singular pair of an unfolding ``R`` comes from the top eigenvector ``u``
+    of ``R Rᵀ`` (``σ_1 v_1 = Rᵀ u``), a small symmetric eigenproblem.
+    """
     gammas = []
     rest = D
     for axis in range(D.ndim - 1):
-        u, s, vh = np.linalg.svd(rest.reshape(D.shape[axis], -1), full_matrices=False)
-        gammas.append(np.abs(u[:, 0]))
-        rest = s[0] * np.abs(vh[0])
+        R = rest.reshape(D.shape[axis], -1)
+        u = np.linalg.eigh(R @ R.T)[1][:, -1]
+        gammas.append(np.abs(u))
+        rest = np.abs(R.T @ u)
     gammas.append(rest)
     return [g if c is None else _couple(g, c) for g, c in zip(gammas, couplings, strict=True)]
 
