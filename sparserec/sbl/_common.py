@@ -8,6 +8,7 @@ E-step is computed; the rest lives here.
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
@@ -20,6 +21,22 @@ from ..base import SparseEstimatorMixin, validate_xy
 # The learned noise variance never goes below this fraction of the mean power of y: in a
 # noiseless problem the EM update drives σ² to 0, where the marginal likelihood is unbounded.
 NOISE_FLOOR = 1e-12
+
+
+@functools.cache
+def _threadpool_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def single_threaded_blas():
+    """A context in which BLAS runs one thread, as scikit-learn's KMeans loop does.
+
+    For loops of many small matrix products, BLAS threads cost more than they save (on a
+    busy machine, many times more).
+    """
+    return _threadpool_controller().limit(limits=1, user_api="blas")
 
 
 def check_noise_var(noise_var):
