@@ -85,11 +85,11 @@ _BLOCK_DOC = """\
     block_size : int, default=None
         Coordinates per block. ``None``: 10 for fixed partitions; for ``"variable"`` with an
         L1 penalty a working set of ``max(10, 2 × non-zeros)`` that always holds the
-        non-zeros; 64 for smooth ``"variable"``; no cap for ``"tree"``."""
+        non-zeros; 256 for smooth ``"variable"``; no cap for ``"tree"``."""
 
 
 class BCDRegressor(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
-    __doc__ = f"""Least squares with L1 / L2 / elastic-net penalty by greedy block coordinate descent.
+    __doc__ = f"""L1 / L2 / elastic-net least squares by greedy block coordinate descent.
 
     Minimises, exactly as :class:`sklearn.linear_model.ElasticNet` (and ``Lasso`` for
     ``penalty="l1"``)::
@@ -512,7 +512,8 @@ class BCDLabelPropagation(SparseEstimatorMixin, ClassifierMixin, BaseEstimator):
             A = L[u][:, u]
             B = W[u][:, lab] @ F[lab]
             penalty = Penalty(np.zeros(u.size), np.zeros(u.size))
-            res = _solve(self, QuadraticLoss(A, B, _kernels(self.backend_)), penalty, np.full((u.size, K), 1.0 / K))
+            loss = QuadraticLoss(A, B, _kernels(self.backend_))
+            res = _solve(self, loss, penalty, np.full((u.size, K), 1.0 / K))
             F[u] = res.W
             self._set_convergence(res.n_iter, res.converged)
         else:

@@ -10,15 +10,15 @@ rules (:mod:`.rules`), partitions (:mod:`.blocks`) and updates (:mod:`.updates`)
 ``gradient()`` (full, one pass over the data), ``block_gradient(b)``, ``lipschitz``
 (coordinate constants ``L_j``), ``diag_majorant`` (``d_j`` with ``∇²f ≼ diag(d)``, for GSD),
 ``block_bound(b)`` (a block Hessian upper bound, the *matrix* update) and
-``block_hessian(b)`` (the *Newton* update), ``line(b, D)`` (``f`` along a block direction,
-for line searches), ``apply(b, D)`` and ``value()``.
+``block_hessian(b)`` (the *Newton* update), ``line(b, D)`` (the change of ``f`` along a
+block direction, computed without cancellation, for line searches), ``apply(b, D)`` and ``value()``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import expit, log_expit, logsumexp, softmax, xlogy
+from scipy.special import expit, logsumexp, softmax, xlogy
 
 
 # --------------------------------------------------------------------------- penalty
@@ -70,12 +70,12 @@ def _col(L):
 
 # --------------------------------------------------------------------------- design
 class Design:
-    """A dense (Fortran-ordered) or CSC design matrix, with an optional implicit column
+    """A dense (either memory order) or CSC design matrix, with an optional implicit column
     of ones appended (index ``p``, the intercept)."""
 
     def __init__(self, X, intercept: bool, kernels):
         self.sparse = sp.issparse(X)
-        self.X = sp.csc_matrix(X, dtype=float) if self.sparse else np.asfortranarray(X, float)
+        self.X = sp.csc_matrix(X, dtype=float) if self.sparse else np.asarray(X, dtype=float)
         if self.sparse:
             self.X.sum_duplicates()
             self.Xt = self.X.T.tocsr()  # the same arrays read row-wise: fast full gradients
@@ -286,8 +286,8 @@ class SquaredLoss(_Loss):
 
     def line(self, rows, D):
         u = self.design.cols_matvec(rows, D)[:, 0] - float(self.x_mean[rows] @ D[:, 0])
-        r = self.residual()
-        return lambda a: float((r - a * u) @ (r - a * u)) / (2 * self.n)
+        ru, uu = float(self.residual() @ u), float(u @ u)
+        return lambda a: (a * a * uu - 2 * a * ru) / (2 * self.n)
 
     # curvature --------------------------------------------------------------
     def block_bound(self, rows):
@@ -416,7 +416,9 @@ class LogisticLoss(_Loss):
 
     def line(self, rows, D):
         u = self.design.cols_matvec(rows, D)[:, 0]
-        return lambda a: float(self._pointwise(self.z + a * u).mean())
+        z, y = self.z, self.y
+        return lambda a: float(np.mean(np.logaddexp(0.0, z + a * u) - np.logaddexp(0.0, z)
+                                       - a * y * u))
 
     def block_bound(self, rows):
         return self.design.weighted_gram(rows, np.full(self.n, 0.25 / self.n))
@@ -521,7 +523,9 @@ class MultinomialLoss(_Loss):
 
     def line(self, rows, D):
         U = self.design.cols_matvec(rows, D)
-        return lambda a: float(self._pointwise(self.Z + a * U).mean())
+        Z, lse = self.Z, logsumexp(self.Z, axis=1)
+        YU = (self.Y * U).sum(axis=1)
+        return lambda a: float(np.mean(logsumexp(Z + a * U, axis=1) - lse - a * YU))
 
     def block_bound(self, rows):
         K = self.n_cols
@@ -612,8 +616,7 @@ class QuadraticLoss(_Loss):
         g = self.G[rows]
         AD = self.A[rows][:, rows] @ D
         lin, quad = float(np.sum(g * D)), float(np.sum(D * AD))
-        f0 = self.value()
-        return lambda a: f0 + a * lin + 0.5 * a * a * quad
+        return lambda a: a * lin + 0.5 * a * a * quad
 
     def block_bound(self, rows):
         return self.A[rows][:, rows].toarray()

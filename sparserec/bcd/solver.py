@@ -156,7 +156,7 @@ def bcd(loss, penalty, W0, *, rule="gsl", partition="variable", update="newton",
         and :data:`~sparserec.bcd.updates.UPDATES`.
     block_size : int or None
         Coordinates per block (a cap for ``"tree"``); ``None``: 10 for fixed partitions,
-        a growing working set for ``"variable"`` with L1, 64 for smooth ``"variable"``.
+        a growing working set for ``"variable"`` with L1, 256 for smooth ``"variable"``.
     iterations : iterable
         One block update per item (the estimator's ``_iterations()``).
     record : callable, optional
@@ -180,10 +180,13 @@ def bcd(loss, penalty, W0, *, rule="gsl", partition="variable", update="newton",
     if block_size is None and partition not in ("variable", "tree"):
         block_size = 10
     if block_size is None and partition == "variable" and penalty.smooth:
-        block_size = 64
+        block_size = 256
     part = make_partition(partition, block_size)
     part.setup(st)
     upd = make_update(update, st)
+    if upd.needs_forest and not penalty.smooth:
+        raise ValueError("update='message-passing' needs a smooth penalty (penalty='l2' or "
+                         "None); use update='newton' with L1")
     if upd.needs_forest and partition not in ("tree", "forest", "red-black"):
         raise ValueError(f"update='message-passing' needs forest blocks: partition='tree', "
                          f"'forest' or 'red-black', got partition={partition!r}")

@@ -62,14 +62,12 @@ class Backtracking(Update):
     def step(self, rows, key=None):
         st = self.state
         W, G = st.W[rows], st.block_gradient(rows)
-        f0 = st.loss.value()
         Lb = max(float(self.L[rows].max()) / 2, np.finfo(float).tiny)
         for _ in range(200):
             D = st.penalty.prox(W, G, Lb, rows) - W
             if not np.any(D):
                 break
-            bound = f0 + float(np.sum(G * D)) + 0.5 * Lb * float(np.sum(D * D))
-            if st.loss.line(rows, D)(1.0) <= bound + 1e-12 * abs(f0):
+            if st.loss.line(rows, D)(1.0) <= float(np.sum(G * D)) + 0.5 * Lb * np.sum(D * D):
                 break
             Lb *= 2.0
         self.L[rows] = Lb
@@ -106,9 +104,6 @@ class MessagePassing(Update):
 
     def step(self, rows, key=None):
         st = self.state
-        if not st.penalty.smooth:
-            raise ValueError("update='message-passing' needs a smooth penalty "
-                             "(penalty='l2' or None); use 'newton' with L1")
         l2 = st.penalty.l2[rows]
         rhs = -(st.block_gradient(rows) + l2[:, None] * st.W[rows])
         if st.loss.is_quadratic:  # a constant Hessian: factor each fixed block once
@@ -205,11 +200,10 @@ def _armijo(st, rows, D, sigma=1e-4, max_halvings=30):
     delta = float(np.sum(G * D)) + pen.value(W + D, rows) - p0
     if delta >= 0:
         return np.zeros_like(D)
-    phi = st.loss.line(rows, D)
-    f0 = phi(0.0)
+    change = st.loss.line(rows, D)
     a = 1.0
     for _ in range(max_halvings):
-        if phi(a) + pen.value(W + a * D, rows) <= f0 + p0 + sigma * a * delta:
+        if change(a) + pen.value(W + a * D, rows) - p0 <= sigma * a * delta:
             return a * D
         a *= 0.5
     return np.zeros_like(D)
