@@ -18,9 +18,9 @@ from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ..base import SparseEstimatorMixin, check_option, validate_xy
+from ..base import SparseEstimatorMixin, check_option
 from .blocks import PARTITIONS
 from .rules import RULES
 from .updates import UPDATES
@@ -188,7 +188,8 @@ class BCDRegressor(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         """Fit on ``X`` (dense or scipy.sparse, n_samples × n_features) and targets ``y``."""
         from .losses import Penalty, SquaredLoss
 
-        X, y = validate_xy(self, X, y, accept_sparse=("csr", "csc", "coo"))
+        X, y = validate_data(self, X, y, accept_sparse=("csr", "csc", "coo"), y_numeric=True,
+                             dtype=[np.float64, np.float32])
         check_option(self.loss, "loss", ("squared_error",))
         ratio = _penalty_ratio(self)
         check_scalar(self.alpha, "alpha", numbers.Real, min_val=0.0)
@@ -213,7 +214,8 @@ class BCDRegressor(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
     def predict(self, X):
         """Linear prediction ``X @ coef_ + intercept_``."""
         check_is_fitted(self)
-        X = validate_xy(self, X, reset=False, accept_sparse=("csr", "csc", "coo"))
+        X = validate_data(self, X, reset=False, accept_sparse=("csr", "csc", "coo"),
+                          dtype=[np.float64, np.float32])
         return np.asarray(X @ self.coef_).ravel() + self.intercept_
 
     def __sklearn_tags__(self):
@@ -321,8 +323,8 @@ class BCDClassifier(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator):
         enc = LabelEncoder().fit(y)
         self.classes_ = enc.classes_
         if self.classes_.size < 2:
-            raise ValueError("y must contain samples of at least 2 classes; got only class "
-                             f"{self.classes_[0]!r}")
+            raise ValueError("y must contain samples of at least 2 classes; got only one class "
+                             f"({self.classes_[0]!r})")
         codes = enc.transform(y)
         n, p = X.shape
         kern = _kernels(self.backend_)
@@ -481,9 +483,11 @@ class BCDLabelPropagation(SparseEstimatorMixin, ClassifierMixin, BaseEstimator):
         check_option(self.affinity, "affinity", ("precomputed", "knn"))
         check_scalar(self.n_neighbors, "n_neighbors", numbers.Integral, min_val=1)
         _check_blocks(self)
+        if y is None:
+            raise ValueError("requires y to be passed, but the target y is None")
         W = self._affinity(X, reset=True)
-        y = np.asarray(y)
-        if y.ndim != 1 or y.shape[0] != W.shape[0]:
+        y = column_or_1d(y, warn=True)
+        if y.shape[0] != W.shape[0]:
             raise ValueError(f"y must be 1-D with one label per node ({W.shape[0]}), "
                              f"got shape {y.shape}")
         check_classification_targets(y)
@@ -536,4 +540,5 @@ class BCDLabelPropagation(SparseEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def predict(self, X):
         """Most probable class of new nodes."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]

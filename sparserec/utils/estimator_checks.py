@@ -14,6 +14,8 @@ CHECK_PARAMS: dict[str, dict] = {
     # a dense X without factor_shapes is a single Kronecker factor (classical SBL)
     "KroneckerSBL": {"max_iter": 50},
     "SparseBayesianLearning": {"max_iter": 50},
+    # fit(X, y) with features: the k-NN affinity is built from X (no square W to pass)
+    "BCDLabelPropagation": {"affinity": "knn", "n_neighbors": 3},
 }
 
 # estimator name -> {check function name: reason it cannot apply}
@@ -21,6 +23,12 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
     "KroneckerSBL": {
         "check_complex_data": "complex X and y are supported: IRS-MIMO channels and their "
                               "steering dictionaries are complex (He & Joseph 2024)",
+    },
+    "BCDLabelPropagation": {
+        "check_classifiers_classes": "label -1 marks unlabelled nodes (the convention of "
+                                     "sklearn.semi_supervised), so it is never a class",
+        "check_non_transformer_estimators_n_iter": "with every node labelled (as in this "
+                                                   "check) there is nothing to solve: n_iter_=0",
     },
     "SparseBayesianLearning": {
         "check_complex_data": "complex X and y are supported (complex SBL, the baseline of "
