@@ -247,7 +247,8 @@ def solve_quadratic_l1(H, c, w, l1, l2, kernels, tol=1e-10, max_sweeps=500):
                                c[A] - l1[A] * s)
         except (np.linalg.LinAlgError, ValueError):
             continue
-        if np.all(np.sign(wA) == s):
+        flip = np.sign(wA) != s
+        if not flip.any():
             trial = np.zeros_like(w)
             trial[A] = wA
             g = H @ trial - c + l2 * trial
@@ -255,7 +256,14 @@ def solve_quadratic_l1(H, c, w, l1, l2, kernels, tol=1e-10, max_sweeps=500):
             zero[A] = False
             if np.all(np.abs(g[zero]) <= l1[zero] + tol):
                 return trial
-            w[A] = wA  # keep the better point and go on with coordinate descent
+            w[A] = wA  # the minimiser on this orthant face: better, go on with CD
+            continue
+        # move towards the face's minimiser until the first sign change (an active-set
+        # step: the objective is a convex quadratic on the face, so it decreases)
+        t = w[A][flip] / (w[A][flip] - wA[flip])
+        k = int(np.argmin(t))
+        w[A] += t[k] * (wA - w[A])
+        w[A[np.flatnonzero(flip)[k]]] = 0.0
     return w
 
 
