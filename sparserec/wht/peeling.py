@@ -24,7 +24,7 @@ All thresholds also get a numerical floor ``tol × (largest initial bin energy)`
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import chi2
+from scipy.special import chdtri  # inverse survival function of the chi-square
 
 from .designs import hash_bins, signatures
 
@@ -42,7 +42,7 @@ def estimate_bin_noise(energies, n_delays: int, zero_fraction: float) -> float:
     """
     e = np.sort(np.asarray(energies, dtype=np.float64))
     level = float(np.quantile(e, 0.5 * zero_fraction))
-    return level / chi2.median(n_delays)
+    return level / chdtri(n_delays, 0.5)
 
 
 class PeelingDecoder:
@@ -69,9 +69,9 @@ class PeelingDecoder:
         n_groups, n_bins, n_delays = obs.shape
         energy = np.einsum("cbp,cbp->cb", obs, obs)
         floor = tol * float(energy.max(initial=0.0))
-        self.zero_threshold = noise_var * chi2.isf(FALSE_ALARM, n_delays) + floor
-        self.single_threshold = noise_var * chi2.isf(FALSE_ALARM, max(n_delays - 1, 1)) + floor
-        self.amplitude_threshold = noise_var * chi2.isf(FALSE_ALARM, 1) + floor
+        self.zero_threshold = noise_var * chdtri(n_delays, FALSE_ALARM) + floor
+        self.single_threshold = noise_var * chdtri(max(n_delays - 1, 1), FALSE_ALARM) + floor
+        self.amplitude_threshold = noise_var * chdtri(1, FALSE_ALARM) + floor
         self.dirty = np.ones((n_groups, n_bins), dtype=bool)
         self.coef: dict[int, float] = {}
         self.energy = energy

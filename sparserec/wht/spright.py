@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
 import numpy as np
+from scipy.sparse import issparse
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.validation import check_is_fitted
@@ -23,6 +25,14 @@ __all__ = ["SparseWHT", "default_b"]
 # 2-core (peelability) thresholds of random C-uniform hypergraphs: peeling K coefficients
 # hashed into C groups of B bins succeeds with high probability when K < c*_C · C · B.
 _CORE_THRESHOLD = {2: 0.5, 3: 0.818, 4: 0.772, 5: 0.702, 6: 0.637, 7: 0.582, 8: 0.535}
+
+
+@functools.cache
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries (slow to build: done once)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def default_b(sparsity: int, n_groups: int, n_bits: int) -> int:
@@ -185,6 +195,9 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
         """``(query, n_bits)``: a function from uint64 indices to float64 samples."""
         if n_bits is not None:
             check_scalar(n_bits, "n_bits", numbers.Integral, min_val=1, max_val=_MAX_BITS)
+        if issparse(x):
+            raise TypeError("x must be a dense 1-D signal or a callable; sparse input is not "
+                            "supported")
         if callable(x):
             if n_bits is None:
                 raise ValueError("n_bits must be given (to SparseWHT or to fit) when x is a "
@@ -276,8 +289,6 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
         -------
         self
         """
-        from threadpoolctl import threadpool_limits
-
         query, n = self._signal(x, self.n_bits if n_bits is None else n_bits)
         b = self._check_design(n)
         self._check_common_params(x if not callable(x) else None)
@@ -296,7 +307,7 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
                                            zero_fraction)
         else:
             noise_var = float(self.noise_sigma) ** 2 / n_bins
-        with threadpool_limits(1, user_api="blas"):  # tiny products: threads cost more
+        with _blas_controller().limit(limits=1, user_api="blas"):  # tiny products
             decoder = PeelingDecoder(obs, hashes, delays, noise_var, self.tol)
             converged, stalled, rounds = decoder.resolved, False, 0
             if not converged:
