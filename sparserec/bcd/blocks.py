@@ -32,9 +32,6 @@ class Partition:
     """Base class. ``next_block(state, rule)`` returns the sorted rows to update and a key
     naming the block (its index in a fixed partition, for caches; ``None`` otherwise)."""
 
-    fixed = True
-    needs_graph = False
-
     def __init__(self, block_size):
         self.block_size = block_size
 
@@ -76,7 +73,6 @@ class Avg(Partition):
 
 
 class RedBlack(Partition):
-    needs_graph = True
 
     def make_blocks(self, state):
         graph = _graph(state)
@@ -92,7 +88,6 @@ class Forest(Partition):
     """Forests covering all coordinates, each grown greedily (large ``L_i`` first) from
     the nodes the previous ones left (the authors' "tree partitions" of general graphs)."""
 
-    needs_graph = True
 
     def make_blocks(self, state):
         graph = _graph(state)
@@ -110,8 +105,6 @@ class Variable(Partition):
     """``tau`` coordinates chosen by the rule each iteration. With an L1 penalty the
     block keeps the current non-zeros (the working set of skglm/celer) and the rule
     fills the other slots; ``block_size=None`` sets ``tau = max(10, 2 |active set|)``."""
-
-    fixed = False
 
     def setup(self, state):
         self.blocks = None
@@ -138,9 +131,6 @@ class Variable(Partition):
 class Tree(Partition):
     """A forest grown by the rule's order: a node joins when its neighbours already in
     the block are in different trees (no cycle). ``block_size`` caps its size."""
-
-    fixed = False
-    needs_graph = True
 
     def setup(self, state):
         self.blocks = None

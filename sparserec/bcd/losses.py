@@ -194,9 +194,6 @@ class _Loss:
             return float(np.abs(M).sum(axis=1).max())
         return float(np.linalg.eigvalsh(M)[-1])
 
-    def block_bound_sparse(self, rows):
-        return sp.csr_matrix(self.block_bound(rows))
-
     def block_hessian_sparse(self, rows):
         return sp.csr_matrix(self.block_hessian(rows))
 
@@ -623,10 +620,8 @@ class QuadraticLoss(_Loss):
 
     block_hessian = block_bound
 
-    def block_bound_sparse(self, rows):
+    def block_hessian_sparse(self, rows):
         return self.A[rows][:, rows]
-
-    block_hessian_sparse = block_bound_sparse
 
     def forest_factor(self, rows, l2):
         if np.any(l2):

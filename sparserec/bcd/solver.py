@@ -18,7 +18,7 @@ Newton steps converge superlinearly (paper, section 6).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,7 +37,6 @@ class BCDResult:
     gap: float
     active_set: np.ndarray
     active_set_iter: int
-    history: list = field(default_factory=list)
 
 
 class State:

@@ -238,7 +238,7 @@ def solve_quadratic_l1(H, c, w, l1, l2, kernels, tol=1e-10, max_sweeps=500):
         sweeps += done
         if status != 1:
             break
-        A = np.flatnonzero(w)
+        A = np.flatnonzero((w != 0) | (l1 == 0))  # unpenalised coordinates are always free
         if A.size == 0:
             continue
         s = np.sign(w[A])
@@ -247,7 +247,7 @@ def solve_quadratic_l1(H, c, w, l1, l2, kernels, tol=1e-10, max_sweeps=500):
                                c[A] - l1[A] * s)
         except (np.linalg.LinAlgError, ValueError):
             continue
-        flip = np.sign(wA) != s
+        flip = (np.sign(wA) != s) & (l1[A] > 0)
         if not flip.any():
             trial = np.zeros_like(w)
             trial[A] = wA
