@@ -1,0 +1,258 @@
+"""Walsh–Hadamard benchmark: dense FWHT throughput, SPRIGHT scaling, phase transition.
+
+Run ``python benchmarks/bench_wht.py`` (full) or ``--quick`` (a smoke run under 60 s);
+``--part a`` (or ``b``, ``c``) runs one part only.
+
+(a) Dense FWHT of one float64 vector of N = 2**n points, in one process: the copy of the
+    array into a preallocated one (``np.copyto``: the memory-bandwidth reference, one read
+    and one write of every value), :func:`sparserec.wht.fwht` with the numba backend in
+    place (``out=x``) and out of place (a new array), the numpy backend (vectorised
+    butterflies, out of place) and, when importable, ``fht_cpu`` (PyPI ``fht-cpu``, SIMD C,
+    in place; install it with ``pip install --target /work/extra/wht fht-cpu``; its folder
+    is searched after the environment's own packages). CuPy rows are added when a GPU
+    backend is available (``fwht(..., backend="cupy")`` on a device array, synchronised).
+    Times are the best of several runs (wall clock); ``x copy`` is time / copy time.
+(b) SPRIGHT (:class:`sparserec.SparseWHT`, coded design) on K = 100 coefficients of
+    magnitude 1 at SNR 10 dB, versus N: samples read, samples / (K log2 N) (flat for
+    O(K log N) samples), fit time, time / (K log2² N), exact support, and the numba dense
+    FWHT of the whole vector where the vector fits in memory (2**12..2**24, as arrays);
+    larger N (2**28..2**40) through a callable (the signal never exists). At N = 2**24 all
+    three delay designs are compared.
+(c) Success probability (exact support) versus samples and SNR, n = 14, K = 20, coded
+    design with 15..255 delays and random design with 1..8 chains (the paper's phase
+    transition figure).
+
+The machine is shared (2 cores, other jobs running): timings are noisy; compare ratios
+taken within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from sparserec import SparseWHT
+from sparserec.backend import backend_status
+from sparserec.datasets import make_sparse_walsh
+from sparserec.wht import fwht
+
+FHT_CPU_PATH = "/work/extra/wht"
+
+
+def table(rows, columns):
+    """Print rows (dicts) as an aligned text table."""
+    cells = [list(columns)] + [[_fmt(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    for k, row in enumerate(cells):
+        print("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+        if k == 0:
+            print("  " + "  ".join("-" * w for w in widths))
+    print(flush=True)
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.3g}" if (abs(v) >= 1e-3 or v == 0) else f"{v:.2e}"
+    return str(v)
+
+
+def best_time(run, reps, setup=None):
+    """Best wall time of ``run()`` over ``reps`` calls (``setup()`` untimed before each)."""
+    best = math.inf
+    for _ in range(reps):
+        if setup is not None:
+            setup()
+        t0 = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _fht_cpu():
+    if FHT_CPU_PATH not in sys.path:
+        sys.path.append(FHT_CPU_PATH)  # after the environment: its own numpy is ignored
+    try:
+        import fht_cpu
+    except ImportError:
+        return None
+    return fht_cpu
+
+
+def _cupy_rows(x, reps):
+    """CuPy timing hook (GPU phase): fwht on a device array, synchronised."""
+    if not backend_status()["cupy"][0]:
+        return {}
+    import cupy
+
+    xd = cupy.asarray(x)
+    fwht(xd, backend="cupy")
+    cupy.cuda.Device().synchronize()
+
+    def run():
+        fwht(xd, backend="cupy")
+        cupy.cuda.Device().synchronize()
+
+    return {"cupy (ms)": 1e3 * best_time(run, reps)}
+
+
+# ----------------------------------------------------------------------------- (a)
+def dense_throughput(exponents, reps):
+    fht_cpu = _fht_cpu()
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in exponents:
+        x = rng.standard_normal(2**n)
+        y = np.empty_like(x)
+        reset = lambda: np.copyto(y, x)  # noqa: E731
+        r = max(2, reps if n <= 22 else reps // 2)
+        fwht(y[:1024], out=y[:1024])  # compile / load the numba kernels
+        fwht(x[:2**16])
+        copy = best_time(lambda: np.copyto(y, x), r)
+        inplace = best_time(lambda: fwht(y, out=y), r, reset)
+        outplace = best_time(lambda: fwht(x), r)
+        row = {"n": n, "N": 2**n, "copy (ms)": 1e3 * copy,
+               "numba in-place (ms)": 1e3 * inplace, "x copy": inplace / copy,
+               "GB/s": 2 * 8 * 2**n / inplace / 1e9,
+               "numba new array (ms)": 1e3 * outplace}
+        if n <= 24:
+            row["numpy (ms)"] = 1e3 * best_time(lambda: fwht(x, backend="numpy"),
+                                                max(1, r // 2))
+            row["numpy / numba"] = row["numpy (ms)"] / row["numba in-place (ms)"]
+        if fht_cpu is not None:
+            t = best_time(lambda: fht_cpu.fht_1d_f64(y), r, reset)
+            row["fht-cpu (ms)"] = 1e3 * t
+            row["fht-cpu x copy"] = t / copy
+            row["numba / fht-cpu"] = inplace / t
+        row.update(_cupy_rows(x, r))
+        rows.append(row)
+    columns = ["n", "copy (ms)", "numba in-place (ms)", "x copy", "GB/s",
+               "numba new array (ms)", "numpy (ms)", "numpy / numba"]
+    if fht_cpu is not None:
+        columns += ["fht-cpu (ms)", "fht-cpu x copy", "numba / fht-cpu"]
+    else:
+        print("  (fht_cpu not importable: pip install --target /work/extra/wht fht-cpu)")
+    if any("cupy (ms)" in r for r in rows):
+        columns.append("cupy (ms)")
+    print("(a) dense FWHT of one float64 vector (best wall time; copy = np.copyto)")
+    table(rows, columns)
+    x = rng.standard_normal(2**24).astype(np.float32)
+    y = np.empty_like(x)
+    copy32 = best_time(lambda: np.copyto(y, x), 3)
+    t32 = best_time(lambda: fwht(y, out=y), 3, lambda: np.copyto(y, x))
+    print(f"  float32, n = 24: copy {1e3 * copy32:.1f} ms, numba in-place {1e3 * t32:.1f} ms "
+          f"({t32 / copy32:.2f} x copy)\n")
+    return rows
+
+
+# ----------------------------------------------------------------------------- (b)
+def _signal_array(n_bits, K, snr_db, seed):
+    """A make_sparse_walsh problem materialised with the numba FWHT (fast for 2**24)."""
+    p = make_sparse_walsh(n_bits, K, snr_db=snr_db, values="sign", as_callable=True,
+                          random_state=seed)
+    spectrum = np.zeros(2**n_bits)
+    spectrum[p.support.astype(np.intp)] = p.coef
+    x = fwht(spectrum, out=spectrum)
+    x += np.sqrt(p.noise_var) * np.random.default_rng(seed).standard_normal(x.size)
+    return p, x
+
+
+def _fit(design, K, signal, n_bits, seed):
+    est = SparseWHT(sparsity=K, design=design, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        t0 = time.perf_counter()
+        est.fit(signal, n_bits=n_bits)
+        return est, time.perf_counter() - t0
+
+
+def spright_scaling(array_bits, callable_bits, K, snr_db, reps):
+    rows = []
+    for n in array_bits + callable_bits:
+        as_array = n in array_bits
+        if as_array:
+            p, x = _signal_array(n, K, snr_db, seed=n)
+        else:
+            p = make_sparse_walsh(n, K, snr_db=snr_db, values="sign", random_state=n)
+            x = p.signal
+        designs = ("coded", "random", "noiseless") if n == 24 else ("coded",)
+        for design in designs:
+            _fit(design, K, x, n, 0)  # warm-up (numba, BCH tables)
+            fits = [_fit(design, K, x, n, seed) for seed in range(reps)]
+            est, seconds = fits[0][0], min(t for _, t in fits)
+            exact = np.mean([e.support_.size == K and np.array_equal(e.support_, p.support)
+                             for e, _ in fits])
+            row = {"n": n, "design": design, "input": "array" if as_array else "callable",
+                   "samples": est.n_samples_used_, "% of N": 100 * est.n_samples_used_ / 2**n,
+                   "samples/(K n)": est.n_samples_used_ / (K * n),
+                   "time (ms)": 1e3 * seconds, "us/(K n^2)": 1e6 * seconds / (K * n * n),
+                   "rounds": est.n_iter_, "exact support": exact}
+            if as_array:
+                y = np.empty_like(x)
+                dense = best_time(lambda y=y: fwht(y, out=y), max(2, reps),
+                                  lambda y=y, x=x: np.copyto(y, x))
+                row["dense numba (ms)"] = 1e3 * dense
+                row["dense / SPRIGHT"] = dense / seconds
+            rows.append(row)
+    print(f"(b) SPRIGHT, K = {K}, |X[k]| = 1, SNR {snr_db} dB (best of {reps} fits; exact "
+          "support = fraction of fits)")
+    table(rows, ["n", "design", "input", "samples", "% of N", "samples/(K n)", "time (ms)",
+                 "us/(K n^2)", "rounds", "exact support", "dense numba (ms)",
+                 "dense / SPRIGHT"])
+    return rows
+
+
+# ----------------------------------------------------------------------------- (c)
+def phase_transition(n_bits, K, snrs, trials):
+    configs = [("coded", P) for P in (15, 31, 63, 127, 255)]
+    configs += [("random", q * (n_bits + 1)) for q in (1, 2, 4, 8)]
+    rows = []
+    for design, n_delays in configs:
+        row = {"design": design, "delays": n_delays}
+        for snr in snrs:
+            ok = 0
+            for seed in range(trials):
+                p = make_sparse_walsh(n_bits, K, snr_db=snr, values="sign", random_state=seed)
+                est = SparseWHT(sparsity=K, design=design, n_delays=n_delays,
+                                random_state=seed)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    est.fit(p.signal)
+                ok += est.support_.size == K and np.array_equal(est.support_, p.support)
+            row[f"{snr:g} dB"] = ok / trials
+        row["samples"] = est.n_samples_used_
+        rows.append(row)
+    print(f"(c) P(exact support), n = {n_bits}, K = {K}, |X[k]| = 1, {trials} trials per cell")
+    table(rows, ["design", "delays", "samples"] + [f"{s:g} dB" for s in snrs])
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run under 60 s")
+    parser.add_argument("--part", choices=["a", "b", "c"], action="append",
+                        help="run only these parts (repeatable)")
+    args = parser.parse_args(argv)
+    parts = set(args.part or "abc")
+    quick = args.quick
+    if "a" in parts:
+        dense_throughput(range(10, 23, 4) if quick else range(10, 27, 2), 3 if quick else 7)
+    if "b" in parts:
+        if quick:
+            spright_scaling([12, 16, 20], [32], K=100, snr_db=10, reps=2)
+        else:
+            spright_scaling([12, 16, 20, 22, 24], [28, 32, 36, 40], K=100, snr_db=10, reps=5)
+    if "c" in parts:
+        if quick:
+            phase_transition(12, 20, [0, 10], trials=3)
+        else:
+            phase_transition(14, 20, [-5, 0, 5, 10, 20], trials=20)
+
+
+if __name__ == "__main__":
+    main()
