@@ -102,35 +102,38 @@ def _cupy_rows(x, reps):
 
 
 # ----------------------------------------------------------------------------- (a)
+def _dense_row(n, x, reps, fht_cpu):
+    y = np.empty_like(x)
+
+    def reset():
+        np.copyto(y, x)
+
+    fwht(y[:1024], out=y[:1024])  # compile / load the numba kernels
+    fwht(x[:2**16])
+    copy = best_time(reset, reps)
+    inplace = best_time(lambda: fwht(y, out=y), reps, reset)
+    outplace = best_time(lambda: fwht(x), reps)
+    row = {"n": n, "N": 2**n, "copy (ms)": 1e3 * copy,
+           "numba in-place (ms)": 1e3 * inplace, "x copy": inplace / copy,
+           "GB/s": 2 * 8 * 2**n / inplace / 1e9, "numba new array (ms)": 1e3 * outplace}
+    if n <= 24:
+        row["numpy (ms)"] = 1e3 * best_time(lambda: fwht(x, backend="numpy"),
+                                            max(1, reps // 2))
+        row["numpy / numba"] = row["numpy (ms)"] / row["numba in-place (ms)"]
+    if fht_cpu is not None:
+        t = best_time(lambda: fht_cpu.fht_1d_f64(y), reps, reset)
+        row["fht-cpu (ms)"] = 1e3 * t
+        row["fht-cpu x copy"] = t / copy
+        row["numba / fht-cpu"] = inplace / t
+    row.update(_cupy_rows(x, reps))
+    return row
+
+
 def dense_throughput(exponents, reps):
     fht_cpu = _fht_cpu()
     rng = np.random.default_rng(0)
-    rows = []
-    for n in exponents:
-        x = rng.standard_normal(2**n)
-        y = np.empty_like(x)
-        reset = lambda: np.copyto(y, x)  # noqa: E731
-        r = max(2, reps if n <= 22 else reps // 2)
-        fwht(y[:1024], out=y[:1024])  # compile / load the numba kernels
-        fwht(x[:2**16])
-        copy = best_time(lambda: np.copyto(y, x), r)
-        inplace = best_time(lambda: fwht(y, out=y), r, reset)
-        outplace = best_time(lambda: fwht(x), r)
-        row = {"n": n, "N": 2**n, "copy (ms)": 1e3 * copy,
-               "numba in-place (ms)": 1e3 * inplace, "x copy": inplace / copy,
-               "GB/s": 2 * 8 * 2**n / inplace / 1e9,
-               "numba new array (ms)": 1e3 * outplace}
-        if n <= 24:
-            row["numpy (ms)"] = 1e3 * best_time(lambda: fwht(x, backend="numpy"),
-                                                max(1, r // 2))
-            row["numpy / numba"] = row["numpy (ms)"] / row["numba in-place (ms)"]
-        if fht_cpu is not None:
-            t = best_time(lambda: fht_cpu.fht_1d_f64(y), r, reset)
-            row["fht-cpu (ms)"] = 1e3 * t
-            row["fht-cpu x copy"] = t / copy
-            row["numba / fht-cpu"] = inplace / t
-        row.update(_cupy_rows(x, r))
-        rows.append(row)
+    rows = [_dense_row(n, rng.standard_normal(2**n), max(3, reps if n <= 22 else reps // 2),
+                       fht_cpu) for n in exponents]
     columns = ["n", "copy (ms)", "numba in-place (ms)", "x copy", "GB/s",
                "numba new array (ms)", "numpy (ms)", "numpy / numba"]
     if fht_cpu is not None:
