@@ -93,7 +93,7 @@ def run(quick: bool = False, random_state: int = 0) -> dict:
                      "NMSE (dB)": nmse_db(prob.coef, w),
                      "support F1": support_f1(prob.support, w, n=p),
                      "time (s)": elapsed})
-    exp = rules_experiment(n_iter=200 if quick else 500, random_state=random_state)
+    exp = rules_experiment(n_iter=100 if quick else 500, random_state=random_state)
     return {
         "title": "Greedy block coordinate descent (Nutini, Laradji & Schmidt 2022): Lasso",
         "data": f"correlated Gaussian design {n}x{p} (rho=0.6), {k} non-zeros, 20 dB SNR; "

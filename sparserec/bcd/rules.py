@@ -65,7 +65,11 @@ class Rule:
 
 
 def _row_norms(A):
-    return np.sqrt((A * A).sum(axis=1))
+    return np.sqrt(np.einsum("ij,ij->i", A, A))
+
+
+def _norm(A):  # no BLAS call: tiny reductions must not wait for BLAS threads
+    return float(np.sqrt(np.einsum("ij,ij->", A, A)))
 
 
 class GS(Rule):
@@ -75,7 +79,7 @@ class GS(Rule):
         return _row_norms(state.effective_gradient())
 
     def block_score(self, state, index, rows):
-        return float(np.linalg.norm(state.effective_gradient()[rows]))
+        return _norm(state.effective_gradient()[rows])
 
 
 class GSL(Rule):
@@ -86,7 +90,7 @@ class GSL(Rule):
 
     def block_score(self, state, index, rows):
         Lb = state.block_lipschitz(rows, key=index)
-        return float(np.linalg.norm(state.effective_gradient()[rows])) / np.sqrt(Lb)
+        return _norm(state.effective_gradient()[rows]) / np.sqrt(Lb)
 
 
 class GSD(Rule):
