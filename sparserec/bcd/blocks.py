@@ -123,9 +123,9 @@ class Variable(Partition):
         active = np.flatnonzero(state.active_mask())
         if state.penalty.smooth or not rule.greedy or active.size >= tau:
             return rule.choose_rows(state, tau, exclude=state.fixed_rows), None
-        exclude = np.union1d(active, state.fixed_rows)
+        exclude = np.concatenate([active, state.fixed_rows])
         rows = rule.choose_rows(state, tau - active.size, exclude=exclude)
-        return np.union1d(active, rows), None
+        return np.sort(np.concatenate([active, rows])), None  # disjoint by construction
 
 
 class Tree(Partition):

@@ -149,7 +149,10 @@ class Design:
 
     def col_sqnorms(self):
         if self.sparse:
-            sq = np.asarray(self.X.multiply(self.X).sum(axis=0)).ravel()
+            X = self.X
+            sq = np.zeros(self.p)
+            nnz_cols = np.flatnonzero(np.diff(X.indptr))
+            sq[nnz_cols] = np.add.reduceat(X.data**2, X.indptr[nnz_cols])
         else:
             sq = np.einsum("ij,ij->j", self.X, self.X)
         return np.append(sq, self.n) if self.intercept else sq
@@ -229,8 +232,9 @@ class SquaredLoss(_Loss):
             self.design = Design(X, False, kernels)
         else:
             X = np.asarray(X, dtype=float)
-            self.x_mean = X.mean(axis=0) if fit_intercept else np.zeros(p)
-            self.design = Design(X - self.x_mean if fit_intercept else X, False, kernels)
+            Xc = np.empty_like(X)  # one pass, in the memory order of X
+            np.subtract(X, X.mean(axis=0) if fit_intercept else 0.0, out=Xc)
+            self.design = Design(Xc, False, kernels)
             self.x_mean = np.zeros(p)  # already centred
         self.centred_sparse = bool(np.any(self.x_mean))
         self.colsum = self.n * self.x_mean
@@ -267,8 +271,9 @@ class SquaredLoss(_Loss):
         return (-g / self.n)[:, None]
 
     def apply(self, rows, D):
-        rows = np.asarray(rows, dtype=np.int64)
         d = D[:, 0]
+        moved = d != 0  # block solves leave many coordinates where they were
+        rows, d = np.asarray(rows, dtype=np.int64)[moved], d[moved]
         if self.design.sparse:
             X = self.design.X
             d_sum, d_sq = self.k.csc_residual_update(X.indptr, X.indices, X.data, rows,

@@ -12,8 +12,9 @@ every iteration (they have the gradient anyway); the others once per epoch.
 
 With an L1 penalty and an update other than Newton, once the active set (non-zero rows)
 has not changed for an epoch, a proximal Newton step on the active set is taken (and
-again after each further epoch): on the active manifold the problem is smooth and the
-Newton steps converge superlinearly (paper, section 6).
+again after each further epoch; active sets of at most ``MAX_MANIFOLD`` rows): on the
+active manifold the problem is smooth and the Newton steps converge superlinearly (paper,
+section 6).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from .rules import make_rule
 from .updates import Newton, make_update
 
 __all__ = ["BCDResult", "State", "bcd"]
+
+MAX_MANIFOLD = 2000  # largest active set for the (dense) Newton step on the manifold
 
 
 @dataclass
@@ -215,14 +218,14 @@ def bcd(loss, penalty, W0, *, rule="gsl", partition="variable", update="newton",
         for it in iterations:
             n_iter = it + 1
             if manifold_steps and since_change >= patience and since_manifold >= patience \
-                    and st.active_mask().any():
+                    and 0 < st.active_mask().sum() <= MAX_MANIFOLD:
                 rows = np.union1d(np.flatnonzero(st.active_mask()), st.fixed_rows)
                 D = newton.step(rows)
                 since_manifold = 0
             else:
                 rows, key = part.next_block(st, rule_)
                 if st.fixed_rows.size:
-                    rows = np.union1d(rows, st.fixed_rows)
+                    rows = np.union1d(rows, st.fixed_rows)  # small: the intercept
                 D = upd.step(rows, key=key)
                 since_manifold += 1
             if np.any(D) and st.apply(rows, D):
