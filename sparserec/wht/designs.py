@@ -175,6 +175,12 @@ class RandomDelays:
 
 
 @functools.cache
+def bch_code(m: int, t: int) -> BCHCode:
+    """The BCH code of length ``2**m − 1`` correcting ``t`` errors (built once)."""
+    return BCHCode(m, t)
+
+
+@functools.cache
 def coded_parameters(n_bits: int, n_delays: int | None) -> tuple[int, int]:
     """``(m, t)`` of the BCH code for :class:`CodedDelays`.
 
@@ -184,10 +190,10 @@ def coded_parameters(n_bits: int, n_delays: int | None) -> tuple[int, int]:
     """
     target = 2 * (n_bits + 1) if n_delays is None else n_delays
     for m in range(3, 11):
-        if (1 << m) - 1 < target or BCHCode(m, 1).k < n_bits + 1:
+        if (1 << m) - 1 < target or bch_code(m, 1).k < n_bits + 1:
             continue
         t = 1
-        while t + 1 <= ((1 << m) - 1) // 2 and BCHCode(m, t + 1).k >= n_bits + 1:
+        while t + 1 <= ((1 << m) - 1) // 2 and bch_code(m, t + 1).k >= n_bits + 1:
             t += 1
         return m, t
     raise ValueError(f"n_delays must be at most 1023 for the coded design, got {n_delays}")
@@ -206,7 +212,7 @@ class CodedDelays:
 
     def __init__(self, n_bits: int, n_delays: int | None, rng, max_draws: int = 200):
         self.n_bits = n_bits
-        self.code = BCHCode(*coded_parameters(n_bits, n_delays))
+        self.code = bch_code(*coded_parameters(n_bits, n_delays))
         G = self.code.generator_matrix.astype(np.int64)
         distinct = 2.0**n_bits >= 4 * self.code.n**2
         for _ in range(max_draws):
