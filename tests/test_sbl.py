@@ -204,6 +204,20 @@ def test_three_factors_and_attributes():
     assert model.n_iter_ == len(model.history_)
 
 
+def test_per_factor_pruning():
+    # a coefficient whose factor variance is 1/200 of the factor's largest survives a
+    # 1e-3 threshold on that factor and not a 1e-2 one
+    p = _problem(snr_db=None, separable=False)
+    factor_values = [np.array([1.0, 0.9, 1.1]), np.array([1.0, 1.2, np.sqrt(1 / 200)])]
+    x = np.zeros(p.coef.size)
+    x[p.support] = np.kron(*factor_values)
+    op = Kronecker(*p.factors)
+    loose = KroneckerSBL("svd", prune_tol=[1e-2, 1e-2]).fit(op, op @ x)
+    tight = KroneckerSBL("svd", prune_tol=[1e-2, 1e-3]).fit(op, op @ x)
+    assert np.count_nonzero(loose.gamma_factors_[1]) == 2
+    np.testing.assert_array_equal(_estimated_support(tight), p.support)
+
+
 def test_numba_kernel_matches_numpy(rng):
     D = rng.random((5, 6, 7)) + 0.01
     start = [np.full(5, 0.5), np.full(6, 0.4), np.full(7, 3.0)]
@@ -284,6 +298,10 @@ def test_bad_input():
         KroneckerSBL(noise_var=-1.0).fit(op, p.y)
     with pytest.raises(ValueError, match="prune_tol"):
         SparseBayesianLearning(prune_tol=2.0).fit(dense, p.y)
+    with pytest.raises(ValueError, match="prune_tol"):
+        KroneckerSBL(prune_tol=[0.1, 0.1, 0.1]).fit(op, p.y)
+    with pytest.raises(ValueError, match="prune_tol"):
+        KroneckerSBL(prune_tol=[0.1, -1.0]).fit(op, p.y)
     with pytest.raises(ValueError, match="max_iter"):
         KroneckerSBL(max_iter=0).fit(op, p.y)
     model = _fit(KroneckerSBL(), p)

@@ -64,7 +64,11 @@ def dense_posterior(A, gamma, Y, noise_var: float) -> Bunch:
     if n > m:
         cov_y = A @ (gamma[:, None] * A.conj().T)
         cov_y[np.diag_indices(m)] += noise_var
-        chol = cho_factor(cov_y, lower=True)
+        try:
+            chol = cho_factor(cov_y, lower=True)
+        except np.linalg.LinAlgError:  # σ² below the rounding errors of A Γ Aᴴ
+            cov_y[np.diag_indices(m)] += np.finfo(float).eps * np.trace(cov_y).real
+            chol = cho_factor(cov_y, lower=True)
         logdet = 2.0 * float(np.log(np.diag(chol[0]).real).sum())
         whitened = solve_triangular(chol[0], A, lower=True)  # L⁻¹ A
         sigma_diag = gamma - gamma**2 * np.sum(np.abs(whitened) ** 2, axis=0)
@@ -128,8 +132,10 @@ class SparseBayesianLearning(SBLRegressorMixin):
 
     Notes
     -----
-    The learned noise variance is floored at ``1e-12 · mean|y|²``. ``γ`` starts at all
-    ones, the noise variance at ``0.1 var(y)`` (as the KroSBL reference code).
+    The learned noise variance is floored at ``1e-12 · mean|y|²``; when it falls below the
+    rounding errors of ``X Γ Xᴴ`` the Cholesky factorisation of ``Σ_y`` is retried with
+    ``eps · trace(Σ_y)`` added to its diagonal. ``γ`` starts at all ones, the noise
+    variance at ``0.1 var(y)`` (as the KroSBL reference code).
 
     References
     ----------

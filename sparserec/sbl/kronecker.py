@@ -31,6 +31,7 @@ import numbers
 import warnings
 
 import numpy as np
+from scipy.linalg import eigh
 from scipy.optimize import nnls
 from scipy.sparse.linalg import LinearOperator
 from sklearn.utils import Bunch, check_scalar
@@ -200,13 +201,14 @@ def _svd_step(D, couplings):
     """SVD M-step: ``γ_1 = |u_1|`` of the mode-1 unfolding of ``d``; recurse on ``σ_1 |v_1|``.
 
     The leading singular pair of an unfolding ``R`` comes from the top eigenvector ``u``
-    of ``R Rᵀ`` (``σ_1 v_1 = Rᵀ u``), a small symmetric eigenproblem.
+    of ``R Rᵀ`` (``σ_1 v_1 = Rᵀ u``), computed alone (LAPACK ``syevr``).
     """
     gammas = []
     rest = D
     for axis in range(D.ndim - 1):
         R = rest.reshape(D.shape[axis], -1)
-        u = np.linalg.eigh(R @ R.T)[1][:, -1]
+        top = R.shape[0] - 1
+        u = eigh(R @ R.T, subset_by_index=[top, top], driver="evr", check_finite=False)[1][:, 0]
         gammas.append(np.abs(u))
         rest = np.abs(R.T @ u)
     gammas.append(rest)
@@ -224,6 +226,17 @@ def _couple(g, C):
     """Pattern coupling: ``γ̃ = C ĝ + floor`` with ``ĝ = argmin_{ĝ ≥ 0} ‖C ĝ − g‖``."""
     coupled = C @ nnls(C, g)[0]
     return coupled + _COUPLED_FLOOR * max(float(coupled.max()), np.finfo(float).tiny)
+
+
+def _per_factor(value, n_factors: int, name: str) -> list:
+    """A scalar (or None) repeated per factor, or a sequence with one entry per factor."""
+    if value is None or np.isscalar(value):
+        return [value] * n_factors
+    values = list(value)
+    if len(values) != n_factors:
+        raise ValueError(f"{name} must be a scalar or have one entry per factor "
+                         f"({n_factors}), got {value!r}")
+    return values
 
 
 def kronecker_factors(X, factor_shapes, *, rtol: float | None = None):
@@ -305,10 +318,11 @@ class KroneckerSBL(SBLRegressorMixin):
     noise_var : float, optional
         Known noise variance ``σ²``; ``None`` (default) learns it by EM, starting from
         ``0.1 var(y)``.
-    prune_tol : float, optional
+    prune_tol : float or sequence of float, optional
         Entries of ``γ_i`` below ``prune_tol · max(γ_i)`` are set to 0 for good (which keeps
-        the Kronecker structure). Default: 1e-3 for ``"svd"``, 1e-2 for ``"am"`` (the
-        reference implementation's values); 0 disables pruning.
+        the Kronecker structure); one value per factor, or one for all. Default: 1e-3 for
+        ``"svd"``, 1e-2 for ``"am"`` (the reference implementation's values); 0 disables
+        pruning.
     block_size : int or sequence of (int or None), optional
         Block-sparse extension (pattern coupling, as the reference's PC-KroSBL): for a
         factor with block size ``b > 1``, its hyperparameters are coupled to their
@@ -447,11 +461,7 @@ class KroneckerSBL(SBLRegressorMixin):
         return kronecker_factors(X, self._given_shapes()), y
 
     def _check_block_size(self, n_factors: int):
-        bs = self.block_size
-        sizes = [bs] * n_factors if bs is None or isinstance(bs, numbers.Integral) else list(bs)
-        if len(sizes) != n_factors:
-            raise ValueError(f"block_size must be an int or have one entry per factor "
-                             f"({n_factors}), got {bs!r}")
+        sizes = _per_factor(self.block_size, n_factors, "block_size")
         for b in sizes:
             if b is not None:
                 check_scalar(b, "block_size", numbers.Integral, min_val=1)
@@ -478,9 +488,10 @@ class KroneckerSBL(SBLRegressorMixin):
         """
         variant = check_option(self.variant, "variant", _VARIANTS)
         noise_var = check_noise_var(self.noise_var)
-        prune_tol = check_prune_tol(_DEFAULT_PRUNE[variant] if self.prune_tol is None
-                                    else self.prune_tol)
         factors, y = self._validate(X, y)
+        prune_tol = [check_prune_tol(t) for t in _per_factor(
+            _DEFAULT_PRUNE[variant] if self.prune_tol is None else self.prune_tol,
+            len(factors), "prune_tol")]
         self._check_common_params(*factors, y)
         shapes = self._check_shapes(factors)
         block_sizes = self._check_block_size(len(factors))
@@ -532,7 +543,7 @@ class KroneckerSBL(SBLRegressorMixin):
             if noise_var is None:
                 sigma2 = update_noise_var(post.resid_sq, post.dof, sigma2, Y)
             old_full = self._full_gamma(shapes, active, gammas)
-            keep = [g >= prune_tol * g.max() for g in new]
+            keep = [g >= tol * g.max() for g, tol in zip(new, prune_tol, strict=True)]
             active = [a[k] for a, k in zip(active, keep, strict=True)]
             gammas = [g[k] for g, k in zip(new, keep, strict=True)]
             if _kron_relative_change(self._full_gamma(shapes, active, gammas),
