@@ -176,7 +176,12 @@ def _rows_parallel(flat, n_rows, length, scale):
 
 @njit(cache=True, parallel=True)
 def _two_pass(flat, off, n_rows, row_len, tile, n_chunks, scale):
-    """WHT of ``flat[off : off + n_rows*row_len]``: rows in cache, then tiled columns."""
+    """WHT of ``flat[off : off + n_rows*row_len]``: rows in cache, then tiled columns.
+
+    Each thread owns one buffer of ``n_rows × tile`` values and a contiguous range of
+    tiles; the copies are explicit loops (numba's slice assignment checks for overlap and
+    may copy through a temporary).
+    """
     for r in prange(n_rows):
         _wht_row(flat, off + r * row_len, row_len)
     n_tiles = row_len // tile
@@ -230,6 +235,7 @@ def _natural_index(s, n_bits, sequency):
 def reorder(src, dst, n_bits, sequency):
     """``dst[b, s] = src[b, natural_index(s)]`` for 2-D C-contiguous arrays."""
     n_rows, length = src.shape
-    for b in range(n_rows):
-        for s in prange(length):
-            dst[b, s] = src[b, _natural_index(s, n_bits, sequency)]
+    for i in prange(n_rows * length):
+        b = i // length
+        s = i - b * length
+        dst[b, s] = src[b, _natural_index(s, n_bits, sequency)]

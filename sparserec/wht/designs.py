@@ -11,8 +11,8 @@ the delays ``d_1 … d_P``, from which a delay design reads ``k``:
   between delays ``0`` and ``e_i``.
 * :class:`RandomDelays`: ``Q`` random offsets ``r``, each with ``{r, r ⊕ e_1, …}``
   (SPRIGHT's near-sample-optimal design); every bit by majority vote over the ``Q`` chains.
-* :class:`CodedDelays`: the delays are the columns of the generator matrix of a BCH
-  subcode that contains the all-ones word (SPRIGHT's sample-optimal design): the sign
+* :class:`CodedDelays`: the delays are the columns of ``n`` random codewords of a BCH code,
+  which with the all-ones word span a subcode (SPRIGHT's sample-optimal design): the sign
   pattern is a codeword carrying ``k`` and the sign of ``X[k]``, and sign flips caused by
   noise are corrected by decoding.
 """
@@ -141,8 +141,8 @@ class NoiselessDelays:
 
     def __init__(self, n_bits: int):
         self.n_bits = n_bits
-        self.delays = np.concatenate([[0], np.uint64(1) << np.arange(n_bits, dtype=np.uint64)])
-        self.delays = self.delays.astype(np.uint64)
+        self.delays = np.concatenate([np.zeros(1, dtype=np.uint64),
+                                      np.uint64(1) << np.arange(n_bits, dtype=np.uint64)])
 
     def decode(self, obs):
         """Index of each bin from its observations ``(n_bins, P)``; all reads succeed."""
@@ -155,7 +155,7 @@ class RandomDelays:
     """``n_chains`` random offsets, each XOR-ed with ``{0, e_1, …, e_n}``.
 
     Bit ``i`` is read in every chain from the sign change between ``r`` and ``r ⊕ e_i``
-    and decided by majority; a tie fails the read (the bin waits for later rounds).
+    and decided by majority; a tie fails the read (the bin counts as a multi-ton).
     """
 
     def __init__(self, n_bits: int, n_chains: int, rng):

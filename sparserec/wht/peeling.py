@@ -40,8 +40,7 @@ def estimate_bin_noise(energies, n_delays: int, zero_fraction: float) -> float:
     ``f0 ≈ (1 − 1/B)^K`` of them are zero-tons whose energies are ``σ_b² χ²_P``. The
     ``f0 / 2`` quantile of all energies is then about the median of the zero-ton energies.
     """
-    e = np.sort(np.asarray(energies, dtype=np.float64))
-    level = float(np.quantile(e, 0.5 * zero_fraction))
+    level = float(np.quantile(np.asarray(energies, dtype=np.float64), 0.5 * zero_fraction))
     return level / chdtri(n_delays, 0.5)
 
 
@@ -119,8 +118,8 @@ class PeelingDecoder:
     def round(self) -> int:
         """One peeling round; returns the number of distinct single-tons found.
 
-        After peeling, one :meth:`refine` sweep corrects the amplitudes found so far, so
-        that their estimation errors do not pile up in the bins they were subtracted from.
+        After peeling, :meth:`refine` corrects the amplitudes found so far, so that their
+        estimation errors do not pile up in the bins they were subtracted from.
         """
         k, amp = self._singletons()
         if k.size == 0:
@@ -128,28 +127,24 @@ class PeelingDecoder:
         k, inverse, counts = np.unique(k, return_inverse=True, return_counts=True)
         amp = np.bincount(inverse, weights=amp) / counts
         self.peel(k, amp)
-        self.refine(sweeps=1)
+        self.refine()
         return int(k.size)
 
-    def refine(self, sweeps: int = 1) -> None:
-        """Least-squares polishing of the found amplitudes (Jacobi sweeps).
+    def refine(self) -> None:
+        """Least-squares polishing of the found amplitudes (one Jacobi sweep).
 
-        Each sweep re-estimates every amplitude from the residuals of those of its ``C``
-        bins that are explained (zero-tons now), not only from the bin it was read from,
-        and subtracts the correction from all its bins. Bins that still hold unknown
-        coefficients are left out: their content would leak into the estimate.
+        Re-estimates every amplitude from the residuals of those of its ``C`` bins that are
+        explained (zero-tons now), not only from the bin it was read from, and subtracts
+        the correction from all its bins. Bins that still hold unknown coefficients are
+        left out: their content would leak into the estimate.
         """
-        if not self.coef:
-            return
         k = np.fromiter(self.coef, dtype=np.uint64, count=len(self.coef))
         sig = signatures(k, self.design.delays)
-        for _ in range(sweeps):
-            total = np.zeros(k.size)
-            count = np.zeros(k.size)
-            for c, cols in enumerate(self.hashes):
-                bins = hash_bins(k, cols)
-                explained = self.energy[c, bins] <= self.zero_threshold
-                total += explained * np.einsum("ip,ip->i", self.obs[c, bins], sig)
-                count += explained
-            delta = total / (sig.shape[1] * np.maximum(count, 1))
-            self.peel(k, delta)
+        total = np.zeros(k.size)
+        count = np.zeros(k.size)
+        for c, cols in enumerate(self.hashes):
+            bins = hash_bins(k, cols)
+            explained = self.energy[c, bins] <= self.zero_threshold
+            total += explained * np.einsum("ip,ip->i", self.obs[c, bins], sig)
+            count += explained
+        self.peel(k, total / (sig.shape[1] * np.maximum(count, 1)))

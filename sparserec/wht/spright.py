@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import warnings
 
 import numpy as np
 from scipy.sparse import issparse
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
@@ -291,47 +293,34 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
         """
         query, n = self._signal(x, self.n_bits if n_bits is None else n_bits)
         b = self._check_design(n)
-        self._check_common_params(x if not callable(x) else None)
-        rng = check_random_state(self.random_state)
-        delays = make_delays(self.design, n, self.n_delays, rng)
-        hashes = [random_hashing(n, b, delays.delays, rng) for _ in range(self.n_groups)]
-        n_delays, n_bins = len(delays.delays), 2**b
-        indices = np.stack([span(cols)[None, :] ^ delays.delays[:, None] for cols in hashes])
-        samples = query(indices.reshape(-1)).reshape(self.n_groups * n_delays, n_bins)
-        obs = to_host(fwht(samples, backend=self.backend_)) / n_bins
-        obs = np.ascontiguousarray(obs.reshape(self.n_groups, n_delays, n_bins)
-                                   .transpose(0, 2, 1))
+        self._check_common_params(None if callable(x) else x)
+        obs, delays, hashes = self._observe(query, n, b)
+        n_bins, n_delays = obs.shape[1:]
         if self.noise_sigma is None:
-            zero_fraction = (1 - 2.0**-b) ** self.sparsity
             noise_var = estimate_bin_noise(np.einsum("cbp,cbp->cb", obs, obs), n_delays,
-                                           zero_fraction)
+                                           zero_fraction=(1 - 2.0**-b) ** self.sparsity)
         else:
             noise_var = float(self.noise_sigma) ** 2 / n_bins
         with _blas_controller().limit(limits=1, user_api="blas"):  # tiny products
             decoder = PeelingDecoder(obs, hashes, delays, noise_var, self.tol)
-            converged, stalled, rounds = decoder.resolved, False, 0
+            rounds, converged, stalled = 0, decoder.resolved, False
             if not converged:
-                for rounds in self._iterations():  # noqa: B007 (rounds used after the loop)
-                    found = decoder.round()
+                for _ in self._iterations():
+                    rounds += 1
+                    stalled = decoder.round() == 0
                     self._record(decoder.residual_energy)
                     converged = decoder.resolved
-                    stalled = found == 0
                     if converged or stalled:
                         break
-                rounds += 1
         k = np.fromiter(decoder.coef, dtype=np.uint64, count=len(decoder.coef))
         coef = np.fromiter(decoder.coef.values(), dtype=np.float64, count=k.size)
-        keep = n_delays * coef**2 > decoder.amplitude_threshold
+        keep = n_delays * coef**2 > decoder.amplitude_threshold  # drop cancelled entries
         order = np.argsort(k[keep])
         self.support_, self.coef_ = k[keep][order], coef[keep][order]
         self.n_bits_, self.b_, self.n_delays_ = n, b, n_delays
-        self.n_samples_used_ = int(samples.size)
+        self.n_samples_used_ = obs.size
         self.noise_sigma_ = math.sqrt(noise_var * n_bins)
         if stalled and not converged:
-            import warnings
-
-            from sklearn.exceptions import ConvergenceWarning
-
             self.n_iter_, self.converged_ = rounds, False
             left = int((decoder.energy > decoder.zero_threshold).sum())
             warnings.warn(f"SparseWHT: peeling stalled after {rounds} round(s) with {left} "
@@ -342,6 +331,18 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
         else:
             self._set_convergence(rounds, converged)
         return self
+
+    def _observe(self, query, n_bits, b):
+        """Read the samples and return the bin observations ``(C, B, P)``, delays, hashes."""
+        rng = check_random_state(self.random_state)
+        delays = make_delays(self.design, n_bits, self.n_delays, rng)
+        hashes = [random_hashing(n_bits, b, delays.delays, rng) for _ in range(self.n_groups)]
+        n_delays, n_bins = len(delays.delays), 2**b
+        indices = np.stack([span(cols)[None, :] ^ delays.delays[:, None] for cols in hashes])
+        samples = query(indices.reshape(-1)).reshape(self.n_groups * n_delays, n_bins)
+        obs = to_host(fwht(samples, backend=self.backend_)) / n_bins
+        obs = obs.reshape(self.n_groups, n_delays, n_bins).transpose(0, 2, 1)
+        return np.ascontiguousarray(obs), delays, hashes
 
     # ------------------------------------------------------------------ use
     def predict(self, indices):
