@@ -7,12 +7,13 @@ compares learned, PCA and DCT bases by how many coefficients each needs per samp
 """
 
 from .bases import coefficients_for_error, dct_basis, pca_basis, sliding_windows
-from .msp import l4_msp, polar_factor
+from .msp import l4_msp, l4_objective, polar_factor
 from .online_orthogonal import OnlineOrthogonalDictionary
 
 __all__ = [
     "OnlineOrthogonalDictionary",
     "l4_msp",
+    "l4_objective",
     "polar_factor",
     "coefficients_for_error",
     "dct_basis",

@@ -118,8 +118,11 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
     n_steps_ : int
         Frank–Wolfe steps (mini-batches) since the start: the ``t`` of the schedules.
     history_ : list of float
-        Per mini-batch, ``mean ‖W_{t−1} x‖₄⁴`` over the incoming batch before it is used:
-        an online (held-out) estimate of the objective at the current iterate.
+        For each mini-batch of the last call to :meth:`fit` (all passes) or
+        :meth:`partial_fit` (one value), ``mean ‖W_{t−1} x‖₄⁴`` over the incoming batch
+        before it is used: an online (held-out) estimate of the objective at the current
+        iterate. (Per call, so that streaming through :meth:`partial_fit` keeps the memory
+        independent of the stream length.)
     n_iter_ : int
         Passes run by :meth:`fit`.
     converged_ : bool
@@ -265,7 +268,7 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
             W += gamma * S
         else:
             self.frank_wolfe_gap_ = 0.0
-        self.history_.append(value)
+        self._record(value)
         self.n_steps_ = t
         self.n_samples_seen_ += batch.shape[0]
 
@@ -334,6 +337,7 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
             self._start(X, check_random_state(self.random_state))
         else:
             self._check_params(X.shape[1])
+            self.history_ = []
         self._step(to_device(X, self.backend_, dtype=np.float64))
         self._finish()
         return self
