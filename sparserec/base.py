@@ -120,8 +120,9 @@ def validate_xy(estimator, X, y=None, *, allow_complex: bool = False, reset: boo
     ``n_features_in_`` is set on ``reset`` in every case.
     """
     on_gpu = is_cupy_array(X) or is_cupy_array(y)
-    is_complex = any(
-        a is not None and not hasattr(a, "tocsr") and np.iscomplexobj(a) for a in (X, y)
+    is_complex = allow_complex and not on_gpu and any(
+        a is not None and not hasattr(a, "tocsr") and np.iscomplexobj(np.asarray(a))
+        for a in (X, y)
     )
     if not (on_gpu or (allow_complex and is_complex)):
         if y is None:
