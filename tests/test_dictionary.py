@@ -143,6 +143,7 @@ def test_memory_is_independent_of_stream_length():
             est.partial_fit(codes @ D0.T)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
+        assert est.components_.shape == (16, 16)  # computed on demand, then cached
         state = sum(v.nbytes for v in vars(est).values() if isinstance(v, np.ndarray))
         return peak, state, len(est.history_)
 
