@@ -366,10 +366,10 @@ class KroneckerSBL(SBLRegressorMixin):
     Deviations from the paper and its reference code (GitHub YanbinHe/JournalKroSBL):
 
     * The E-step never forms ``A_1 ⊗ … ⊗ A_I`` or an ``N × N`` covariance (the reference
-      forms both); it uses thin SVDs of ``A_i Γ_i^{1/2}`` rather than eigendecompositions
-      of ``A_i Γ_i A_iᴴ``, which keeps it exact and stable when pruning leaves fewer
-      columns than rows in a factor. Any number ``I ≥ 1`` of factors (the reference code is
-      written for 3).
+      forms both): it eigendecomposes the ``M_i × M_i`` matrices ``A_i Γ_i A_iᴴ`` and
+      drops their numerically zero eigenvalues (exactly zero directions when pruning
+      leaves fewer columns than rows in a factor). Any number ``I ≥ 1`` of factors (the
+      reference code is written for 3).
     * The learned noise variance is floored at ``1e-12 · mean|y|²`` (noiseless data drive
       the EM update to 0). ``γ`` starts at all ones as in the reference.
     * Several measurement vectors (columns of ``y``) share ``γ``: ``d = mean_l |μ_l|² +
