@@ -1,10 +1,14 @@
-"""Shared test set-up: headless matplotlib, GPU tests skipped without a GPU."""
+"""Shared test set-up: headless matplotlib, one BLAS thread, GPU tests skipped without a GPU."""
 
 import matplotlib
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 matplotlib.use("Agg")
+# Tests solve many tiny problems: one BLAS thread is faster for them and keeps numba's
+# parallel kernels from competing with BLAS threads for the two CI cores.
+threadpool_limits(1, user_api="blas")
 
 
 def pytest_collection_modifyitems(config, items):
