@@ -33,8 +33,8 @@ print(f"M = {X.shape[0]}, N = {X.shape[1]}, true support {p.support.tolist()}")
 # Fit the two variants and classical SBL
 # --------------------------------------
 # ``variant="am"`` updates ``γ_1, γ_2`` by alternating closed-form minimisation (the SBL
-# cost decreases at every iteration); ``variant="svd"`` takes a rank-one approximation of
-# the posterior second moments. Both learn the noise variance.
+# cost decreases at every EM iteration, pruning aside); ``variant="svd"`` takes a rank-one
+# approximation of the posterior second moments. Both learn the noise variance.
 results, models = {}, {}
 for name, model, design in [("KroSBL-AM", KroneckerSBL("am"), X),
                             ("KroSBL-SVD", KroneckerSBL("svd"), X),
@@ -63,6 +63,7 @@ fig = plot_stems(p.coef, models["KroSBL-SVD"].coef_, labels=("true", "KroSBL-SVD
 # Convergence
 # -----------
 # ``history_`` records the SBL cost (negative log marginal likelihood, up to constants)
-# before each M-step. For the AM variant it never increases.
+# before each M-step. For the AM variant EM makes it decrease (pruning, which removes
+# hyperparameters for good, could raise it).
 fig = plot_convergence({name: m.history_ for name, m in models.items()},
                        ylabel="SBL cost", title="SBL cost per EM iteration")

@@ -19,9 +19,9 @@ of one support per factor. Expectation–maximisation on ``(γ_1, …, γ_I, σ�
   iteration instead of ``O(M² N)`` for the full matrix. The formulas are algebraically
   identical to the dense ones (tests check them against the dense E-step to 1e-10).
 * M-step: minimise ``Σ_n d_n / γ_n + log γ_n`` with ``d = mean |μ|² + diag Σ`` over
-  Kronecker-structured ``γ`` — ``"am"``: cyclic closed-form factor updates (monotone
-  decrease of the SBL cost); ``"svd"``: rank-one approximation of the tensor ``d`` by
-  sequential unfolding SVDs. Noise variance: the EM update, or fixed.
+  Kronecker-structured ``γ`` — ``"am"``: cyclic closed-form factor updates (the SBL
+  cost decreases monotonically, up to pruning); ``"svd"``: rank-one approximation of the
+  tensor ``d`` by sequential unfolding SVDs. Noise variance: the EM update, or fixed.
 """
 
 from __future__ import annotations
@@ -301,8 +301,9 @@ class KroneckerSBL(SBLRegressorMixin):
         M-step. ``"am"``: alternating minimisation — cyclic closed-form update of each
         ``γ_i`` (others fixed), repeated until ``γ`` changes by less than 1e-5 (at most 100
         passes), normalising ``γ_1 … γ_{I−1}`` to unit norm with the scale carried by
-        ``γ_I``; every EM iteration then lowers the SBL cost (``history_``), and the
-        iterates converge to a stationary point. ``"svd"``: rank-one approximation of the
+        ``γ_I``; every EM iteration then lowers the SBL cost (``history_``; pruning,
+        which removes hyperparameters, can raise it), and the iterates converge to a
+        stationary point. ``"svd"``: rank-one approximation of the
         tensor ``d = |μ|² + diag Σ`` by sequential unfolding SVDs (absolute values of
         the leading singular vectors) — fewer iterations and, when the magnitudes
         ``|x|²`` are close to a rank-one tensor (``x = x_1 ⊗ … ⊗ x_I``, the paper's
