@@ -18,11 +18,11 @@ The dense transform of length ``N = 2**n`` works on a C-contiguous ``(batch, N)`
 from __future__ import annotations
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import get_num_threads, njit, prange, set_num_threads
 
 _CACHE_BITS = 15  # rows of up to 2**15 values (256 KiB of float64) are done in L2 cache
 _TILE_BITS = 6  # the column pass moves runs of 64 adjacent values (8 cache lines of float64)
-_PARALLEL_BITS = 17  # below 2**17 values in all, threads cost more than they save
+_PARALLEL_BITS = 21  # below 2**21 values in all, threads cost more than they save
 
 
 @njit(cache=True, inline="always")
@@ -203,21 +203,29 @@ def _two_pass(flat, off, n_rows, row_len, tile, n_chunks, scale):
 
 
 def fwht_inplace(x2d, scale):
-    """In-place WHT along the last axis of a C-contiguous 2-D array, times ``scale``."""
+    """In-place WHT along the last axis of a C-contiguous 2-D array, times ``scale``.
+
+    Threads are used from ``2**_PARALLEL_BITS`` values on: below, a parallel region costs
+    more than it saves, and on a busy machine a thread waiting for a core stalls the
+    whole region.
+    """
     n_rows, length = x2d.shape
     flat = x2d.reshape(-1)
     n_bits = length.bit_length() - 1
+    threads = get_num_threads() if flat.size >= 1 << _PARALLEL_BITS else 1
     if n_bits <= _CACHE_BITS:
-        if flat.size < 1 << _PARALLEL_BITS or get_num_threads() == 1:
-            _rows_serial(flat, n_rows, length, scale)
-        else:
-            _rows_parallel(flat, n_rows, length, scale)
+        (_rows_parallel if threads > 1 else _rows_serial)(flat, n_rows, length, scale)
         return
     row_len = 1 << min(_CACHE_BITS, n_bits - _TILE_BITS)
     tile = 1 << _TILE_BITS
-    n_chunks = min(get_num_threads(), row_len // tile)
-    for b in range(n_rows):
-        _two_pass(flat, b * length, length // row_len, row_len, tile, n_chunks, scale)
+    before = get_num_threads()
+    set_num_threads(threads)  # thread-local: this caller's parallel regions only
+    try:
+        for b in range(n_rows):
+            _two_pass(flat, b * length, length // row_len, row_len, tile,
+                      min(threads, row_len // tile), scale)
+    finally:
+        set_num_threads(before)
 
 
 @njit(cache=True)

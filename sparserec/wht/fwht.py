@@ -172,8 +172,13 @@ def _check_out(out, shape, dtype, backend_):
 def _fwht_numba(x, axis, dtype, scale, n_bits, ordering, out):
     from . import _kernels
 
-    moved = np.moveaxis(x, axis, -1)
-    target = None if out is None else np.moveaxis(out, axis, -1)
+    last = axis == x.ndim - 1
+
+    def to_last(a):
+        return a if last else np.moveaxis(a, axis, -1)
+
+    moved = to_last(x)
+    target = None if out is None else to_last(out)
     if target is not None and target.flags.c_contiguous:
         work = target
         if out is not x:
@@ -190,7 +195,7 @@ def _fwht_numba(x, axis, dtype, scale, n_bits, ordering, out):
         else:
             work = ordered.reshape(work.shape)
     if target is None:
-        return np.moveaxis(work, -1, axis)
+        return work if last else np.moveaxis(work, -1, axis)
     if work is not target:
         target[...] = work
     return out
