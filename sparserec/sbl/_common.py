@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -21,6 +22,16 @@ from ..base import SparseEstimatorMixin, validate_xy
 # The learned noise variance never goes below this fraction of the mean power of y: in a
 # noiseless problem the EM update drives σ² to 0, where the marginal likelihood is unbounded.
 NOISE_FLOOR = 1e-12
+
+
+class Posterior(NamedTuple):
+    """What an E-step returns (see ``kronecker_posterior`` and ``dense_posterior``)."""
+
+    mean: np.ndarray  # posterior mean of x, one column (or leading index) per target
+    sigma_diag: np.ndarray  # diagonal of the posterior covariance Σ
+    cost: float  # L log|Σ_y| + Σ_l y_lᴴ Σ_y⁻¹ y_l
+    resid_sq: float  # ‖Y − A μ‖²
+    dof: float  # Σ_n (1 − Σ_nn / γ_n)
 
 
 @functools.cache

@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
-from sklearn.utils import Bunch
 
 from ._common import (
+    Posterior,
     SBLRegressorMixin,
     as_columns,
     check_noise_var,
@@ -28,7 +28,7 @@ from ._common import (
 __all__ = ["SparseBayesianLearning", "dense_posterior"]
 
 
-def dense_posterior(A, gamma, Y, noise_var: float) -> Bunch:
+def dense_posterior(A, gamma, Y, noise_var: float) -> Posterior:
     """Gaussian posterior of ``x`` for ``y = A x + n``, ``x ~ N(0, diag(γ))``, ``γ > 0``.
 
     Works in measurement space (Cholesky of ``σ² I + A Γ Aᴴ``, ``O(M² n)``) when
@@ -44,7 +44,7 @@ def dense_posterior(A, gamma, Y, noise_var: float) -> Bunch:
 
     Returns
     -------
-    posterior : Bunch
+    posterior : Posterior
         ``mean`` (n, L), ``sigma_diag`` (n,), ``cost`` (``L log|Σ_y| + Σ_l y_lᴴ Σ_y⁻¹ y_l``),
         ``resid_sq`` (``‖Y − Aμ‖²``) and ``dof`` (``Σ_n (1 − Σ_nn / γ_n)``).
 
@@ -85,7 +85,7 @@ def dense_posterior(A, gamma, Y, noise_var: float) -> Bunch:
     resid = Y - A @ mean
     cost = n_targets * logdet + float(np.vdot(Y, resid).real) / noise_var
     sigma_diag = np.clip(sigma_diag.real, 0.0, None)
-    return Bunch(mean=mean, sigma_diag=sigma_diag, cost=cost,
+    return Posterior(mean=mean, sigma_diag=sigma_diag, cost=cost,
                  resid_sq=float(np.vdot(resid, resid).real),
                  dof=float(n - np.sum(sigma_diag / gamma)))
 

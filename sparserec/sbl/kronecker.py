@@ -31,14 +31,15 @@ import numbers
 import warnings
 
 import numpy as np
-from scipy.linalg import eigh
+from scipy.linalg.lapack import get_lapack_funcs
 from scipy.optimize import nnls
 from scipy.sparse.linalg import LinearOperator
-from sklearn.utils import Bunch, check_scalar
+from sklearn.utils import check_scalar
 
 from ..base import check_finite_array, check_option
 from ..operators import Kronecker
 from ._common import (
+    Posterior,
     SBLRegressorMixin,
     as_columns,
     check_noise_var,
@@ -67,11 +68,13 @@ def _as_float64(a):
 def _mode_products(mats, T):
     """Apply ``mats[i]`` along axis ``i`` of the trailing ``len(mats)`` axes of ``T``.
 
-    ``Kronecker(*mats).apply(T)`` for any number of factors (one included). Each
-    ``tensordot`` contracts the first remaining mode and appends the new one last, so the
-    modes come back in order without transposes: for the small factors of the E-step,
-    about half the time of the operator's ``apply``.
+    ``Kronecker(*mats).apply(T)`` for any number of factors (one included), faster for
+    the small factors of the E-step: two factors are two (batched) matrix products; for
+    more, each ``tensordot`` contracts the first remaining mode and appends the new one
+    last, so the modes come back in order without transposes.
     """
+    if len(mats) == 2:
+        return mats[0] @ T @ mats[1].T
     batch = T.ndim - len(mats)
     for A in mats:
         T = np.tensordot(T, A, axes=([batch], [1]))
@@ -86,7 +89,7 @@ def _outer(vectors):
     return out
 
 
-def kronecker_posterior(factors, gammas, Y, noise_var: float) -> Bunch:
+def kronecker_posterior(factors, gammas, Y, noise_var: float) -> Posterior:
     """Exact Gaussian posterior of ``x`` for ``γ = γ_1 ⊗ … ⊗ γ_I``, without forming ``⊗A_i``.
 
     Parameters
@@ -102,7 +105,7 @@ def kronecker_posterior(factors, gammas, Y, noise_var: float) -> Bunch:
 
     Returns
     -------
-    posterior : Bunch
+    posterior : Posterior
         ``mean`` (L, n_1, …, n_I), ``sigma_diag`` (n_1, …, n_I), ``cost``
         (``L log|Σ_y| + Σ_l y_lᴴ Σ_y⁻¹ y_l``), ``resid_sq`` (``‖Y − Aμ‖²``) and ``dof``
         (``Σ_n (1 − Σ_nn / γ_n)``).
@@ -127,7 +130,8 @@ def kronecker_posterior(factors, gammas, Y, noise_var: float) -> Bunch:
         W = A * np.sqrt(g)  # A_i Γ_i^{1/2}
         s2, U = np.linalg.eigh(W @ W.conj().T)  # B_i = A_i Γ_i A_iᴴ = U_i Λ_i U_iᴴ
         keep = s2 > _RANK_RTOL * max(A.shape) * max(s2[-1], 0.0)  # numerically nonzero
-        s2, U = s2[keep], U[:, keep]
+        if not keep.all():
+            s2, U = s2[keep], U[:, keep]
         V = W.conj().T @ U  # Γ_i^{1/2} A_iᴴ U_i
         left.append(U.conj().T)
         right.append(np.sqrt(g)[:, None] * V)  # Γ_i A_iᴴ U_i
@@ -143,7 +147,7 @@ def kronecker_posterior(factors, gammas, Y, noise_var: float) -> Bunch:
     n_meas = math.prod(A.shape[0] for A in factors)
     logdet = float(np.log(denom).sum()) + (n_meas - s2.size) * math.log(noise_var)
     cost = n_targets * logdet + float(np.vdot(Y, resid).real) / noise_var
-    return Bunch(mean=mean, sigma_diag=sigma_diag, cost=cost,
+    return Posterior(mean=mean, sigma_diag=sigma_diag, cost=cost,
                  resid_sq=float(np.vdot(resid, resid).real), dof=float(shrink.sum()))
 
 
@@ -205,10 +209,14 @@ def _svd_step(D, couplings):
     """
     gammas = []
     rest = D
+    syevr = get_lapack_funcs("syevr", (D,))
     for axis in range(D.ndim - 1):
         R = rest.reshape(D.shape[axis], -1)
-        top = R.shape[0] - 1
-        u = eigh(R @ R.T, subset_by_index=[top, top], driver="evr", check_finite=False)[1][:, 0]
+        _, vectors, _, _, info = syevr(R @ R.T, range="I", il=R.shape[0], iu=R.shape[0],
+                                       overwrite_a=True)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"LAPACK syevr failed (info={info}) in the SVD M-step")
+        u = vectors[:, 0]
         gammas.append(np.abs(u))
         rest = np.abs(R.T @ u)
     gammas.append(rest)
