@@ -36,6 +36,7 @@ from scipy.optimize import nnls
 from scipy.sparse.linalg import LinearOperator
 from sklearn.utils import check_scalar
 
+from ..backend import array_namespace
 from ..base import check_finite_array, check_option
 from ..operators import Kronecker
 from ._common import (
@@ -75,9 +76,10 @@ def _mode_products(mats, T):
     """
     if len(mats) == 2:
         return mats[0] @ T @ mats[1].T
+    xp = array_namespace(T)
     batch = T.ndim - len(mats)
     for A in mats:
-        T = np.tensordot(T, A, axes=([batch], [1]))
+        T = xp.tensordot(T, A, axes=([batch], [1]))
     return T
 
 
@@ -85,7 +87,7 @@ def _outer(vectors):
     """The tensor ``v_1 ∘ v_2 ∘ …`` (its C-order ravel is ``v_1 ⊗ v_2 ⊗ …``)."""
     out = vectors[0]
     for v in vectors[1:]:
-        out = np.multiply.outer(out, v)
+        out = out[..., None] * v
     return out
 
 
@@ -124,31 +126,33 @@ def kronecker_posterior(factors, gammas, Y, noise_var: float) -> Posterior:
     >>> bool(np.allclose(post.mean.ravel(), mu))
     True
     """
+    xp = array_namespace(Y, *factors)  # NumPy, or CuPy: the E-step runs where the data are
     n_targets = Y.shape[0]
     left, right, weights, spectra = [], [], [], []
     for A, g in zip(factors, gammas, strict=True):
-        W = A * np.sqrt(g)  # A_i Γ_i^{1/2}
-        s2, U = np.linalg.eigh(W @ W.conj().T)  # B_i = A_i Γ_i A_iᴴ = U_i Λ_i U_iᴴ
-        keep = s2 > _RANK_RTOL * max(A.shape) * max(s2[-1], 0.0)  # numerically nonzero
-        if not keep.all():
+        root = xp.sqrt(g)
+        W = A * root  # A_i Γ_i^{1/2}
+        s2, U = xp.linalg.eigh(W @ W.conj().T)  # B_i = A_i Γ_i A_iᴴ = U_i Λ_i U_iᴴ
+        keep = s2 > _RANK_RTOL * max(A.shape) * max(float(s2[-1]), 0.0)  # numerically > 0
+        if not bool(keep.all()):
             s2, U = s2[keep], U[:, keep]
         V = W.conj().T @ U  # Γ_i^{1/2} A_iᴴ U_i
         left.append(U.conj().T)
-        right.append(np.sqrt(g)[:, None] * V)  # Γ_i A_iᴴ U_i
-        weights.append(np.abs(V) ** 2)
+        right.append(root[:, None] * V)  # Γ_i A_iᴴ U_i
+        weights.append(xp.abs(V) ** 2)
         spectra.append(s2)
     s2 = _outer(spectra)
     denom = noise_var + s2
     coeffs = _mode_products(left, Y)  # c = (⊗U_i)ᴴ y
     mean = _mode_products(right, coeffs / denom)
-    sigma_diag = _outer(gammas) * np.clip(1.0 - _mode_products(weights, 1.0 / denom), 0.0, None)
-    shrink = s2 / denom
+    sigma_diag = _outer(gammas) * xp.clip(1.0 - _mode_products(weights, 1.0 / denom), 0.0, None)
     resid = Y - _mode_products(factors, mean)
     n_meas = math.prod(A.shape[0] for A in factors)
-    logdet = float(np.log(denom).sum()) + (n_meas - s2.size) * math.log(noise_var)
-    cost = n_targets * logdet + float(np.vdot(Y, resid).real) / noise_var
+    logdet = float(xp.log(denom).sum()) + (n_meas - s2.size) * math.log(noise_var)
+    cost = n_targets * logdet + float(xp.vdot(Y, resid).real) / noise_var
     return Posterior(mean=mean, sigma_diag=sigma_diag, cost=cost,
-                 resid_sq=float(np.vdot(resid, resid).real), dof=float(shrink.sum()))
+                     resid_sq=float(xp.vdot(resid, resid).real),
+                     dof=float((s2 / denom).sum()))
 
 
 def _contract_except(D, vectors, axis: int):
