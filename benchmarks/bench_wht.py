@@ -19,8 +19,9 @@ Run ``python benchmarks/bench_wht.py`` (full) or ``--quick`` (a smoke run under 
     larger N (2**28..2**40) through a callable (the signal never exists). At N = 2**24 all
     three delay designs are compared.
 (c) Success probability (exact support) versus samples and SNR, n = 20 (a callable),
-    K = 20, coded design with 31..255 delays and random design with 1..9 chains (the
-    paper's phase transition figure).
+    K = 20: the noiseless design (SparseFHT's n + 1 delays, in noise), the coded design
+    with 31..255 delays and the random design with 1..9 chains (the paper's phase
+    transition figure).
 
 The machine is shared (2 cores, other jobs running): timings are noisy; compare ratios
 taken within one run.
@@ -222,7 +223,8 @@ def spright_scaling(array_bits, callable_bits, K, snr_db, reps):
 
 # ----------------------------------------------------------------------------- (c)
 def phase_transition(n_bits, K, snrs, trials):
-    configs = [("coded", P) for P in (31, 63, 127, 255)]
+    configs = [("noiseless", n_bits + 1)]  # SparseFHT's delays, in noise
+    configs += [("coded", P) for P in (31, 63, 127, 255)]
     configs += [("random", q * (n_bits + 1)) for q in (1, 3, 5, 9)]  # odd: no tied votes
     rows = []
     for design, n_delays in configs:
