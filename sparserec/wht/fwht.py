@@ -96,8 +96,9 @@ def fwht(x, axis: int = -1, *, normalize: bool = False, ordering: str = "natural
     ordering : {"natural", "sequency", "dyadic"}
         Row order of the output (see the module docstring).
     backend : {"auto", "numpy", "numba", "cupy"}
-        ``"numba"``: in-place cache-blocked butterflies, parallel over the batch and,
-        above ``2**15`` points, within the transform. ``"numpy"``: vectorised
+        ``"numba"``: in-place cache-blocked butterflies; from ``2**21`` values in all,
+        parallel over the batch or within the transform (``numba.set_num_threads``
+        sets the threads; one thread can be faster on a busy machine). ``"numpy"``: vectorised
         butterflies (:func:`sparserec.operators._fwht_reference`). ``"cupy"``: the same
         vectorised butterflies on the GPU; CuPy input stays on the GPU.
     out : ndarray, optional
