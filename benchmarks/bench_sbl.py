@@ -44,6 +44,7 @@ from sklearn.linear_model import ARDRegression
 from threadpoolctl import threadpool_limits
 
 from sparserec import KroneckerSBL, SparseBayesianLearning
+from sparserec.cli import _format_table  # the table layout of `sparserec demo`
 from sparserec.datasets import make_kronecker_problem
 from sparserec.operators import Kronecker
 from sparserec.sbl import kronecker_omp
@@ -56,19 +57,8 @@ METHODS = ("KroSBL-AM", "KroSBL-SVD", "classical SBL", "ARDRegression", "KOMP")
 
 
 def table(rows, columns):
-    """Print rows (dicts) as an aligned text table."""
-    cells = [list(columns)] + [[_fmt(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    for k, row in enumerate(cells):
-        print("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
-        if k == 0:
-            print("  " + "  ".join("-" * w for w in widths))
-
-
-def _fmt(v):
-    if isinstance(v, float):
-        return f"{v:.3g}" if (abs(v) >= 1e-3 or v == 0) else f"{v:.2e}"
-    return str(v)
+    """Print rows (dicts) as an aligned text table with the given columns."""
+    print("  " + _format_table([{c: r[c] for c in columns} for r in rows]).replace("\n", "\n  "))
 
 
 def _f1(truth, estimate):
