@@ -1,0 +1,190 @@
+"""Wavelet transforms as linear operators for the solvers: the starlet and PyWavelets.
+
+Every transform maps an image of shape ``(H, W)`` to a coefficient array of shape
+``coeff_shape = (n_planes, H, W)`` and offers, for the solvers:
+
+- ``forward`` (analysis ``Φ``) and ``adjoint`` (``Φᵀ``), with ``norm2 = ‖Φ‖²``;
+- ``synthesis`` (``Ψ``, coefficients → image) and ``synthesis_adjoint`` (``Ψᵀ``), with
+  ``synthesis_norm2 = ‖Ψ‖²``;
+- ``groups``: an integer label per coefficient (one per scale and orientation), ``-1``
+  for the coarse approximation, which is never penalised;
+- ``atom(group)``: ``Φᵀ e`` for a unit coefficient ``e`` of a group (a row of ``Φ``, and
+  a column of ``Ψ = Φᵀ``), used to propagate noise.
+
+PyWavelets transforms use orthogonal wavelets with periodic boundaries
+(``mode="periodization"``), so the decimated DWT (``wavedec2``) is an orthonormal basis
+and the stationary SWT (``swt2`` with ``norm=True, trim_approx=True``) a Parseval tight
+frame: for both ``Ψ = Φᵀ`` and ``‖Φ‖ = 1``. The periodic wrap only touches the margin of
+the extended object grid (see :mod:`sparserec.deconv.forward`). For the starlet, too,
+the synthesis is ``Ψ = Φᵀ``, whose atoms are the band-pass starlet functions: its
+inverse, the sum of the planes, has a Dirac for every atom, so a synthesis prior
+through it would not be multiscale at all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .starlet import Starlet
+
+__all__ = ["StarletTransform", "PywtTransform", "make_transform"]
+
+
+class StarletTransform(Starlet):
+    """The starlet (:class:`~sparserec.deconv.starlet.Starlet`) with the solver interface.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.deconv.wavelets import StarletTransform
+    >>> t = StarletTransform((16, 16), 3)
+    >>> t.groups[:, 0, 0].tolist(), t.norm2
+    ([0, 1, -1], 1.0)
+    """
+
+    @property
+    def groups(self) -> np.ndarray:
+        labels = np.arange(self.n_scales)
+        labels[-1] = -1
+        return np.broadcast_to(labels[:, None, None], self.coeff_shape)
+
+    synthesis_norm2 = 1.0
+    synthesis = Starlet.adjoint
+    synthesis_adjoint = Starlet.forward
+
+    def atom(self, group: int):
+        """``Φᵀ e``: the image of a unit coefficient of plane ``group`` at the centre."""
+        e = np.zeros(self.coeff_shape, dtype=self.dtype)
+        e[(group,) + tuple(s // 2 for s in self.shape)] = 1
+        return self.adjoint(e)
+
+
+class PywtTransform:
+    """An orthogonal PyWavelets transform (decimated or stationary) as an operator.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Image shape; each side must be a multiple of ``2 ** (n_scales - 1)``.
+    wavelet : str
+        An orthogonal discrete wavelet known to PyWavelets (``"db2"``, ``"sym4"``, …).
+    n_scales : int
+        Number of scales including the approximation (``level = n_scales - 1``).
+    decimated : bool
+        ``True``: :func:`pywt.wavedec2` (orthonormal basis, coefficients packed as by
+        :func:`pywt.coeffs_to_array` in one plane); ``False``: :func:`pywt.swt2`
+        (Parseval frame, ``3 * level`` detail planes then the approximation).
+    dtype : dtype
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.deconv.wavelets import PywtTransform
+    >>> x = np.random.default_rng(0).random((16, 16))
+    >>> t = PywtTransform(x.shape, "db2", 3, decimated=False)
+    >>> w = t.forward(x)
+    >>> w.shape, bool(np.allclose(t.adjoint(w), x))
+    ((7, 16, 16), True)
+    """
+
+    norm2 = 1.0
+    synthesis_norm2 = 1.0
+
+    def __init__(self, shape, wavelet: str, n_scales: int, decimated: bool = False,
+                 dtype=np.float64):
+        import pywt
+
+        if wavelet not in pywt.wavelist(kind="discrete"):
+            raise ValueError(f"wavelet must be 'starlet' or a discrete PyWavelets wavelet "
+                             f"name (pywt.wavelist(kind='discrete')), got {wavelet!r}")
+        if not pywt.Wavelet(wavelet).orthogonal:
+            raise ValueError(f"wavelet must be orthogonal (e.g. 'db2', 'sym4', 'coif1'); "
+                             f"{wavelet!r} is biorthogonal, so its adjoint is not its inverse")
+        self.shape = tuple(int(s) for s in shape)
+        self.wavelet = wavelet
+        self.n_scales = int(n_scales)
+        self.level = self.n_scales - 1
+        block = 2**self.level
+        if any(s % block for s in self.shape):
+            raise ValueError(f"image shape {self.shape} must be a multiple of "
+                             f"2**(n_scales - 1) = {block} for wavelet {wavelet!r}")
+        self.decimated = bool(decimated)
+        self.dtype = np.dtype(dtype)
+        n_planes = 1 if self.decimated else 3 * self.level + 1
+        self.coeff_shape = (n_planes,) + self.shape
+        if self.decimated:
+            coeffs = pywt.wavedec2(np.zeros(self.shape), wavelet, mode="periodization",
+                                   level=self.level)
+            _, self._slices = pywt.coeffs_to_array(coeffs)
+
+    @property
+    def groups(self) -> np.ndarray:
+        if not self.decimated:
+            labels = np.arange(self.coeff_shape[0])
+            labels[-1] = -1
+            return np.broadcast_to(labels[:, None, None], self.coeff_shape)
+        labels = np.full(self.shape, -1)
+        group = 0
+        for details in self._slices[1:]:
+            for key in ("ad", "da", "dd"):
+                labels[details[key]] = group
+                group += 1
+        return labels[None]
+
+    def forward(self, x, out=None):
+        """``Φ x``."""
+        import pywt
+
+        x = np.asarray(x)
+        if self.decimated:
+            coeffs = pywt.wavedec2(x, self.wavelet, mode="periodization", level=self.level)
+            arr = pywt.coeffs_to_array(coeffs)[0][None]
+        else:
+            coeffs = pywt.swt2(x, self.wavelet, self.level, trim_approx=True, norm=True)
+            arr = np.stack([d for details in coeffs[1:] for d in details] + [coeffs[0]])
+        if out is None:
+            return arr.astype(self.dtype, copy=False)
+        out[...] = arr
+        return out
+
+    def adjoint(self, w, out=None):
+        """``Φᵀ w`` (the inverse transform, the operator being orthogonal or Parseval)."""
+        import pywt
+
+        w = np.asarray(w)
+        if self.decimated:
+            coeffs = pywt.array_to_coeffs(w[0], self._slices, output_format="wavedec2")
+            x = pywt.waverec2(coeffs, self.wavelet, mode="periodization")
+        else:
+            details = [tuple(w[3 * i: 3 * i + 3]) for i in range(self.level)]
+            x = pywt.iswt2([w[-1]] + details, self.wavelet, norm=True)
+        if out is None:
+            return x.astype(self.dtype, copy=False)
+        out[...] = x
+        return out
+
+    synthesis = adjoint
+    synthesis_adjoint = forward
+
+    def atom(self, group: int):
+        """``Φᵀ e``: the image of one coefficient of ``group`` near its sub-band's centre."""
+        where = np.argwhere(self.groups == group)
+        e = np.zeros(self.coeff_shape, dtype=self.dtype)
+        e[tuple(where[len(where) // 2])] = 1
+        return self.adjoint(e)
+
+
+def make_transform(wavelet: str, shape, n_scales: int, decimated: bool, backend: str,
+                   dtype):
+    """The transform named by an estimator's ``wavelet`` parameter."""
+    if wavelet == "starlet":
+        if decimated:
+            raise ValueError("decimated=True needs a PyWavelets wavelet; the starlet is "
+                             "undecimated by construction")
+        return StarletTransform(shape, n_scales, backend, dtype)
+    if backend == "cupy":
+        from ..backend import BackendUnavailableError
+
+        raise BackendUnavailableError("PyWavelets transforms run on the CPU only; use "
+                                      "wavelet='starlet' with backend='cupy'")
+    return PywtTransform(shape, wavelet, n_scales, decimated, dtype)
