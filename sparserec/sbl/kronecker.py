@@ -390,9 +390,10 @@ class KroneckerSBL(SBLRegressorMixin):
     * The paper recommends the SVD variant (faster, more accurate in its simulations,
       where ``x = x_1 ⊗ … ⊗ x_I``). We default to AM: with independent values on a
       Kronecker support, ``|x|²`` restricted to the support is a generic matrix (e.g.
-      anti-diagonal-dominant), its best rank-one approximation drops one of its large
-      entries, and SVD-KroSBL converged to a wrong support in about one problem in four
-      in our tests, where AM did not.
+      anti-diagonal-dominant), its best rank-one approximation can drop one of its large
+      entries and lock SVD-KroSBL onto a wrong support: with 2 factors of 16 x 32, a
+      3 x 3 support and 20 or 30 dB SNR, its NMSE stayed above -15 dB on 8 of 80 such
+      problems (on none of 80 with separable values); AM's on none.
     * The EM loop runs with single-threaded BLAS (as scikit-learn's KMeans loop): its
       matrix products are many and small, where threads cost more than they save.
     * Pattern coupling is the reference's heuristic (non-negative least squares, then
