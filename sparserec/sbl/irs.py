@@ -102,7 +102,8 @@ def make_irs_channel(*, n_bs: int = 16, n_irs: int = 64, n_ms: int = 4, n_grid=1
         ``y`` (``K T n_bs``,), ``coef`` (``G_irs G_ms G_bs``,), ``support``,
         ``factor_supports``, ``noise_var``, ``channels`` (``(K, n_bs, n_ms)``: the true
         ``H_2 diag(θ_k) H_1``), ``pilots`` (``X``), ``irs_phases`` (``(K, n_irs)``),
-        ``bs_steering``, ``ms_steering`` (dictionaries on their grids).
+        ``irs_dictionary`` (``Φ``), ``bs_steering``, ``ms_steering`` (steering
+        dictionaries on their grids).
 
     Examples
     --------
