@@ -86,8 +86,8 @@ def dense_posterior(A, gamma, Y, noise_var: float) -> Posterior:
     cost = n_targets * logdet + float(np.vdot(Y, resid).real) / noise_var
     sigma_diag = np.clip(sigma_diag.real, 0.0, None)
     return Posterior(mean=mean, sigma_diag=sigma_diag, cost=cost,
-                 resid_sq=float(np.vdot(resid, resid).real),
-                 dof=float(n - np.sum(sigma_diag / gamma)))
+                     resid_sq=float(np.vdot(resid, resid).real),
+                     dof=float(n - np.sum(sigma_diag / gamma)))
 
 
 class SparseBayesianLearning(SBLRegressorMixin):
