@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import Bunch, check_scalar
+from sklearn.utils import Bunch, check_array, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
 from ..backend import get_namespace
@@ -46,7 +46,12 @@ DEBIAS_ITER = 20
 def _check_image(image, name: str) -> np.ndarray:
     """A 2-D float64 image; NaN pixels allowed (masked), infinities refused."""
     image = np.asarray(image)
-    if image.dtype == object or image.dtype.kind not in "biuf":
+    if image.dtype == object:
+        try:
+            image = image.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a real numeric array, got dtype object") from None
+    if image.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real numeric array, got dtype {image.dtype}")
     image = image.astype(np.float64)
     if image.ndim != 2:
@@ -57,6 +62,24 @@ def _check_image(image, name: str) -> np.ndarray:
     if n_nan == image.size:
         raise ValueError(f"{name} has no finite pixel (all {n_nan} are NaN)")
     return image
+
+
+def _regular(X):
+    """``X`` as an array when it is one (a nested list included), else ``None`` (ragged)."""
+    if not isinstance(X, (list, tuple)):
+        return X
+    try:
+        arr = np.asarray(X)
+    except ValueError:  # ragged: images of different shapes
+        return None
+    return None if arr.dtype == object and arr.ndim == 1 else arr
+
+
+def _float_dtype(X) -> np.dtype:
+    """float32 for float32 input, float64 otherwise."""
+    arr = _regular(X)
+    dtype = np.asarray(arr).dtype if arr is not None else np.dtype(np.float64)
+    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
 
 
 def _nan_report(image, name: str) -> str | None:
@@ -427,27 +450,33 @@ class WaveletDeconvolution(_SparseDeconvolution):
         images : ndarray (or list) of the same layout
         """
         check_is_fitted(self, "image_")
-        single = not isinstance(X, (list, tuple)) and np.ndim(X) == 2
-        if single:
-            batch = [X]
+        as_list = isinstance(X, (list, tuple))
+        if (arr := _regular(X)) is None:
+            single, batch = False, list(X)
         else:
-            batch = list(X) if isinstance(X, (list, tuple)) else list(np.asarray(X))
+            X = check_array(arr, ensure_all_finite="allow-nan", allow_nd=True,
+                            dtype=[np.float64, np.float32], ensure_min_samples=1)
+            if X.ndim > 3:
+                raise ValueError(f"X must be one image (H, W) or a batch (n_images, H, W), "
+                                 f"got shape {X.shape}")
+            single = X.ndim == 2
+            batch = [X] if single else list(X)
         k_sigma = self._check_settings()
         psf = check_psf(self.psf)
         outputs, n_bad = [], 0
         for i, img in enumerate(batch):
-            dtype = np.asarray(img).dtype
+            dtype = _float_dtype(img)
             img = _check_image(img, "image" if single else f"images[{i}]")
             check_psf(psf, img.shape)
             bg = self._backgrounds(self.background, [img])
             res = self._solve([img], [psf], [1], [self.noise_sigma_], bg, k_sigma,
                               record=lambda v: None, iterations=self._transform_iterations())
             n_bad += not res.converged
-            outputs.append(res.image.astype(dtype if dtype.kind == "f" else np.float64))
+            outputs.append(res.image.astype(dtype))
         self._warn_unconverged(len(batch), n_bad)
         if single:
             return outputs[0]
-        return outputs if isinstance(X, (list, tuple)) else np.stack(outputs)
+        return outputs if as_list else np.stack(outputs)
 
 
 class JointWaveletDeconvolution(_SparseDeconvolution):
@@ -540,14 +569,17 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
         self.verbose = verbose
 
     def _bands(self, X, *, reset: bool):
-        if isinstance(X, (list, tuple)):
+        if (arr := _regular(X)) is None:
             bands = [_check_image(b, f"images[{i}]") for i, b in enumerate(X)]
-        elif np.ndim(X) == 3:
-            bands = [_check_image(b, f"images[{i}]") for i, b in enumerate(np.asarray(X))]
         else:
-            X = validate_xy(self, X, ensure_all_finite="allow-nan", reset=reset) if reset \
-                else X
-            bands = [_check_image(X, "images")]
+            X = check_array(arr, ensure_all_finite="allow-nan", allow_nd=True,
+                            dtype=[np.float64, np.float32])
+            if X.ndim == 3:
+                bands = [_check_image(b, f"images[{i}]") for i, b in enumerate(X)]
+            else:
+                if reset:
+                    validate_xy(self, X, ensure_all_finite="allow-nan")
+                bands = [_check_image(X, "images")]
         if not bands:
             raise ValueError("images must hold at least one band")
         return bands
@@ -615,8 +647,7 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
                     print(msg)
         res = self._solve(bands, psfs, ratios, sigmas, list(self.background_), k_sigma,
                           record=self._record, iterations=self._iterations())
-        dtype = np.asarray(X).dtype if not isinstance(X, (list, tuple)) else np.float64
-        dtype = dtype if dtype.kind == "f" else np.float64
+        dtype = _float_dtype(X)
         self.image_ = res.image.astype(dtype, copy=False)
         self.models_ = [m.astype(dtype, copy=False) for m in res.models]
         self._set_convergence(res.n_iter, res.converged)
@@ -642,5 +673,4 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
                           k_sigma,
                           record=lambda v: None, iterations=self._transform_iterations())
         self._warn_unconverged(1, int(not res.converged))
-        dtype = np.asarray(X).dtype if not isinstance(X, (list, tuple)) else np.float64
-        return res.image.astype(dtype if dtype.kind == "f" else np.float64)
+        return res.image.astype(_float_dtype(X))

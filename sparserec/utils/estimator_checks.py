@@ -16,10 +16,35 @@ CHECK_PARAMS: dict[str, dict] = {
     "SparseBayesianLearning": {"max_iter": 50},
     # fit(X, y) with features: the k-NN affinity is built from X (no square W to pass)
     "BCDLabelPropagation": {"affinity": "knn", "n_neighbors": 3},
+    # fit(X) deconvolves X as one image (rows x columns); a 3x1 PSF fits the checks'
+    # two-column data
+    "WaveletDeconvolution": {"psf": [[0.25], [0.5], [0.25]], "n_scales": 2, "max_iter": 5},
+    "JointWaveletDeconvolution": {"psfs": [[[0.25], [0.5], [0.25]]], "n_scales": 2,
+                                  "max_iter": 5},
+}
+
+# the deconvolution estimators fit one image: its rows and columns are pixels, not samples
+# and features, so row subsets/permutations do not commute with the fit, and transform
+# deconvolves images of any size with the fitted PSF and noise level
+_DECONVOLUTION_FAILS = {
+    "check_methods_subset_invariance": "X is one image: deconvolving a subset of its rows "
+                                       "is not a subset of the deconvolved rows (the PSF "
+                                       "couples neighbouring rows)",
+    "check_methods_sample_order_invariance": "X is one image: permuting its rows changes the "
+                                             "image, and the deconvolution with it",
+    "check_n_features_in_after_fitting": "transform deconvolves images of any width with the "
+                                         "fitted PSF and noise level; the width of the "
+                                         "fitted image is not a feature count",
+    "check_transformer_general": "it asserts that transform refuses an image of another "
+                                 "width (see check_n_features_in_after_fitting); "
+                                 "fit_transform == fit().transform() is tested in "
+                                 "tests/test_deconv.py",
 }
 
 # estimator name -> {check function name: reason it cannot apply}
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
+    "WaveletDeconvolution": _DECONVOLUTION_FAILS,
+    "JointWaveletDeconvolution": _DECONVOLUTION_FAILS,
     "KroneckerSBL": {
         "check_complex_data": "complex X and y are supported: IRS-MIMO channels and their "
                               "steering dictionaries are complex (He & Joseph 2024)",
