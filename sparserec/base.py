@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array, check_scalar
+from sklearn.utils import check_array, check_scalar, get_tags
 from sklearn.utils.validation import validate_data
 
 from .backend import array_namespace, is_cupy_array, resolve_backend
@@ -119,6 +119,9 @@ def validate_xy(estimator, X, y=None, *, allow_complex: bool = False, reset: boo
     its real and imaginary parts; CuPy input is checked on the device and not copied.
     ``n_features_in_`` is set on ``reset`` in every case.
     """
+    if reset and y is None and get_tags(estimator).target_tags.required:
+        raise ValueError(f"{type(estimator).__name__} requires y to be passed, "
+                         "but the target y is None.")
     on_gpu = is_cupy_array(X) or is_cupy_array(y)
     is_complex = allow_complex and not on_gpu and any(
         a is not None and not hasattr(a, "tocsr") and np.iscomplexobj(np.asarray(a))

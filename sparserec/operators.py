@@ -21,7 +21,7 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 from ._config import check_dense_size
 from .backend import array_namespace, scipy_namespace
 
-__all__ = ["Kronecker", "Convolution", "Hadamard", "Stacked"]
+__all__ = ["Kronecker", "Convolution", "Hadamard", "Stacked", "mode_products"]
 
 
 class _NDOperator(LinearOperator):
@@ -54,6 +54,31 @@ class _NDOperator(LinearOperator):
         """The operator as a dense matrix (refused above the configured size)."""
         check_dense_size(self.shape, self.dtype, f"{type(self).__name__}.todense()")
         return self._matmat(np.eye(self.shape[1], dtype=self.dtype))
+
+
+def mode_products(mats, T):
+    """Apply ``mats[i]`` along axis ``i`` of the trailing ``len(mats)`` axes of ``T``.
+
+    This is ``(mats[0] ⊗ mats[1] ⊗ …) vec(T)`` on the tensor ``T`` (leading axes are a
+    batch), for any number of factors. Two factors are two batched matrix products; for
+    more, each ``tensordot`` contracts the first remaining mode and appends the new one
+    last, so the modes come back in order without transposes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.operators import mode_products
+    >>> A, B, C = np.ones((2, 3)), np.eye(4), np.full((1, 5), 2.0)
+    >>> mode_products([A, B, C], np.ones((3, 4, 5))).shape
+    (2, 4, 1)
+    """
+    if len(mats) == 2:
+        return mats[0] @ T @ mats[1].T
+    xp = array_namespace(T, *mats)
+    batch = T.ndim - len(mats)
+    for A in mats:
+        T = xp.tensordot(T, A, axes=([batch], [1]))
+    return T
 
 
 class Kronecker(_NDOperator):
@@ -100,20 +125,13 @@ class Kronecker(_NDOperator):
         """``((M_1, N_1), …, (M_I, N_I))``."""
         return tuple(A.shape for A in self.factors)
 
-    def _mode_products(self, T, mats):
-        xp = array_namespace(T, *mats)
-        offset = T.ndim - len(mats)  # leading batch axes
-        for i, A in enumerate(mats):
-            T = xp.moveaxis(xp.tensordot(A, T, axes=([1], [offset + i])), 0, offset + i)
-        return T
-
     def apply(self, X):
         """``(A_1 ⊗ … ⊗ A_I) x`` for a tensor ``X`` of shape ``(..., N_1, …, N_I)``."""
-        return self._mode_products(X, self.factors)
+        return mode_products(self.factors, X)
 
     def adjoint(self, Y):
         """The conjugate-transpose product, for ``Y`` of shape ``(..., M_1, …, M_I)``."""
-        return self._mode_products(Y, [A.conj().T for A in self.factors])
+        return mode_products([A.conj().T for A in self.factors], Y)
 
     def _adjoint(self):
         return Kronecker(*(A.conj().T for A in self.factors))

@@ -66,24 +66,6 @@ def check_prune_tol(prune_tol):
     return float(prune_tol)
 
 
-def validate_dense_xy(estimator, X, y):
-    """:func:`sparserec.base.validate_xy` for SBL: real or complex, 1-D or 2-D ``y``.
-
-    ``y`` is required; array-likes without a ``dtype`` (other than data frames, whose
-    column names scikit-learn records) are converted first, since ``validate_xy`` inspects
-    their dtype before converting them.
-    """
-    if y is None:
-        raise ValueError(f"{type(estimator).__name__} requires y to be passed, but the "
-                         "target y is None")
-    return validate_xy(estimator, _array_like(X), _array_like(y), allow_complex=True,
-                       multi_output=True)
-
-
-def _array_like(a):
-    return a if hasattr(a, "dtype") or hasattr(a, "columns") else np.asarray(a)
-
-
 def as_columns(y):
     """``y`` as an ``(M, L)`` array of measurement vectors, and whether it was 1-D."""
     return (y[:, None], True) if y.ndim == 1 else (y, False)
@@ -133,7 +115,7 @@ class SBLRegressorMixin(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         self.coef_ = coef[:, 0] if one_d else np.ascontiguousarray(coef.T)
 
     def _validate_predict_X(self, X):
-        return validate_xy(self, _array_like(X), allow_complex=True, reset=False)
+        return validate_xy(self, X, allow_complex=True, reset=False)
 
     def predict(self, X):
         """``X @ coef_``: the noise-free measurements implied by the estimate.

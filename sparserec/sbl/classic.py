@@ -13,6 +13,7 @@ import math
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
 
+from ..base import validate_xy
 from ._common import (
     Posterior,
     SBLRegressorMixin,
@@ -22,7 +23,6 @@ from ._common import (
     initial_noise_var,
     relative_change,
     update_noise_var,
-    validate_dense_xy,
 )
 
 __all__ = ["SparseBayesianLearning", "dense_posterior"]
@@ -182,7 +182,7 @@ class SparseBayesianLearning(SBLRegressorMixin):
         """
         noise_var = check_noise_var(self.noise_var)
         prune_tol = check_prune_tol(self.prune_tol)
-        X, y = validate_dense_xy(self, X, y)
+        X, y = validate_xy(self, X, y, allow_complex=True, multi_output=True)
         self._check_common_params(X, y)
         dtype = np.result_type(X.dtype, y.dtype, np.float64)
         X = X.astype(dtype, copy=False)

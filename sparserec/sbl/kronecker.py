@@ -37,8 +37,8 @@ from scipy.sparse.linalg import LinearOperator
 from sklearn.utils import check_scalar
 
 from ..backend import array_namespace
-from ..base import check_finite_array, check_option
-from ..operators import Kronecker
+from ..base import check_finite_array, check_option, validate_xy
+from ..operators import Kronecker, mode_products
 from ._common import (
     Posterior,
     SBLRegressorMixin,
@@ -48,7 +48,6 @@ from ._common import (
     initial_noise_var,
     single_threaded_blas,
     update_noise_var,
-    validate_dense_xy,
 )
 
 __all__ = ["KroneckerSBL", "kronecker_posterior", "kronecker_factors"]
@@ -64,23 +63,6 @@ _RANK_RTOL = np.finfo(float).eps  # eigenvalues of B_i below size · eps · max 
 def _as_float64(a):
     """float64 or complex128 (computations need double precision)."""
     return np.asarray(a, dtype=np.result_type(a.dtype, np.float64))
-
-
-def _mode_products(mats, T):
-    """Apply ``mats[i]`` along axis ``i`` of the trailing ``len(mats)`` axes of ``T``.
-
-    ``Kronecker(*mats).apply(T)`` for any number of factors (one included), faster for
-    the small factors of the E-step: two factors are two (batched) matrix products; for
-    more, each ``tensordot`` contracts the first remaining mode and appends the new one
-    last, so the modes come back in order without transposes.
-    """
-    if len(mats) == 2:
-        return mats[0] @ T @ mats[1].T
-    xp = array_namespace(T)
-    batch = T.ndim - len(mats)
-    for A in mats:
-        T = xp.tensordot(T, A, axes=([batch], [1]))
-    return T
 
 
 def _outer(vectors):
@@ -143,10 +125,10 @@ def kronecker_posterior(factors, gammas, Y, noise_var: float) -> Posterior:
         spectra.append(s2)
     s2 = _outer(spectra)
     denom = noise_var + s2
-    coeffs = _mode_products(left, Y)  # c = (⊗U_i)ᴴ y
-    mean = _mode_products(right, coeffs / denom)
-    sigma_diag = _outer(gammas) * xp.clip(1.0 - _mode_products(weights, 1.0 / denom), 0.0, None)
-    resid = Y - _mode_products(factors, mean)
+    coeffs = mode_products(left, Y)  # c = (⊗U_i)ᴴ y
+    mean = mode_products(right, coeffs / denom)
+    sigma_diag = _outer(gammas) * xp.clip(1.0 - mode_products(weights, 1.0 / denom), 0.0, None)
+    resid = Y - mode_products(factors, mean)
     n_meas = math.prod(A.shape[0] for A in factors)
     logdet = float(xp.log(denom).sum()) + (n_meas - s2.size) * math.log(noise_var)
     cost = n_targets * logdet + float(xp.vdot(Y, resid).real) / noise_var
@@ -468,7 +450,7 @@ class KroneckerSBL(SBLRegressorMixin):
         if isinstance(X, LinearOperator):
             raise TypeError("X must be a dense array or a sparserec.operators.Kronecker, "
                             f"got {type(X).__name__}")
-        X, y = validate_dense_xy(self, X, y)
+        X, y = validate_xy(self, X, y, allow_complex=True, multi_output=True)
         X, y = _as_float64(X), _as_float64(y)
         if self.factor_shapes is None:
             return [X], y
