@@ -155,7 +155,7 @@ def richardson_lucy_deconvolution(image, psf, n_iter: int = 30) -> np.ndarray:
     >>> import numpy as np
     >>> from sparserec.deconv import richardson_lucy_deconvolution, gaussian_psf
     >>> x = richardson_lucy_deconvolution(np.ones((32, 32)), gaussian_psf(7, sigma=1.0))
-    >>> bool(np.allclose(x, 1.0))
+    >>> bool(np.allclose(x[8:-8, 8:-8], 1.0, atol=1e-3))  # flat away from the edges
     True
     """
     from skimage.restoration import richardson_lucy

@@ -217,7 +217,7 @@ def starlet_noise_levels(n_scales: int) -> np.ndarray:
     --------
     >>> from sparserec.deconv.starlet import starlet_noise_levels
     >>> [round(float(s), 4) for s in starlet_noise_levels(3)]
-    [0.8908, 0.2007, 0.1868]
+    [0.8908, 0.2007, 0.1235]
     """
     half = 2 * (2 ** (n_scales - 1) - 1)  # support half-width of the widest filter
     size = 2 * half + 1

@@ -1,0 +1,615 @@
+"""Sparse wavelet deconvolution: transforms, PSFs, forward model, noise, solvers, estimators.
+
+References are independent of the code under test: dense matrices, SciPy's 2-D
+convolution, published starlet noise levels, operators.Convolution, Monte Carlo noise
+simulations, optimality (KKT) conditions, skglm's weighted Lasso, scikit-image baselines.
+"""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from scipy.signal import fftconvolve
+
+from sparserec import JointWaveletDeconvolution, WaveletDeconvolution
+from sparserec.datasets import load_image, make_blurred_image, make_sky_field
+from sparserec.deconv import (
+    airy_psf,
+    estimate_background,
+    estimate_noise_sigma,
+    gaussian_psf,
+    moffat_psf,
+    multiresolution_support,
+    richardson_lucy_deconvolution,
+    starlet_adjoint,
+    starlet_reconstruct,
+    starlet_transform,
+    tikhonov_deconvolution,
+    unsupervised_wiener_deconvolution,
+    wiener_deconvolution,
+)
+from sparserec.deconv.forward import BlurModel, object_grid
+from sparserec.deconv.noise import coefficient_noise_std
+from sparserec.deconv.psf import check_psf, psf_model
+from sparserec.deconv.solvers import SolverState, condat_vu, fista
+from sparserec.deconv.starlet import B3_SPLINE, Starlet, starlet_noise_levels
+from sparserec.deconv.wavelets import PywtTransform, StarletTransform
+from sparserec.metrics import psnr
+from sparserec.operators import Convolution
+
+BACKENDS = ["numpy", "numba"]
+
+
+def _dense(op_apply, in_shape):
+    """Dense matrix of a linear map on arrays, column by column."""
+    n = int(np.prod(in_shape))
+    cols = []
+    for i in range(n):
+        e = np.zeros(n)
+        e[i] = 1
+        cols.append(np.ravel(op_apply(e.reshape(in_shape))))
+    return np.array(cols).T
+
+
+# ---------------------------------------------------------------------------- starlet
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape, n_scales", [((16, 20), 3), ((9, 8), 5), ((33, 17), 4),
+                                             ((1, 7), 3), ((64, 64), 6)])
+def test_starlet_exact_reconstruction(backend, shape, n_scales, rng):
+    x = rng.normal(size=shape)
+    w = starlet_transform(x, n_scales, backend=backend)
+    assert w.shape == (n_scales,) + shape
+    np.testing.assert_allclose(starlet_reconstruct(w), x, atol=1e-12)
+
+
+def test_starlet_matches_2d_convolution_reference(rng):
+    # the first two smoothings, as 2-D convolutions with the separable kernel and holes
+    x = rng.normal(size=(40, 37))
+    k2 = np.outer(B3_SPLINE, B3_SPLINE)
+    c1 = ndimage.convolve(x, k2, mode="reflect")
+    holes = np.zeros((9, 9))
+    holes[::2, ::2] = k2
+    c2 = ndimage.convolve(c1, holes, mode="reflect")
+    for backend in BACKENDS:
+        w = starlet_transform(x, 3, backend=backend)
+        np.testing.assert_allclose(w[0], x - c1, atol=1e-12)
+        np.testing.assert_allclose(w[1], c1 - c2, atol=1e-12)
+        np.testing.assert_allclose(w[2], c2, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_starlet_adjoint_is_dense_transpose(backend, rng):
+    shape, n_scales = (9, 7), 4  # holes up to 4 > the image: repeated reflections
+    phi = Starlet(shape, n_scales, backend)
+    forward = _dense(phi.forward, shape)
+    adjoint = _dense(phi.adjoint, (n_scales,) + shape)
+    np.testing.assert_allclose(adjoint, forward.T, atol=1e-12)
+    # and it is not the reconstruction (sum of planes)
+    w = rng.normal(size=(n_scales,) + shape)
+    assert not np.allclose(starlet_adjoint(w, backend=backend), starlet_reconstruct(w))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_starlet_dot_test_and_backends_agree(backend, rng):
+    x = rng.normal(size=(50, 61))
+    w = rng.normal(size=(5, 50, 61))
+    lhs = np.vdot(starlet_transform(x, 5, backend=backend), w)
+    rhs = np.vdot(x, starlet_adjoint(w, backend=backend))
+    assert lhs == pytest.approx(rhs, rel=1e-12)
+    np.testing.assert_allclose(starlet_adjoint(w, backend=backend),
+                               starlet_adjoint(w, backend="numpy"), atol=1e-12)
+
+
+def test_starlet_float32_and_norm(rng):
+    x = rng.normal(size=(30, 30)).astype(np.float32)
+    assert starlet_transform(x, 4, backend="numba").dtype == np.float32
+    # ‖Φ‖² = 1 with half-sample mirror boundaries: power iteration
+    phi = Starlet((23, 30), 4, "numba")
+    v = rng.normal(size=(23, 30))
+    for _ in range(200):
+        v = phi.adjoint(phi.forward(v))
+        norm = np.linalg.norm(v)
+        v /= norm
+    assert 0.99 < norm <= phi.norm2 + 1e-9
+
+
+def test_starlet_noise_levels_published_values():
+    # Starck, Murtagh & Fadili (2015), table of σ_j for the B3 starlet
+    levels = starlet_noise_levels(6)
+    np.testing.assert_allclose(levels[:5], [0.890, 0.201, 0.086, 0.042, 0.021], atol=1.5e-3)
+
+
+def test_starlet_bad_input():
+    with pytest.raises(ValueError, match="n_scales"):
+        Starlet((8, 8), 1)
+    with pytest.raises(ValueError, match="2-dimensional"):
+        starlet_transform(np.zeros(8))
+    with pytest.raises(ValueError, match="NaN"):
+        starlet_transform(np.full((8, 8), np.nan))
+    with pytest.raises(ValueError, match="shape"):
+        Starlet((8, 8), 3).forward(np.zeros((8, 9)))
+
+
+# ---------------------------------------------------------------------------- pywt bridge
+@pytest.mark.parametrize("decimated", [True, False])
+def test_pywt_transform_orthogonal(decimated, rng):
+    t = PywtTransform((32, 16), "db2", 3, decimated=decimated)
+    x = rng.normal(size=(32, 16))
+    w = t.forward(x)
+    np.testing.assert_allclose(t.adjoint(w), x, atol=1e-10)  # perfect reconstruction
+    c = rng.normal(size=t.coeff_shape)
+    assert np.vdot(w, c) == pytest.approx(np.vdot(x, t.adjoint(c)), rel=1e-10)
+    assert np.linalg.norm(w) == pytest.approx(np.linalg.norm(x), rel=1e-10)  # Parseval
+    n_approx = (t.groups == -1).sum()  # the level-2 approximation is not penalised
+    assert n_approx == (32 * 16 // 16 if decimated else 32 * 16)
+
+
+def test_pywt_transform_bad_input():
+    with pytest.raises(ValueError, match="orthogonal"):
+        PywtTransform((16, 16), "bior2.2", 3)
+    with pytest.raises(ValueError, match="multiple"):
+        PywtTransform((18, 16), "db2", 3)
+    with pytest.raises(ValueError, match="wavelet"):
+        PywtTransform((16, 16), "nonsense", 3)
+
+
+# ---------------------------------------------------------------------------- PSFs
+def _fwhm_along_row(psf):
+    c = psf.shape[0] // 2
+    row = psf[c] / psf[c].max()
+    right = row[c:]
+    i = np.argmax(right < 0.5)
+    frac = (right[i - 1] - 0.5) / (right[i - 1] - right[i])
+    return 2 * (i - 1 + frac)
+
+
+@pytest.mark.parametrize("make, kwargs, fwhm", [
+    (gaussian_psf, {"fwhm": 6.0}, 6.0),
+    (gaussian_psf, {"sigma": 3.0}, 3.0 * 2.3548200450309493),
+    (moffat_psf, {"fwhm": 6.0, "beta": 2.5}, 6.0),
+    (airy_psf, {"fwhm": 6.0}, 6.0),
+    (airy_psf, {"first_zero": 8.0}, 8.0 * 0.8436659602),
+])
+def test_psf_models_analytic_properties(make, kwargs, fwhm):
+    psf = make(61, **kwargs)
+    assert psf.shape == (61, 61)
+    assert psf.sum() == pytest.approx(1.0)
+    assert np.unravel_index(psf.argmax(), psf.shape) == (30, 30)
+    np.testing.assert_allclose(psf, psf[::-1, ::-1])
+    np.testing.assert_allclose(psf, psf.T)
+    # linear interpolation of a sampled profile: within 2 % of the analytic width
+    assert _fwhm_along_row(psf) == pytest.approx(fwhm, rel=0.02)
+
+
+def test_airy_first_dark_ring():
+    psf = airy_psf(81, first_zero=10.0)
+    row = psf[40, 40:]
+    assert np.argmin(row[:15]) == 10
+    assert row[10] < 1e-4 * row[0]
+
+
+def test_gaussian_psf_matches_scipy_filter():
+    delta = np.zeros((41, 41))
+    delta[20, 20] = 1
+    ref = ndimage.gaussian_filter(delta, 2.0, truncate=5.0)
+    np.testing.assert_allclose(gaussian_psf(41, sigma=2.0), ref / ref.sum(), atol=1e-6)
+
+
+def test_psf_errors_and_warnings():
+    with pytest.raises(ValueError, match="exactly one"):
+        gaussian_psf(9)
+    with pytest.raises(ValueError, match="fwhm must be a positive"):
+        moffat_psf(9, fwhm=-1.0)
+    with pytest.raises(ValueError, match="psf_model"):
+        psf_model("lorentz", 3.0)
+    with pytest.raises(ValueError, match="larger than the image"):
+        check_psf(np.ones((9, 9)), (8, 20))
+    with pytest.raises(ValueError, match="positive sum"):
+        check_psf(-np.ones((3, 3)))
+    with pytest.raises(ValueError, match="NaN"):
+        check_psf(np.full((3, 3), np.nan))
+    with pytest.raises(ValueError, match="2-dimensional"):
+        check_psf(np.ones((3, 3, 3)))
+    with pytest.raises(ValueError, match="must be given"):
+        check_psf(None)
+    with pytest.warns(UserWarning, match="normalised"):
+        psf = check_psf(np.ones((3, 3)))
+    assert psf.sum() == pytest.approx(1.0)
+    off = np.zeros((9, 9))
+    off[1, 1] = 1.0
+    with pytest.warns(UserWarning, match="centroid"):
+        check_psf(off)
+
+
+# ---------------------------------------------------------------------------- forward model
+def test_object_grid():
+    shape, offset = object_grid((100, 90), [(11, 11), (7, 15)], multiple=8)
+    assert all(s >= n + k - 1 and s % 8 == 0 for s, n, k in zip(shape, (100, 90), (11, 15),
+                                                               strict=True))
+    assert offset == tuple((s - n) // 2 for s, n in zip(shape, (100, 90), strict=True))
+
+
+def test_blur_model_is_valid_convolution(rng):
+    psf = rng.random((7, 5))
+    psf /= psf.sum()
+    frame = (20, 17)
+    shape, offset = object_grid(frame, [psf.shape])
+    model = BlurModel([np.zeros(frame)], [psf], [1], [1.0], shape, offset, dtype=np.float64)
+    x = rng.normal(size=shape)
+    # the frame seen through the PSF: operators.Convolution(mode="valid") on the
+    # sub-object that the frame's valid window needs
+    lo = [o - (k - 1 - k // 2) for o, k in zip(offset, psf.shape, strict=True)]
+    sub = x[lo[0]: lo[0] + frame[0] + 6, lo[1]: lo[1] + frame[1] + 4]
+    ref = Convolution(psf, sub.shape, mode="valid").apply(sub)
+    np.testing.assert_allclose(model.apply(x)[0], ref, atol=1e-12)
+
+
+def test_blur_model_adjoint_binning_mask_and_lipschitz(rng):
+    psfs = [gaussian_psf(5, sigma=1.0), gaussian_psf(9, sigma=2.0)]
+    y0 = rng.normal(size=(24, 24))
+    y1 = rng.normal(size=(8, 8))
+    y1[2, 3] = np.nan
+    shape, offset = object_grid((24, 24), [p.shape for p in psfs])
+    model = BlurModel([y0, y1], psfs, [1, 3], [1.0, 0.5], shape, offset, dtype=np.float64)
+    x = rng.normal(size=shape)
+    r = [rng.normal(size=(24, 24)), rng.normal(size=(8, 8))]
+    pred = model.apply(x)
+    # binning sums 3x3 blocks of the blurred frame
+    ref = fftconvolve(x, psfs[1], mode="same")[model.crop].reshape(8, 3, 8, 3).sum((1, 3))
+    np.testing.assert_allclose(pred[1], ref, atol=1e-10)
+    masked = [r[0], r[1] * model.masks[1]]
+    lhs = sum(w * np.vdot(p, q) for w, p, q in zip(model.weights, pred, masked, strict=True))
+    assert lhs == pytest.approx(np.vdot(x, model.adjoint(r)), rel=1e-10)
+    # the gradient's Lipschitz constant bounds the largest eigenvalue of AᵀWA
+    v = rng.normal(size=shape)
+    for _ in range(100):
+        v = model.adjoint(model.apply(v))
+        eig = np.linalg.norm(v)
+        v /= eig
+    assert eig <= model.lipschitz * (1 + 1e-9)
+
+
+# ---------------------------------------------------------------------------- noise
+def test_noise_sigma_and_background_estimates(rng):
+    sky = make_sky_field((128, 128), n_stars=10, n_galaxies=5, random_state=0)
+    obs = make_blurred_image(sky.image, gaussian_psf(9, sigma=1.5), noise_sigma=0.05,
+                             random_state=1)
+    assert estimate_noise_sigma(obs.noisy) == pytest.approx(0.05, rel=0.05)
+    with_nan = obs.noisy.copy()
+    with_nan[10:20, 10:20] = np.nan
+    assert estimate_noise_sigma(with_nan) == pytest.approx(0.05, rel=0.05)
+    assert estimate_background(obs.noisy + 3.0) == pytest.approx(3.0, abs=0.01)
+
+
+def test_coefficient_noise_matches_simulation(rng):
+    psf = gaussian_psf(9, sigma=1.5)
+    shape, offset = object_grid((96, 96), [psf.shape])
+    model = BlurModel([np.zeros((96, 96))], [psf], [1], [1.0], shape, offset,
+                      dtype=np.float64)
+    t = StarletTransform(shape, 4, "numba")
+    exact = coefficient_noise_std(t, model, [0.1])
+    coeffs = np.array([t.forward(model.adjoint([0.1 * rng.standard_normal((96, 96))]))
+                       for _ in range(40)])
+    inner = coeffs[:, :, 30:-30, 30:-30]  # away from the frame's edges
+    for j in range(3):
+        assert inner[:, j].std() == pytest.approx(exact[j], rel=0.05)
+
+
+def test_multiresolution_support_finds_sources():
+    sky = make_sky_field((64, 64), n_stars=4, n_galaxies=0, flux_range=(5, 10),
+                         random_state=0)
+    obs = make_blurred_image(sky.image, gaussian_psf(7, sigma=1.0), noise_sigma=0.01,
+                             random_state=0)
+    m = multiresolution_support(obs.noisy, 0.01, 3)
+    for r, c in sky.positions.astype(int):
+        assert m[0, r, c]
+    assert m[0].mean() < 0.05  # noise alone is rarely significant at 3σ
+
+
+# ---------------------------------------------------------------------------- solvers
+def _small_problem(rng, multiple=1):
+    psf = gaussian_psf(5, sigma=1.0)
+    truth = np.zeros((14, 14))
+    truth[4, 5] = 3.0
+    truth[9:12, 8:11] = 1.0
+    y = fftconvolve(np.pad(truth, 2, mode="symmetric"), psf, mode="valid")
+    y += 0.05 * rng.standard_normal(y.shape)
+    shape, offset = object_grid(y.shape, [psf.shape], multiple)
+    model = BlurModel([y], [psf], [1], [1.0], shape, offset, dtype=np.float64)
+    return model, shape
+
+
+def test_condat_vu_meets_optimality_conditions(rng):
+    model, shape = _small_problem(rng)
+    t = StarletTransform(shape, 3, "numpy", np.float64)
+    lam = np.zeros(t.coeff_shape)
+    lam[0], lam[1] = 0.02, 0.01
+    history = []
+    state = condat_vu(model, t, lam, SolverState(x=np.full(shape, 0.1)), positivity=True,
+                      iterations=range(1500), tol=0.0, record=history.append,
+                      use_numba=False)
+    x, u = state.x, state.u
+    # KKT: |u| ≤ λ, u = λ sign(Φx) where Φx ≠ 0, and ∇f + Φᵀu ∈ −N_{x≥0}(x)
+    assert np.all(np.abs(u) <= lam + 1e-12)
+    w = t.forward(x)
+    active = np.abs(w) > 1e-3
+    np.testing.assert_allclose(u[active], (lam * np.sign(w))[active], atol=1e-6)
+    g = model.value_and_gradient(x)[1] + t.adjoint(u)
+    assert np.abs(g[x > 1e-6]).max() < 1e-4
+    assert g[x <= 1e-6].min() > -1e-4
+    assert history[-1] < history[0]
+
+
+def test_condat_vu_numba_kernels_follow_numpy(rng):
+    model, shape = _small_problem(rng)
+    lam = np.zeros((3,) + shape)
+    lam[0], lam[1] = 0.02, 0.01
+    runs = []
+    for use_numba in (False, True):
+        t = StarletTransform(shape, 3, "numba" if use_numba else "numpy", np.float64)
+        history = []
+        state = condat_vu(model, t, lam, SolverState(x=np.full(shape, 0.1)), positivity=True,
+                          iterations=range(60), tol=0.0, record=history.append,
+                          use_numba=use_numba)
+        runs.append((state.x, state.u, history))
+    np.testing.assert_allclose(runs[1][0], runs[0][0], atol=1e-12)
+    np.testing.assert_allclose(runs[1][1], runs[0][1], atol=1e-12)
+    np.testing.assert_allclose(runs[1][2], runs[0][2], rtol=1e-12)
+
+
+@pytest.mark.parametrize("wavelet", ["starlet", "db2"])
+def test_fista_matches_sklearn_lasso(wavelet, rng):
+    from sklearn.linear_model import Lasso
+
+    model, shape = _small_problem(rng, multiple=4)
+    if wavelet == "starlet":
+        t = StarletTransform(shape, 3, "numba", np.float64)
+    else:
+        t = PywtTransform(shape, "db2", 3, decimated=True)
+    lam = np.where(t.groups >= 0, 0.01, 0.02) * (1 + rng.random(t.coeff_shape))
+    state = fista(model, t, lam, SolverState(x=np.zeros(shape)), iterations=range(3000),
+                  tol=1e-12, record=lambda v: None, use_numba=True)
+    # reference: the weighted Lasso as a plain Lasso on the column-scaled dense design
+    design = _dense(lambda a: model.apply(t.synthesis(a))[0], t.coeff_shape)
+    y = model.data[0].ravel()
+    scaled = design / lam.ravel()
+    ref = Lasso(alpha=1.0 / y.size, fit_intercept=False, tol=1e-12, max_iter=100_000)
+    coef = ref.fit(scaled, y).coef_ / lam.ravel()
+
+    def objective(a):
+        return 0.5 * np.sum((design @ a - y) ** 2) + np.sum(lam.ravel() * np.abs(a))
+
+    assert objective(state.alpha.ravel()) == pytest.approx(objective(coef), rel=1e-5)
+
+
+# ---------------------------------------------------------------------------- estimators
+def _hubble_crop():
+    img = load_image("hubble_deep_field")[100:228, 100:228]
+    psf = gaussian_psf(25, sigma=2.0)
+    return img, psf, make_blurred_image(img, psf, noise_sigma=0.01, random_state=0).noisy
+
+
+def test_psnr_beats_tuned_wiener_and_richardson_lucy():
+    # the issue's setting: Gaussian blur σ = 2 px, noise σ = 0.01; baselines at their best
+    # parameter over a grid (an oracle choice), ours with the documented settings:
+    # starlet + sky background for astronomy, stationary Haar for natural images
+    psf = gaussian_psf(25, sigma=2.0)
+    cases = [("hubble_deep_field", (slice(100, 228), slice(100, 228)),
+              {"background": "auto"}),
+             ("camera", (slice(300, 428), slice(100, 228)),
+              {"wavelet": "haar", "k_sigma": 2.0})]
+    for name, crop, settings in cases:
+        img = load_image(name)[crop]
+        y = make_blurred_image(img, psf, noise_sigma=0.01, random_state=0).noisy
+        ours = psnr(img, WaveletDeconvolution(psf, **settings).fit(y).image_)
+        wiener = max(psnr(img, wiener_deconvolution(y, psf, b)) for b in (1e-3, 1e-2, 1e-1))
+        rl = max(psnr(img, richardson_lucy_deconvolution(y, psf, n)) for n in (10, 30, 100))
+        assert ours > max(wiener, rl) + 0.1, (name, ours, wiener, rl)
+
+
+def test_flux_within_one_percent_in_apertures():
+    psf = gaussian_psf(25, sigma=2.0)
+    sky = make_sky_field((128, 128), n_stars=8, n_galaxies=4, flux_range=(20, 200),
+                         random_state=1)
+    y = make_blurred_image(sky.image, psf, noise_sigma=0.01, random_state=1).noisy
+    est = WaveletDeconvolution(psf, use_support=True).fit(y)
+    rows, cols = np.indices(y.shape)
+    radius = 6  # three PSF widths
+    checked = 0
+    for (r, c), kind in zip(sky.positions, sky.kinds, strict=True):
+        isolated = all(np.hypot(r - a, c - b) > 2 * radius + 6 or (a, b) == (r, c)
+                       for a, b in sky.positions)
+        if kind != "star" or not isolated or min(r, c, 127 - r, 127 - c) < radius + 8:
+            continue
+        aperture = (rows - r) ** 2 + (cols - c) ** 2 <= radius**2
+        assert est.image_[aperture].sum() == pytest.approx(sky.image[aperture].sum(), rel=0.01)
+        checked += 1
+    assert checked >= 3
+    # without the support correction the point sources are several percent off
+    plain = WaveletDeconvolution(psf).fit(y).image_
+    r, c = sky.positions[0]
+    aperture = (rows - r) ** 2 + (cols - c) ** 2 <= radius**2
+    assert abs(plain[aperture].sum() / sky.image[aperture].sum() - 1) > 0.02
+    # and the whole field keeps its flux
+    assert est.image_.sum() == pytest.approx(sky.image.sum(), rel=0.01)
+
+
+def test_no_edge_artefacts_unlike_a_periodic_deconvolution():
+    img = load_image("camera")[200:328, 150:278]  # far from periodic: a ramp across it
+    psf = gaussian_psf(25, sigma=2.0)
+    y = make_blurred_image(img, psf, noise_sigma=0.01, random_state=0).noisy
+    border = np.zeros(img.shape, bool)
+    border[:12], border[-12:], border[:, :12], border[:, -12:] = True, True, True, True
+    ours = WaveletDeconvolution(psf, wavelet="haar", k_sigma=2.0).fit(y).image_
+
+    def rms(x, where):
+        return np.sqrt(np.mean((x - img)[where] ** 2))
+
+    from skimage.restoration import wiener  # periodic boundaries, no padding
+
+    periodic = wiener(y, psf, 0.01, clip=False)
+    assert rms(ours, border) < 1.5 * rms(ours, ~border)
+    assert rms(periodic, border) > 3 * rms(periodic, ~border)
+    assert rms(ours, border) < 0.5 * rms(periodic, border)
+
+
+def test_joint_bands_beat_each_band_alone():
+    sky = make_sky_field((96, 96), n_stars=10, n_galaxies=6, random_state=0)
+    sharp, wide = gaussian_psf(9, sigma=0.8), gaussian_psf(21, sigma=2.5)
+    a = make_blurred_image(sky.image, sharp, noise_sigma=0.2, random_state=1).noisy
+    b = make_blurred_image(sky.image, wide, noise_sigma=0.02, random_state=2).noisy
+    b = b.reshape(48, 2, 48, 2).sum(axis=(1, 3))
+    joint = JointWaveletDeconvolution([sharp, wide], pixel_ratios=[1, 2]).fit([a, b])
+    assert joint.image_.shape == (96, 96)
+    # the MAD of the finest plane is biased upwards (never down) where the band is
+    # undersampled and crowded: there the finest plane holds signal as well as noise
+    assert abs(joint.noise_sigma_[0] - 0.2) < 0.02
+    assert 0.04 <= joint.noise_sigma_[1] < 0.06
+    alone_a = WaveletDeconvolution(sharp).fit(a).image_
+    alone_b = JointWaveletDeconvolution([wide], pixel_ratios=[2]).fit([b]).image_
+
+    def err(x):
+        return np.linalg.norm(x - sky.image)
+
+    assert err(joint.image_) < min(err(alone_a), err(alone_b))
+    # each band's model is its own prediction of the shared image
+    assert joint.models_[1].shape == (48, 48)
+    assert np.abs(joint.models_[1] - b).std() < 2 * 0.04
+
+
+def test_transform_batch_and_fit_transform(rng):
+    img, psf, y = _hubble_crop()
+    small = y[:64, :64]
+    est = WaveletDeconvolution(psf, max_iter=30)
+    with pytest.warns(Warning):
+        first = est.fit_transform(small)
+    np.testing.assert_array_equal(first, est.image_)
+    batch = np.stack([small, small[::-1]])
+    with pytest.warns(Warning):
+        out = est.transform(batch)
+    assert out.shape == (2, 64, 64)
+    np.testing.assert_allclose(out[0], est.image_, rtol=1e-6, atol=1e-7)
+    with pytest.warns(Warning):
+        ragged = est.transform([small, y[:40, :50]])
+    assert [o.shape for o in ragged] == [(64, 64), (40, 50)]
+    assert est.transform(small.astype(np.float32)).dtype == np.float32
+
+
+def test_fit_records_history_and_honours_max_iter(rng):
+    img, psf, y = _hubble_crop()
+    est = WaveletDeconvolution(psf, max_iter=7, tol=0.0)
+    with pytest.warns(Warning, match="did not converge"):
+        est.fit(y)
+    assert est.n_iter_ == 7 and len(est.history_) == 7 and not est.converged_
+    est = WaveletDeconvolution(psf, max_iter=500, tol=1e-2, n_reweights=0).fit(y)
+    assert est.converged_ and est.n_iter_ < 500
+    assert est.history_[-1] < est.history_[0]
+    again = WaveletDeconvolution(psf, max_iter=500, tol=1e-2, n_reweights=0).fit(y)
+    np.testing.assert_array_equal(again.image_, est.image_)  # deterministic
+
+
+def test_backends_and_solvers_agree_with_numpy(rng):
+    img, psf, y = _hubble_crop()
+    for settings in ({}, {"solver": "fista"}, {"wavelet": "db2", "decimated": True},
+                     {"wavelet": "haar"}):
+        kw = {"max_iter": 20, "tol": 0.0, **settings}
+        with pytest.warns(Warning):
+            a = WaveletDeconvolution(psf, backend="numpy", **kw).fit(y).image_
+        with pytest.warns(Warning):
+            b = WaveletDeconvolution(psf, backend="numba", **kw).fit(y).image_
+        np.testing.assert_allclose(a, b, atol=1e-4 * np.abs(a).max())
+
+
+def test_nan_pixels_are_masked(rng):
+    img, psf, y = _hubble_crop()
+    holed = y.copy()
+    holed[60:64, 30:34] = np.nan
+    with pytest.warns(Warning):
+        a = WaveletDeconvolution(psf, max_iter=40, tol=0.0, noise_sigma=0.01).fit(y).image_
+    with pytest.warns(Warning):
+        b = WaveletDeconvolution(psf, max_iter=40, tol=0.0, noise_sigma=0.01).fit(holed).image_
+    assert np.isfinite(b).all()
+    far = np.ones(y.shape, bool)
+    far[40:84, 10:54] = False
+    np.testing.assert_allclose(a[far], b[far], atol=0.02)
+    assert np.abs(b - img)[60:64, 30:34].mean() < 0.2  # filled from the neighbours
+
+
+def test_background_is_kept_out_of_the_positivity(rng):
+    img, psf, y = _hubble_crop()
+    est = WaveletDeconvolution(psf, background="auto", max_iter=60).fit(y + 10.0)
+    assert est.background_ == pytest.approx(10.0 + np.median(img), abs=0.03)
+    assert np.abs(est.image_ - 10.0 - img).mean() < 0.05
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"psf": np.ones((200, 3)) / 600}, "larger than the image"),
+    ({"psf": np.ones((3, 3)) * np.nan}, "NaN"),
+    ({"psf": None}, "psf must be given"),
+    ({"noise_sigma": -0.1}, "noise_sigma"),
+    ({"k_sigma": [1, 2]}, "k_sigma"),
+    ({"solver": "admm"}, "solver"),
+    ({"wavelet": "bior2.2"}, "orthogonal"),
+    ({"wavelet": "starlet", "decimated": True}, "decimated"),
+    ({"n_scales": 1}, "n_scales"),
+    ({"background": "sky"}, "background"),
+    ({"backend": "gpu"}, "backend"),
+])
+def test_bad_parameters(params, match):
+    img, psf, y = _hubble_crop()
+    est = WaveletDeconvolution(**{"psf": psf, "max_iter": 2, **params})
+    with pytest.raises((ValueError, TypeError), match=match):
+        est.fit(y)
+
+
+def test_bad_images():
+    psf = gaussian_psf(5, sigma=1.0)
+    with pytest.raises(ValueError, match="inf"):
+        WaveletDeconvolution(psf).fit(np.full((16, 16), np.inf))
+    with pytest.raises(ValueError, match="no finite pixel"):
+        WaveletDeconvolution(psf).fit(np.full((16, 16), np.nan))
+    with pytest.raises(ValueError):
+        WaveletDeconvolution(psf).fit(np.zeros((2, 16)))  # smaller than the PSF
+    joint = JointWaveletDeconvolution([psf, psf], pixel_ratios=[1, 3])
+    with pytest.raises(ValueError, match="same field"):
+        joint.fit([np.zeros((16, 16)), np.zeros((8, 8))])
+    with pytest.raises(ValueError, match="one PSF per band"):
+        JointWaveletDeconvolution([psf]).fit([np.zeros((16, 16))] * 2)
+    with pytest.raises(ValueError, match="noise_sigmas"):
+        JointWaveletDeconvolution([psf, psf], noise_sigmas=[0.1, 0.0]).fit(
+            [np.ones((16, 16))] * 2)
+
+
+# ---------------------------------------------------------------------------- baselines
+def test_tikhonov_matches_dense_solution(rng):
+    from sparserec.deconv.baselines import laplacian_kernel
+
+    psf = gaussian_psf(5, sigma=1.0)
+    y = rng.random((10, 12))
+    reg = 0.05
+    out = tikhonov_deconvolution(y, psf, reg)
+    # the same problem as dense matrices: circular blur and Laplacian on the mirrored image
+    ext = np.pad(y, 5, mode="symmetric")
+
+    def circ(kernel):
+        return _dense(lambda x: ndimage.convolve(x, kernel, mode="wrap"), ext.shape)
+
+    H, L = circ(psf), circ(laplacian_kernel())
+    x = np.linalg.solve(H.T @ H + reg * L.T @ L, H.T @ ext.ravel()).reshape(ext.shape)
+    np.testing.assert_allclose(out, x[5:-5, 5:-5], atol=1e-8)
+
+
+def test_skimage_wrappers_pad_and_do_not_clip(rng):
+    from skimage import restoration
+
+    psf = gaussian_psf(7, sigma=1.0)
+    y = 5.0 + rng.random((20, 24))  # values above 1: scikit-image would clip them
+    ext = np.pad(y, 7, mode="symmetric")
+    np.testing.assert_allclose(wiener_deconvolution(y, psf, 0.05),
+                               restoration.wiener(ext, psf, 0.05, clip=False)[7:-7, 7:-7])
+    np.testing.assert_allclose(richardson_lucy_deconvolution(y, psf, 5),
+                               restoration.richardson_lucy(ext, psf, 5, clip=False)[7:-7, 7:-7])
+    assert richardson_lucy_deconvolution(y, psf, 5).max() > 5
+    a = unsupervised_wiener_deconvolution(y, psf, random_state=0)
+    np.testing.assert_array_equal(a, unsupervised_wiener_deconvolution(y, psf, random_state=0))
+    with pytest.raises(ValueError, match="n_iter"):
+        richardson_lucy_deconvolution(y, psf, 0)
