@@ -541,6 +541,13 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
     The first band's noise level sets the unit of the weights; bands must cover the same
     field (``r_b × shape_b`` equal for all bands).
 
+    Bands of very different weights ``r_b² / σ_b²`` make the problem ill-conditioned:
+    the step size is set by the heaviest band, so the small scales that only a light
+    band constrains converge slowly (on the test field of a σ = 0.2 sharp band and a
+    binned σ = 0.04 deep band, the sharp band's residual is 1.15 σ after 200
+    iterations). Check each band's residual ``y_b − models_[b]`` against its noise
+    level and raise ``max_iter`` if one stays above it.
+
     References
     ----------@REFS@
     .. [5] U. Akhaury, P. Jablonka, F. Courbin, J.-L. Starck, "Joint multiband
