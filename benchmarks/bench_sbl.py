@@ -44,21 +44,16 @@ from sklearn.linear_model import ARDRegression
 from threadpoolctl import threadpool_limits
 
 from sparserec import KroneckerSBL, SparseBayesianLearning
-from sparserec.cli import _format_table  # the table layout of `sparserec demo`
 from sparserec.datasets import make_kronecker_problem
 from sparserec.operators import Kronecker
 from sparserec.sbl import kronecker_omp
+from sparserec.utils.table import format_table
 
 CASES = {
     "a": {"shapes": [(16, 32)] * 2, "k": 3, "label": "(a) 2 x (16 x 32): M = 256, N = 1024"},
     "b": {"shapes": [(8, 16)] * 3, "k": 3, "label": "(b) 3 x (8 x 16): M = 512, N = 4096"},
 }
 METHODS = ("KroSBL-AM", "KroSBL-SVD", "classical SBL", "ARDRegression", "KOMP")
-
-
-def table(rows, columns):
-    """Print rows (dicts) as an aligned text table with the given columns."""
-    print("  " + _format_table([{c: r[c] for c in columns} for r in rows]).replace("\n", "\n  "))
 
 
 def _f1(truth, estimate):
@@ -179,10 +174,11 @@ def main():
             limits = (dict(zip(("classical SBL", "ARDRegression"), args.dense_trials_b,
                                strict=True)) if case == "b" else {})
             results[case] = run_case(case, snrs, n_trials, limits, args.values == "separable")
-            table(results[case], columns)
+            print(format_table(results[case], columns, indent=2) + "\n", flush=True)
         print("\nmemory (tracemalloc peak during fit) and time at scale, SNR 20 dB")
-        table(memory_section(args.quick), ["problem", "method", "peak memory (MiB)",
-                                           "time (s)", "iterations", "NMSE (dB)"])
+        columns = ["problem", "method", "peak memory (MiB)", "time (s)", "iterations",
+                   "NMSE (dB)"]
+        print(format_table(memory_section(args.quick), columns, indent=2) + "\n", flush=True)
     if "a" not in results or 20 not in snrs:
         return
     rows = {r["method"]: r for r in results["a"] if r["SNR (dB)"] == 20}

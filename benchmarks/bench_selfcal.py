@@ -34,22 +34,7 @@ from sparserec.datasets import make_selfcal_problem
 from sparserec.metrics import relative_error_up_to_scale
 from sparserec.selfcal import alternating_least_squares, make_model
 from sparserec.selfcal.applications import error_vs_snr, phase_transition
-
-
-def table(rows, columns):
-    """Print rows (dicts) as an aligned text table."""
-    cells = [[c for c in columns]] + [[_fmt(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    for k, row in enumerate(cells):
-        print("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
-        if k == 0:
-            print("  " + "  ".join("-" * w for w in widths))
-
-
-def _fmt(v):
-    if isinstance(v, float):
-        return f"{v:.3g}" if (abs(v) >= 1e-3 or v == 0) else f"{v:.2e}"
-    return str(v)
+from sparserec.utils.table import format_table
 
 
 def timed(fn, repeat=3):
@@ -143,7 +128,8 @@ def target(quick):
     als_sec = rows[-2]["time (s)"]
     for r in rows:
         r["time / LSQR"] = r["time (s)"] / ref[0]
-    table(rows, ["method", "time (s)", "time / LSQR", "iterations", "rel. error"])
+    columns = ["method", "time (s)", "time / LSQR", "iterations", "rel. error"]
+    print(format_table(rows, columns, indent=2) + "\n", flush=True)
     verdict = "" if quick else " (issue targets: < 2 s, < 1e-8, >= 5x)"
     print(f"  LSQR {ref[0]:.2f} s to error {ref[1]:.1e}; ALS / LSQR to the same error = "
           f"{als_sec / ref[0]:.1f}x{verdict}")
@@ -173,8 +159,9 @@ def scaling(quick):
             row["dense/LSQR"] = row["dense lstsq (s)"] / row["LSQR (s)"]
         row["ALS/LSQR"] = row["ALS (s)"] / row["LSQR (s)"]
         rows.append(row)
-    table(rows, ["m", "unknowns", "LSQR (s)", "LSQR err", "LOBPCG (s)", "dense lstsq (s)",
-                 "dense SVD (s)", "ALS (s)", "ALS err", "dense/LSQR", "ALS/LSQR"])
+    columns = ["m", "unknowns", "LSQR (s)", "LSQR err", "LOBPCG (s)", "dense lstsq (s)",
+               "dense SVD (s)", "ALS (s)", "ALS err", "dense/LSQR", "ALS/LSQR"]
+    print(format_table(rows, columns, indent=2) + "\n", flush=True)
 
 
 def transitions(quick):
@@ -220,7 +207,7 @@ def stability(quick):
                        params={"als": {"max_iter": 300}})
     rows = [{"SNR (dB)": float(s), "lsq": res["lsq"][k], "spectral": res["spectral"][k],
              "ALS": res["als"][k]} for k, s in enumerate(snrs)]
-    table(rows, ["SNR (dB)", "lsq", "spectral", "ALS"])
+    print(format_table(rows, ["SNR (dB)", "lsq", "spectral", "ALS"], indent=2) + "\n", flush=True)
     sigma = 10 ** (-snrs[2:] / 20)
     for name in ("lsq", "spectral", "als"):
         slope = np.polyfit(np.log10(sigma), np.log10(res[name][2:]), 1)[0]

@@ -42,26 +42,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sparserec import SparseWHT
 from sparserec.backend import backend_status
 from sparserec.datasets import make_sparse_walsh
+from sparserec.utils.table import format_table
 from sparserec.wht import fwht
 
 FHT_CPU_PATH = "/work/extra/wht"
-
-
-def table(rows, columns):
-    """Print rows (dicts) as an aligned text table."""
-    cells = [list(columns)] + [[_fmt(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    for k, row in enumerate(cells):
-        print("  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
-        if k == 0:
-            print("  " + "  ".join("-" * w for w in widths))
-    print(flush=True)
-
-
-def _fmt(v):
-    if isinstance(v, float):
-        return f"{v:.3g}" if (abs(v) >= 1e-3 or v == 0) else f"{v:.2e}"
-    return str(v)
 
 
 def best_time(run, reps, setup=None):
@@ -154,7 +138,7 @@ def dense_throughput(exponents, reps):
         columns.append("cupy (ms)")
     print(f"(a) dense FWHT of one float64 vector (best wall time; copy = np.copyto; numba "
           f"with {numba.get_num_threads()} threads from 2**21 values, and with 1 thread)")
-    table(rows, columns)
+    print(format_table(rows, columns, indent=2) + "\n", flush=True)
     x = rng.standard_normal(2**24).astype(np.float32)
     y = np.empty_like(x)
     copy32 = best_time(lambda: np.copyto(y, x), 3)
@@ -215,9 +199,9 @@ def spright_scaling(array_bits, callable_bits, K, snr_db, reps):
             rows.append(row)
     print(f"(b) SPRIGHT, K = {K}, |X[k]| = 1, SNR {snr_db} dB (best of {reps} fits; exact "
           "support = fraction of fits)")
-    table(rows, ["n", "design", "input", "samples", "% of N", "samples/(K n)", "time (ms)",
-                 "us/(K n^2)", "rounds", "exact support", "dense numba (ms)",
-                 "dense / SPRIGHT"])
+    columns = ["n", "design", "input", "samples", "% of N", "samples/(K n)", "time (ms)",
+               "us/(K n^2)", "rounds", "exact support", "dense numba (ms)", "dense / SPRIGHT"]
+    print(format_table(rows, columns, indent=2) + "\n", flush=True)
     return rows
 
 
@@ -246,7 +230,8 @@ def phase_transition(n_bits, K, snrs, trials):
         rows.append(row)
     print(f"(c) P(exact support), n = {n_bits} (callable), K = {K}, |X[k]| = 1, {trials} "
           "trials per cell")
-    table(rows, ["design", "delays", "samples", "% of N"] + [f"{s:g} dB" for s in snrs])
+    columns = ["design", "delays", "samples", "% of N"] + [f"{s:g} dB" for s in snrs]
+    print(format_table(rows, columns, indent=2) + "\n", flush=True)
     return rows
 
 

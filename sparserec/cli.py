@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 
 from ._version import __version__
+from .utils.table import format_table, format_value
 
 FAMILY_DEMOS = {
     "deconvolution": "sparserec.deconv._demo",
@@ -92,20 +93,6 @@ def _cmd_info(args) -> int:
     return 0
 
 
-def _fmt(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _format_table(rows: list[dict]) -> str:
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    cells = [[_fmt(row.get(c, "")) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
-    return "\n".join(lines)
-
-
 def _write_html(path: Path, results: dict) -> None:
     from html import escape
 
@@ -123,7 +110,7 @@ def _write_html(path: Path, results: dict) -> None:
         columns = list(dict.fromkeys(k for row in res["rows"] for k in row))
         parts.append("<table><tr>" + "".join(f"<th>{escape(c)}</th>" for c in columns) + "</tr>")
         for row in res["rows"]:
-            cells = "".join(f"<td>{escape(_fmt(row.get(c, '')))}</td>" for c in columns)
+            cells = "".join(f"<td>{escape(format_value(row.get(c, '')))}</td>" for c in columns)
             parts.append(f"<tr>{cells}</tr>")
         parts.append("</table>")
         if res.get("figure_file"):
@@ -179,7 +166,7 @@ def _cmd_demo(args) -> int:
             print(f"{res['status'].upper()} ({res['error']})")
             continue
         print(f"{res['title']}  [{res['seconds']:.1f} s]\n   data: {res['data']}")
-        print("   " + _format_table(res["rows"]).replace("\n", "\n   "))
+        print(format_table(res["rows"], indent=3))
     with atomic_output(out / "results.json", overwrite=True) as tmp:
         tmp.write_text(json.dumps(results, indent=2, default=float), encoding="utf-8")
     _write_html(out / "index.html", results)
