@@ -12,7 +12,7 @@ def format_value(value) -> str:
     --------
     >>> from sparserec.utils.table import format_value
     >>> format_value(3.14159), format_value(2.5e-05), format_value("lsqr")
-    ('3.142', '2.5e-05', 'lsqr')
+    ('3.142', '2.50e-05', 'lsqr')
     """
     if isinstance(value, float):
         return f"{value:.4g}" if (abs(value) >= 1e-3 or value == 0) else f"{value:.2e}"
