@@ -55,11 +55,7 @@ def all_estimators() -> list[tuple[str, type]]:
     >>> all(isinstance(cls, type) for _, cls in all_estimators())
     True
     """
-    import importlib.util
-
-    # TODO(foundation): drop the find_spec filter once every family has landed
-    return sorted((name, __getattr__(name)) for name, module in _ESTIMATORS.items()
-                  if importlib.util.find_spec(module) is not None)
+    return sorted((name, __getattr__(name)) for name in _ESTIMATORS)
 
 
 def __getattr__(name: str):
