@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from ..backend import array_namespace, resolve_backend, to_device, to_host
+from ..backend import array_namespace, is_cupy_array, resolve_backend, to_device, to_host
 from ..base import check_option
 from ..operators import Hadamard, _fwht_reference
 
@@ -99,8 +99,10 @@ def fwht(x, axis: int = -1, *, normalize: bool = False, ordering: str = "natural
         ``"numba"``: in-place cache-blocked butterflies; from ``2**21`` values in all,
         parallel over the batch or within the transform (``numba.set_num_threads``
         sets the threads; one thread can be faster on a busy machine). ``"numpy"``: vectorised
-        butterflies (:func:`sparserec.operators._fwht_reference`). ``"cupy"``: the same
-        vectorised butterflies on the GPU; CuPy input stays on the GPU.
+        butterflies (:func:`sparserec.operators._fwht_reference`). ``"cupy"``: the
+        shared-memory kernels of ``gpu/fwht.cu`` (:mod:`sparserec.wht._cuda`; float32 stays
+        float32); CuPy input gives CuPy output, NumPy input is copied to the GPU and the
+        result back. ``out=x`` with a contiguous CuPy ``x`` transforms in place.
     out : ndarray, optional
         Where to write the result (same shape as ``x``, dtype float64/float32/complex as
         the input). Passing ``x`` itself transforms in place (no extra memory with the
@@ -147,6 +149,13 @@ def fwht(x, axis: int = -1, *, normalize: bool = False, ordering: str = "natural
     scale = 1.0 / math.sqrt(length) if normalize else 1.0
     if backend_ == "numba":
         return _fwht_numba(to_host(x), axis, dtype, scale, n_bits, ordering, out)
+    if backend_ == "cupy":
+        import cupy
+
+        from ._cuda import fwht_rows
+
+        y = _fwht_rows_xp(cupy, x, axis, dtype, scale, n_bits, ordering, out, fwht_rows)
+        return y.get() if out is None and not is_cupy_array(x) else y
     x = to_device(x, backend_, dtype=dtype)
     y = _fwht_reference(x, axis=axis)
     if scale != 1.0:
@@ -157,6 +166,35 @@ def fwht(x, axis: int = -1, *, normalize: bool = False, ordering: str = "natural
     if out is None:
         return y
     out[...] = y
+    return out
+
+
+def _fwht_rows_xp(xp, x, axis, dtype, scale, n_bits, ordering, out, transform_rows):
+    """The transform through ``transform_rows(rows, scale)``, an in-place kernel on the
+    C-contiguous real rows of an ``xp`` array (the CuPy path; NumPy in the tests).
+
+    The transformed axis is moved last and copied once (the kernels work in place; with
+    ``out is x``, a contiguous real ``x`` and natural order, ``x`` itself is transformed);
+    complex input is transformed as its real and imaginary parts.
+    """
+    length = 1 << n_bits
+    last = axis == x.ndim - 1
+    if out is x and last and ordering == "natural" and dtype.kind == "f" \
+            and x.flags.c_contiguous:
+        transform_rows(x.reshape(-1, length), scale)
+        return x
+    work = xp.moveaxis(xp.asarray(x, dtype=dtype), axis, -1)
+    parts = (work.real, work.imag) if dtype.kind == "c" else (work,)
+    parts = [xp.array(p, order="C", copy=True) for p in parts]
+    for p in parts:
+        transform_rows(p.reshape(-1, length), scale)
+    work = parts[0] if len(parts) == 1 else (parts[0] + 1j * parts[1]).astype(dtype)
+    if ordering != "natural":
+        work = xp.take(work, xp.asarray(natural_index(n_bits, ordering)), axis=-1)
+    y = work if last else xp.moveaxis(work, -1, axis)
+    if out is None:
+        return y
+    out[...] = y if array_namespace(out) is xp else to_host(y)
     return out
 
 
