@@ -158,9 +158,19 @@ class BlurModel:
             out.append(r if self.masks[b] is None else r * self.masks[b])
         return out
 
-    def value_and_gradient(self, x):
-        """``(f(x), ∇f(x))``."""
+    def value_and_gradient(self, x, *, lazy: bool = False):
+        """``(f(x), ∇f(x))``.
+
+        With ``lazy=True`` the value is a 0-d array of ``xp`` (not a float): on the GPU
+        nothing is copied to the host and the stream is not synchronised, so a solver can
+        keep the values on the device and read them every few iterations.
+        """
         res = self.residuals(x)
+        if lazy:
+            xp = self.xp
+            value = sum(xp.float64(0.5 * w) * xp.vdot(r, r).astype(xp.float64)
+                        for w, r in zip(self.weights, res, strict=True))
+            return value, self.adjoint(res)
         value = 0.5 * sum(w * float(self.xp.vdot(r, r)) for w, r in
                           zip(self.weights, res, strict=True))
         return value, self.adjoint(res)

@@ -18,8 +18,9 @@ smoothing ``S_j`` is diagonalised by the orthonormal DCT-II, hence symmetric
 whole-sample mirror (``d c b | a b c d``) makes ``S_j`` non-symmetric and ``‖Φ‖``
 up to about 1.1, which would shrink the solver's steps.
 
-Backends: ``"numpy"`` runs :func:`scipy.ndimage.convolve1d` (the same code serves CuPy
-through :mod:`cupyx.scipy.ndimage`); ``"numba"`` applies the 1-D smoothing matrices (five
+Backends: ``"numpy"`` runs :func:`scipy.ndimage.convolve1d`; ``"cupy"`` runs the
+five-tap kernel of ``gpu/starlet.cu`` once per axis (:func:`smooth_axis_gather` is the
+same computation in NumPy); ``"numba"`` applies the 1-D smoothing matrices (five
 taps with the boundary folds, in CSR form) with parallel kernels, several times faster.
 """
 
@@ -80,6 +81,52 @@ def _smoothing_csr(n: int, step: int, dtype_str: str):
             mat.data.astype(np.dtype(dtype_str)))
 
 
+def smooth_axis_gather(x, step: int, axis: int):
+    """One à trous smoothing along ``axis`` as the GPU kernel computes it: five gathers at
+    mirrored positions (``xp``-generic; the reference for ``gpu/starlet.cu``)."""
+    xp = array_namespace(x)
+    n = x.shape[axis]
+    pos = np.arange(n)
+    out = None
+    for m, tap in zip(range(-2, 3), B3_SPLINE, strict=True):
+        term = tap * xp.take(x, xp.asarray(_mirror_index(pos + m * step, n)), axis=axis)
+        out = term if out is None else out + term
+    return out.astype(x.dtype, copy=False)
+
+
+def _gpu_package():
+    import importlib
+
+    try:
+        return importlib.import_module("sparserec._gpu")
+    except ModuleNotFoundError:  # the source tree: gpu/ is mapped to sparserec._gpu on install
+        import importlib.util
+        from pathlib import Path
+
+        path = Path(__file__).resolve().parents[2] / "gpu" / "__init__.py"
+        spec = importlib.util.spec_from_file_location("sparserec._gpu", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+
+def _smooth_cuda(x, step: int, axis: int):
+    """``gpu/starlet.cu``: the smoothing of a C-contiguous 2-D CuPy image along ``axis``."""
+    import cupy
+
+    x = cupy.ascontiguousarray(x)
+    ctype = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}[x.dtype]
+    names = ("atrous_axis<float>", "atrous_axis<double>")
+    kernel = _gpu_package().load_module("starlet.cu", names).get_function(
+        f"atrous_axis<{ctype}>")
+    out = cupy.empty_like(x)
+    n0, n1 = x.shape
+    threads = 256
+    kernel(((x.size + threads - 1) // threads,), (threads,),
+           (x, out, np.int32(n0), np.int32(n1), np.int32(step), np.int32(axis)))
+    return out
+
+
 def _dilated_kernel(step: int) -> np.ndarray:
     kernel = np.zeros(4 * step + 1)
     kernel[::step] = B3_SPLINE
@@ -137,7 +184,10 @@ class Starlet:
         k.csr_axis0(*_smoothing_csr(self.shape[0], 2**j, key), tmp, out)
 
     def _smooth_xp(self, x, j: int):
-        ndimage = scipy_namespace(array_namespace(x), "ndimage")
+        xp = array_namespace(x)
+        if xp is not np:  # CuPy: the five-tap kernel of gpu/starlet.cu, one pass per axis
+            return _smooth_cuda(_smooth_cuda(x, 2**j, 1), 2**j, 0)
+        ndimage = scipy_namespace(xp, "ndimage")
         kernel = array_namespace(x).asarray(_dilated_kernel(2**j), dtype=x.dtype)
         for axis in (1, 0):
             x = ndimage.convolve1d(x, kernel, axis=axis, mode="reflect")
