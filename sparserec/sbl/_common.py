@@ -17,6 +17,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted
 
+from ..backend import array_namespace
 from ..base import SparseEstimatorMixin, validate_xy
 
 # The learned noise variance never goes below this fraction of the mean power of y: in a
@@ -73,12 +74,13 @@ def as_columns(y):
 
 def initial_noise_var(Y) -> float:
     """``0.1 · var(y)`` over all entries, as the reference implementation (|·|² if complex)."""
-    return max(0.1 * float(np.mean(np.abs(Y - Y.mean()) ** 2)), noise_floor(Y))
+    xp = array_namespace(Y)
+    return max(0.1 * float(xp.mean(xp.abs(Y - Y.mean()) ** 2)), noise_floor(Y))
 
 
 def noise_floor(Y) -> float:
     """Smallest noise variance the EM update may return (see :data:`NOISE_FLOOR`)."""
-    power = float(np.vdot(Y, Y).real) / Y.size
+    power = float(array_namespace(Y).vdot(Y, Y).real) / Y.size
     return NOISE_FLOOR * power if power > 0 else np.finfo(float).tiny
 
 
@@ -112,7 +114,8 @@ class SBLRegressorMixin(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
 
     def _set_coef(self, coef, one_d: bool) -> None:
         """Store the ``(N, L)`` posterior mean in scikit-learn's layout."""
-        self.coef_ = coef[:, 0] if one_d else np.ascontiguousarray(coef.T)
+        xp = array_namespace(coef)
+        self.coef_ = coef[:, 0] if one_d else xp.ascontiguousarray(coef.T)
 
     def _validate_predict_X(self, X):
         return validate_xy(self, X, allow_complex=True, reset=False)

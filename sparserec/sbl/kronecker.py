@@ -36,7 +36,7 @@ from scipy.optimize import nnls
 from scipy.sparse.linalg import LinearOperator
 from sklearn.utils import check_scalar
 
-from ..backend import array_namespace
+from ..backend import _numba_status, array_namespace, get_namespace, is_cupy_array, to_host
 from ..base import check_finite_array, check_option, validate_xy
 from ..operators import Kronecker, mode_products
 from ._common import (
@@ -61,8 +61,8 @@ _RANK_RTOL = np.finfo(float).eps  # eigenvalues of B_i below size · eps · max 
 
 
 def _as_float64(a):
-    """float64 or complex128 (computations need double precision)."""
-    return np.asarray(a, dtype=np.result_type(a.dtype, np.float64))
+    """float64 or complex128 (computations need double precision), where ``a`` lives."""
+    return a.astype(np.result_type(a.dtype, np.float64), copy=False)
 
 
 def _outer(vectors):
@@ -127,7 +127,7 @@ def kronecker_posterior(factors, gammas, Y, noise_var: float) -> Posterior:
     denom = noise_var + s2
     coeffs = mode_products(left, Y)  # c = (⊗U_i)ᴴ y
     mean = mode_products(right, coeffs / denom)
-    sigma_diag = _outer(gammas) * xp.clip(1.0 - mode_products(weights, 1.0 / denom), 0.0, None)
+    sigma_diag = _outer(gammas) * xp.maximum(1.0 - mode_products(weights, 1.0 / denom), 0.0)
     resid = Y - mode_products(factors, mean)
     n_meas = math.prod(A.shape[0] for A in factors)
     logdet = float(xp.log(denom).sum()) + (n_meas - s2.size) * math.log(noise_var)
@@ -333,7 +333,11 @@ class KroneckerSBL(SBLRegressorMixin):
         Stop when ``‖γ_new − γ_old‖ / ‖γ_old‖ < tol``.
     backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
         ``"numba"`` runs the AM inner loop (uncoupled factors) as a compiled kernel; the
-        rest is BLAS-bound NumPy either way. ``"cupy"`` is not available yet.
+        rest is BLAS-bound NumPy either way. ``"cupy"`` runs the E-step on the GPU (the
+        batched mode products over all measurement vectors, the small eigendecompositions
+        and ``diag Σ``) and the M-step on the host (numba when installed); computations are
+        in float64 (complex128) whatever the input precision. CuPy input gives CuPy
+        ``coef_``/``gamma_``; NumPy input with ``"cupy"`` gives NumPy.
     random_state : None
         Unused (the algorithm is deterministic); kept for the shared API.
     verbose : int, default=0
@@ -488,7 +492,10 @@ class KroneckerSBL(SBLRegressorMixin):
         prune_tol = [check_prune_tol(t) for t in _per_factor(
             _DEFAULT_PRUNE[variant] if self.prune_tol is None else self.prune_tol,
             len(factors), "prune_tol")]
+        on_gpu = any(is_cupy_array(a) for a in (*factors, y))
         self._check_common_params(*factors, y)
+        xp = get_namespace(self.backend_)
+        factors, y = [xp.asarray(A) for A in factors], xp.asarray(y)  # to the GPU once
         shapes = self._check_shapes(factors)
         block_sizes = self._check_block_size(len(factors))
         self.factor_shapes_ = shapes
@@ -507,12 +514,16 @@ class KroneckerSBL(SBLRegressorMixin):
         with single_threaded_blas():
             active, gammas, sigma2, converged = self._em(factors, Yt, variant, noise_var,
                                                          prune_tol, full_couplings)
-            sub = [A[:, a] for A, a in zip(factors, active, strict=True)]
-            mean = kronecker_posterior(sub, gammas, Yt, sigma2).mean
-        coef = np.zeros((n_targets,) + tuple(n for _, n in shapes), dtype=mean.dtype)
-        coef[(slice(None),) + np.ix_(*active)] = mean
+            sub = [A[:, xp.asarray(a)] for A, a in zip(factors, active, strict=True)]
+            mean = kronecker_posterior(sub, [xp.asarray(g) for g in gammas], Yt, sigma2).mean
+        coef = xp.zeros((n_targets,) + tuple(n for _, n in shapes), dtype=mean.dtype)
+        coef[(slice(None),) + xp.ix_(*(xp.asarray(a) for a in active))] = mean
         self.gamma_factors_ = self._full_gamma(shapes, active, gammas)
         self.gamma_ = _outer(self.gamma_factors_).ravel()
+        if on_gpu:  # GPU input: coef_ and gamma_ stay on the GPU
+            self.gamma_ = xp.asarray(self.gamma_)
+        else:
+            coef = to_host(coef)
         self.noise_var_ = float(sigma2)
         self._set_coef(coef.reshape(n_targets, n_feat).T, one_d)
         self._set_convergence(len(self.history_), converged)
@@ -520,19 +531,25 @@ class KroneckerSBL(SBLRegressorMixin):
 
     def _em(self, factors, Yt, variant, noise_var, prune_tol, full_couplings):
         """EM iterations; returns the active indices and ``γ_i`` per factor, ``σ²``, and
-        whether ``γ`` converged."""
+        whether ``γ`` converged.
+
+        ``factors`` and ``Yt`` may live on the GPU: the E-step (all products of size ``N``
+        or ``M``) runs there; ``d = mean|μ|² + diag Σ`` (``N`` values) comes to the host
+        for the M-step, whose work is on the factors (``Σ N_i`` values) and the tensor
+        ``d`` alone."""
+        xp = array_namespace(Yt, *factors)
         shapes = [A.shape for A in factors]
         Y = Yt.reshape(Yt.shape[0], -1).T
         active = [np.arange(n) for _, n in shapes]
         gammas = _normalise([np.ones(n) for _, n in shapes])
         sigma2 = initial_noise_var(Y) if noise_var is None else float(noise_var)
-        if not np.any(Y):  # y = 0: x = 0, nothing to learn
+        if not bool(xp.any(Y)):  # y = 0: x = 0, nothing to learn
             return active, [np.zeros_like(g) for g in gammas], sigma2, True
         for _ in self._iterations():
-            sub = [A[:, a] for A, a in zip(factors, active, strict=True)]
-            post = kronecker_posterior(sub, gammas, Yt, sigma2)
+            sub = [A[:, xp.asarray(a)] for A, a in zip(factors, active, strict=True)]
+            post = kronecker_posterior(sub, [xp.asarray(g) for g in gammas], Yt, sigma2)
             self._record(post.cost)
-            D = np.mean(np.abs(post.mean) ** 2, axis=0) + post.sigma_diag
+            D = to_host(xp.mean(xp.abs(post.mean) ** 2, axis=0) + post.sigma_diag)
             couplings = [None if C is None else C[np.ix_(a, a)]
                          for C, a in zip(full_couplings, active, strict=True)]
             new = self._m_step(variant, D, gammas, couplings)
@@ -550,7 +567,8 @@ class KroneckerSBL(SBLRegressorMixin):
     def _m_step(self, variant, D, gammas, couplings):
         if variant == "svd":
             return _svd_step(D, couplings)
-        if self.backend_ == "numba" and all(c is None for c in couplings):
+        compiled = self.backend_ == "numba" or (self.backend_ == "cupy" and _numba_status()[0])
+        if compiled and all(c is None for c in couplings):
             from ._kernels import am_step
 
             return am_step(D, gammas, _INNER_TOL, _INNER_MAX_ITER)
