@@ -7,10 +7,16 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state, check_scalar
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ..backend import get_namespace, is_cupy_array, to_device
-from ..base import SparseEstimatorMixin, check_finite_array, check_option, validate_xy
+from ..backend import get_namespace, is_cupy_array, to_device, to_host
+from ..base import (
+    SparseEstimatorMixin,
+    check_finite_array,
+    check_option,
+    validate_data,
+    validate_xy,
+)
 from .msp import _check_n_components, _initial_components, _l4_gradient, polar_factor
 
 __all__ = ["OnlineOrthogonalDictionary"]
@@ -92,7 +98,10 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
     backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
         ``"numpy"`` and ``"numba"`` run the same NumPy code: each step is two BLAS matrix
         products and one small SVD, with no loop for numba to compile. ``"cupy"`` runs it
-        on the GPU.
+        on the GPU in float64 (the mini-batch gradient as two batched products, the SVD
+        by cuSOLVER); the state stays there. With NumPy input, ``components_`` (copied
+        at each read), ``transform`` and ``inverse_transform`` return NumPy; with CuPy
+        input, CuPy.
     random_state : int, RandomState or None, default=None
         Seeds the random start and the shuffling.
     verbose : int, default=0
@@ -247,6 +256,8 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         self.n_samples_seen_ = 0
         self.frank_wolfe_gap_ = float("nan")
         self._components = None
+        # backend="cupy" with NumPy input: the state stays on the GPU, components_ is NumPy
+        self._host_output = not is_cupy_array(X)
 
     def _step(self, batch) -> None:
         """One Frank–Wolfe step on one mini-batch (rows of ``batch``)."""
@@ -274,8 +285,7 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         self.n_steps_ = t
         self.n_samples_seen_ += batch.shape[0]
 
-    @property
-    def components_(self):
+    def _device_components(self):
         # one SVD per read after a step, not per step: partial_fit streams stay cheap
         check_is_fitted(self, "iterate_")
         if self._components is None:
@@ -283,9 +293,14 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         return self._components
 
     @property
+    def components_(self):
+        C = self._device_components()
+        return to_host(C) if self._host_output else C
+
+    @property
     def orthogonality_error_(self) -> float:
         xp = get_namespace(self.backend_)
-        C = self.components_
+        C = self._device_components()
         return float(xp.linalg.norm(C @ C.T - xp.eye(C.shape[0])))
 
     # ------------------------------------------------------------------ fitting
@@ -373,19 +388,21 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         """
         check_is_fitted(self, "components_")
         X = self._validate(X, reset=False)
-        k = self.components_.shape[0]
+        C = self._device_components()
+        k = C.shape[0]
         self._check_transform_params(k)
         xp = get_namespace(self.backend_)
-        codes = to_device(X, self.backend_, dtype=np.float64) @ self.components_.T
+        host = not is_cupy_array(X)  # backend="cupy" with NumPy input: NumPy codes
+        codes = to_device(X, self.backend_, dtype=np.float64) @ C.T
         magnitude = xp.abs(codes)
         if self.transform_algorithm == "hard_threshold":
             codes[magnitude <= self.transform_alpha] = 0.0
-            return codes
+            return to_host(codes) if host else codes
         keep = self.transform_n_nonzero_coefs or max(1, round(0.1 * k))
         if keep < k:
             drop = xp.argpartition(-magnitude, keep - 1, axis=1)[:, keep:]
             xp.put_along_axis(codes, drop, 0.0, axis=1)
-        return codes
+        return to_host(codes) if host else codes
 
     def inverse_transform(self, X):
         """Samples ``X @ components_`` from codes (rows of ``X``).
@@ -401,10 +418,12 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         """
         check_is_fitted(self, "components_")
         codes = check_finite_array(X, "X", ndim=2)
-        if codes.shape[1] != self.components_.shape[0]:
-            raise ValueError(f"X must have n_components={self.components_.shape[0]} columns "
+        C = self._device_components()
+        if codes.shape[1] != C.shape[0]:
+            raise ValueError(f"X must have n_components={C.shape[0]} columns "
                              f"(codes), got shape {codes.shape}")
-        return to_device(codes, self.backend_, dtype=np.float64) @ self.components_
+        out = to_device(codes, self.backend_, dtype=np.float64) @ C
+        return out if is_cupy_array(codes) else to_host(out)
 
     @property
     def _n_features_out(self):
