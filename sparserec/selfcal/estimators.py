@@ -94,7 +94,10 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
     backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
         ``"numpy"`` and ``"numba"`` run the same NumPy/SciPy code (the work is BLAS
         matrix-vector products; there is no loop for numba to compile). ``"cupy"`` runs the
-        same products with CuPy/cupyx (needs a GPU).
+        same matrix-free products with CuPy and ``cupyx.scipy.sparse.linalg`` (LSMR for
+        ``solver="lsqr"`` too: CuPy has no iterative LSQR; LOBPCG; dense SVD/lstsq by
+        cuSOLVER), in float64/complex128. CuPy input gives CuPy results; NumPy input
+        is copied to the GPU once and the results back.
     random_state : int, RandomState or None, default=None
         Seeds LOBPCG's starting vector (the least-squares solvers are deterministic).
     verbose : int, default=0

@@ -18,7 +18,9 @@ Spectral
     or ``svds`` with ``which="SM"``) needed hundreds to thousands on the same problems,
     28 and 43 times slower (m = 4096, n = 256, p = 8, real).
 
-Both run on the arrays' own module: SciPy here, ``cupyx.scipy.sparse.linalg`` for CuPy.
+Both run on the arrays' own module: SciPy here, ``cupyx.scipy.sparse.linalg`` for CuPy
+(matrix-free operators on the GPU; ``solver="lsqr"`` runs CuPy's LSMR there, see
+:func:`_iterative_lsq`).
 """
 
 from __future__ import annotations
@@ -109,15 +111,24 @@ def solve_lsq(model, w, c, *, solver: str, max_iter: int, tol: float,
     aug, row_norm = _augmented(op, w.astype(dtype), scale.astype(dtype), linalg, xp)
     b = xp.zeros(aug.shape[0], dtype=dtype)
     b[-1] = c / row_norm
-    if solver == "lsqr":
-        out = linalg.lsqr(aug, b, atol=tol, btol=tol, iter_lim=max_iter, conlim=1e12,
-                          show=verbose > 1)
-    else:
-        out = linalg.lsmr(aug, b, atol=tol, btol=tol, maxiter=max_iter, conlim=1e12,
-                          show=verbose > 1)
+    out = _iterative_lsq(linalg, xp is np, solver, aug, b, tol, max_iter, verbose)
     u, istop, n_iter, res = out[0], int(out[1]), int(out[2]), float(out[3])
     return LinearSolution(scale * u, n_iter, istop != _ITERATION_LIMIT,
-                          [res / abs(b[-1])], ill_conditioned=istop in _ILL_CONDITIONED)
+                          [res / abs(float(b[-1].real))],
+                          ill_conditioned=istop in _ILL_CONDITIONED)
+
+
+def _iterative_lsq(linalg, on_host: bool, solver, aug, b, tol, max_iter, verbose):
+    """LSQR or LSMR from SciPy; on the GPU, LSMR from ``cupyx.scipy.sparse.linalg`` for both
+    (CuPy's ``lsqr`` is a direct QR solve of square sparse systems, not Paige–Saunders
+    LSQR). Both return ``(x, istop, itn, ‖r‖, ...)`` with SciPy's ``istop`` codes."""
+    if not on_host:
+        return linalg.lsmr(aug, b, atol=tol, btol=tol, maxiter=max_iter, conlim=1e12)
+    if solver == "lsqr":
+        return linalg.lsqr(aug, b, atol=tol, btol=tol, iter_lim=max_iter, conlim=1e12,
+                           show=verbose > 1)
+    return linalg.lsmr(aug, b, atol=tol, btol=tol, maxiter=max_iter, conlim=1e12,
+                       show=verbose > 1)
 
 
 def solve_spectral(model, *, solver: str, max_iter: int, tol: float, random_state,
