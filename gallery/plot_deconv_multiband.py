@@ -1,0 +1,91 @@
+"""
+Joint multiband deconvolution: a sharp band and a deep band
+===========================================================
+
+Two telescopes image the same patch of sky: a space-like one with a sharp PSF but a
+short, noisy exposure, and a ground-like one with a wide PSF, pixels twice as large and a
+deep (low-noise) exposure. :class:`sparserec.JointWaveletDeconvolution` fits one sparse
+image to both bands, each through its own PSF and pixel grid and weighted by its inverse
+noise variance, in the spirit of Akhaury et al., "Joint multiband deconvolution for
+Euclid and Vera C. Rubin images" (arXiv:2502.17177). Here it is compared with the
+deconvolution of each band alone.
+"""
+
+# %%
+# A synthetic sky seen by two instruments
+# ---------------------------------------
+# Point sources and elliptical galaxies on a 96 × 96 grid (fluxes 1–100 counts). The
+# sharp band: Gaussian PSF σ = 1 px, noise σ = 1 (the faint galaxies drown in it). The
+# deep band: PSF σ = 3 px, noise σ = 0.05, then binned 2 × 2 (48 × 48 pixels). PSFs are
+# sampled on the fine grid.
+import warnings
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from sparserec import JointWaveletDeconvolution
+from sparserec.base import ConvergenceWarning
+from sparserec.datasets import make_blurred_image, make_sky_field
+from sparserec.deconv import gaussian_psf
+from sparserec.plotting import plot_image_panels
+
+sky = make_sky_field((96, 96), n_stars=12, n_galaxies=8, random_state=0)
+sharp_psf, wide_psf = gaussian_psf(9, sigma=1.0), gaussian_psf(21, sigma=3.0)
+sharp = make_blurred_image(sky.image, sharp_psf, noise_sigma=1.0, random_state=1).noisy
+deep = make_blurred_image(sky.image, wide_psf, noise_sigma=0.05, random_state=2).noisy
+deep = deep.reshape(48, 2, 48, 2).sum(axis=(1, 3))  # pixels twice as large
+print(f"sharp band {sharp.shape}, deep band {deep.shape}")
+
+# %%
+# One band at a time, then both
+# -----------------------------
+# Each fit estimates every band's noise level (MAD) and uses the default thresholds
+# (3 × the propagated noise per scale) and 200 iterations. A single band is just a joint
+# fit with one band, so the same estimator does all three.
+fits = {
+    "sharp band alone": (JointWaveletDeconvolution([sharp_psf]), [sharp]),
+    "deep band alone": (JointWaveletDeconvolution([wide_psf], pixel_ratios=[2]), [deep]),
+    "joint": (JointWaveletDeconvolution([sharp_psf, wide_psf], pixel_ratios=[1, 2]),
+              [sharp, deep]),
+}
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    for est, bands in fits.values():
+        est.fit(bands)
+
+# %%
+# Quality at a common resolution
+# ------------------------------
+# Point sources cannot be recovered as single pixels from noisy data, so every image is
+# compared with the truth after both are smoothed by the same Gaussian of σ = 1 px:
+# ``‖g * (x̂ − x)‖ / ‖g * x‖``. The band residuals, in units of each band's noise level,
+# should be close to 1 where the model explains that band.
+reference = gaussian_filter(sky.image, 1.0)
+for name, (est, bands) in fits.items():
+    error = np.linalg.norm(gaussian_filter(est.image_, 1.0) - reference) / np.linalg.norm(
+        reference)
+    chi = ", ".join(f"{np.std(y - m) / s:.2f}" for y, m, s in
+                    zip(bands, est.models_, est.noise_sigma_, strict=True))
+    print(f"{name:17s} relative error {error:.3f}; residual / noise per band: {chi}")
+
+# %%
+# The images
+# ----------
+# The sharp band alone finds the bright sources but loses the faint ones; the deep band
+# alone sees them but blurred; the joint image takes the small scales from the first and
+# the faint flux from the second. The deep band is shown on its own (coarser) pixel grid.
+fig = plot_image_panels(
+    {"truth": sky.image, "sharp band (σ_psf = 1, noisy)": sharp,
+     "deep band (σ_psf = 3, binned 2×2)": deep,
+     "sharp band alone": fits["sharp band alone"][0].image_,
+     "deep band alone": fits["deep band alone"][0].image_,
+     "joint": fits["joint"][0].image_},
+    stretch="asinh", ncols=3, suptitle="JointWaveletDeconvolution on a synthetic sky")
+
+# %%
+# Residuals of the joint fit, band by band, symmetric around zero: noise only where the
+# shared image explains both bands.
+joint, bands = fits["joint"]
+fig = plot_image_panels({f"residual, {name} band": y - m for name, y, m in
+                         zip(("sharp", "deep"), bands, joint.models_, strict=True)},
+                        ncols=2, colorbar=True)

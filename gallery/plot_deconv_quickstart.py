@@ -1,0 +1,102 @@
+"""
+Sparse starlet deconvolution: quick start
+=========================================
+
+A crop of the Hubble eXtreme Deep Field is blurred by a Gaussian PSF and corrupted by
+white noise. :class:`sparserec.WaveletDeconvolution` restores it by sparse deconvolution
+in the starlet (isotropic undecimated wavelet) domain: Condat–Vũ primal–dual iterations,
+thresholds of ``k_sigma`` times the noise propagated into each scale, one reweighted-l1
+pass and positivity. It is compared with the classical baselines of
+:mod:`sparserec.deconv` (Tikhonov, scikit-image's Wiener, unsupervised Wiener and
+Richardson–Lucy), each at its best setting on a small grid — an oracle choice, in their
+favour, since it looks at the ground truth. This is the before/after/residual figure of
+the papers on sparse deconvolution.
+"""
+
+# %%
+# An observation
+# --------------
+# A 256 × 256 crop of the deep field (values in [0, 1]), a Gaussian PSF of σ = 2 pixels
+# and noise of standard deviation 0.01. The blur extends the scene by mirror reflection,
+# so the observation has no periodic wrap-around that a deconvolution could exploit.
+import time
+import warnings
+
+from sparserec import WaveletDeconvolution
+from sparserec.base import ConvergenceWarning
+from sparserec.datasets import load_image, make_blurred_image
+from sparserec.deconv import (
+    gaussian_psf,
+    richardson_lucy_deconvolution,
+    tikhonov_deconvolution,
+    unsupervised_wiener_deconvolution,
+    wiener_deconvolution,
+)
+from sparserec.metrics import psnr, ssim
+from sparserec.plotting import plot_convergence, plot_image_panels
+
+truth = load_image("hubble_deep_field")[300:556, 300:556]
+psf = gaussian_psf(25, sigma=2.0)
+observed = make_blurred_image(truth, psf, noise_sigma=0.01, random_state=0).noisy
+print(f"observed: PSNR {psnr(truth, observed):.2f} dB")
+
+# %%
+# Sparse deconvolution
+# --------------------
+# The noise level is estimated from the image (MAD of the finest starlet scale) and the
+# flat sky background by sigma clipping (``background="auto"``), so that positivity
+# applies above the sky. The 200 iterations are shared between the two passes (the plain
+# l1 solve and the reweighted one); a ``ConvergenceWarning`` would only say that the last
+# pass stopped at ``max_iter`` rather than at ``tol``.
+start = time.perf_counter()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    est = WaveletDeconvolution(psf, background="auto").fit(observed)
+seconds = time.perf_counter() - start
+restored = est.image_
+print(f"WaveletDeconvolution: PSNR {psnr(truth, restored):.2f} dB, SSIM "
+      f"{ssim(truth, restored):.3f}, noise sigma {est.noise_sigma_:.4f}, "
+      f"background {est.background_:.4f}, {est.n_iter_} iterations, {seconds:.1f} s")
+
+# %%
+# Baselines at their best setting
+# -------------------------------
+# Each baseline runs on the mirror-extended image and is cropped back, like the sparse
+# estimator, so no method suffers from edge artefacts.
+candidates = {
+    "Tikhonov": [tikhonov_deconvolution(observed, psf, reg) for reg in (3e-3, 9e-3, 3e-2)],
+    "Wiener": [wiener_deconvolution(observed, psf, b) for b in (3e-3, 1e-2, 3e-2)],
+    "unsupervised Wiener": [unsupervised_wiener_deconvolution(observed, psf,
+                                                              random_state=0)],
+    "Richardson-Lucy": [richardson_lucy_deconvolution(observed, psf, n) for n in (10, 30)],
+}
+baselines = {name: max(images, key=lambda x: psnr(truth, x))
+             for name, images in candidates.items()}
+for name, image in baselines.items():
+    print(f"{name:20s} PSNR {psnr(truth, image):.2f} dB, SSIM {ssim(truth, image):.3f}")
+best_name = max(baselines, key=lambda name: psnr(truth, baselines[name]))
+best = baselines[best_name]
+
+# %%
+# Before, after, residuals
+# ------------------------
+# All images share the display range of the truth, on an asinh stretch that keeps faint
+# galaxies visible. The residuals (estimate − truth) are shown symmetric around zero:
+# the sparse estimate leaves less structure around the bright sources.
+fig = plot_image_panels(
+    {"truth": truth,
+     f"observed ({psnr(truth, observed):.1f} dB)": observed,
+     f"starlet ({psnr(truth, restored):.1f} dB)": restored,
+     f"{best_name} ({psnr(truth, best):.1f} dB)": best,
+     "residual: starlet − truth": restored - truth,
+     f"residual: {best_name} − truth": best - truth},
+    shared_range="truth", stretch="asinh", ncols=3,
+    suptitle="Hubble deep field, Gaussian PSF σ = 2 px, noise 0.01 (PSNR in titles)")
+
+# %%
+# Convergence
+# -----------
+# ``history_`` holds the objective at each iteration; it jumps where the reweighted pass
+# starts with new weights.
+fig = plot_convergence({"WaveletDeconvolution": est.history_}, ylabel="objective",
+                       title="Condat–Vũ objective per iteration")
