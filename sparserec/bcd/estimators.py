@@ -20,7 +20,8 @@ from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from ..base import SparseEstimatorMixin, check_option
+from ..backend import array_namespace, get_namespace, is_cupy_array, to_host
+from ..base import SparseEstimatorMixin, check_option, validate_xy
 from .blocks import PARTITIONS
 from .rules import RULES
 from .updates import UPDATES
@@ -48,6 +49,10 @@ def _penalty_ratio(est):
 def _kernels(backend):
     from . import _kernels
 
+    if backend == "cupy":  # rules and block updates run on the host (see bcd.device)
+        from ..backend import _numba_status
+
+        backend = "numba" if _numba_status()[0] else "numpy"
     return _kernels.get(backend)
 
 
@@ -119,8 +124,12 @@ class BCDRegressor(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         Stop when the duality gap is ``≤ tol · ‖y − ȳ‖² / n`` — scikit-learn's definition
         and scaling (``sklearn.linear_model.Lasso``). Without a penalty there is no gap: the
         largest gradient entry must fall below ``tol`` times its starting value.
-    backend : {{"auto", "numpy", "numba"}}, default="auto"
+    backend : {{"auto", "numpy", "numba", "cupy"}}, default="auto"
         ``"numba"`` compiles the coordinate loops; ``"numpy"`` runs them interpreted (slow).
+        ``"cupy"`` (dense ``X``): the centred ``X`` and the residual live on the GPU, which
+        computes the full gradient and the residual updates; rules and block updates stay
+        on the host (:mod:`sparserec.bcd.device` says when this pays). CuPy ``X`` gives a
+        CuPy ``coef_``.
     random_state : int, RandomState or None, default=None
         For the random rules.
     verbose : int, default=0
@@ -188,8 +197,12 @@ class BCDRegressor(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         """Fit on ``X`` (dense or scipy.sparse, n_samples × n_features) and targets ``y``."""
         from .losses import Penalty, SquaredLoss
 
-        X, y = validate_data(self, X, y, accept_sparse=("csr", "csc", "coo"), y_numeric=True,
-                             dtype=[np.float64, np.float32])
+        on_gpu = is_cupy_array(X) or is_cupy_array(y)
+        if on_gpu:
+            X, y = validate_xy(self, X, y)
+        else:
+            X, y = validate_data(self, X, y, accept_sparse=("csr", "csc", "coo"),
+                                 y_numeric=True, dtype=[np.float64, np.float32])
         check_option(self.loss, "loss", ("squared_error",))
         ratio = _penalty_ratio(self)
         check_scalar(self.alpha, "alpha", numbers.Real, min_val=0.0)
@@ -199,14 +212,26 @@ class BCDRegressor(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         alpha = 0.0 if ratio is None else float(self.alpha)
         ratio = 0.0 if ratio is None else ratio
         penalty = Penalty(np.full(p, alpha * ratio), np.full(p, alpha * (1 - ratio)))
-        loss = SquaredLoss(X, y, self.fit_intercept, _kernels(self.backend_))
+        if self.backend_ == "cupy":
+            if sp.issparse(X):
+                raise TypeError("backend='cupy' needs a dense X (the GPU path keeps the "
+                                "centred X on the device); got a sparse matrix")
+            from .device import DeviceSquaredLoss
+
+            loss = DeviceSquaredLoss(X, y, self.fit_intercept, _kernels(self.backend_),
+                                     get_namespace("cupy"))
+        else:
+            loss = SquaredLoss(X, y, self.fit_intercept, _kernels(self.backend_))
         res = _solve(self, loss, penalty, np.zeros((p, 1)))
         self.coef_ = res.W[:, 0].copy()
         if self.fit_intercept:
-            x_mean = np.asarray(X.mean(axis=0)).ravel()
+            x_mean = to_host(X.mean(axis=0)).ravel() if on_gpu else \
+                np.asarray(X.mean(axis=0)).ravel()
             self.intercept_ = float(loss.y_mean - x_mean @ self.coef_)
         else:
             self.intercept_ = 0.0
+        if on_gpu:  # GPU input: coef_ on the GPU
+            self.coef_ = get_namespace("cupy").asarray(self.coef_)
         self.dual_gap_ = res.gap
         _set_result(self, res)
         return self
@@ -214,9 +239,12 @@ class BCDRegressor(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
     def predict(self, X):
         """Linear prediction ``X @ coef_ + intercept_``."""
         check_is_fitted(self)
+        if is_cupy_array(X):
+            X = validate_xy(self, X, reset=False)
+            return X @ array_namespace(X).asarray(self.coef_) + self.intercept_
         X = validate_data(self, X, reset=False, accept_sparse=("csr", "csc", "coo"),
                           dtype=[np.float64, np.float32])
-        return np.asarray(X @ self.coef_).ravel() + self.intercept_
+        return np.asarray(X @ to_host(self.coef_)).ravel() + self.intercept_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -388,7 +416,9 @@ class BCDLabelPropagation(SparseEstimatorMixin, ClassifierMixin, BaseEstimator):
         Maximum number of block updates.
     tol : float, default=1e-6
         Stop when the residual ``‖L_uu F_u − W_ul Y_l‖_F ≤ tol ‖W_ul Y_l‖_F``.
-    backend : {{"auto", "numpy", "numba"}}, default="auto"
+    backend : {{"auto", "numpy", "numba", "cupy"}}, default="auto"
+        ``"cupy"``: the gradient ``L_uu F_u − W_ul Y_l`` is kept and updated on the GPU
+        (cupyx sparse products); the forests and message passing run on the host.
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
 
@@ -516,7 +546,12 @@ class BCDLabelPropagation(SparseEstimatorMixin, ClassifierMixin, BaseEstimator):
             A = L[u][:, u]
             B = W[u][:, lab] @ F[lab]
             penalty = Penalty(np.zeros(u.size), np.zeros(u.size))
-            loss = QuadraticLoss(A, B, _kernels(self.backend_))
+            if self.backend_ == "cupy":
+                from .device import DeviceQuadraticLoss
+
+                loss = DeviceQuadraticLoss(A, B, _kernels(self.backend_), get_namespace("cupy"))
+            else:
+                loss = QuadraticLoss(A, B, _kernels(self.backend_))
             res = _solve(self, loss, penalty, np.full((u.size, K), 1.0 / K))
             F[u] = res.W
             self._set_convergence(res.n_iter, res.converged)

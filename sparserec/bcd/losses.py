@@ -138,6 +138,10 @@ class Design:
         out[:, real] = sub.toarray() if self.sparse else sub
         return out
 
+    def cross_gram(self, rows, cols):
+        """``X[:, rows]ᵀ X[:, cols]`` (dense ``X``)."""
+        return self.X[:, rows].T @ self.X[:, cols]
+
     def weighted_gram(self, cols, weights):
         """``X_bᵀ diag(weights) X_b``."""
         cols = np.asarray(cols, dtype=np.int64)
@@ -374,7 +378,7 @@ class _GramCache:
         if d.sparse:
             C = (d.X[:, new].T @ d.X[:, both]).toarray()
         else:
-            C = d.X[:, new].T @ d.X[:, both]
+            C = d.cross_gram(new, both)
         if loss.centred_sparse:
             C -= loss.n * np.outer(loss.x_mean[new], loss.x_mean[both])
         return C / loss.n
