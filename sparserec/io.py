@@ -168,8 +168,8 @@ def write_image(path, data, *, like: Bunch | None = None, history=(), overwrite:
             header = like.header.copy() if like is not None and like.header is not None else None
             stored = like.dtype if like is not None and like.dtype.kind == "f" else np.float64
             hdu = fits.PrimaryHDU(data.astype(stored), header=header)
-            for line in history:
-                hdu.header.add_history(line)
+            for line in history:  # FITS cards are ASCII: escape the rest (file names)
+                hdu.header.add_history(line.encode("ascii", "backslashreplace").decode())
             hdu.writeto(tmp, overwrite=True, output_verify="silentfix")
         else:
             import imageio.v3 as iio
