@@ -9,14 +9,16 @@ The shared constructor parameters have the same names everywhere: ``max_iter``, 
 
 from __future__ import annotations
 
+import inspect
 import numbers
+import re
 import warnings
 from collections.abc import Iterable, Iterator
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_scalar, get_tags
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
 from .backend import array_namespace, is_cupy_array, resolve_backend
 
@@ -26,6 +28,7 @@ __all__ = [
     "check_option",
     "check_finite_array",
     "progress",
+    "validate_data",
     "validate_xy",
 ]
 
@@ -154,6 +157,47 @@ def validate_xy(estimator, X, y=None, *, allow_complex: bool = False, reset: boo
             f"is expecting {estimator.n_features_in_} features as input"
         )
     return X if y is None else (X, y)
+
+
+def validate_data(estimator, X="no_validation", y="no_validation", **check_params):
+    """:func:`sklearn.utils.validation.validate_data`, with errors that name the array.
+
+    scikit-learn's input errors often do not say which argument they are about ("Found
+    array with dim 3 ..."): a message that names neither ``X`` nor ``y`` gets the prefix
+    ``"X: "``, ``"y: "`` or ``"X and y: "`` (``X`` alone is checked again to tell them
+    apart). The exception type and the rest of the message are scikit-learn's.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import Ridge
+    >>> from sparserec.base import validate_data
+    >>> try:
+    ...     validate_data(Ridge(), np.ones((3, 2)), np.ones((3, 2, 2)))
+    ... except ValueError as exc:
+    ...     print(str(exc).split(",")[0])
+    y: Found array with dim 3
+    """
+    try:
+        return _sklearn_validate_data(estimator, X, y, **check_params)
+    except (ValueError, TypeError) as exc:
+        message = str(exc)
+        named = re.search(r"(?<![\w-])[Xy](?!\w)", message)
+        if named or type(exc) not in (ValueError, TypeError):
+            raise
+        has_y = not (isinstance(y, str) and y == "no_validation") and y is not None
+        if "inconsistent numbers of samples" in message:
+            name = "X and y"
+        elif not has_y:
+            name = "X" if not (isinstance(X, str) and X == "no_validation") else "y"
+        else:
+            keys = inspect.signature(check_array).parameters
+            try:
+                check_array(X, **{k: v for k, v in check_params.items() if k in keys})
+                name = "y"
+            except (ValueError, TypeError):
+                name = "X"
+        raise type(exc)(f"{name}: {message}") from exc
 
 
 def progress(iterable: Iterable, *, total: int | None = None, desc: str = "",

@@ -274,7 +274,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("sparserec: interrupted; no partial output was written", file=sys.stderr)
         return 130
-    except (CLIError, ValueError, TypeError, OSError, ImportError,
+    except (CLIError, ValueError, TypeError, OSError, ImportError, MemoryError,
             BackendUnavailableError) as exc:
         if os.environ.get("SPARSEREC_DEBUG"):
             raise

@@ -18,10 +18,10 @@ from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ..backend import array_namespace, get_namespace, is_cupy_array, to_host
-from ..base import SparseEstimatorMixin, check_option, validate_xy
+from ..base import SparseEstimatorMixin, check_option, validate_data, validate_xy
 from .blocks import PARTITIONS
 from .rules import RULES
 from .updates import UPDATES
@@ -29,6 +29,14 @@ from .updates import UPDATES
 __all__ = ["BCDRegressor", "BCDClassifier", "BCDLabelPropagation"]
 
 _PENALTIES = ("l1", "l2", "elasticnet", None)
+
+
+def _check_y(check, y, **kwargs):
+    """``check(y, **kwargs)`` (a scikit-learn check of ``y``), with errors that name ``y``."""
+    try:
+        return check(y, **kwargs)
+    except ValueError as exc:
+        raise ValueError(f"y: {exc}") from exc
 
 
 def _check_blocks(est):
@@ -342,7 +350,7 @@ class BCDClassifier(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator):
 
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc", "coo"),
                              dtype=[np.float64, np.float32])
-        check_classification_targets(y)
+        _check_y(check_classification_targets, y)
         check_option(self.loss, "loss", ("log_loss",))
         ratio = _penalty_ratio(self)
         check_scalar(self.C, "C", numbers.Real, min_val=0.0, include_boundaries="neither")
@@ -373,6 +381,13 @@ class BCDClassifier(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator):
         _set_result(self, res)
         self.active_set_ = self.active_set_[self.active_set_ < p]
         return self
+
+    def decision_function(self, X):
+        """Class scores ``X @ coef_.T + intercept_`` (one column for two classes)."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, accept_sparse=("csr", "csc", "coo"),
+                          dtype=[np.float64, np.float32])
+        return super().decision_function(X)
 
     def predict_proba(self, X):
         """Class probabilities (sigmoid for two classes, softmax for more)."""
@@ -516,11 +531,11 @@ class BCDLabelPropagation(SparseEstimatorMixin, ClassifierMixin, BaseEstimator):
         if y is None:
             raise ValueError("requires y to be passed, but the target y is None")
         W = self._affinity(X, reset=True)
-        y = column_or_1d(y, warn=True)
+        y = _check_y(column_or_1d, y, warn=True)
         if y.shape[0] != W.shape[0]:
             raise ValueError(f"y must be 1-D with one label per node ({W.shape[0]}), "
                              f"got shape {y.shape}")
-        check_classification_targets(y)
+        _check_y(check_classification_targets, y)
         self._check_common_params(W.data)
         labeled = y != -1
         if not labeled.any():

@@ -14,6 +14,8 @@ import warnings
 
 import numpy as np
 
+from .._config import check_dense_size
+
 __all__ = ["gaussian_psf", "moffat_psf", "airy_psf", "check_psf", "psf_model"]
 
 _J1_FIRST_ZERO = 3.8317059702075125  # first zero of the Bessel function J1
@@ -28,7 +30,9 @@ def _shape(shape, default: float) -> tuple[int, int]:
         shape = (shape, shape)
     shape = tuple(shape)
     if len(shape) != 2 or not all(isinstance(s, numbers.Integral) and s >= 1 for s in shape):
-        raise ValueError(f"shape must be a positive int or a pair of them, got {shape!r}")
+        raise ValueError(f"shape (the PSF size) must be a positive int or a pair of them, "
+                         f"got {shape!r}")
+    check_dense_size(shape, np.float64, "the PSF size (shape)")
     return int(shape[0]), int(shape[1])
 
 
