@@ -11,7 +11,9 @@ Commands
 ``sparserec deconvolve INPUT (--psf PSF | --psf-model NAME --fwhm F) -o OUTPUT [...]``
     Deconvolves a FITS or PNG/TIFF image (:func:`sparserec.deconv.pipeline.deconvolve_file`):
     atomic write, never over the input, FITS header kept with HISTORY cards, optional
-    ``--report`` PNG.
+    ``--report`` PNG. With ``--tile N [--halo H] [--scheduler ADDRESS|local]`` the image
+    is deconvolved in overlapping tiles on Dask
+    (:func:`sparserec.distributed.deconvolve_tiled`) into a FITS file or Zarr store.
 
 Demo contract
 -------------
@@ -184,6 +186,8 @@ def _cmd_deconvolve(args) -> int:
         except ValueError:
             raise CLIError(f"--background must be 'auto' or a number, got "
                            f"{background!r}") from None
+    if args.tile is not None or args.scheduler is not None or args.halo is not None:
+        return _deconvolve_tiled(args, background)
     res = deconvolve_file(args.input, args.output, psf=args.psf, psf_model=args.psf_model,
                           fwhm=args.fwhm, psf_size=args.psf_size, method=args.method,
                           n_scales=args.n_scales, k_sigma=args.k_sigma,
@@ -195,6 +199,37 @@ def _cmd_deconvolve(args) -> int:
         extra = f"; report {res.report}" if res.report else ""
         print(f"{args.method}: wrote {res.output} in {res.seconds:.1f} s "
               f"(noise sigma {sigma}){extra}")
+    return 0
+
+
+def _deconvolve_tiled(args, background) -> int:
+    """``deconvolve --tile/--scheduler``: :func:`sparserec.distributed.deconvolve_tiled`."""
+    from .deconv.pipeline import load_psf
+    from .io import RASTER_SUFFIXES, read_image
+
+    if args.report is not None:
+        raise CLIError("--report is not available with --tile/--scheduler (the tiled "
+                       "output is never gathered in one process)")
+    tile = 1024 if args.tile is None else args.tile
+    psf, _ = load_psf(args.psf, psf_model=args.psf_model, fwhm=args.fwhm, size=args.psf_size)
+    source = args.input
+    if str(source).lower().endswith(RASTER_SUFFIXES):  # rasters are small: read whole
+        source = read_image(source).data
+        if source.ndim != 2:
+            raise CLIError(f"--tile needs a 2-D image; {args.input!r} has shape "
+                           f"{source.shape} (use a FITS or Zarr input per plane)")
+    from .distributed import deconvolve_tiled
+
+    params = {"method": args.method, "n_scales": args.n_scales, "k_sigma": args.k_sigma,
+              "max_iter": args.max_iter, "backend": args.backend}
+    res = deconvolve_tiled(source, psf, tile=tile, halo=args.halo,
+                           client=args.scheduler, output=args.output,
+                           overwrite=args.overwrite, background=background, **params)
+    if not args.quiet:
+        shape = tuple(sum(c) for c in res.tile)
+        print(f"{args.method}: wrote {res.output} ({shape[0]}x{shape[1]} in "
+              f"{len(res.tile[0])}x{len(res.tile[1])} tiles, halo {res.halo}) in "
+              f"{res.seconds:.1f} s (noise sigma {res.noise_sigma:.3g})")
     return 0
 
 
@@ -232,6 +267,19 @@ def _add_deconvolve(sub) -> None:
     dec.add_argument("--overwrite", action="store_true",
                      help="replace an existing output (never the input)")
     dec.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    tiled = dec.add_argument_group(
+        "tiled deconvolution on Dask (sparserec[dask]; output .fits or .zarr, written "
+        "block by block)")
+    tiled.add_argument("--tile", type=int, metavar="N",
+                       help="deconvolve in tiles of about N x N pixels (default with "
+                            "--scheduler: 1024)")
+    tiled.add_argument("--halo", type=int, metavar="N",
+                       help="overlap of the tiles in pixels (default: twice the PSF "
+                            "half-width plus the starlet reach)")
+    tiled.add_argument("--scheduler", metavar="ADDRESS|local",
+                       help="Dask scheduler address (tcp://host:8786), 'local' (a local "
+                            "cluster of one process per core), or 'threads'/'sync' "
+                            "(default: threads)")
     dec.set_defaults(func=_cmd_deconvolve)
 
 

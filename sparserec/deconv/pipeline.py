@@ -56,12 +56,16 @@ def _nan_message(plane, what: str) -> str:
 
 def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
                      k_sigma: float = 3.0, max_iter: int | None = None, background=0.0,
+                     noise_sigma: float | None = None, tol: float = 1e-4,
                      backend: str = "auto", verbose: bool = False) -> Bunch:
     """Deconvolve one 2-D image with one of :data:`METHODS`.
 
     The sparse methods mask NaN pixels; the baselines refuse them (with their count and
     positions). ``max_iter`` defaults to 200 for the sparse methods and 50 for
-    Richardson–Lucy.
+    Richardson–Lucy. ``noise_sigma`` (estimated from ``image`` by default) and ``tol``
+    go to :class:`~sparserec.WaveletDeconvolution`; a tiled run
+    (:func:`sparserec.distributed.deconvolve_tiled`) passes the whole image's noise
+    level so that every tile uses the same thresholds.
 
     Returns
     -------
@@ -86,8 +90,8 @@ def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
         extra = {} if method == "starlet" else {"wavelet": _PYWT_WAVELET, "solver": "fista"}
         est = WaveletDeconvolution(psf, n_scales=n_scales, k_sigma=k_sigma,
                                    max_iter=200 if max_iter is None else max_iter,
-                                   background=background, backend=backend,
-                                   verbose=int(verbose), **extra)
+                                   background=background, noise_sigma=noise_sigma,
+                                   tol=tol, backend=backend, verbose=int(verbose), **extra)
         est.fit(image)
         params = {"method": method, "wavelet": est.wavelet, "solver": est.solver,
                   "n_scales": n_scales, "k_sigma": k_sigma, "max_iter": est.max_iter,
@@ -108,7 +112,8 @@ def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
     model = make_blurred_image(out, psf, noise_sigma=0.0).blurred
     from .noise import estimate_noise_sigma
 
-    return Bunch(image=out, model=model, noise_sigma=estimate_noise_sigma(image),
+    sigma = estimate_noise_sigma(image) if noise_sigma is None else float(noise_sigma)
+    return Bunch(image=out, model=model, noise_sigma=sigma,
                  background=0.0, n_iter=params.get("n_iter", 1),
                  params={"method": method, **params})
 

@@ -1,0 +1,291 @@
+"""sparserec.distributed on a real two-process distributed.LocalCluster.
+
+References: the untiled solve (:func:`sparserec.deconv.pipeline.deconvolve_array` on the
+whole image with the same noise level), serial fits, serial GridSearchCV.
+"""
+
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+pytest.importorskip("zarr")
+
+from sparserec import BCDRegressor  # noqa: E402
+from sparserec.base import ConvergenceWarning  # noqa: E402
+from sparserec.datasets import make_blurred_image, make_sky_field  # noqa: E402
+from sparserec.deconv import estimate_noise_sigma, gaussian_psf  # noqa: E402
+from sparserec.deconv.pipeline import deconvolve_array  # noqa: E402
+from sparserec.distributed import (  # noqa: E402
+    _even_chunks,
+    deconvolve_tiled,
+    default_halo,
+    fit_many,
+)
+from sparserec.metrics import psnr  # noqa: E402
+
+PSF = gaussian_psf(11, sigma=1.5)
+
+
+@pytest.fixture(scope="module")
+def client():
+    """One two-worker, one-thread-per-worker process cluster for the whole module."""
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def _sky(n, seed=0):
+    sky = make_sky_field((n, n), n_stars=n // 6, n_galaxies=n // 12, random_state=seed)
+    return sky.image, make_blurred_image(sky.image, PSF, noise_sigma=0.01,
+                                         random_state=seed).noisy
+
+
+def _untiled(obs, max_iter):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return deconvolve_array(obs, PSF, max_iter=max_iter,
+                                noise_sigma=estimate_noise_sigma(obs)).image
+
+
+def _compare(ref, tiled):
+    return float(np.abs(ref - tiled).max()), psnr(ref, tiled)
+
+
+# ---------------------------------------------------------------------- small pieces
+def test_import_is_lazy():
+    code = ("import sys, sparserec, sparserec.distributed; "
+            "print([m for m in ('dask', 'distributed', 'zarr') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert out.stdout.strip() == "[]"
+
+
+def test_chunks_and_halo():
+    assert _even_chunks(2048, 1024) == (1024, 1024)
+    assert _even_chunks(1000, 300) == (250, 250, 250, 250)
+    assert sum(_even_chunks(1001, 256)) == 1001
+    # 2 * 5 (PSF half-width) + 2 * (2**3 - 1) (starlet, 4 scales) = 24
+    assert default_halo((11, 11), 4) == 24
+    assert default_halo((11, 11), 5) == 40
+
+
+# ---------------------------------------------------------------------- tiled deconvolution
+def test_tiled_matches_untiled_on_cluster(client):
+    truth, obs = _sky(256)
+    ref = _untiled(obs, 30)
+    res = deconvolve_tiled(obs, PSF, tile=128, client=client, max_iter=30)
+    assert res.tile == ((128, 128), (128, 128)) and res.halo == 24
+    assert res.noise_sigma == pytest.approx(estimate_noise_sigma(obs))
+    err, db = _compare(ref, res.image)
+    # the tiles reproduce the whole-image solve far below the noise (sigma = 0.01)
+    assert err < 1e-3 * np.ptp(ref) and db > 80, (err, db)
+    # without a halo the tile borders show: the halo is what makes them agree
+    cut = deconvolve_tiled(obs, PSF, tile=128, halo=0, client=client, max_iter=30).image
+    assert _compare(ref, cut)[0] > 10 * err
+    assert psnr(truth, res.image) == pytest.approx(psnr(truth, ref), abs=0.1)
+
+
+def test_noise_from_sample_blocks_on_a_large_input():
+    rng = np.random.default_rng(1)
+    image = da.from_array(rng.normal(5.0, 0.02, (1200, 1100)), chunks=300)
+    res = deconvolve_tiled(image, PSF, tile=600, client="sync", max_noise_pixels=10_000,
+                           background="auto", compute=False, max_iter=1)
+    assert isinstance(res.image, da.Array) and res.image.shape == (1200, 1100)
+    assert res.noise_sigma == pytest.approx(0.02, rel=0.05)
+    assert res.background == pytest.approx(5.0, abs=0.01)
+
+
+def test_fits_and_zarr_paths_block_by_block(tmp_path, client):
+    fits = pytest.importorskip("astropy.io.fits")
+    zarr = pytest.importorskip("zarr")
+    _, obs = _sky(160, seed=2)
+    expected = deconvolve_tiled(obs, PSF, tile=80, client="threads", max_iter=15).image
+    src = tmp_path / "in.fits"
+    fits.PrimaryHDU(obs.astype(np.float32), header=fits.Header({"OBJECT": "field"})
+                    ).writeto(src)
+    res = deconvolve_tiled(src, PSF, tile=80, client=client, max_iter=15,
+                           output=tmp_path / "out.fits")
+    assert res.image is None and res.output == tmp_path / "out.fits"
+    with fits.open(res.output) as hdul:
+        header, data = hdul[0].header, hdul[0].data
+        assert header["OBJECT"] == "field" and "deconvolve_tiled" in str(header["HISTORY"])
+        assert data.dtype == np.dtype(">f4")
+        # the float32 input rounds the data: compare at float32 precision
+        np.testing.assert_allclose(data, expected, atol=2e-3 * np.ptp(expected))
+    store = tmp_path / "in.zarr"
+    zarr.save_array(str(store), obs)
+    out = deconvolve_tiled(store, PSF, tile=80, client=client, max_iter=15,
+                           output=tmp_path / "out.zarr").output
+    np.testing.assert_allclose(zarr.open_array(str(out), mode="r")[:], expected,
+                               rtol=0, atol=1e-12)
+    assert not list(tmp_path.glob("*.part"))
+    with pytest.raises(FileExistsError, match="overwrite"):
+        deconvolve_tiled(store, PSF, tile=80, client="sync", output=out)
+    with pytest.raises(ValueError, match="one of the inputs"):
+        deconvolve_tiled(src, PSF, tile=80, client="sync", output=src, overwrite=True)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"tile": 8}, "tile must be an integer >= 16"),
+    ({"tile": 64.0}, "tile must be an integer"),
+    ({"halo": -1}, "halo must be an integer >= 0"),
+    ({"output": "x.png"}, "must be a FITS file"),
+    ({"background": "sky"}, "background must be a number or 'auto'"),
+    ({"client": 3}, "client must be None"),
+])
+def test_tiled_bad_input(kwargs, match, tmp_path):
+    kwargs = {"tile": 64, "client": "sync", "max_iter": 1, **kwargs}
+    if "output" in kwargs:
+        kwargs["output"] = tmp_path / kwargs["output"]
+    error = TypeError if kwargs["client"] == 3 else ValueError
+    with pytest.raises(error, match=match):
+        deconvolve_tiled(np.ones((64, 64)), PSF, **kwargs)
+
+
+def test_tiled_bad_paths(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such image"):
+        deconvolve_tiled(tmp_path / "missing.fits", PSF)
+    (tmp_path / "a.txt").write_text("x")
+    with pytest.raises(ValueError, match="FITS file .* or a Zarr store"):
+        deconvolve_tiled(tmp_path / "a.txt", PSF)
+    with pytest.raises(ValueError, match="image must be 2-D"):
+        deconvolve_tiled(np.ones((2, 32, 32)), PSF)
+
+
+@pytest.mark.slow
+def test_tiled_2048_matches_untiled(client):
+    """The issue's check: 2048 x 2048 in four 1024 tiles against the whole-image solve."""
+    truth, obs = _sky(2048, seed=3)
+    ref = _untiled(obs, 100)
+    res = deconvolve_tiled(obs, PSF, tile=1024, client=client, max_iter=100)
+    err, db = _compare(ref, res.image)
+    print(f"2048x2048, tile 1024, halo {res.halo}: max abs {err:.3g} "
+          f"({err / np.ptp(ref):.2e} of range), PSNR {db:.1f} dB")
+    assert err < 1e-3 * np.ptp(ref) and db > 80
+
+
+# ---------------------------------------------------------------------- many fits
+def _regression_problems(n, bad=()):
+    rng = np.random.default_rng(0)
+    problems = []
+    for i in range(n):
+        X = rng.normal(size=(20, 8))
+        coef = np.where(rng.random(8) < 0.4, rng.normal(size=8), 0.0)
+        y = X @ coef + 0.01 * rng.normal(size=20)
+        if i in bad:
+            kind = bad.index(i)
+            if kind == 0:
+                X[3, 2] = np.nan
+            elif kind == 1:
+                y = y[:-1]
+            else:
+                X = X[:, :0]
+        problems.append((X, y))
+    return problems
+
+
+def test_fit_many_200_with_3_bad(client):
+    bad = (17, 101, 188)
+    problems = _regression_problems(200, bad)
+    results = fit_many(BCDRegressor(alpha=0.05), problems, client=client)
+    assert [r.index for r in results] == list(range(200))
+    assert sum(r.ok for r in results) == 197
+    failed = [r for r in results if not r.ok]
+    assert [r.index for r in failed] == list(bad)
+    assert "NaN" in failed[0].error and failed[0].error.startswith("ValueError")
+    assert "inconsistent numbers of samples" in failed[1].error
+    assert "0 feature" in failed[2].error
+    assert all(r.traceback and "Traceback" in r.traceback for r in failed)
+    for i in (0, 100, 199):  # the distributed fits are the serial fits
+        serial = BCDRegressor(alpha=0.05).fit(*problems[i])
+        np.testing.assert_array_equal(results[i].estimator.coef_, serial.coef_)
+
+
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_fit_many_without_cluster(scheduler):
+    problems = _regression_problems(12, bad=(5,))
+    results = fit_many(BCDRegressor(alpha=0.05), problems, client=scheduler, batch_size=4)
+    assert [r.ok for r in results] == [i != 5 for i in range(12)]
+    serial = BCDRegressor(alpha=0.05).fit(*problems[7])
+    np.testing.assert_array_equal(results[7].estimator.coef_, serial.coef_)
+
+
+def test_fit_many_bad_arguments():
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        fit_many(BCDRegressor(), [], client="sync", batch_size=0)
+    with pytest.raises(TypeError, match="estimator must have a fit method"):
+        fit_many(object(), [], client="sync")
+    assert fit_many(BCDRegressor(), [], client="sync") == []
+
+
+class _KillOnce(BCDRegressor):
+    """Kills its worker process the first time it fits the marked problem."""
+
+    def __init__(self, marker="", alpha=1.0):
+        super().__init__(alpha=alpha)
+        self.marker = marker
+
+    def fit(self, X, y):
+        if X.shape[0] == 21 and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os.kill(os.getpid(), 9)  # SIGKILL: the worker dies mid-task
+        return super().fit(X, y)
+
+
+def test_worker_killed_mid_job(client, tmp_path):
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        problems = _regression_problems(30)
+        X, y = problems[12]
+        problems[12] = (np.vstack([X, X[:1]]), np.append(y, y[0]))  # 21 rows: the trigger
+        before = set(client.scheduler_info()["workers"])
+        marker = tmp_path / "killed"
+        results = fit_many(_KillOnce(str(marker), alpha=0.05), problems, client=client)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert marker.exists()  # a worker did die
+    assert all(r.ok for r in results) and [r.index for r in results] == list(range(30))
+    client.wait_for_workers(2, timeout=60)
+    assert set(client.scheduler_info()["workers"]) != before  # the nanny replaced it
+
+
+def test_joblib_dask_backend_grid_search(client):
+    import joblib
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = _regression_problems(1)[0]
+    X, y = np.vstack([X] * 3), np.concatenate([y] * 3)
+    grid = {"alpha": [0.01, 0.1, 1.0]}
+    serial = GridSearchCV(BCDRegressor(), grid, cv=3).fit(X, y)
+    with distributed.get_task_stream(client) as stream, joblib.parallel_backend("dask"):
+        search = GridSearchCV(BCDRegressor(), grid, cv=3).fit(X, y)
+    assert len(stream.data) >= 9  # the 9 fits ran on the cluster's workers
+    assert search.best_params_ == serial.best_params_
+    np.testing.assert_allclose(search.cv_results_["mean_test_score"],
+                               serial.cv_results_["mean_test_score"])
+
+
+def test_cli_tiled_with_scheduler_address(tmp_path, client):
+    fits = pytest.importorskip("astropy.io.fits")
+    from sparserec.cli import main
+
+    _, obs = _sky(128, seed=4)
+    fits.PrimaryHDU(obs).writeto(tmp_path / "in.fits")
+    code = main(["deconvolve", str(tmp_path / "in.fits"), "--psf-model", "gaussian",
+                 "--fwhm", "3.5", "--psf-size", "11", "-o", str(tmp_path / "out.fits"),
+                 "--tile", "64", "--scheduler", client.scheduler.address, "--max-iter", "10",
+                 "--quiet"])
+    assert code == 0
+    expected = deconvolve_tiled(obs, gaussian_psf(11, fwhm=3.5), tile=64, client="threads",
+                                max_iter=10).image
+    np.testing.assert_allclose(fits.getdata(tmp_path / "out.fits"), expected, atol=1e-10)
