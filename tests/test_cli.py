@@ -48,3 +48,52 @@ def test_demo_quick_writes_report(tmp_path, capsys):
 def test_demo_unknown_family(capsys):
     assert main(["demo", "--family", "nope", "--out", "unused"]) == 2
     assert "--family must be among" in capsys.readouterr().err
+
+
+def _tiled_input(tmp_path):
+    fits = pytest.importorskip("astropy.io.fits")
+    from sparserec.datasets import make_blurred_image, make_sky_field
+    from sparserec.deconv import gaussian_psf
+
+    sky = make_sky_field((96, 96), n_stars=12, n_galaxies=4, random_state=0)
+    obs = make_blurred_image(sky.image, gaussian_psf(9, fwhm=3.0), noise_sigma=0.01,
+                             random_state=0).noisy
+    fits.PrimaryHDU(obs, header=fits.Header({"OBJECT": "tiles"})).writeto(tmp_path / "in.fits")
+    return obs
+
+
+def test_deconvolve_tiled_flags(tmp_path, capsys):
+    pytest.importorskip("dask.array")
+    fits = pytest.importorskip("astropy.io.fits")
+    import numpy as np
+
+    from sparserec.deconv import gaussian_psf
+    from sparserec.distributed import deconvolve_tiled
+
+    obs = _tiled_input(tmp_path)
+    args = ["deconvolve", str(tmp_path / "in.fits"), "--psf-model", "gaussian", "--fwhm",
+            "3.0", "--psf-size", "9", "--max-iter", "10", "--tile", "48", "--halo", "16",
+            "--scheduler", "threads"]
+    assert main([*args, "-o", str(tmp_path / "out.fits")]) == 0
+    assert "2x2 tiles, halo 16" in capsys.readouterr().out
+    expected = deconvolve_tiled(obs, gaussian_psf(9, fwhm=3.0), tile=48, halo=16,
+                                client="sync", max_iter=10).image
+    with fits.open(tmp_path / "out.fits") as hdul:
+        assert hdul[0].header["OBJECT"] == "tiles"
+        np.testing.assert_allclose(hdul[0].data, expected, atol=1e-10)
+    assert main([*args, "-o", str(tmp_path / "out.zarr"), "--quiet"]) == 0
+    assert (tmp_path / "out.zarr").is_dir()
+    # an existing output needs --overwrite; a raster output is refused in tiled mode
+    assert main([*args, "-o", str(tmp_path / "out.fits"), "--quiet"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*args, "-o", str(tmp_path / "out.png"), "--quiet"]) == 2
+    assert "must be a FITS file (.fits) or a Zarr store" in capsys.readouterr().err
+
+
+def test_deconvolve_tiled_refuses_report(tmp_path, capsys):
+    _tiled_input(tmp_path)
+    code = main(["deconvolve", str(tmp_path / "in.fits"), "--psf-model", "gaussian",
+                 "--fwhm", "3.0", "-o", str(tmp_path / "out.fits"), "--tile", "48",
+                 "--report", str(tmp_path / "r.png")])
+    assert code == 2
+    assert "--report is not available with --tile" in capsys.readouterr().err
