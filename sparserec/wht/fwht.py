@@ -155,7 +155,7 @@ def fwht(x, axis: int = -1, *, normalize: bool = False, ordering: str = "natural
         from ._cuda import fwht_rows
 
         y = _fwht_rows_xp(cupy, x, axis, dtype, scale, n_bits, ordering, out, fwht_rows)
-        return y.get() if out is None and not is_cupy_array(x) else y
+        return to_host(y) if out is None and not is_cupy_array(x) else y
     x = to_device(x, backend_, dtype=dtype)
     y = _fwht_reference(x, axis=axis)
     if scale != 1.0:

@@ -1,0 +1,245 @@
+"""CPU (numba) against GPU (CuPy) time per family, at the sizes of issue 9's targets.
+
+Run on the GPU machine::
+
+    python gpu/bench.py              # full sizes (a few minutes)
+    python gpu/bench.py --quick      # small sizes, a smoke run
+
+Targets: fwht of 2^26 float32 values at >= 60 % of the GPU's memory bandwidth;
+WaveletDeconvolution of a 4096 x 4096 image, 5 scales, 200 iterations in < 5 s;
+KroneckerSBL with N = 4096 at least 10x faster than numba. GPU times are wall times
+after a warm-up run, with the device synchronised. Peak bandwidth comes from the device
+attributes (memory clock x bus width x 2); "effective" bandwidth counts one read and one
+write of the data, "actual" counts every pass of the kernel plan. Nothing here needs
+PyWavelets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sparserec.backend import backend_status  # noqa: E402
+
+
+def _sync():
+    import cupy
+
+    cupy.cuda.get_current_stream().synchronize()
+
+
+def gpu_time(fn, repeat: int = 3) -> float:
+    fn()
+    _sync()
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        _sync()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def cpu_time(fn, repeat: int = 1) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def peak_bandwidth() -> tuple[str, float]:
+    """Device name and theoretical memory bandwidth in GB/s."""
+    import cupy
+
+    rt = cupy.cuda.runtime
+    dev = cupy.cuda.Device().id
+    props = rt.getDeviceProperties(dev)
+    name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+    clock_khz = props.get("memoryClockRate") or rt.deviceGetAttribute(36, dev)  # MemoryClockRate
+    bus_bits = props.get("memoryBusWidth") or rt.deviceGetAttribute(37, dev)  # GlobalMemoryBusWidth
+    return name, 2.0 * clock_khz * 1e3 * bus_bits / 8 / 1e9
+
+
+def copy_bandwidth(n_bytes: int) -> float:
+    """Achieved device-to-device copy bandwidth (read + write) in GB/s: a practical peak."""
+    import cupy
+
+    a = cupy.empty(n_bytes // 4, dtype=cupy.float32)
+    b = cupy.empty_like(a)
+    t = gpu_time(lambda: b.__setitem__(Ellipsis, a), repeat=10)
+    return 2 * n_bytes / t / 1e9
+
+
+def bench_fwht(n_bits: int, rows: list):
+    import cupy
+
+    from sparserec.wht import fwht
+    from sparserec.wht._cuda import fwht_plan, fwht_rows
+
+    name, peak = peak_bandwidth()
+    x = np.random.default_rng(0).standard_normal(1 << n_bits).astype(np.float32)
+    n_bytes = x.nbytes
+    t_cpu = cpu_time(lambda: fwht(x, out=x, backend="numba"))
+    dev = cupy.asarray(x)
+    print(f"device: {name}, peak {peak:.0f} GB/s, copy {copy_bandwidth(n_bytes):.0f} GB/s")
+    best = None
+    for shared, line in [(32 * 1024, 128), (48 * 1024, 128), (64 * 1024, 64),
+                         (128 * 1024, 32), (96 * 1024, 32)]:
+        plan = fwht_plan(n_bits, 4, shared_bytes=shared, coalesce_bytes=line)
+        try:
+            t = gpu_time(lambda plan=plan: fwht_rows(dev, 1.0, plan), repeat=10)
+        except Exception as exc:  # e.g. shared memory above the device's opt-in limit
+            print(f"  plan shared={shared} line={line}: {type(exc).__name__}: {exc}")
+            continue
+        eff = 2 * n_bytes / t / 1e9
+        print(f"  plan shared={shared // 1024} KiB line={line} B, {len(plan)} passes: "
+              f"{t * 1e3:.3f} ms, effective {eff:.0f} GB/s ({100 * eff / peak:.0f} % of peak), "
+              f"actual {eff * len(plan):.0f} GB/s")
+        if best is None or t < best[0]:
+            best = (t, shared, line, len(plan))
+    t, shared, line, passes = best
+    eff = 2 * n_bytes / t / 1e9
+    rows.append(("fwht", f"2^{n_bits} float32 (shared {shared // 1024} KiB, {passes} passes)",
+                 t_cpu, t, f"{eff:.0f} GB/s = {100 * eff / peak:.0f} % of {peak:.0f} GB/s "
+                 f"(target >= 60 %)"))
+
+
+def bench_deconv(side: int, n_iter: int, cpu_iter: int, rows: list):
+    import cupy
+
+    from sparserec import WaveletDeconvolution
+    from sparserec.deconv.psf import gaussian_psf
+
+    rng = np.random.default_rng(0)
+    image = rng.random((side, side)).astype(np.float32)
+    psf = gaussian_psf(fwhm=3.0).astype(np.float32)
+    kw = dict(n_scales=5, tol=0.0)
+
+    def fit(backend, it, data):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return WaveletDeconvolution(psf, backend=backend, max_iter=it, **kw).fit(data)
+
+    dev = cupy.asarray(image)
+    t_gpu = gpu_time(lambda: fit("cupy", n_iter, dev), repeat=2)
+    t_cpu = cpu_time(lambda: fit("numba", cpu_iter, image)) * n_iter / cpu_iter
+    # per iteration: ~4 FFTs and ~40 element-wise/stencil passes over the object grid
+    per_it = t_gpu / n_iter
+    rows.append(("deconv", f"{side}^2 float32, 5 scales, {n_iter} it "
+                 f"(CPU: {cpu_iter} it, scaled)", t_cpu, t_gpu,
+                 f"{per_it * 1e3:.2f} ms/iteration (target < 5 s in all)"))
+
+
+def bench_sbl(shapes, n_targets: int, n_iter: int, rows: list):
+    import cupy
+
+    from sparserec import KroneckerSBL
+    from sparserec.datasets import make_kronecker_problem
+    from sparserec.operators import Kronecker
+
+    p = make_kronecker_problem(shapes, 4, snr_db=30, n_targets=n_targets, random_state=0)
+    kw = dict(max_iter=n_iter, tol=0.0, prune_tol=0.0)
+
+    def fit(backend, factors, y):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return KroneckerSBL(backend=backend, **kw).fit(Kronecker(*factors), y)
+
+    t_cpu = cpu_time(lambda: fit("numba", p.factors, p.y))
+    factors = [cupy.asarray(A) for A in p.factors]
+    y = cupy.asarray(p.y)
+    t_gpu = gpu_time(lambda: fit("cupy", factors, y), repeat=2)
+    n = int(np.prod([s[1] for s in shapes]))
+    rows.append(("sbl", f"N={n} {shapes}, L={n_targets}, {n_iter} EM it", t_cpu, t_gpu,
+                 "target >= 10x"))
+
+
+def bench_small(rows: list, quick: bool):
+    """The other families at one large-ish size each (no targets in the issue)."""
+    import cupy
+
+    from sparserec import BCDRegressor, OnlineOrthogonalDictionary, SelfCalibration
+    from sparserec.datasets import make_dictionary_data, make_selfcal_problem
+
+    rng = np.random.default_rng(0)
+    n, p = (2000, 500) if quick else (20000, 4000)
+    X = rng.standard_normal((n, p))
+    y = X[:, :20] @ rng.standard_normal(20) + 0.1 * rng.standard_normal(n)
+    kw = dict(alpha=0.05, max_iter=200, tol=0.0)
+    Xd, yd = cupy.asarray(X), cupy.asarray(y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t_cpu = cpu_time(lambda: BCDRegressor(backend="numba", **kw).fit(X, y))
+        t_gpu = gpu_time(lambda: BCDRegressor(backend="cupy", **kw).fit(Xd, yd), repeat=1)
+    rows.append(("bcd", f"lasso {n}x{p}, 200 GSL blocks", t_cpu, t_gpu, ""))
+
+    data = make_dictionary_data(64, 20000 if quick else 200000, random_state=0)
+    Xd = cupy.asarray(data.X)
+    kw = dict(batch_size=4096, max_iter=3, tol=0.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t_cpu = cpu_time(lambda: OnlineOrthogonalDictionary(backend="numba", **kw).fit(data.X))
+        t_gpu = gpu_time(lambda: OnlineOrthogonalDictionary(backend="cupy", **kw).fit(Xd),
+                         repeat=1)
+    rows.append(("dictionary", f"{data.X.shape}, 3 passes, batch 4096", t_cpu, t_gpu, ""))
+
+    m, nn, pp = (512, 64, 8) if quick else (4096, 256, 16)
+    prob = make_selfcal_problem("diverse", m, nn, pp, snr_db=30, random_state=0)
+    kw = dict(model="diverse", solver="lsmr", random_state=0)
+    A, yy = cupy.asarray(prob.A), cupy.asarray(prob.y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t_cpu = cpu_time(lambda: SelfCalibration(backend="numba", **kw).fit(prob.A, prob.y))
+        t_gpu = gpu_time(lambda: SelfCalibration(backend="cupy", **kw).fit(A, yy), repeat=1)
+    rows.append(("selfcal", f"diverse m={m} n={nn} p={pp}, LSMR", t_cpu, t_gpu, ""))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    args = parser.parse_args(argv)
+    ok, reason = backend_status()["cupy"]
+    print(f"CuPy: {reason}; numba: {backend_status()['numba'][1]}")
+    if not ok:
+        print("no usable GPU: nothing to benchmark")
+        return 2
+    import numba
+
+    print(f"numba threads: {numba.get_num_threads()}")
+    rows: list = []
+    quick = args.quick
+    steps = [
+        lambda: bench_fwht(20 if quick else 26, rows),
+        lambda: bench_deconv(512 if quick else 4096, 20 if quick else 200,
+                             5 if quick else 5, rows),
+        lambda: bench_sbl([(32, 64), (32, 64)], 1, 20 if quick else 50, rows),
+        lambda: bench_sbl([(32, 64), (32, 64)], 256, 20 if quick else 50, rows),
+        lambda: bench_sbl([(16, 16), (16, 16), (8, 16)], 64, 20 if quick else 50, rows),
+        lambda: bench_small(rows, quick),
+    ]
+    for step in steps:
+        try:
+            step()
+        except Exception as exc:  # keep going: one table for all families
+            print(f"FAILED: {type(exc).__name__}: {exc}")
+    print()
+    print(f"{'family':<11}{'case':<58}{'CPU (s)':>10}{'GPU (s)':>10}{'speed-up':>10}  note")
+    for family, case, t_cpu, t_gpu, note in rows:
+        print(f"{family:<11}{case:<58}{t_cpu:>10.3f}{t_gpu:>10.4f}{t_cpu / t_gpu:>9.1f}x  {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,246 @@
+"""The CuPy backend of every family.
+
+Three layers:
+
+* unmarked tests run here, on the CPU: the pieces of the GPU code paths that are
+  namespace-generic run with ``xp = numpy`` (the fwht pass plan through a NumPy emulation
+  of the ``gpu/fwht.cu`` indexing, the starlet gathers of ``gpu/starlet.cu``, the device
+  losses of BCD, the lazy data term), and every case of ``gpu/check.py`` runs with NumPy
+  standing in for CuPy (``backend="cupy"`` then takes every GPU branch of the estimators
+  except the compiled kernels, which are replaced by their NumPy emulations);
+* ``@pytest.mark.gpu`` tests (skipped without a GPU, see ``conftest.py``): the same
+  agreement cases of ``gpu/check.py`` with real CuPy, and the raw kernels against their
+  emulations.
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sparserec import backend
+from sparserec.operators import _fwht_reference
+from sparserec.wht import _cuda
+from sparserec.wht._cuda import emulate_plan, fwht_plan
+from sparserec.wht.fwht import _fwht_rows_xp, fwht
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_check():
+    spec = importlib.util.spec_from_file_location("sparserec_gpu_check", ROOT / "gpu" / "check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CHECK = _load_check()
+CASE_IDS = [f"{c[0]}: {c[1]}" for c in CHECK.CASES]
+
+
+def _emulated_rows(rows, scale=1.0, plan=None, **_):
+    n_bits = rows.shape[-1].bit_length() - 1
+    plan = plan or fwht_plan(n_bits, rows.dtype.itemsize)
+    emulate_plan(rows.reshape(-1), plan, scale)
+    return rows
+
+
+# --------------------------------------------------------------------------- fwht plan
+@pytest.mark.parametrize("itemsize", [4, 8])
+@pytest.mark.parametrize("shared_bytes, coalesce_bytes",
+                         [(32 * 1024, 128), (128 * 1024, 32), (64, 16), (32, 8)])
+def test_fwht_plan_covers_every_bit_once(itemsize, shared_bytes, coalesce_bytes):
+    for n_bits in range(0, 31):
+        plan = fwht_plan(n_bits, itemsize, shared_bytes=shared_bytes,
+                         coalesce_bytes=coalesce_bytes)
+        lo = 0
+        for i, step in enumerate(plan):
+            assert step.lo == lo and (step.log_cols < 0) == (i == 0)
+            assert step.log_cols <= step.lo  # a tile's columns are already transformed bits
+            tile = (1 << step.n_bits) * (1 << max(step.log_cols, 0))
+            assert tile * itemsize <= shared_bytes
+            lo += step.n_bits
+        assert lo == n_bits
+
+
+def test_fwht_plan_at_the_target_size():
+    # 2^26 float32: three passes with 32 KiB tiles, two with 128 KiB (opt-in shared memory)
+    assert len(fwht_plan(26, 4)) == 3
+    assert len(fwht_plan(26, 4, shared_bytes=128 * 1024, coalesce_bytes=32)) == 2
+
+
+@pytest.mark.parametrize("n_bits", [0, 1, 3, 7, 10, 12])
+@pytest.mark.parametrize("config", [(64, 16), (32, 8), (128, 64), (1 << 20, 128)])
+def test_emulated_kernels_match_the_reference(n_bits, config, rng):
+    x = rng.standard_normal((3, 1 << n_bits))
+    plan = fwht_plan(n_bits, 8, shared_bytes=config[0], coalesce_bytes=config[1])
+    y = emulate_plan(x.copy().ravel(), plan, 0.25).reshape(x.shape)
+    np.testing.assert_allclose(y, 0.25 * _fwht_reference(x), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("ordering", ["natural", "sequency", "dyadic"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.complex64, np.complex128])
+def test_device_fwht_driver_on_numpy(ordering, dtype, rng):
+    x = rng.standard_normal((5, 64, 3))
+    if np.dtype(dtype).kind == "c":
+        x = x + 1j * rng.standard_normal(x.shape)
+    x = x.astype(dtype)
+    y = _fwht_rows_xp(np, x, 1, np.dtype(dtype), 0.125, 6, ordering, None, _emulated_rows)
+    ref = fwht(x, axis=1, normalize=True, ordering=ordering, backend="numpy")
+    assert y.dtype == dtype
+    tol = 1e-5 if np.dtype(dtype) in (np.float32, np.complex64) else 1e-12
+    np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)
+
+
+def test_device_fwht_driver_in_place_and_out(rng):
+    x = rng.standard_normal((4, 32))
+    ref = fwht(x, backend="numpy")
+    assert _fwht_rows_xp(np, x, 1, x.dtype, 1.0, 5, "natural", x, _emulated_rows) is x
+    np.testing.assert_allclose(x, ref, atol=1e-12)
+    z = rng.standard_normal((32, 4))
+    out = np.empty_like(z)
+    res = _fwht_rows_xp(np, z, 0, z.dtype, 1.0, 5, "dyadic", out, _emulated_rows)
+    assert res is out
+    np.testing.assert_allclose(out, fwht(z, axis=0, ordering="dyadic", backend="numpy"),
+                               atol=1e-12)
+
+
+# --------------------------------------------------------------------------- starlet
+@pytest.mark.parametrize("shape", [(7, 5), (33, 64), (16, 20)])
+def test_starlet_gather_is_the_smoothing(shape, rng):
+    from sparserec.deconv.starlet import Starlet, smooth_axis_gather
+
+    x = rng.random(shape)
+    phi = Starlet(shape, 5)
+    for j in range(4):  # hole sizes up to 8, larger than the short sides: multiple folds
+        step = 2**j
+        gathered = smooth_axis_gather(smooth_axis_gather(x, step, 1), step, 0)
+        np.testing.assert_allclose(gathered, phi._smooth_xp(x, j), atol=1e-14)
+
+
+def test_lazy_data_term_equals_the_float(rng):
+    from sparserec.deconv.forward import BlurModel, object_grid
+
+    y = rng.random((20, 24))
+    psf = np.outer([1, 2, 1], [1, 2, 1]) / 16.0
+    shape, offset = object_grid(y.shape, [psf.shape])
+    model = BlurModel([y], [psf], [1], [1.0], shape, offset, dtype=np.float64)
+    x = rng.random(shape)
+    value, grad = model.value_and_gradient(x)
+    lazy, grad2 = model.value_and_gradient(x, lazy=True)
+    assert isinstance(lazy, np.generic | np.ndarray) and float(lazy) == pytest.approx(value)
+    np.testing.assert_array_equal(grad, grad2)
+
+
+# --------------------------------------------------------------------------- bcd
+@pytest.mark.parametrize("rule, partition, update", [("gsl", "variable", "newton"),
+                                                     ("gs", "fixed", "gradient"),
+                                                     ("cyclic", "sorted", "matrix")])
+def test_device_squared_loss_reproduces_the_host_loss(rule, partition, update, rng):
+    from sparserec.bcd import _kernels
+    from sparserec.bcd.device import DeviceSquaredLoss
+    from sparserec.bcd.losses import Penalty, SquaredLoss
+    from sparserec.bcd.solver import bcd
+
+    k = _kernels.get("numba")
+    X = rng.standard_normal((120, 50))
+    y = X[:, :4] @ np.ones(4) + 0.1 * rng.standard_normal(120)
+    pen = Penalty(np.full(50, 0.05), np.zeros(50))
+    kw = dict(rule=rule, partition=partition, update=update, iterations=range(200),
+              kernels=k, tol=1e-8)
+    host = bcd(SquaredLoss(X, y, True, k), pen, np.zeros((50, 1)), **kw)
+    dev = bcd(DeviceSquaredLoss(X, y, True, k, np), pen, np.zeros((50, 1)), **kw)
+    assert host.n_iter == dev.n_iter
+    np.testing.assert_allclose(dev.W, host.W, atol=1e-12)
+
+
+def test_device_quadratic_loss_reproduces_the_host_loss(rng):
+    from sparserec.bcd import _kernels
+    from sparserec.bcd.device import DeviceQuadraticLoss
+    from sparserec.bcd.losses import Penalty, QuadraticLoss
+    from sparserec.bcd.solver import bcd
+
+    k = _kernels.get("numba")
+    W = sp.random(60, 60, density=0.1, random_state=0)
+    W = (W + W.T).tocsr()
+    A = (sp.diags(np.asarray(W.sum(axis=1)).ravel() + 0.5) - W).tocsr()
+    B = rng.random((60, 3))
+    pen = Penalty(np.zeros(60), np.zeros(60))
+    for rule, partition, update in [("gsl", "forest", "message-passing"),
+                                    ("gs", "variable", "newton")]:
+        kw = dict(rule=rule, partition=partition, update=update, iterations=range(300),
+                  kernels=k, tol=1e-8)
+        host = bcd(QuadraticLoss(A, B, k), pen, np.zeros((60, 3)), **kw)
+        dev = bcd(DeviceQuadraticLoss(A, B, k, np), pen, np.zeros((60, 3)), **kw)
+        assert host.n_iter == dev.n_iter
+        np.testing.assert_allclose(dev.W, host.W, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- stand-in
+@pytest.fixture
+def numpy_as_cupy(monkeypatch):
+    """``backend="cupy"`` with NumPy in CuPy's place and the kernels emulated."""
+    monkeypatch.setitem(sys.modules, "cupy", np)
+    monkeypatch.setattr(backend, "_cupy_status", lambda: (True, "NumPy standing in"))
+    monkeypatch.setattr(_cuda, "fwht_rows", _emulated_rows)
+
+
+@pytest.mark.parametrize("case", CHECK.CASES, ids=CASE_IDS)
+def test_gpu_branches_with_numpy_standing_in(case, numpy_as_cupy):
+    family, name, err, tol, status, _ = CHECK.run_case(case)
+    assert status == "ok", (name, err, tol, status)
+
+
+def test_cupy_without_a_gpu_names_the_reason():
+    if backend.backend_status()["cupy"][0]:
+        pytest.skip("a GPU is available here")
+    from sparserec import BackendUnavailableError, BCDRegressor
+
+    with pytest.raises(BackendUnavailableError, match="backend='cupy' is unavailable"):
+        BCDRegressor(backend="cupy").fit(np.ones((4, 2)), np.ones(4))
+    with pytest.raises(BackendUnavailableError, match="backend='cupy' is unavailable"):
+        fwht(np.ones(8), backend="cupy")
+
+
+# --------------------------------------------------------------------------- on a GPU
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", CHECK.CASES, ids=CASE_IDS)
+def test_gpu_agrees_with_cpu(case):
+    family, name, err, tol, status, _ = CHECK.run_case(case)
+    assert status == "ok", (name, err, tol, status)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("config", [(32 * 1024, 128), (64, 16), (128 * 1024, 32)])
+def test_fwht_kernels_match_their_emulation(dtype, config):
+    import cupy
+
+    rng = np.random.default_rng(0)
+    for n_bits in (1, 5, 11, 16, 20):
+        x = rng.standard_normal((2, 1 << n_bits)).astype(dtype)
+        plan = fwht_plan(n_bits, x.dtype.itemsize, shared_bytes=config[0],
+                         coalesce_bytes=config[1])
+        dev = cupy.asarray(x)
+        _cuda.fwht_rows(dev, 0.5, plan)
+        ref = emulate_plan(x.astype(np.float64).ravel(), plan, 0.5).reshape(x.shape)
+        tol = 1e-4 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(dev.get(), ref, rtol=tol, atol=tol * np.sqrt(x.shape[1]))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_starlet_kernel_matches_the_gather(dtype):
+    import cupy
+
+    from sparserec.deconv.starlet import _smooth_cuda, smooth_axis_gather
+
+    x = np.random.default_rng(0).random((37, 70)).astype(dtype)
+    for step in (1, 2, 8, 32):
+        for axis in (0, 1):
+            got = _smooth_cuda(cupy.asarray(x), step, axis).get()
+            np.testing.assert_allclose(got, smooth_axis_gather(x, step, axis),
+                                       rtol=1e-6 if dtype == np.float32 else 1e-13)
