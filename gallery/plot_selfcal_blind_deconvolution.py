@@ -37,7 +37,7 @@ print(f"{p} exposures, m = {m} detector pixels, n = {n} pixels per tile: "
 
 # %%
 # Least squares, spectral method and alternating least squares
-# -----------------------------------------------------------
+# ------------------------------------------------------------
 # The default constraint ``w = e_1`` fixes ``s_1 = 1``: the transfer function at zero
 # frequency, i.e. the PSF has unit sum — the physical normalisation of a blur. The
 # spectral method takes the smallest right singular vector instead; alternating least
