@@ -44,8 +44,9 @@ from sklearn.utils import Bunch
 __all__ = ["deconvolve_tiled", "default_halo", "fit_many", "FitResult"]
 
 _LOCAL_SCHEDULERS = ("threads", "processes", "sync", "synchronous", "single-threaded")
-# images above this many pixels get their noise level from sample blocks
-MAX_NOISE_PIXELS = 4096 * 4096
+# images above this many pixels get their noise level from sample blocks (below it,
+# the whole image is gathered once: 32 MiB in float64)
+MAX_NOISE_PIXELS = 2048 * 2048
 _NOISE_BLOCK = 512
 _FITS_STRUCTURE = ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND",
                    "BSCALE", "BZERO", "XTENSION", "PCOUNT", "GCOUNT", "END")
@@ -212,11 +213,12 @@ def _sample_blocks(arr, block: int, n_side: int):
     return [arr[r:r + block, c:c + block] for r in rows for c in cols]
 
 
-def _global_levels(arr, noise_sigma, background, scheduler, max_pixels: int):
+def _global_levels(arr, noise_sigma, background, scheduler, max_pixels: int, local=None):
     """Noise level and sky level for every tile, estimated once.
 
-    Whole image when it has at most ``max_pixels`` pixels; otherwise the median of the
-    estimates on 8 x 8 sample blocks of 512 x 512 pixels (only those are read).
+    Whole image when it has at most ``max_pixels`` pixels (``local``, the in-memory
+    input, is used as is); otherwise the median of the estimates on 8 x 8 sample blocks
+    of 512 x 512 pixels (only those are read).
     """
     import dask
 
@@ -229,7 +231,7 @@ def _global_levels(arr, noise_sigma, background, scheduler, max_pixels: int):
     if not (need_noise or need_sky):
         return float(noise_sigma), float(background)
     if arr.size <= max_pixels:
-        parts = [dask.compute(arr, scheduler=scheduler)[0]]
+        parts = [local if local is not None else dask.compute(arr, scheduler=scheduler)[0]]
     else:
         parts = list(dask.compute(*_sample_blocks(arr, _NOISE_BLOCK, 8), scheduler=scheduler))
     parts = [np.asarray(p, dtype=np.float64) for p in parts]
@@ -370,7 +372,8 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
     noise_sigma : float, optional
         Noise level of the whole image; estimated once by default
         (:func:`sparserec.deconv.estimate_noise_sigma` on the whole image, or the
-        median over 64 sample blocks of 512 x 512 above ``max_noise_pixels`` pixels).
+        median over 8 x 8 sample blocks of 512 x 512 above ``max_noise_pixels``
+        pixels, so that no process holds a large image whole).
     background : float or "auto", default=0.0
         Sky level, the same for every tile; ``"auto"`` estimates it once like the noise.
     compute : bool, default=True
@@ -441,8 +444,9 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
         # tiles run on threads of this process too (threaded scheduler): keep their
         # per-tile ConvergenceWarning quiet here as well as in _deconvolve_block
         warnings.simplefilter("ignore", ConvergenceWarning)
+        local = image if isinstance(image, np.ndarray) else None
         sigma, sky = _global_levels(arr, noise_sigma, background, scheduler,
-                                    int(max_noise_pixels))
+                                    int(max_noise_pixels), local)
         block_params = {**params, "noise_sigma": sigma, "background": sky}
         result = da.map_overlap(_deconvolve_block, arr, depth=depth, boundary="none",
                                 trim=True, dtype=np.float64, meta=np.empty((0, 0)),
