@@ -177,3 +177,24 @@ def to_host(x) -> np.ndarray:
     if is_cupy_array(x):
         return x.get()
     return np.asarray(x)
+
+
+def cuda_module(filename: str, name_expressions: tuple[str, ...]):
+    """The ``cupy.RawModule`` of ``gpu/<filename>`` with these template instantiations.
+
+    The CUDA sources ship as ``sparserec._gpu``; in a source checkout (not installed)
+    they are read from the ``gpu/`` folder beside the package.
+    """
+    import importlib
+
+    try:
+        package = importlib.import_module("sparserec._gpu")
+    except ModuleNotFoundError:
+        import importlib.util
+        from pathlib import Path
+
+        path = Path(__file__).resolve().parents[1] / "gpu" / "__init__.py"
+        spec = importlib.util.spec_from_file_location("sparserec._gpu", path)
+        package = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(package)
+    return package.load_module(filename, name_expressions)

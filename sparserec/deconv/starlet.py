@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from ..backend import array_namespace, resolve_backend, scipy_namespace
+from ..backend import array_namespace, cuda_module, resolve_backend, scipy_namespace
 
 __all__ = [
     "B3_SPLINE",
@@ -94,22 +94,6 @@ def smooth_axis_gather(x, step: int, axis: int):
     return out.astype(x.dtype, copy=False)
 
 
-def _gpu_package():
-    import importlib
-
-    try:
-        return importlib.import_module("sparserec._gpu")
-    except ModuleNotFoundError:  # the source tree: gpu/ is mapped to sparserec._gpu on install
-        import importlib.util
-        from pathlib import Path
-
-        path = Path(__file__).resolve().parents[2] / "gpu" / "__init__.py"
-        spec = importlib.util.spec_from_file_location("sparserec._gpu", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-
 def _smooth_cuda(x, step: int, axis: int):
     """``gpu/starlet.cu``: the smoothing of a C-contiguous 2-D CuPy image along ``axis``."""
     import cupy
@@ -117,7 +101,7 @@ def _smooth_cuda(x, step: int, axis: int):
     x = cupy.ascontiguousarray(x)
     ctype = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}[x.dtype]
     names = ("atrous_axis<float>", "atrous_axis<double>")
-    kernel = _gpu_package().load_module("starlet.cu", names).get_function(
+    kernel = cuda_module("starlet.cu", names).get_function(
         f"atrous_axis<{ctype}>")
     out = cupy.empty_like(x)
     n0, n1 = x.shape

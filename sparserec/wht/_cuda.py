@@ -13,12 +13,11 @@ tiling that the GPU executes are checked by the CPU test suite; only the launch 
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from ..backend import cuda_module
 
 __all__ = ["Pass", "fwht_plan", "emulate_plan", "fwht_rows"]
 
@@ -105,17 +104,6 @@ def emulate_plan(data: np.ndarray, plan, scale: float = 1.0) -> np.ndarray:
     return data
 
 
-def _gpu_package():
-    try:
-        return importlib.import_module("sparserec._gpu")
-    except ModuleNotFoundError:  # the source tree: gpu/ is mapped to sparserec._gpu on install
-        path = Path(__file__).resolve().parents[2] / "gpu" / "__init__.py"
-        spec = importlib.util.spec_from_file_location("sparserec._gpu", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-
 _NAMES = tuple(f"{k}<{t}>" for k in ("fwht_shared", "fwht_strided") for t in ("float", "double"))
 
 
@@ -128,7 +116,7 @@ def fwht_rows(rows, scale: float = 1.0, plan=None, *, shared_bytes: int = SHARED
     if plan is None:
         plan = fwht_plan(n_bits, itemsize, shared_bytes=shared_bytes)
     ctype = "float" if rows.dtype == np.float32 else "double"
-    module = _gpu_package().load_module("fwht.cu", _NAMES)
+    module = cuda_module("fwht.cu", _NAMES)
     total = rows.size
     flat = rows.reshape(-1)
     for n, step in enumerate(plan):
