@@ -103,7 +103,9 @@ def _scheduler(client):
 class _FitsBlocks:
     """A FITS image HDU as a lazily sliced array (one memory-mapped read per block).
 
-    Only the path travels to the workers, never the data.
+    Only the path travels to the workers, never the data. Integer images are read raw
+    and scaled by ``BSCALE``/``BZERO`` block by block (astropy would scale, and so load,
+    the whole image).
     """
 
     def __init__(self, path):
@@ -111,17 +113,20 @@ class _FitsBlocks:
 
         fits = _astropy_fits()
         self.path = str(path)
-        with fits.open(self.path, memmap=True) as hdul:
-            index = next((i for i, h in enumerate(hdul) if h.is_image and h.data is not None
-                          and h.data.ndim >= 2), None)
+        with fits.open(self.path, memmap=True, do_not_scale_image_data=True) as hdul:
+            index = next((i for i, h in enumerate(hdul) if h.is_image
+                          and h.header.get("NAXIS", 0) >= 2), None)
             if index is None:
                 raise ValueError(f"FITS file {self.path!r} holds no image data")
-            shape = tuple(n for n in hdul[index].data.shape if n != 1)
-            self.header = hdul[index].header.copy()
+            header = hdul[index].header
+            full = tuple(header[f"NAXIS{a}"] for a in range(header["NAXIS"], 0, -1))
+            self.header = header.copy()
             stored = hdul[index].data.dtype
+        shape = tuple(n for n in full if n != 1)
         if len(shape) != 2:
             raise ValueError(f"tiled deconvolution needs a 2-D image; {self.path!r} holds "
-                             f"shape {hdul[index].data.shape}")
+                             f"shape {full}")
+        self.scale = (float(self.header.get("BSCALE", 1.0)), float(self.header.get("BZERO", 0.0)))
         self.index, self.shape, self.ndim = index, shape, 2
         self.dtype = np.dtype(np.float64)
         self.stored_dtype = np.dtype(stored.newbyteorder("="))
@@ -129,10 +134,10 @@ class _FitsBlocks:
     def __getitem__(self, key):
         from astropy.io import fits
 
-        with fits.open(self.path, memmap=True) as hdul:
-            data = hdul[self.index].data
-            data = data.reshape(self.shape)
-            return np.array(data[key], dtype=np.float64)
+        with fits.open(self.path, memmap=True, do_not_scale_image_data=True) as hdul:
+            block = np.array(hdul[self.index].data.reshape(self.shape)[key], dtype=np.float64)
+        bscale, bzero = self.scale
+        return block * bscale + bzero if (bscale, bzero) != (1.0, 0.0) else block
 
 
 def _is_zarr_path(path: Path) -> bool:
@@ -593,9 +598,12 @@ def fit_many(estimator, problems, client=None, *, batch_size: int = 1) -> list[F
             for b, fut in zip(batches, futures, strict=True):
                 if fut.status == "finished":
                     outcomes.append((b, fut.result(), None))
-                else:  # the task itself died (worker crash), not a fit in it
+                elif fut.status == "error":  # the task died (worker crashes), not a fit
                     exc = fut.exception()
                     outcomes.append((b, None, f"{type(exc).__name__}: {exc}"))
+                else:  # cancelled, e.g. by client.restart()
+                    outcomes.append((b, None, f"CancelledError: task {fut.key} was "
+                                              f"{fut.status}"))
             del futures
     for batch, out, crash in outcomes:
         if out is None:

@@ -133,6 +133,22 @@ def test_fits_and_zarr_paths_block_by_block(tmp_path, client):
         deconvolve_tiled(src, PSF, tile=80, client="sync", output=src, overwrite=True)
 
 
+def test_scaled_integer_fits_read_by_blocks(tmp_path):
+    fits = pytest.importorskip("astropy.io.fits")
+    from sparserec.distributed import _FitsBlocks
+
+    raw = np.random.default_rng(0).integers(-3000, 3000, (70, 90)).astype(np.int16)
+    hdu = fits.PrimaryHDU(raw)
+    hdu.header["BSCALE"], hdu.header["BZERO"] = 0.5, 100.0
+    hdu.writeto(tmp_path / "int.fits")
+    src = _FitsBlocks(tmp_path / "int.fits")
+    assert src.shape == (70, 90)
+    with fits.open(tmp_path / "int.fits") as hdul:  # astropy's own scaling
+        np.testing.assert_array_equal(src[10:30, 5:60], hdul[0].data[10:30, 5:60])
+    res = deconvolve_tiled(tmp_path / "int.fits", PSF, tile=45, client="sync", max_iter=3)
+    assert res.image.shape == (70, 90) and np.isfinite(res.image).all()
+
+
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"tile": 8}, "tile must be an integer >= 16"),
     ({"tile": 64.0}, "tile must be an integer"),
