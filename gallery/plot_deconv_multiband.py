@@ -71,16 +71,20 @@ for name, (est, bands) in fits.items():
 # %%
 # The images
 # ----------
-# The sharp band alone finds the bright sources but loses the faint ones; the deep band
-# alone sees them but blurred; the joint image takes the small scales from the first and
-# the faint flux from the second. The deep band is shown on its own (coarser) pixel grid.
+# First the data: the deep band on its own (coarser) pixel grid.
+fig = plot_image_panels({"truth": sky.image, "sharp band (σ_psf = 1 px, noise 1)": sharp,
+                         "deep band (σ_psf = 3 px, binned 2×2)": deep},
+                        stretch="asinh", ncols=3)
+
+# %%
+# Then the three estimates next to the smoothed truth they are scored against, all on the
+# display range of the joint estimate. The sharp band alone finds the bright sources but
+# loses the faint ones in its noise; the deep band alone sees them but blurred; the joint
+# image takes the small scales from the first and the faint flux from the second.
 fig = plot_image_panels(
-    {"truth": sky.image, "sharp band (σ_psf = 1, noisy)": sharp,
-     "deep band (σ_psf = 3, binned 2×2)": deep,
-     "sharp band alone": fits["sharp band alone"][0].image_,
-     "deep band alone": fits["deep band alone"][0].image_,
-     "joint": fits["joint"][0].image_},
-    stretch="asinh", ncols=3, suptitle="JointWaveletDeconvolution on a synthetic sky")
+    {"truth, smoothed σ = 1 px": reference,
+     **{name: est.image_ for name, (est, _) in fits.items()}},
+    shared_range="joint", stretch="asinh", ncols=4)
 
 # %%
 # Residuals of the joint fit, band by band, symmetric around zero: noise only where the

@@ -60,7 +60,9 @@ def plot_image_panels(panels: dict, *, suptitle: str | None = None, cmap: str = 
     n = len(panels)
     ncols = ncols or min(n, 4)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 3.4 * nrows), squeeze=False)
+    # + 0.3 in: room for the titles above square images (tight_layout alone clips them)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 3.4 * nrows + 0.3),
+                             squeeze=False)
     ref = to_host(panels[shared_range]) if shared_range else None
     for ax, (title, image) in zip(axes.flat, panels.items(), strict=False):
         image = to_host(image)
