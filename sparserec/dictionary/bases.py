@@ -17,6 +17,7 @@ import numbers
 import numpy as np
 from sklearn.utils import check_scalar
 
+from .._config import check_dense_size
 from ..base import check_finite_array
 
 __all__ = ["coefficients_for_error", "dct_basis", "pca_basis", "sliding_windows"]
@@ -46,9 +47,12 @@ def dct_basis(shape) -> np.ndarray:
     from scipy.fft import dct
 
     dims = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
-    basis = np.ones((1, 1))
     for n in dims:
         check_scalar(n, "shape", numbers.Integral, min_val=1)
+    size = int(np.prod(dims, dtype=object))
+    check_dense_size((size, size), np.float64, f"dct_basis(shape={shape!r})")
+    basis = np.ones((1, 1))
+    for n in dims:
         basis = np.kron(basis, dct(np.eye(n), norm="ortho", axis=0))
     return basis
 

@@ -360,8 +360,11 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         d = xp.zeros(active.shape[0], dtype=s_active.dtype)
         sel = to_device(active, self.backend_)
         s[sel], d[sel] = s_active, d_active
-        fitted = d_active * model.apply_signal(model.A, x)
+        with np.errstate(invalid="ignore"):  # inf * 0 where s = 0 (warned above)
+            fitted = d_active * model.apply_signal(model.A, x)
         misfit = float(xp.linalg.norm(model.y - fitted) / xp.linalg.norm(model.y))
+        if not np.isfinite(misfit):  # an infinite calibration fits nothing: no NaN residual
+            misfit = float("inf")
         keep = (lambda a: a) if on_gpu else to_host
         self.calibration_ = keep(d)
         self.inverse_calibration_ = keep(s)
