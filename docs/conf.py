@@ -1,7 +1,7 @@
 """Sphinx configuration: numpydoc API reference, sphinx-gallery examples, user guide.
 
 Build with ``pip install ".[docs]" && sphinx-build -W -b html docs docs/_build/html``
-(the gallery executes every example: about 10 minutes on 2 cores). Set
+(the gallery executes every example: about 2 minutes on 2 cores). Set
 ``SPARSEREC_DOCS_NO_GALLERY=1`` to build without running the examples.
 """
 
