@@ -512,21 +512,7 @@ def _case_id(case):
     return f"{case.target}-{case.label}"
 
 
-# Defects in files owned by the deconvolution lead (sparserec/deconv/estimators.py): the
-# batch/band paths validate with sklearn's check_array directly (lines with
-# ``check_array(arr, ensure_all_finite="allow-nan", allow_nd=True, ...)`` in transform and
-# in JointWaveletDeconvolution's band reader), whose messages do not name the argument.
-_CHECK_ARRAY = ("sklearn.utils.check_array in deconv/estimators.py: message does not name "
-                "X/images")
-KNOWN_DEFECTS = {
-    ("WaveletDeconvolution", "transform image with Inf"): _CHECK_ARRAY,
-    ("JointWaveletDeconvolution", "image with Inf"): _CHECK_ARRAY,
-    ("JointWaveletDeconvolution", "image complex"): _CHECK_ARRAY,
-    ("JointWaveletDeconvolution", "image object array with a string"): _CHECK_ARRAY,
-    ("JointWaveletDeconvolution", "image of strings"): _CHECK_ARRAY,
-    ("JointWaveletDeconvolution", "no band"): "fit([]) reaches check_array before the "
-                                              "'images must hold at least one band' check",
-}
+KNOWN_DEFECTS = {}  # (estimator, case label) -> reason, for strict xfails
 
 
 def _params(cases):

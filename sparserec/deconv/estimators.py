@@ -75,6 +75,15 @@ def _regular(X):
     return None if arr.dtype == object and arr.ndim == 1 else arr
 
 
+def _check_stack(arr, name: str, **kwargs) -> np.ndarray:
+    """:func:`~sklearn.utils.check_array` for images (NaN allowed), errors naming ``name``."""
+    try:
+        return check_array(arr, ensure_all_finite="allow-nan", allow_nd=True,
+                           dtype=[np.float64, np.float32], **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"{name}: {exc}") from exc
+
+
 def _psf_reach(psf, mass: float = 0.99) -> int:
     """Radius (pixels) of the disc around the PSF centre holding ``mass`` of its flux."""
     rows, cols = np.indices(psf.shape)
@@ -471,8 +480,7 @@ class WaveletDeconvolution(_SparseDeconvolution):
         if (arr := _regular(X)) is None:
             single, batch = False, list(X)
         else:
-            X = check_array(arr, ensure_all_finite="allow-nan", allow_nd=True,
-                            dtype=[np.float64, np.float32], ensure_min_samples=1)
+            X = _check_stack(arr, "X", ensure_min_samples=1)
             if X.ndim > 3:
                 raise ValueError(f"X must be one image (H, W) or a batch (n_images, H, W), "
                                  f"got shape {X.shape}")
@@ -593,11 +601,12 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
         self.verbose = verbose
 
     def _bands(self, X, *, reset: bool):
+        if hasattr(X, "__len__") and len(X) == 0:
+            raise ValueError("images must hold at least one band")
         if (arr := _regular(X)) is None:
             bands = [_check_image(b, f"images[{i}]") for i, b in enumerate(X)]
         else:
-            X = check_array(arr, ensure_all_finite="allow-nan", allow_nd=True,
-                            dtype=[np.float64, np.float32])
+            X = _check_stack(arr, "images")
             if X.ndim == 3:
                 bands = [_check_image(b, f"images[{i}]") for i, b in enumerate(X)]
             else:
