@@ -186,16 +186,9 @@ def test_bcd_regressor_matches_lasso_on_hard_designs(design):
                                atol=1e-4 * np.abs(y).max())
 
 
-_SBL_SCALING = pytest.mark.xfail(
-    strict=True, reason="SBL prunes γ_j < prune_tol·max(γ), which is not invariant to column "
-    "scaling: on columns scaled 1e-3..1e3 it prunes true columns and stops at a 32% misfit "
-    "(prune_tol=0 or standardised columns fit to 0.1%)")
-
-
 @pytest.mark.parametrize("name", ["SparseBayesianLearning", "KroneckerSBL"])
 @pytest.mark.parametrize("design", [
-    "rank-deficient", "standardised after bad scaling",
-    pytest.param("badly scaled", marks=_SBL_SCALING)])
+    "rank-deficient", "standardised after bad scaling", "badly scaled"])
 def test_sbl_stays_finite_and_fits_hard_designs(name, design):
     rng = np.random.default_rng(0)
     X, _ = _regression(20, 30)

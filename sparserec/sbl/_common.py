@@ -67,6 +67,25 @@ def check_prune_tol(prune_tol):
     return float(prune_tol)
 
 
+def keep_after_pruning(gamma, column_energy, prune_tol: float):
+    """Entries to keep: ``γ_j ‖a_j‖² >= prune_tol · max_k γ_k ‖a_k‖²``.
+
+    ``γ_j ‖a_j‖²`` is the variance that column ``j`` adds to the measurements, so the
+    rule does not depend on how the columns are scaled (``γ_j`` alone scales as
+    ``1 / ‖a_j‖²``, and a threshold on it prunes the true columns of small norm).
+    """
+    score = gamma * column_energy
+    return score >= prune_tol * score.max()
+
+
+def initial_gamma(column_energy):
+    """``γ_j = mean ‖a‖² / ‖a_j‖²``: every column starts with the same share of ``y``'s
+    variance (all ones for columns of equal norm); zero columns start (and stay) at 0."""
+    energy = np.asarray(column_energy, dtype=np.float64)
+    positive = energy > 0
+    return np.where(positive, energy.mean() / np.where(positive, energy, 1.0), 0.0)
+
+
 def as_columns(y):
     """``y`` as an ``(M, L)`` array of measurement vectors, and whether it was 1-D."""
     return (y[:, None], True) if y.ndim == 1 else (y, False)

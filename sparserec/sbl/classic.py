@@ -20,7 +20,9 @@ from ._common import (
     as_columns,
     check_noise_var,
     check_prune_tol,
+    initial_gamma,
     initial_noise_var,
+    keep_after_pruning,
     relative_change,
     update_noise_var,
 )
@@ -103,8 +105,9 @@ class SparseBayesianLearning(SBLRegressorMixin):
         Known noise variance ``σ²``; ``None`` (default) learns it by EM, starting from
         ``0.1 var(y)``.
     prune_tol : float, default=1e-3
-        Entries of ``γ`` below ``prune_tol · max(γ)`` are set to 0 for good (their columns
-        leave the computation); 0 disables pruning.
+        Entries with ``γ_j ‖a_j‖²`` (the variance column ``j`` adds to ``y``) below
+        ``prune_tol`` times the largest are set to 0 for good (their columns leave the
+        computation); 0 disables pruning. Invariant to the scaling of the columns.
     max_iter : int, default=200
         EM iterations.
     tol : float, default=1e-4
@@ -188,10 +191,11 @@ class SparseBayesianLearning(SBLRegressorMixin):
         X = X.astype(dtype, copy=False)
         Y, one_d = as_columns(y.astype(dtype, copy=False))
         n_feat = X.shape[1]
+        energy = np.sum(np.abs(X) ** 2, axis=0)  # ‖a_j‖²: start and pruning, scale-free
         active = np.arange(n_feat)
-        gamma = np.ones(n_feat)
+        gamma = initial_gamma(energy)
         sigma2 = initial_noise_var(Y) if noise_var is None else float(noise_var)
-        full = np.ones(n_feat)
+        full = gamma.copy()
         converged = False
         if not np.any(Y):  # y = 0: x = 0, nothing to learn
             active, gamma, full, converged = active[:0], gamma[:0], full * 0, True
@@ -202,7 +206,7 @@ class SparseBayesianLearning(SBLRegressorMixin):
             if noise_var is None:
                 sigma2 = update_noise_var(post.resid_sq, post.dof, sigma2, Y)
             old = full
-            keep = new >= prune_tol * new.max()
+            keep = keep_after_pruning(new, energy[active], prune_tol)
             active, gamma = active[keep], new[keep]
             full = np.zeros(n_feat)
             full[active] = gamma

@@ -45,7 +45,9 @@ from ._common import (
     as_columns,
     check_noise_var,
     check_prune_tol,
+    initial_gamma,
     initial_noise_var,
+    keep_after_pruning,
     single_threaded_blas,
     update_noise_var,
 )
@@ -314,10 +316,11 @@ class KroneckerSBL(SBLRegressorMixin):
         Known noise variance ``σ²``; ``None`` (default) learns it by EM, starting from
         ``0.1 var(y)``.
     prune_tol : float or sequence of float, optional
-        Entries of ``γ_i`` below ``prune_tol · max(γ_i)`` are set to 0 for good (which keeps
-        the Kronecker structure); one value per factor, or one for all. Default: 1e-3 for
-        ``"svd"``, 1e-2 for ``"am"`` (the reference implementation's values); 0 disables
-        pruning.
+        Entries with ``γ_ij ‖a_ij‖²`` (``a_ij`` the column of factor ``i``) below
+        ``prune_tol`` times the largest of factor ``i`` are set to 0 for good (which keeps
+        the Kronecker structure; invariant to the scaling of the columns); one value
+        per factor, or one for all. Default: 1e-3 for ``"svd"``, 1e-2 for ``"am"`` (the
+        reference implementation's values); 0 disables pruning.
     block_size : int or sequence of (int or None), optional
         Block-sparse extension (pattern coupling, as the reference's PC-KroSBL): for a
         factor with block size ``b > 1``, its hyperparameters are coupled to their
@@ -540,8 +543,9 @@ class KroneckerSBL(SBLRegressorMixin):
         xp = array_namespace(Yt, *factors)
         shapes = [A.shape for A in factors]
         Y = Yt.reshape(Yt.shape[0], -1).T
+        energies = [to_host(xp.sum(xp.abs(A) ** 2, axis=0)) for A in factors]  # ‖a_ij‖²
         active = [np.arange(n) for _, n in shapes]
-        gammas = _normalise([np.ones(n) for _, n in shapes])
+        gammas = _normalise([initial_gamma(e) for e in energies])
         sigma2 = initial_noise_var(Y) if noise_var is None else float(noise_var)
         if not bool(xp.any(Y)):  # y = 0: x = 0, nothing to learn
             return active, [np.zeros_like(g) for g in gammas], sigma2, True
@@ -556,7 +560,8 @@ class KroneckerSBL(SBLRegressorMixin):
             if noise_var is None:
                 sigma2 = update_noise_var(post.resid_sq, post.dof, sigma2, Y)
             old_full = self._full_gamma(shapes, active, gammas)
-            keep = [g >= tol * g.max() for g, tol in zip(new, prune_tol, strict=True)]
+            keep = [keep_after_pruning(g, e[a], tol) for g, e, a, tol in
+                    zip(new, energies, active, prune_tol, strict=True)]
             active = [a[k] for a, k in zip(active, keep, strict=True)]
             gammas = [g[k] for g, k in zip(new, keep, strict=True)]
             if _kron_relative_change(self._full_gamma(shapes, active, gammas),
