@@ -12,6 +12,7 @@ Dask tiling reuses it).
 
 from __future__ import annotations
 
+import textwrap
 import time
 from pathlib import Path
 
@@ -204,11 +205,14 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
                                 backend=backend, verbose=verbose) for p in planes]
     out = assemble([r.image for r in results])
     params = results[0].params
-    history = [f"sparserec {__version__} deconvolve: method={method}",
-               f"input={input_path.name} psf={psf_desc}",
-               " ".join(f"{k}={v}" for k, v in params.items() if k != "method"),
-               "noise_sigma=" + ",".join(f"{r.noise_sigma:.4g}" for r in results)
-               + " background=" + ",".join(f"{r.background:.4g}" for r in results)]
+    lines = [f"sparserec {__version__} deconvolve: method={method}",
+             f"input={input_path.name} psf={psf_desc}",
+             " ".join(f"{k}={v}" for k, v in params.items() if k != "method"),
+             "noise_sigma=" + ",".join(f"{r.noise_sigma:.4g}" for r in results)
+             + " background=" + ",".join(f"{r.background:.4g}" for r in results)]
+    # a HISTORY card holds 72 characters: break between words, never inside one
+    history = [part for line in lines for part in
+               textwrap.wrap(line, 72, break_long_words=False, break_on_hyphens=False)]
     written = out
     if not output_path.name.lower().endswith(FITS_SUFFIXES) and src.format == "fits":
         lo, hi = float(np.min(out)), float(np.max(out))
