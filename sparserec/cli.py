@@ -40,6 +40,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from ._version import __version__
@@ -308,6 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings as one line (``sparserec: warning: ...``), without the source line."""
+    print(f"sparserec: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv=None) -> int:
     """Entry point of the ``sparserec`` command."""
     from .backend import BackendUnavailableError
@@ -318,7 +324,9 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except KeyboardInterrupt:
         print("sparserec: interrupted; no partial output was written", file=sys.stderr)
         return 130
