@@ -146,10 +146,12 @@ def _is_zarr_path(path: Path) -> bool:
 
 
 def _open_input(image, tile: int):
-    """``(dask array in tiles, FITS header or None, stored dtype, input path or None)``.
+    """``(dask array in tiles, reader, FITS header or None, stored dtype, input path)``.
 
     A FITS file or an in-memory array is cut straight into tiles (never read whole by
-    one task); a Dask array or Zarr store is rechunked.
+    one task); a Dask array or Zarr store is rechunked. ``reader`` is the sliceable,
+    picklable source of a file input (``None`` otherwise): the tile tasks read their
+    windows from it themselves.
     """
     import dask.array as da
 
@@ -162,20 +164,25 @@ def _open_input(image, tile: int):
         if path.name.lower().endswith(FITS_SUFFIXES):
             src = _FitsBlocks(path)
             chunks = tuple(_even_chunks(n, tile) for n in src.shape)
-            return da.from_array(src, chunks=chunks, asarray=False, fancy=False), \
-                src.header, src.stored_dtype, path
+            # inline: each read task carries the (small) source, so that the reads are
+            # root tasks that the scheduler queues instead of reading the image ahead
+            return da.from_array(src, chunks=chunks, asarray=False, fancy=False,
+                                 inline_array=True), src, src.header, src.stored_dtype, path
         if _is_zarr_path(path):
-            arr = da.from_zarr(str(path))
-            return _rechunk(arr, tile), None, arr.dtype, path
+            import zarr
+
+            arr = da.from_zarr(str(path), inline_array=True)
+            reader = zarr.open_array(str(path), mode="r")
+            return _rechunk(arr, tile), reader, None, arr.dtype, path
         raise ValueError(f"image path {str(path)!r} must be a FITS file "
                          f"({', '.join(FITS_SUFFIXES)}) or a Zarr store (.zarr)")
     if isinstance(image, da.Array):
-        return _rechunk(image, tile), None, image.dtype, None
+        return _rechunk(image, tile), None, None, image.dtype, None
     arr = np.asarray(image)
     if arr.ndim != 2:
         raise ValueError(f"image must be 2-D, got shape {arr.shape}")
     chunks = tuple(_even_chunks(n, tile) for n in arr.shape)
-    return da.from_array(arr, chunks=chunks), None, arr.dtype, None
+    return da.from_array(arr, chunks=chunks), None, None, arr.dtype, None
 
 
 def _rechunk(arr, tile: int):
@@ -262,6 +269,24 @@ def _deconvolve_block(block, psf, params):
     with warnings.catch_warnings():  # one warning per tile would drown the user
         warnings.simplefilter("ignore", ConvergenceWarning)
         return deconvolve_array(block, psf, **params).image
+
+
+def _deconvolve_window(block_info=None, *, source, depth, psf, params):
+    """One output tile of a file input: read its window (tile plus halo, cut at the image
+    border, exactly as ``map_overlap(boundary="none")`` builds it), solve, trim.
+
+    Reading inside the tile task keeps a worker's memory at one window: with
+    ``map_overlap`` on a file, the distributed scheduler runs the cheap block reads and
+    halo slices far ahead of the slow solves and holds their results (measured on
+    16384 x 16384: 1 GiB per worker instead of 0.45 GiB).
+    """
+    info = block_info[None]
+    (r0, r1), (c0, c1) = info["array-location"]
+    h, w = info["shape"]
+    a0, a1 = max(0, r0 - depth[0]), min(h, r1 + depth[0])
+    b0, b1 = max(0, c0 - depth[1]), min(w, c1 + depth[1])
+    out = _deconvolve_block(source[a0:a1, b0:b1], psf, params)
+    return out[r0 - a0: r1 - a0, c0 - b0: c1 - b0]
 
 
 # ---------------------------------------------------------------------- outputs
@@ -429,6 +454,9 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
     start = time.perf_counter()
     if not isinstance(tile, (int, np.integer)) or isinstance(tile, bool) or tile < 16:
         raise ValueError(f"tile must be an integer >= 16 (pixels), got {tile!r}")
+    if not compute and (client == "local" or output is not None):
+        raise ValueError("compute=False returns the lazy result: it cannot be combined "
+                         "with output= or client='local' (a cluster closed on return)")
     psf = check_psf(psf)
     n_scales = params.get("n_scales", 4)
     if halo is None:
@@ -438,7 +466,7 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
     if not isinstance(max_noise_pixels, (int, np.integer)) or max_noise_pixels < 1:
         raise ValueError(f"max_noise_pixels must be a positive integer, got "
                          f"{max_noise_pixels!r}")
-    arr, header, stored_dtype, in_path = _open_input(image, int(tile))
+    arr, reader, header, stored_dtype, in_path = _open_input(image, int(tile))
     if any(k > n for k, n in zip(psf.shape, arr.shape, strict=True)):
         raise ValueError(f"psf of shape {psf.shape} is larger than the image of shape "
                          f"{arr.shape}")
@@ -453,9 +481,14 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
         sigma, sky = _global_levels(arr, noise_sigma, background, scheduler,
                                     int(max_noise_pixels), local)
         block_params = {**params, "noise_sigma": sigma, "background": sky}
-        result = da.map_overlap(_deconvolve_block, arr, depth=depth, boundary="none",
-                                trim=True, dtype=np.float64, meta=np.empty((0, 0)),
-                                psf=psf, params=block_params)
+        if reader is None:
+            result = da.map_overlap(_deconvolve_block, arr, depth=depth, boundary="none",
+                                    trim=True, dtype=np.float64, meta=np.empty((0, 0)),
+                                    psf=psf, params=block_params)
+        else:  # the same windows, each read by its own tile task (see _deconvolve_window)
+            result = da.map_blocks(_deconvolve_window, chunks=chunks, dtype=np.float64,
+                                   meta=np.empty((0, 0)), source=reader,
+                                   depth=(depth[0], depth[1]), psf=psf, params=block_params)
         out_path = None
         if not compute:
             image_out = result
