@@ -468,7 +468,7 @@ def test_joint_image_explains_every_band():
     assert 0.04 <= joint.noise_sigma_[1] < 0.06
 
     def misfit(est):  # residual rms of each band in units of its noise
-        return [np.std(m - y) / s for m, y, s in zip(est.models_, (a, b), (0.2, 0.04))]
+        return [np.std(m - y) / s for m, y, s in zip(est.models_, (a, b), (0.2, 0.04), strict=True)]
 
     # a band with a huge noise level has no weight: the other band alone decides
     only_a = JointWaveletDeconvolution([sharp, wide], pixel_ratios=[1, 2],
