@@ -309,9 +309,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None):
-    """Warnings as one line (``sparserec: warning: ...``), without the source line."""
-    print(f"sparserec: warning: {message}", file=sys.stderr if file is None else file)
+def _one_line_warnings(show):
+    """``warnings.showwarning`` that prints run-time warnings (non-convergence, ...) as
+    one line ``sparserec: warning: ...``; deprecations go to ``show`` as before."""
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, (DeprecationWarning, PendingDeprecationWarning,
+                                 FutureWarning)):
+            return show(message, category, filename, lineno, file, line)
+        print(f"sparserec: warning: {message}", file=sys.stderr if file is None else file)
+    return showwarning
 
 
 def main(argv=None) -> int:
@@ -325,7 +331,7 @@ def main(argv=None) -> int:
         return 0
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
+            warnings.showwarning = _one_line_warnings(warnings.showwarning)
             return args.func(args)
     except KeyboardInterrupt:
         print("sparserec: interrupted; no partial output was written", file=sys.stderr)

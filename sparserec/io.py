@@ -100,9 +100,9 @@ def read_image(path) -> Bunch:
     return Bunch(data=data, header=header, dtype=np.dtype(stored), path=path, format=kind)
 
 
-@contextlib.contextmanager
-def atomic_output(path, *, overwrite: bool = False, inputs=()):
-    """Yield a temporary path that is renamed to ``path`` only if the block succeeds.
+def check_output_path(path, *, overwrite: bool = False, inputs=()) -> Path:
+    """Refuse an output that is one of ``inputs`` (also through a link or another path
+    to the same file) or that exists without ``overwrite``; return it as a Path.
 
     Raises
     ------
@@ -123,6 +123,16 @@ def atomic_output(path, *, overwrite: bool = False, inputs=()):
                               "(--overwrite on the command line) to replace it")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"output folder {str(path.parent)!r} does not exist")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path, *, overwrite: bool = False, inputs=()):
+    """Yield a temporary path that is renamed to ``path`` only if the block succeeds.
+
+    The path is first checked by :func:`check_output_path`.
+    """
+    path = check_output_path(path, overwrite=overwrite, inputs=inputs)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)

@@ -183,18 +183,14 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
     'test'
     """
     from .. import __version__
-    from ..io import FITS_SUFFIXES, atomic_output, read_image, write_image
+    from ..io import FITS_SUFFIXES, atomic_output, check_output_path, read_image, write_image
 
     start = time.perf_counter()
     input_path, output_path = Path(input_path), Path(output_path)
     psf_file = psf if isinstance(psf, (str, Path)) else None
     inputs = [input_path] + ([Path(psf_file)] if psf_file is not None else [])
     for path in [output_path] + ([Path(report)] if report is not None else []):
-        if any(path.resolve() == p.resolve() for p in inputs):
-            raise ValueError(f"refusing to write {str(path)!r}: it is one of the inputs")
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"output {str(path)!r} exists; pass --overwrite to "
-                                  "replace it")
+        check_output_path(path, overwrite=overwrite, inputs=inputs)  # before the work
     if report is not None and Path(report).resolve() == output_path.resolve():
         raise ValueError("--report must differ from the output file")
     psf_array, psf_desc = load_psf(psf, psf_model=psf_model, fwhm=fwhm, size=psf_size)
