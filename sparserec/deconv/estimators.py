@@ -39,8 +39,6 @@ from .wavelets import StarletTransform, make_transform
 __all__ = ["WaveletDeconvolution", "JointWaveletDeconvolution"]
 
 _SOLVERS = ("condat-vu", "fista")
-# passes of the support-based flux correction (use_support=True)
-DEBIAS_ITER = 3
 
 
 def _check_image(image, name: str) -> np.ndarray:
@@ -225,8 +223,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         if self.use_support:
             support = multiresolution_support(images[0], sigmas[0], self.n_scales,
                                               float(k_sigma[0]))[:-1].any(axis=0)
-            x, _ = support_debias(model, support, x, reach=max(_psf_reach(p) for p in psfs),
-                                  n_iter=DEBIAS_ITER)
+            x, _ = support_debias(model, support, x, reach=max(_psf_reach(p) for p in psfs))
         image = to_host(model.frame(x)).astype(np.float64) * scale \
             + backgrounds[0] / ratios[0] ** 2
         if not np.isfinite(image).all():

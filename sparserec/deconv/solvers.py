@@ -7,8 +7,8 @@
   on the dual ``u``, with steps satisfying ``τ (L/2 + σ ‖Φ‖²) ≤ 1``.
 - :func:`fista`: the synthesis problem ``min_α f(Ψ α) + ‖λ ⊙ α‖₁`` by FISTA (Beck &
   Teboulle 2009), step ``1 / (L ‖Ψ‖²)``.
-- :func:`support_debias`: the multi-resolution-support flux correction (projected
-  gradient on ``½ Σ_b w_b ‖M_b ⊙ Φ (y_b − A_b x)‖²`` from the sparse solution).
+- :func:`support_debias`: the multi-resolution-support flux correction (each source of
+  the sparse solution rescaled to the observed flux of its cell).
 
 ``f`` is a :class:`~sparserec.deconv.forward.BlurModel`'s data term. The loops take an
 iterator of iteration indices (the estimator's progress bar) and a ``record`` callback
