@@ -129,6 +129,24 @@ def resolve_backend(backend: str, *arrays) -> str:
     return backend
 
 
+def host_backend(backend: str) -> str:
+    """The CPU backend that runs the host-side part of a computation on ``backend``.
+
+    Some steps stay on the host even when the bulk runs on the GPU (greedy selection in
+    BCD, the small M-step of Kronecker SBL). They use numba when it imports, otherwise
+    NumPy; a concrete CPU backend is returned unchanged.
+
+    Examples
+    --------
+    >>> from sparserec.backend import host_backend
+    >>> host_backend("numpy")
+    'numpy'
+    """
+    if backend in ("numpy", "numba"):
+        return backend
+    return "numba" if _numba_status()[0] else "numpy"
+
+
 def get_namespace(backend: str) -> ModuleType:
     """The array module of a concrete backend: :mod:`numpy`, or :mod:`cupy` for ``"cupy"``."""
     if backend == "cupy":

@@ -55,13 +55,11 @@ def _penalty_ratio(est):
 
 
 def _kernels(backend):
+    from ..backend import host_backend
     from . import _kernels
 
-    if backend == "cupy":  # rules and block updates run on the host (see bcd.device)
-        from ..backend import _numba_status
-
-        backend = "numba" if _numba_status()[0] else "numpy"
-    return _kernels.get(backend)
+    # rules and block updates run on the host also for "cupy" (see bcd.device)
+    return _kernels.get(host_backend(backend))
 
 
 def _solve(est, loss, penalty, W0, always_rows=()):

@@ -36,7 +36,7 @@ from scipy.optimize import nnls
 from scipy.sparse.linalg import LinearOperator
 from sklearn.utils import check_scalar
 
-from ..backend import _numba_status, array_namespace, get_namespace, is_cupy_array, to_host
+from ..backend import array_namespace, get_namespace, host_backend, is_cupy_array, to_host
 from ..base import check_finite_array, check_option, validate_xy
 from ..operators import Kronecker, mode_products
 from ._common import (
@@ -572,7 +572,7 @@ class KroneckerSBL(SBLRegressorMixin):
     def _m_step(self, variant, D, gammas, couplings):
         if variant == "svd":
             return _svd_step(D, couplings)
-        compiled = self.backend_ == "numba" or (self.backend_ == "cupy" and _numba_status()[0])
+        compiled = host_backend(self.backend_) == "numba"
         if compiled and all(c is None for c in couplings):
             from ._kernels import am_step
 
