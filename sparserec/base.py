@@ -18,11 +18,13 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_scalar, get_tags
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
-from .backend import array_namespace, is_cupy_array, resolve_backend
+from .backend import BACKENDS, array_namespace, is_cupy_array, resolve_backend
 
 __all__ = [
+    "COMMON_PARAMETER_CONSTRAINTS",
     "ConvergenceWarning",
     "SparseEstimatorMixin",
     "check_option",
@@ -210,13 +212,27 @@ def progress(iterable: Iterable, *, total: int | None = None, desc: str = "",
     return iter(tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True))
 
 
+#: scikit-learn parameter constraints of the shared parameters; an estimator's
+#: ``_parameter_constraints`` table starts from the entries it has, e.g.
+#: ``{**{k: COMMON_PARAMETER_CONSTRAINTS[k] for k in ("max_iter", "tol")}, "alpha": [...]}``.
+COMMON_PARAMETER_CONSTRAINTS = {
+    "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+    "tol": [Interval(numbers.Real, 0, None, closed="left")],
+    "backend": [StrOptions(set(BACKENDS))],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+
 class SparseEstimatorMixin:
     """Shared plumbing for sparserec estimators.
 
     Subclasses call, in ``fit``:
 
-    1. :meth:`_check_common_params` — checks ``max_iter``, ``tol``, ``verbose`` (those
-       the estimator has) and resolves ``backend`` into ``self.backend_``;
+    1. :meth:`_check_common_params` — validates the parameters against the class's
+       ``_parameter_constraints`` table (scikit-learn's machinery) when it has one, checks
+       ``max_iter``, ``tol``, ``verbose`` (those the estimator has) and resolves ``backend``
+       into ``self.backend_``;
     2. :meth:`_iterations` — ``range(max_iter)``, with a progress bar when ``verbose``;
     3. :meth:`_record` each iteration's objective into ``history_``;
     4. :meth:`_set_convergence` — sets ``n_iter_`` and ``converged_``, and warns with a
@@ -224,6 +240,8 @@ class SparseEstimatorMixin:
     """
 
     def _check_common_params(self, *arrays) -> str:
+        if hasattr(type(self), "_parameter_constraints"):
+            self._validate_params()  # scikit-learn's InvalidParameterError messages
         if hasattr(self, "max_iter"):
             check_scalar(self.max_iter, "max_iter", numbers.Integral, min_val=1)
         if hasattr(self, "tol"):
