@@ -55,7 +55,8 @@ def check_option(value, name: str, options) -> str:
 
 
 def check_finite_array(x, name: str, *, ndim=None, allow_complex: bool = False,
-                       min_size: int = 1, dtype=(np.float64, np.float32)):
+                       allow_nan: bool = False, min_size: int = 1,
+                       dtype=(np.float64, np.float32)):
     """Validate an array of any dimension on the host or on the GPU.
 
     Floats stay in their precision (float32 or float64), integers become float64,
@@ -71,6 +72,9 @@ def check_finite_array(x, name: str, *, ndim=None, allow_complex: bool = False,
         Allowed number of dimensions.
     allow_complex : bool
         Accept complex values.
+    allow_nan : bool
+        Accept NaN (e.g. masked pixels), as long as one value is not NaN; infinities are
+        refused in any case.
     min_size : int
         Smallest number of elements accepted.
     dtype : tuple of dtypes
@@ -93,6 +97,11 @@ def check_finite_array(x, name: str, *, ndim=None, allow_complex: bool = False,
     xp = array_namespace(x)
     if xp is np:
         x = np.asarray(x)
+        if x.dtype == object:  # e.g. a list mixing ints and floats
+            try:
+                x = x.astype(np.float64)
+            except (TypeError, ValueError):
+                pass
     if x.dtype == object or x.dtype.kind not in "biufc":
         raise TypeError(f"{name} must be a numeric array, got dtype {x.dtype}")
     if x.dtype.kind == "c":
@@ -110,8 +119,13 @@ def check_finite_array(x, name: str, *, ndim=None, allow_complex: bool = False,
     if x.size < min_size:
         raise ValueError(f"{name} must have at least {min_size} element(s), got shape {x.shape}")
     if not bool(xp.isfinite(x).all()):
-        n_bad = int((~xp.isfinite(x)).sum())
-        raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s)")
+        if not allow_nan:
+            n_bad = int((~xp.isfinite(x)).sum())
+            raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s)")
+        if n_inf := int(xp.isinf(x).sum()):
+            raise ValueError(f"{name} contains {n_inf} infinite value(s)")
+        if bool(xp.isnan(x).all()):
+            raise ValueError(f"{name} has no finite value (all {x.size} are NaN)")
     return x
 
 
@@ -141,7 +155,8 @@ def validate_xy(estimator, X, y=None, *, allow_complex: bool = False, reset: boo
                              dtype=[np.float64, np.float32], **check_params)
     if hasattr(X, "tocsr"):
         raise TypeError("complex or GPU input must be a dense array, got a sparse matrix for X")
-    X = check_finite_array(X, "X", ndim=2, allow_complex=allow_complex)
+    X = check_finite_array(X, "X", ndim=2, allow_complex=allow_complex,
+                           allow_nan=check_params.get("ensure_all_finite") == "allow-nan")
     if y is not None:
         y = check_finite_array(y, "y", ndim=(1, 2) if multi_output else 1,
                                allow_complex=allow_complex)

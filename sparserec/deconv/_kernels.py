@@ -1,178 +1,144 @@
-"""numba kernels of the deconvolution family (imported only when the numba backend runs).
+"""The kernels of the deconvolution family, one namespace per backend.
 
-The starlet smoothing is a sparse 1-D matrix (five taps plus the mirror-boundary folds)
-applied along one image axis; the same kernels apply it or its transpose, given the
-matrix in CSR form. The solver updates are fused element-wise loops. Reductions are
-written per row and summed in a fixed order, so results do not depend on the threads.
+:func:`get` returns, for a concrete backend, the same set of functions: the starlet's
+smoothing and plane arithmetic, and the fused Condat–Vũ / FISTA updates. ``"numba"``
+gets the compiled kernels of :mod:`sparserec.deconv._numba`; ``"numpy"`` and ``"cupy"``
+get the array-expression twins below, which run on whichever array module their inputs
+live in (the starlet smoothing on CuPy is the five-tap kernel of ``gpu/starlet.cu``). The
+solvers and the transform have one loop body and call only these names.
+
+Every update writes per-row partial sums into a ``partial`` buffer of the inputs' array
+module (from :func:`partials`); the solvers reduce them when they test convergence, so
+on the GPU nothing is read back to the host inside the loop.
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
-from numba import njit, prange
+
+from ..backend import array_namespace, cuda_module, scipy_namespace
+from .prox import project_box, project_nonnegative, soft_threshold
+
+__all__ = ["get"]
 
 
-@njit(parallel=True, cache=True)
-def csr_axis0(indptr, indices, data, x, out):
-    """``out = A @ x`` (A acts on the rows of the image ``x``)."""
-    n0, n1 = out.shape
-    for i in prange(n0):
-        start, stop = indptr[i], indptr[i + 1]
-        r, v = indices[start], data[start]
-        for c in range(n1):
-            out[i, c] = v * x[r, c]
-        for e in range(start + 1, stop):
-            r, v = indices[e], data[e]
-            for c in range(n1):
-                out[i, c] += v * x[r, c]
+def partials(xp, n_rows: int, n_cols: int):
+    """Buffer for the per-row partial sums of the updates (float64, zero)."""
+    return xp.zeros((n_rows, n_cols), dtype=np.float64)
 
 
-@njit(cache=True, inline="always")
-def _csr_row_dot(indptr, indices, data, x, i, p):
-    start, stop = indptr[p], indptr[p + 1]
-    acc = data[start] * x[i, indices[start]]
-    for e in range(start + 1, stop):
-        acc += data[e] * x[i, indices[e]]
-    return acc
+# ---------------------------------------------------------------- array twins (NumPy, CuPy)
+def _row_sums(a):
+    return a.reshape(a.shape[0], -1).sum(axis=1, dtype=np.float64)
 
 
-@njit(parallel=True, cache=True)
-def csr_axis1(indptr, indices, data, taps, step, x, out):
-    """``out = x @ A.T`` (A acts along each row of the image ``x``).
-
-    Away from the edges ``A`` is the five-tap stencil ``taps`` with holes ``step``,
-    applied directly on five shifted views of the row (unit-stride loads from index 0,
-    which the compiler vectorises); its CSR rows serve the edge columns.
-    """
-    n0, n1 = out.shape
-    lo = min(2 * step, n1)
-    hi = max(n1 - 2 * step, lo)
-    m = hi - lo
-    t0, t1, t2, t3, t4 = taps[0], taps[1], taps[2], taps[3], taps[4]
-    for i in prange(n0):
-        for p in range(lo):
-            out[i, p] = _csr_row_dot(indptr, indices, data, x, i, p)
-        a, b, c = x[i, 0:m], x[i, step:step + m], x[i, 2 * step:2 * step + m]
-        d, e = x[i, 3 * step:3 * step + m], x[i, 4 * step:4 * step + m]
-        o = out[i, lo:hi]
-        for q in range(m):
-            o[q] = t0 * a[q] + t1 * b[q] + t2 * c[q] + t3 * d[q] + t4 * e[q]
-        for p in range(hi, n1):
-            out[i, p] = _csr_row_dot(indptr, indices, data, x, i, p)
-
-
-@njit(parallel=True, cache=True)
 def subtract_into(a, b):
-    """``a -= b`` for images."""
-    n0, n1 = a.shape
-    for i in prange(n0):
-        for c in range(n1):
-            a[i, c] -= b[i, c]
+    """``a -= b``."""
+    a -= b
 
 
-@njit(parallel=True, cache=True)
 def horner_step(w, b, t):
-    """``t = b - w`` (first half of one step of the starlet adjoint)."""
-    n0, n1 = w.shape
-    for i in prange(n0):
-        for c in range(n1):
-            t[i, c] = b[i, c] - w[i, c]
+    """``t = b - w``."""
+    array_namespace(t).subtract(b, w, out=t)
 
 
-@njit(parallel=True, cache=True)
 def add_into(a, b, out):
-    """``out = a + b`` for images."""
-    n0, n1 = a.shape
-    for i in prange(n0):
-        for c in range(n1):
-            out[i, c] = a[i, c] + b[i, c]
+    """``out = a + b``."""
+    array_namespace(out).add(a, b, out=out)
 
 
-@njit(parallel=True, cache=True, fastmath=True)
 def primal_step(x, grad, phit_u, tau, positivity, z, partial):
-    """Condat–Vũ primal update, in place.
-
-    ``x_new = P(x - tau (grad + phit_u))`` with ``P`` the projection on ``x >= 0`` when
-    ``positivity``; ``z = 2 x_new - x`` (the extrapolated point the dual step needs);
-    ``partial[i] = (Σ (x_new - x)², Σ x_new²)`` over row ``i``. Row views and
-    ``fastmath`` (the inputs are finite) let the row loops vectorise.
-    """
-    n0, n1 = x.shape
-    for i in prange(n0):
-        xr, gr, pr, zr = x[i], grad[i], phit_u[i], z[i]
-        dx2 = 0.0
-        xx2 = 0.0
-        for c in range(n1):
-            old = xr[c]
-            new = old - tau * (gr[c] + pr[c])
-            if positivity:
-                new = max(new, 0)
-            zr[c] = 2 * new - old
-            xr[c] = new
-            dx2 += (new - old) * (new - old)
-            xx2 += new * new
-        partial[i, 0] = dx2
-        partial[i, 1] = xx2
+    """Condat–Vũ primal update in place: ``x ← P(x − τ(∇f + Φᵀu))``, ``z = 2x_new − x``,
+    ``partial[i] = (Σ (x_new − x)², Σ x_new²)`` over row ``i``."""
+    xp = array_namespace(x)
+    new = grad + phit_u
+    new *= -tau
+    new += x
+    if positivity:
+        new = project_nonnegative(new)
+    xp.subtract(new, x, out=z)  # z = x_new - x for now
+    partial[:, 0] = _row_sums(z * z)
+    partial[:, 1] = _row_sums(new * new)
+    z += new  # 2 x_new - x
+    x[...] = new
 
 
-@njit(parallel=True, cache=True, fastmath=True)
 def dual_step(u, wz, wx, lam, sigma, partial):
-    """Condat–Vũ dual update on the detail planes, in place.
-
-    ``u = clip(u + sigma wz, -lam, lam)`` (the prox of the conjugate of the weighted l1
-    norm, Moreau), ``wx = (wz + wx) / 2`` (so that ``wx`` tracks ``Φ x`` of the new
-    iterate), and ``partial[j, i] = Σ lam |wx|`` over row ``i`` of plane ``j``.
-    """
-    n_planes, n0, n1 = u.shape
-    for k in prange(n_planes * n0):
-        j = k // n0
-        i = k - j * n0
-        ur, zr, xr, lr = u[j, i], wz[j, i], wx[j, i], lam[j, i]
-        acc = 0.0
-        for c in range(n1):
-            lim = lr[c]
-            ur[c] = min(max(ur[c] + sigma * zr[c], -lim), lim)
-            a = 0.5 * (zr[c] + xr[c])
-            xr[c] = a
-            acc += lim * abs(a)
-        partial[j, i] = acc
+    """Condat–Vũ dual update in place: ``u ← clip(u + σ wz, −λ, λ)``, ``wx ← (wz + wx)/2``,
+    ``partial[j, i] = Σ λ|wx|`` over row ``i`` of plane ``j``."""
+    xp = array_namespace(u)
+    u[...] = project_box(u + sigma * wz, lam)
+    wx += wz
+    wx *= 0.5
+    partial[...] = (lam * xp.abs(wx)).sum(axis=-1, dtype=np.float64)
 
 
-@njit(parallel=True, cache=True)
 def fista_step(alpha, grad, step, lam, momentum, prev, partial):
-    """FISTA proximal-gradient step on synthesis coefficients, in place.
+    """FISTA step on 2-D views of the coefficients, in place (see the numba kernel)."""
+    xp = array_namespace(alpha)
+    partial[:, 2] = (lam * xp.abs(alpha)).sum(axis=1, dtype=np.float64)
+    new = soft_threshold(alpha - step * grad, step * lam)
+    d = new - prev
+    partial[:, 0] = (d * d).sum(axis=1, dtype=np.float64)
+    partial[:, 1] = (new * new).sum(axis=1, dtype=np.float64)
+    alpha[...] = new + momentum * d
+    prev[...] = new
 
-    ``alpha`` holds the extrapolated point on entry. ``new = soft(alpha - step grad,
-    step lam)``; ``alpha = new + momentum (new - prev)`` where ``prev`` holds the previous
-    prox point on entry and ``new`` on exit; ``partial[k] = (Σ (new - prev)², Σ new²,
-    Σ lam |alpha_in|)`` over row ``k``.
+
+def _smooth_numpy(x, out, step: int, tmp):
+    from .starlet import dilated_kernel
+
+    ndimage = scipy_namespace(np, "ndimage")
+    kernel = dilated_kernel(step).astype(x.dtype)
+    ndimage.convolve1d(x, kernel, axis=1, mode="reflect", output=tmp)
+    ndimage.convolve1d(tmp, kernel, axis=0, mode="reflect", output=out)
+
+
+def _smooth_cuda(x, out, step: int, tmp):
+    """``gpu/starlet.cu``: the five-tap kernel once per axis (C-contiguous images)."""
+    ctype = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}[x.dtype]
+    kernel = cuda_module("starlet.cu", ("atrous_axis<float>", "atrous_axis<double>")) \
+        .get_function(f"atrous_axis<{ctype}>")
+    n0, n1 = x.shape
+    threads = 256
+    grid = ((x.size + threads - 1) // threads,)
+    for src, dst, axis in ((x, tmp, 1), (tmp, out, 0)):
+        kernel(grid, (threads,), (src, dst, np.int32(n0), np.int32(n1), np.int32(step),
+                                  np.int32(axis)))
+
+
+def _smooth_numba(x, out, step: int, tmp):
+    from . import _numba
+    from .starlet import B3_SPLINE, smoothing_csr
+
+    key = x.dtype.str
+    _numba.csr_axis1(*smoothing_csr(x.shape[1], step, key), B3_SPLINE.astype(x.dtype), step,
+                     x, tmp)
+    _numba.csr_axis0(*smoothing_csr(x.shape[0], step, key), tmp, out)
+
+
+_TWINS = ("subtract_into", "horner_step", "add_into", "primal_step", "dual_step", "fista_step")
+
+
+def get(backend: str) -> SimpleNamespace:
+    """The kernels of ``backend`` (``"numpy"``, ``"numba"`` or ``"cupy"``) as a namespace.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.deconv import _kernels
+    >>> k = _kernels.get("numpy")
+    >>> a = np.ones((2, 3)); k.subtract_into(a, a); float(a.sum())
+    0.0
     """
-    n_rows, n1 = alpha.shape
-    for k in prange(n_rows):
-        dx2 = 0.0
-        xx2 = 0.0
-        l1 = 0.0
-        for c in range(n1):
-            a = alpha[k, c]
-            l1 += lam[k, c] * abs(a)
-            v = a - step * grad[k, c]
-            t = step * lam[k, c]
-            if v > t:
-                v = v - t
-            elif v < -t:
-                v = v + t
-            else:
-                v = v * 0
-            old = prev[k, c]
-            dx2 += (v - old) * (v - old)
-            xx2 += v * v
-            prev[k, c] = v
-            alpha[k, c] = v + momentum * (v - old)
-        partial[k, 0] = dx2
-        partial[k, 1] = xx2
-        partial[k, 2] = l1
+    if backend == "numba":
+        from . import _numba
 
-
-def row_partials(n_rows: int, n_cols: int) -> np.ndarray:
-    """Buffer for the per-row partial sums of the kernels above."""
-    return np.zeros((n_rows, n_cols), dtype=np.float64)
+        funcs = {name: getattr(_numba, name) for name in _TWINS}
+        funcs["smooth"] = _smooth_numba
+    else:
+        funcs = {name: globals()[name] for name in _TWINS}
+        funcs["smooth"] = _smooth_cuda if backend == "cupy" else _smooth_numpy
+    return SimpleNamespace(backend=backend, partials=partials, **funcs)

@@ -22,8 +22,15 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import Bunch, check_array, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
-from ..backend import get_namespace, to_host
-from ..base import ConvergenceWarning, SparseEstimatorMixin, check_option, progress, validate_xy
+from ..backend import array_namespace, get_namespace, is_cupy_array, to_host
+from ..base import (
+    ConvergenceWarning,
+    SparseEstimatorMixin,
+    check_finite_array,
+    check_option,
+    progress,
+    validate_xy,
+)
 from .forward import BlurModel, object_grid
 from .noise import (
     coefficient_noise_std,
@@ -32,7 +39,7 @@ from .noise import (
     multiresolution_support,
 )
 from .prox import reweight
-from .psf import check_psf
+from .psf import check_psf, check_psf_size
 from .solvers import SolverState, condat_vu, fista, support_debias
 from .wavelets import StarletTransform, make_transform
 
@@ -41,31 +48,15 @@ __all__ = ["WaveletDeconvolution", "JointWaveletDeconvolution"]
 _SOLVERS = ("condat-vu", "fista")
 
 
-def _check_image(image, name: str) -> np.ndarray:
-    """A 2-D float64 image; NaN pixels allowed (masked), infinities refused."""
-    image = np.asarray(image)
-    if image.dtype == object:
-        try:
-            image = image.astype(np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a real numeric array, got dtype object") from None
-    if image.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a real numeric array, got dtype {image.dtype}")
-    image = image.astype(np.float64)
-    if image.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D image, got shape {image.shape}")
-    if np.isinf(image).any():
-        raise ValueError(f"{name} contains {int(np.isinf(image).sum())} infinite value(s)")
-    n_nan = int(np.isnan(image).sum())
-    if n_nan == image.size:
-        raise ValueError(f"{name} has no finite pixel (all {n_nan} are NaN)")
-    return image
+def _check_image(image, name: str):
+    """A 2-D real image of its array module (float32 kept); NaN pixels allowed (masked)."""
+    return check_finite_array(image, name, ndim=2, allow_nan=True)
 
 
 def _regular(X):
     """``X`` as an array when it is one (a nested list included), else ``None`` (ragged)."""
-    if not isinstance(X, (list, tuple)):
-        return X
+    if not isinstance(X, (list, tuple)) or any(is_cupy_array(b) for b in X):
+        return X if not isinstance(X, (list, tuple)) else None
     try:
         arr = np.asarray(X)
     except ValueError:  # ragged: images of different shapes
@@ -94,18 +85,27 @@ def _psf_reach(psf, mass: float = 0.99) -> int:
 def _float_dtype(X) -> np.dtype:
     """float32 for float32 input, float64 otherwise."""
     arr = _regular(X)
-    dtype = np.asarray(arr).dtype if arr is not None else np.dtype(np.float64)
-    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    if arr is None:
+        arr = X[0]
+    dtype = arr.dtype if hasattr(arr, "dtype") else np.asarray(arr).dtype
+    return np.dtype(dtype) if dtype in (np.float32, np.float64) else np.dtype(np.float64)
 
 
-def _starting_image(images, ratios) -> np.ndarray:
+def _starting_image(images, ratios):
     """The bands brought to the object's pixel grid and averaged (NaN → median)."""
-    return np.mean([np.kron(np.where(np.isnan(y), np.nanmedian(y), y), np.ones((r, r))) / r**2
-                    for y, r in zip(images, ratios, strict=True)], axis=0)
+    xp = array_namespace(*images)
+    return sum(xp.kron(xp.where(xp.isnan(y), xp.nanmedian(y), y),
+                       xp.ones((r, r), dtype=y.dtype)) / r**2
+               for y, r in zip(images, ratios, strict=True)) / len(images)
+
+
+def _like_input(arr, on_gpu: bool, dtype):
+    """A result in the input's array module (CuPy in, CuPy out) and float dtype."""
+    return arr.astype(dtype, copy=False) if on_gpu else to_host(arr).astype(dtype, copy=False)
 
 
 def _nan_report(image, name: str) -> str | None:
-    bad = np.argwhere(np.isnan(image))
+    bad = np.argwhere(np.isnan(to_host(image)))
     if not len(bad):
         return None
     first = ", ".join(f"({r}, {c})" for r, c in bad[:3])
@@ -163,20 +163,24 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         return float(value)
 
     # ------------------------------------------------------------------ solver driver
-    def _solve(self, images, psfs, ratios, sigmas, backgrounds, k_sigma, *, record,
-               iterations):
-        """Deconvolve bands ``images`` (float64, NaN masked) into one object.
+    def _solve(self, images, psfs, ratios, sigmas, backgrounds, k_sigma, *, iterations):
+        """Deconvolve bands ``images`` (NaN masked) into one object.
 
         The object is ``backgrounds[0] / ratios[0]**2`` plus a sparse part; band ``b``'s
         sky level ``backgrounds[b]`` is subtracted before the solve (positivity then
-        applies above the sky) and added back to its model.
+        applies above the sky) and added back to its model. The whole solve runs in the
+        backend's array module (NumPy input to ``backend="cupy"`` is copied to the GPU
+        once); ``image``, ``models`` and ``history`` of the result live there too.
         """
+        from . import _kernels
+
         backend = self.backend_
         xp = get_namespace(backend)
+        kernels = _kernels.get(backend)
         frame = tuple(s * ratios[0] for s in images[0].shape)
-        images = [y - b for y, b in zip(images, backgrounds, strict=True)]
+        images = [xp.asarray(y) - b for y, b in zip(images, backgrounds, strict=True)]
         # a common scale keeps the float32 iterations well conditioned
-        scale = max(float(np.nanmax(np.abs(y))) / r**2 for y, r in zip(images, ratios,
+        scale = max(float(xp.nanmax(xp.abs(y))) / r**2 for y, r in zip(images, ratios,
                                                                         strict=True))
         scale = scale if scale > 0 else 1.0
         images = [y / scale for y in images]
@@ -196,7 +200,9 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         x = model.embed_frame(xp.asarray(_starting_image(images, ratios)))
         if self.positivity:
             x = xp.maximum(x, 0)
-        use_numba = backend == "numba"
+        # the device is waited for only at convergence tests: every 10 iterations on the GPU
+        check_every = 10 if backend == "cupy" else 1
+        values = []
         state = SolverState(x=x)
         lam = lam0
         n_passes = self.n_reweights + 1
@@ -211,28 +217,28 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
             steps = (i for _, i in zip(range(budget), iterations, strict=False))
             if analysis:
                 state = condat_vu(model, transform, lam, state, positivity=self.positivity,
-                                  iterations=steps, tol=self.tol, record=record,
-                                  use_numba=use_numba)
+                                  iterations=steps, tol=self.tol, record=values.append,
+                                  kernels=kernels, check_every=check_every)
             else:
                 state = fista(model, transform, lam, state, iterations=steps, tol=self.tol,
-                              record=record, use_numba=use_numba)
+                              record=values.append, kernels=kernels, check_every=check_every)
             remaining = self.max_iter - state.n_iter
         x = state.x
         if not analysis and self.positivity:
             x = xp.maximum(x, 0)
         if self.use_support:
-            support = multiresolution_support(images[0], sigmas[0], self.n_scales,
+            support = multiresolution_support(to_host(images[0]), sigmas[0], self.n_scales,
                                               float(k_sigma[0]))[:-1].any(axis=0)
             x, _ = support_debias(model, support, x, reach=max(_psf_reach(p) for p in psfs))
-        image = to_host(model.frame(x)).astype(np.float64) * scale \
-            + backgrounds[0] / ratios[0] ** 2
-        if not np.isfinite(image).all():
+        image = model.frame(x).astype(np.float64) * scale + backgrounds[0] / ratios[0] ** 2
+        if not bool(xp.isfinite(image).all()):
             raise ValueError("the deconvolution produced non-finite values; check "
-                                     "the PSF and the noise level")
-        models = [to_host(m).astype(np.float64) * scale + b for m, b in
+                             "the PSF and the noise level")
+        models = [m.astype(np.float64) * scale + b for m, b in
                   zip(model.apply(x), backgrounds, strict=True)]
+        history = [float(v) for v in to_host(xp.stack(values))] if values else []
         return Bunch(image=image, models=models, n_iter=state.n_iter,
-                     converged=state.converged)
+                     converged=state.converged, history=history)
 
     def _thresholds(self, transform, model, sigmas, k_sigma, analysis: bool):
         """``λ``: ``k_sigma`` times the noise propagated into each coefficient group.
@@ -441,10 +447,9 @@ class WaveletDeconvolution(_SparseDeconvolution):
         self
         """
         image = validate_xy(self, X, ensure_all_finite="allow-nan", ensure_min_samples=1)
-        in_dtype = image.dtype
         image = _check_image(image, "image")
         k_sigma = self._check_settings()
-        psf = check_psf(self.psf, image.shape)
+        self.psf_ = check_psf(self.psf, image.shape)
         self._check_common_params(image)
         if self.noise_sigma is None:
             self.noise_sigma_ = estimate_noise_sigma(image)
@@ -453,10 +458,12 @@ class WaveletDeconvolution(_SparseDeconvolution):
         self.background_ = self._backgrounds(self.background, [image])[0]
         if self.verbose and (msg := _nan_report(image, "image")):
             print(msg)
-        res = self._solve([image], [psf], [1], [self.noise_sigma_], [self.background_],
-                          k_sigma, record=self._record, iterations=self._iterations())
-        self.image_ = res.image.astype(in_dtype, copy=False)
-        self.model_ = res.models[0].astype(in_dtype, copy=False)
+        res = self._solve([image], [self.psf_], [1], [self.noise_sigma_], [self.background_],
+                          k_sigma, iterations=self._iterations())
+        on_gpu = is_cupy_array(image)
+        self.image_ = _like_input(res.image, on_gpu, image.dtype)
+        self.model_ = _like_input(res.models[0], on_gpu, image.dtype)
+        self.history_ = res.history
         self._set_convergence(res.n_iter, res.converged)
         return self
 
@@ -477,28 +484,28 @@ class WaveletDeconvolution(_SparseDeconvolution):
         if (arr := _regular(X)) is None:
             single, batch = False, list(X)
         else:
-            X = _check_stack(arr, "X", ensure_min_samples=1)
-            if X.ndim > 3:
+            if not is_cupy_array(arr):
+                arr = _check_stack(arr, "X", ensure_min_samples=1)
+            if arr.ndim not in (2, 3):
                 raise ValueError(f"X must be one image (H, W) or a batch (n_images, H, W), "
-                                 f"got shape {X.shape}")
-            single = X.ndim == 2
-            batch = [X] if single else list(X)
+                                 f"got shape {arr.shape}")
+            single = arr.ndim == 2
+            batch = [arr] if single else list(arr)
         k_sigma = self._check_settings()
-        psf = check_psf(self.psf)
         outputs, n_bad = [], 0
         for i, img in enumerate(batch):
-            dtype = _float_dtype(img)
-            img = _check_image(img, "image" if single else f"images[{i}]")
-            check_psf(psf, img.shape)
+            name = "image" if single else f"images[{i}]"
+            img = _check_image(img, name)
+            check_psf_size(self.psf_.shape, img.shape, "psf", image_name=name)
             bg = self._backgrounds(self.background, [img])
-            res = self._solve([img], [psf], [1], [self.noise_sigma_], bg, k_sigma,
-                              record=lambda v: None, iterations=self._transform_iterations())
+            res = self._solve([img], [self.psf_], [1], [self.noise_sigma_], bg, k_sigma,
+                              iterations=self._transform_iterations())
             n_bad += not res.converged
-            outputs.append(res.image.astype(dtype))
+            outputs.append(_like_input(res.image, is_cupy_array(img), img.dtype))
         self._warn_unconverged(len(batch), n_bad)
         if single:
             return outputs[0]
-        return outputs if as_list else np.stack(outputs)
+        return outputs if as_list else array_namespace(*outputs).stack(outputs)
 
 
 class JointWaveletDeconvolution(_SparseDeconvolution):
@@ -676,10 +683,11 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
                 if msg := _nan_report(b, f"images[{i}]"):
                     print(msg)
         res = self._solve(bands, psfs, ratios, sigmas, list(self.background_), k_sigma,
-                          record=self._record, iterations=self._iterations())
-        dtype = _float_dtype(X)
-        self.image_ = res.image.astype(dtype, copy=False)
-        self.models_ = [m.astype(dtype, copy=False) for m in res.models]
+                          iterations=self._iterations())
+        dtype, on_gpu = _float_dtype(X), is_cupy_array(bands[0])
+        self.image_ = _like_input(res.image, on_gpu, dtype)
+        self.models_ = [_like_input(m, on_gpu, dtype) for m in res.models]
+        self.history_ = res.history
         self._set_convergence(res.n_iter, res.converged)
         return self
 
@@ -700,7 +708,6 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
         k_sigma = self._check_settings()
         psfs, ratios, sigmas = self._check_bands(bands, estimate_noise=False)
         res = self._solve(bands, psfs, ratios, sigmas, self._backgrounds(self.background, bands),
-                          k_sigma,
-                          record=lambda v: None, iterations=self._transform_iterations())
+                          k_sigma, iterations=self._transform_iterations())
         self._warn_unconverged(1, int(not res.converged))
-        return res.image.astype(_float_dtype(X))
+        return _like_input(res.image, is_cupy_array(bands[0]), _float_dtype(X))

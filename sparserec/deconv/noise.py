@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import to_host
 from .starlet import Starlet, starlet_noise_levels
 
 __all__ = ["mad_std", "estimate_noise_sigma", "estimate_background",
@@ -60,7 +61,7 @@ def estimate_noise_sigma(image) -> float:
     >>> round(estimate_noise_sigma(smooth + rng.normal(0, 0.05, smooth.shape)), 3)
     0.05
     """
-    image = np.asarray(image, dtype=np.float64)
+    image = np.asarray(to_host(image), dtype=np.float64)
     filled, bad = _fill_nan(image)
     plane = Starlet(image.shape, 2).forward(filled)[0]
     if bad is not None:
@@ -87,7 +88,7 @@ def estimate_background(image, *, n_sigma: float = 3.0, max_iter: int = 10) -> f
     >>> round(estimate_background(sky), 2)
     0.2
     """
-    values = np.asarray(image, dtype=np.float64)
+    values = np.asarray(to_host(image), dtype=np.float64)
     values = values[np.isfinite(values)]
     for _ in range(max_iter):
         med, std = np.median(values), mad_std(values)
@@ -165,7 +166,7 @@ def multiresolution_support(image, sigma: float, n_scales: int, k_sigma: float =
     >>> bool(m[0, 16, 16]), bool(m[0, 0, 0]), bool(m[-1].all())
     (True, False, True)
     """
-    image = np.asarray(image, dtype=np.float64)
+    image = np.asarray(to_host(image), dtype=np.float64)
     filled, _ = _fill_nan(image)
     planes = Starlet(image.shape, n_scales).forward(filled)
     levels = starlet_noise_levels(n_scales)

@@ -1,5 +1,5 @@
 """Proximal operators of the deconvolution problems (NumPy/CuPy; fused numba versions live
-in :mod:`sparserec.deconv._kernels`).
+in :mod:`sparserec.deconv._numba`).
 
 For the weighted l1 norm ``h(c) = ‖λ ⊙ c‖₁``: the prox is the soft threshold at
 ``γ λ``, and by Moreau's identity the prox of its conjugate ``h*`` (the indicator of the

@@ -148,6 +148,16 @@ def psf_model(name: str, fwhm: float, shape=None) -> np.ndarray:
     return _MODELS[name](shape, fwhm=fwhm)
 
 
+def check_psf_size(psf_shape, image_shape, name: str = "psf", *,
+                   image_name: str = "the image") -> None:
+    """Refuse a PSF larger than the image along an axis, naming both shapes."""
+    if any(k > n for k, n in zip(psf_shape, image_shape, strict=True)):
+        h, w = image_shape
+        raise ValueError(f"{name} of shape {tuple(psf_shape)} is larger than {image_name} of "
+                         f"shape {tuple(image_shape)} ({h} rows: n_samples = {h}, {w} columns: "
+                         f"n_features = {w}); crop the PSF to at most the image size")
+
+
 def check_psf(psf, image_shape=None, *, name: str = "psf", rtol: float = 1e-3) -> np.ndarray:
     """Validate a PSF and return it as float64 normalised to sum 1.
 
@@ -169,21 +179,18 @@ def check_psf(psf, image_shape=None, *, name: str = "psf", rtol: float = 1e-3) -
     >>> check_psf(np.ones((3, 3)) / 9).sum()
     np.float64(1.0)
     """
+    from ..backend import to_host
     from ..base import check_finite_array
 
     if psf is None:
         raise ValueError(f"{name} must be given: a 2-D array centred at k // 2 "
                          "(see sparserec.deconv.gaussian_psf / moffat_psf / airy_psf)")
-    psf = np.array(check_finite_array(psf, name, ndim=2), dtype=np.float64)
+    psf = np.array(to_host(check_finite_array(psf, name, ndim=2)), dtype=np.float64)
     total = float(psf.sum())
     if not total > 0:
         raise ValueError(f"{name} must have a positive sum, got {total:.6g}")
-    if image_shape is not None and any(k > n for k, n in zip(psf.shape, image_shape,
-                                                             strict=True)):
-        h, w = image_shape
-        raise ValueError(f"{name} of shape {psf.shape} is larger than the image of shape "
-                         f"{tuple(image_shape)} ({h} rows: n_samples = {h}, {w} columns: "
-                         f"n_features = {w}); crop the PSF to at most the image size")
+    if image_shape is not None:
+        check_psf_size(psf.shape, image_shape, name)
     if abs(total - 1) > rtol:
         warnings.warn(f"{name} sums to {total:.6g}, not 1; it was normalised to sum 1 "
                       "(the deconvolved image conserves the observed flux)",

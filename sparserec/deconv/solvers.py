@@ -12,8 +12,9 @@
 
 ``f`` is a :class:`~sparserec.deconv.forward.BlurModel`'s data term. The loops take an
 iterator of iteration indices (the estimator's progress bar) and a ``record`` callback
-that receives each iteration's objective. On the numba backend the element-wise updates
-are fused kernels (one pass over memory each); on NumPy/CuPy they are array expressions.
+that receives each iteration's objective. The element-wise updates come from the
+family's kernel namespace (:func:`sparserec.deconv._kernels.get`): fused numba kernels
+(one pass over memory each) or NumPy/CuPy array expressions, behind one loop body.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from .prox import project_box, project_nonnegative, soft_threshold
 
 __all__ = ["condat_vu", "fista", "support_debias", "SolverState"]
 
@@ -45,18 +44,24 @@ class SolverState:
     converged: bool = False
 
 
-def _xp(model):
-    return model.xp
+def _converged(partial, tol: float) -> bool:
+    """``‖x_{n+1} − x_n‖ ≤ tol ‖x_{n+1}‖`` from the per-row sums ``(Σ dx², Σ x²)``."""
+    dx2, xx2 = (float(v) for v in partial[:, :2].sum(axis=0))
+    return math.sqrt(dx2) <= tol * math.sqrt(xx2)
 
 
 def condat_vu(model, transform, lam, state: SolverState, *, positivity: bool, iterations,
-              tol: float, record, use_numba: bool) -> SolverState:
+              tol: float, record, kernels, check_every: int = 1) -> SolverState:
     """Run Condat–Vũ iterations from ``state`` (updated in place and returned).
 
-    ``lam`` has the transform's ``coeff_shape`` (zero on unpenalised coefficients).
-    Stops when ``‖x_{n+1} − x_n‖ ≤ tol ‖x_{n+1}‖`` or when ``iterations`` runs out.
+    ``lam`` has the transform's ``coeff_shape`` (zero on unpenalised coefficients);
+    ``kernels`` is the namespace of :func:`sparserec.deconv._kernels.get`. Stops when
+    ``‖x_{n+1} − x_n‖ ≤ tol ‖x_{n+1}‖`` (tested every ``check_every`` iterations, the
+    only point where the loop waits for the device) or when ``iterations`` runs out.
+    ``record`` receives each iteration's objective as a 0-d array of the model's array
+    module.
     """
-    xp = _xp(model)
+    k, xp = kernels, model.xp
     L = model.lipschitz
     sigma = DUAL_SHARE * L / (2 * transform.norm2)
     tau = 0.999 / (L / 2 + sigma * transform.norm2)
@@ -70,39 +75,19 @@ def condat_vu(model, transform, lam, state: SolverState, *, positivity: bool, it
     wz = xp.empty_like(wx)
     phit_u = xp.empty_like(x)
     z = xp.empty_like(x)
-    if use_numba:
-        from . import _kernels as k
-
-        rows_x = k.row_partials(x.shape[0], 2)
-        rows_w = np.zeros(wx.shape[:2], dtype=np.float64)
-        k.dual_step(xp.zeros_like(u), wx, wx, lam, dt(0), rows_w)  # Σ λ|Φx| of x_0
-        l1 = float(rows_w.sum())
-    else:
-        l1 = float(xp.sum(lam * xp.abs(wx)))
+    rows_x = k.partials(xp, x.shape[0], 2)
+    rows_w = k.partials(xp, wx.shape[0], wx.shape[1])
+    k.dual_step(xp.zeros_like(u), wx, wx, lam, dt(0), rows_w)  # Σ λ|Φx| of x_0
     n_done, converged = 0, False
     for _ in iterations:
-        value, grad = model.value_and_gradient(x)
-        record(value + l1)
+        value, grad = model.value_and_gradient(x, lazy=True)
+        record(value + rows_w.sum())
         transform.adjoint(u, out=phit_u)
-        if use_numba:
-            k.primal_step(x, grad, phit_u, dt(tau), positivity, z, rows_x)
-            dx2, xx2 = rows_x.sum(axis=0)
-            transform.forward(z, out=wz)
-            k.dual_step(u, wz, wx, lam, dt(sigma), rows_w)
-            l1 = float(rows_w.sum())
-        else:
-            new = x - tau * (grad + phit_u)
-            if positivity:
-                new = project_nonnegative(new)
-            z = 2 * new - x
-            dx2, xx2 = float(xp.vdot(new - x, new - x)), float(xp.vdot(new, new))
-            x[...] = new
-            transform.forward(z, out=wz)
-            u[...] = project_box(u + sigma * wz, lam)
-            wx[...] = 0.5 * (wz + wx)
-            l1 = float(xp.sum(lam * xp.abs(wx)))
+        k.primal_step(x, grad, phit_u, dt(tau), positivity, z, rows_x)
+        transform.forward(z, out=wz)
+        k.dual_step(u, wz, wx, lam, dt(sigma), rows_w)
         n_done += 1
-        if math.sqrt(dx2) <= tol * math.sqrt(xx2):
+        if n_done % check_every == 0 and _converged(rows_x, tol):
             converged = True
             break
     state.n_iter += n_done
@@ -111,13 +96,14 @@ def condat_vu(model, transform, lam, state: SolverState, *, positivity: bool, it
 
 
 def fista(model, transform, lam, state: SolverState, *, iterations, tol: float, record,
-          use_numba: bool) -> SolverState:
+          kernels, check_every: int = 1) -> SolverState:
     """Run FISTA iterations on the synthesis coefficients ``state.alpha`` (in place).
 
     The image ``state.x = Ψ α`` is updated on return. Stops when the relative change of
-    the coefficients is below ``tol`` or when ``iterations`` runs out.
+    the coefficients is below ``tol`` (tested every ``check_every`` iterations) or when
+    ``iterations`` runs out.
     """
-    xp = _xp(model)
+    k, xp = kernels, model.xp
     step = 1.0 / (model.lipschitz * transform.synthesis_norm2)
     dt = model.dtype.type
     if state.alpha is None:
@@ -126,30 +112,18 @@ def fista(model, transform, lam, state: SolverState, *, iterations, tol: float, 
     y = prev.copy()  # extrapolated point y_k
     shape2d = (-1, y.shape[-1])
     t = 1.0
-    if use_numba:
-        from . import _kernels as k
-
-        rows = k.row_partials(y.size // y.shape[-1], 3)
+    rows = k.partials(xp, y.size // y.shape[-1], 3)
     n_done, converged = 0, False
     for _ in iterations:
-        value, grad = model.value_and_gradient(transform.synthesis(y))
+        value, grad = model.value_and_gradient(transform.synthesis(y), lazy=True)
         g = transform.synthesis_adjoint(grad)
         t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
-        momentum = (t - 1) / t_next
-        if use_numba:
-            k.fista_step(y.reshape(shape2d), g.reshape(shape2d), dt(step),
-                         lam.reshape(shape2d), dt(momentum), prev.reshape(shape2d), rows)
-            dx2, xx2, l1_y = rows.sum(axis=0)
-        else:
-            l1_y = float(xp.sum(lam * xp.abs(y)))
-            new = soft_threshold(y - step * g, step * lam)
-            dx2, xx2 = float(xp.vdot(new - prev, new - prev)), float(xp.vdot(new, new))
-            y[...] = new + momentum * (new - prev)
-            prev[...] = new
-        record(value + l1_y)  # the objective at the point where the gradient was taken
+        k.fista_step(y.reshape(shape2d), g.reshape(shape2d), dt(step), lam.reshape(shape2d),
+                     dt((t - 1) / t_next), prev.reshape(shape2d), rows)
+        record(value + rows[:, 2].sum())  # the objective where the gradient was taken
         t = t_next
         n_done += 1
-        if math.sqrt(dx2) <= tol * math.sqrt(xx2):
+        if n_done % check_every == 0 and _converged(rows, tol):
             converged = True
             break
     state.alpha = prev

@@ -18,10 +18,11 @@ smoothing ``S_j`` is diagonalised by the orthonormal DCT-II, hence symmetric
 whole-sample mirror (``d c b | a b c d``) makes ``S_j`` non-symmetric and ``‖Φ‖``
 up to about 1.1, which would shrink the solver's steps.
 
-Backends: ``"numpy"`` runs :func:`scipy.ndimage.convolve1d`; ``"cupy"`` runs the
-five-tap kernel of ``gpu/starlet.cu`` once per axis (:func:`smooth_axis_gather` is the
-same computation in NumPy); ``"numba"`` applies the 1-D smoothing matrices (five
-taps with the boundary folds, in CSR form) with parallel kernels, several times faster.
+Backends (the kernels of :func:`sparserec.deconv._kernels.get`): ``"numpy"`` runs
+:func:`scipy.ndimage.convolve1d`; ``"cupy"`` runs the five-tap kernel of
+``gpu/starlet.cu`` once per axis (:func:`smooth_axis_gather` is the same computation in
+NumPy); ``"numba"`` applies the 1-D smoothing matrices (five taps with the boundary
+folds, in CSR form, :func:`smoothing_csr`) with parallel kernels, several times faster.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import math
 
 import numpy as np
 
-from ..backend import array_namespace, cuda_module, resolve_backend, scipy_namespace
+from ..backend import array_namespace, resolve_backend
 
 __all__ = [
     "B3_SPLINE",
@@ -68,7 +69,7 @@ def _mirror_index(q: np.ndarray, n: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=64)
-def _smoothing_csr(n: int, step: int, dtype_str: str):
+def smoothing_csr(n: int, step: int, dtype_str: str):
     """The 1-D smoothing with holes ``step`` and mirror boundaries, as CSR arrays."""
     from scipy.sparse import coo_matrix
 
@@ -94,24 +95,8 @@ def smooth_axis_gather(x, step: int, axis: int):
     return out.astype(x.dtype, copy=False)
 
 
-def _smooth_cuda(x, step: int, axis: int):
-    """``gpu/starlet.cu``: the smoothing of a C-contiguous 2-D CuPy image along ``axis``."""
-    import cupy
-
-    x = cupy.ascontiguousarray(x)
-    ctype = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}[x.dtype]
-    names = ("atrous_axis<float>", "atrous_axis<double>")
-    kernel = cuda_module("starlet.cu", names).get_function(
-        f"atrous_axis<{ctype}>")
-    out = cupy.empty_like(x)
-    n0, n1 = x.shape
-    threads = 256
-    kernel(((x.size + threads - 1) // threads,), (threads,),
-           (x, out, np.int32(n0), np.int32(n1), np.int32(step), np.int32(axis)))
-    return out
-
-
-def _dilated_kernel(step: int) -> np.ndarray:
+def dilated_kernel(step: int) -> np.ndarray:
+    """The five B3 taps ``step`` pixels apart, as one 1-D convolution kernel."""
     kernel = np.zeros(4 * step + 1)
     kernel[::step] = B3_SPLINE
     return kernel
@@ -154,56 +139,34 @@ class Starlet:
         self.coeff_shape = (self.n_scales,) + self.shape
 
     @functools.cached_property
-    def _scratch(self):
-        return tuple(np.empty(self.shape, dtype=self.dtype) for _ in range(2))
+    def _kernels(self):
+        from . import _kernels
 
-    # ------------------------------------------------------------------ smoothing
-    def _smooth_numba(self, x, out, j: int):
-        from . import _kernels as k
+        return _kernels.get(self.backend)
 
-        key = self.dtype.str
-        tmp = self._scratch[0]
-        taps = B3_SPLINE.astype(self.dtype)
-        k.csr_axis1(*_smoothing_csr(self.shape[1], 2**j, key), taps, 2**j, x, tmp)
-        k.csr_axis0(*_smoothing_csr(self.shape[0], 2**j, key), tmp, out)
+    def _scratch(self, xp):
+        """Two image buffers, made once per array module."""
+        buffers = self.__dict__.setdefault("_buffers", {})
+        if xp.__name__ not in buffers:
+            buffers[xp.__name__] = tuple(xp.empty(self.shape, dtype=self.dtype)
+                                         for _ in range(2))
+        return buffers[xp.__name__]
 
-    def _smooth_xp(self, x, j: int):
-        xp = array_namespace(x)
-        if xp is not np:  # CuPy: the five-tap kernel of gpu/starlet.cu, one pass per axis
-            return _smooth_cuda(_smooth_cuda(x, 2**j, 1), 2**j, 0)
-        ndimage = scipy_namespace(xp, "ndimage")
-        kernel = array_namespace(x).asarray(_dilated_kernel(2**j), dtype=x.dtype)
-        for axis in (1, 0):
-            x = ndimage.convolve1d(x, kernel, axis=axis, mode="reflect")
-        return x
-
-    # ------------------------------------------------------------------ public
     def _check(self, x, shape, name):
         if tuple(x.shape) != shape:
             raise ValueError(f"{name} must have shape {shape}, got {tuple(x.shape)}")
 
+    # ------------------------------------------------------------------ public
     def forward(self, x, out=None):
         """``Φ x``: the ``(n_scales, H, W)`` planes of image ``x``."""
         self._check(x, self.shape, "image")
-        J = self.n_scales
-        if self.backend == "numba":
-            from . import _kernels as k
-
-            out = np.empty(self.coeff_shape, dtype=self.dtype) if out is None else out
-            out[0] = x
-            for j in range(J - 1):
-                self._smooth_numba(out[j], out[j + 1], j)
-                k.subtract_into(out[j], out[j + 1])
-            return out
-        xp = array_namespace(x)
-        x = xp.asarray(x, dtype=self.dtype)
+        k, xp = self._kernels, array_namespace(x)
         out = xp.empty(self.coeff_shape, dtype=self.dtype) if out is None else out
-        c = x
-        for j in range(J - 1):
-            nxt = self._smooth_xp(c, j)
-            out[j] = c - nxt
-            c = nxt
-        out[J - 1] = c
+        tmp = self._scratch(xp)[0]
+        out[0] = x
+        for j in range(self.n_scales - 1):
+            k.smooth(out[j], out[j + 1], 2**j, tmp)
+            k.subtract_into(out[j], out[j + 1])
         return out
 
     def adjoint(self, w, out=None):
@@ -213,27 +176,15 @@ class Starlet:
         ``j = J-2, …, 0``, where ``S_j = S_jᵀ`` is the smoothing at scale ``j``.
         """
         self._check(w, self.coeff_shape, "coefficients")
-        J = self.n_scales
-        if self.backend == "numba":
-            from . import _kernels as k
-
-            w = np.asarray(w, dtype=self.dtype)
-            out = np.empty(self.shape, dtype=self.dtype) if out is None else out
-            diff = self._scratch[1]
-            out[...] = w[J - 1]
-            for j in range(J - 2, -1, -1):
-                k.horner_step(w[j], out, diff)
-                self._smooth_numba(diff, out, j)
-                k.add_into(out, w[j], out)
-            return out
-        xp = array_namespace(w)
+        k, xp = self._kernels, array_namespace(w)
         w = xp.asarray(w, dtype=self.dtype)
-        b = w[J - 1]
-        for j in range(J - 2, -1, -1):
-            b = w[j] + self._smooth_xp(b - w[j], j)
-        if out is None:
-            return b
-        out[...] = b
+        out = xp.empty(self.shape, dtype=self.dtype) if out is None else out
+        tmp, diff = self._scratch(xp)
+        out[...] = w[-1]
+        for j in range(self.n_scales - 2, -1, -1):
+            k.horner_step(w[j], out, diff)
+            k.smooth(diff, out, 2**j, tmp)
+            k.add_into(out, w[j], out)
         return out
 
     norm2 = 1.0

@@ -1,0 +1,173 @@
+"""numba kernels of the deconvolution family (imported only when the numba backend runs;
+:func:`sparserec.deconv._kernels.get` hands them out with their NumPy/CuPy twins).
+
+The starlet smoothing is a sparse 1-D matrix (five taps plus the mirror-boundary folds)
+applied along one image axis; the same kernels apply it or its transpose, given the
+matrix in CSR form. The solver updates are fused element-wise loops. Reductions are
+written per row and summed in a fixed order, so results do not depend on the threads.
+"""
+
+from __future__ import annotations
+
+from numba import njit, prange
+
+
+@njit(parallel=True, cache=True)
+def csr_axis0(indptr, indices, data, x, out):
+    """``out = A @ x`` (A acts on the rows of the image ``x``)."""
+    n0, n1 = out.shape
+    for i in prange(n0):
+        start, stop = indptr[i], indptr[i + 1]
+        r, v = indices[start], data[start]
+        for c in range(n1):
+            out[i, c] = v * x[r, c]
+        for e in range(start + 1, stop):
+            r, v = indices[e], data[e]
+            for c in range(n1):
+                out[i, c] += v * x[r, c]
+
+
+@njit(cache=True, inline="always")
+def _csr_row_dot(indptr, indices, data, x, i, p):
+    start, stop = indptr[p], indptr[p + 1]
+    acc = data[start] * x[i, indices[start]]
+    for e in range(start + 1, stop):
+        acc += data[e] * x[i, indices[e]]
+    return acc
+
+
+@njit(parallel=True, cache=True)
+def csr_axis1(indptr, indices, data, taps, step, x, out):
+    """``out = x @ A.T`` (A acts along each row of the image ``x``).
+
+    Away from the edges ``A`` is the five-tap stencil ``taps`` with holes ``step``,
+    applied directly on five shifted views of the row (unit-stride loads from index 0,
+    which the compiler vectorises); its CSR rows serve the edge columns.
+    """
+    n0, n1 = out.shape
+    lo = min(2 * step, n1)
+    hi = max(n1 - 2 * step, lo)
+    m = hi - lo
+    t0, t1, t2, t3, t4 = taps[0], taps[1], taps[2], taps[3], taps[4]
+    for i in prange(n0):
+        for p in range(lo):
+            out[i, p] = _csr_row_dot(indptr, indices, data, x, i, p)
+        a, b, c = x[i, 0:m], x[i, step:step + m], x[i, 2 * step:2 * step + m]
+        d, e = x[i, 3 * step:3 * step + m], x[i, 4 * step:4 * step + m]
+        o = out[i, lo:hi]
+        for q in range(m):
+            o[q] = t0 * a[q] + t1 * b[q] + t2 * c[q] + t3 * d[q] + t4 * e[q]
+        for p in range(hi, n1):
+            out[i, p] = _csr_row_dot(indptr, indices, data, x, i, p)
+
+
+@njit(parallel=True, cache=True)
+def subtract_into(a, b):
+    """``a -= b`` for images."""
+    n0, n1 = a.shape
+    for i in prange(n0):
+        for c in range(n1):
+            a[i, c] -= b[i, c]
+
+
+@njit(parallel=True, cache=True)
+def horner_step(w, b, t):
+    """``t = b - w`` (first half of one step of the starlet adjoint)."""
+    n0, n1 = w.shape
+    for i in prange(n0):
+        for c in range(n1):
+            t[i, c] = b[i, c] - w[i, c]
+
+
+@njit(parallel=True, cache=True)
+def add_into(a, b, out):
+    """``out = a + b`` for images."""
+    n0, n1 = a.shape
+    for i in prange(n0):
+        for c in range(n1):
+            out[i, c] = a[i, c] + b[i, c]
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def primal_step(x, grad, phit_u, tau, positivity, z, partial):
+    """Condat–Vũ primal update, in place.
+
+    ``x_new = P(x - tau (grad + phit_u))`` with ``P`` the projection on ``x >= 0`` when
+    ``positivity``; ``z = 2 x_new - x`` (the extrapolated point the dual step needs);
+    ``partial[i] = (Σ (x_new - x)², Σ x_new²)`` over row ``i``. Row views and
+    ``fastmath`` (the inputs are finite) let the row loops vectorise.
+    """
+    n0, n1 = x.shape
+    for i in prange(n0):
+        xr, gr, pr, zr = x[i], grad[i], phit_u[i], z[i]
+        dx2 = 0.0
+        xx2 = 0.0
+        for c in range(n1):
+            old = xr[c]
+            new = old - tau * (gr[c] + pr[c])
+            if positivity:
+                new = max(new, 0)
+            zr[c] = 2 * new - old
+            xr[c] = new
+            dx2 += (new - old) * (new - old)
+            xx2 += new * new
+        partial[i, 0] = dx2
+        partial[i, 1] = xx2
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def dual_step(u, wz, wx, lam, sigma, partial):
+    """Condat–Vũ dual update on the detail planes, in place.
+
+    ``u = clip(u + sigma wz, -lam, lam)`` (the prox of the conjugate of the weighted l1
+    norm, Moreau), ``wx = (wz + wx) / 2`` (so that ``wx`` tracks ``Φ x`` of the new
+    iterate), and ``partial[j, i] = Σ lam |wx|`` over row ``i`` of plane ``j``.
+    """
+    n_planes, n0, n1 = u.shape
+    for k in prange(n_planes * n0):
+        j = k // n0
+        i = k - j * n0
+        ur, zr, xr, lr = u[j, i], wz[j, i], wx[j, i], lam[j, i]
+        acc = 0.0
+        for c in range(n1):
+            lim = lr[c]
+            ur[c] = min(max(ur[c] + sigma * zr[c], -lim), lim)
+            a = 0.5 * (zr[c] + xr[c])
+            xr[c] = a
+            acc += lim * abs(a)
+        partial[j, i] = acc
+
+
+@njit(parallel=True, cache=True)
+def fista_step(alpha, grad, step, lam, momentum, prev, partial):
+    """FISTA proximal-gradient step on synthesis coefficients, in place.
+
+    ``alpha`` holds the extrapolated point on entry. ``new = soft(alpha - step grad,
+    step lam)``; ``alpha = new + momentum (new - prev)`` where ``prev`` holds the previous
+    prox point on entry and ``new`` on exit; ``partial[k] = (Σ (new - prev)², Σ new²,
+    Σ lam |alpha_in|)`` over row ``k``.
+    """
+    n_rows, n1 = alpha.shape
+    for k in prange(n_rows):
+        dx2 = 0.0
+        xx2 = 0.0
+        l1 = 0.0
+        for c in range(n1):
+            a = alpha[k, c]
+            l1 += lam[k, c] * abs(a)
+            v = a - step * grad[k, c]
+            t = step * lam[k, c]
+            if v > t:
+                v = v - t
+            elif v < -t:
+                v = v + t
+            else:
+                v = v * 0
+            old = prev[k, c]
+            dx2 += (v - old) * (v - old)
+            xx2 += v * v
+            prev[k, c] = v
+            alpha[k, c] = v + momentum * (v - old)
+        partial[k, 0] = dx2
+        partial[k, 1] = xx2
+        partial[k, 2] = l1
