@@ -4,7 +4,9 @@ A transform of ``2**n`` values runs as a few passes over memory (:func:`fwht_pla
 first does the butterflies of the low ``log_shared`` index bits in shared memory (tiles of
 contiguous values); each further pass does the next bits in shared memory too, on tiles
 of ``2**log_rows`` strided rows of ``2**log_cols`` contiguous values (coalesced loads).
-Memory traffic is one read and one write of the data per pass.
+Memory traffic is one read and one write of the data per pass; inside a tile the kernel
+(``fwht_tile``) does the stages four bits at a time in registers, with one shared-memory
+round trip per four stages.
 
 :func:`emulate_plan` runs the kernels' index arithmetic with NumPy, so the plan and the
 tiling that the GPU executes are checked by the CPU test suite; only the launch itself
@@ -104,7 +106,15 @@ def emulate_plan(data: np.ndarray, plan, scale: float = 1.0) -> np.ndarray:
     return data
 
 
-_NAMES = tuple(f"{k}<{t}>" for k in ("fwht_shared", "fwht_strided") for t in ("float", "double"))
+RADIX_BITS = 4  # row bits done per register round of gpu/fwht.cu (16 values per thread)
+_NAMES = tuple(f"fwht_tile<{t}, {RADIX_BITS}>" for t in ("float", "double"))
+
+
+def _pad_shift(log_cols: int) -> int:
+    """One padding slot every ``2**shift`` shared values (see ``gpu/fwht.cu``): contiguous
+    tiles gather groups 16 apart (a pad every 8 spreads them over the 32 banks); tiles of
+    row segments already spread across banks by their columns."""
+    return 3 if log_cols == 0 else 5
 
 
 def fwht_rows(rows, scale: float = 1.0, plan=None, *, shared_bytes: int = SHARED_BYTES):
@@ -116,24 +126,19 @@ def fwht_rows(rows, scale: float = 1.0, plan=None, *, shared_bytes: int = SHARED
     if plan is None:
         plan = fwht_plan(n_bits, itemsize, shared_bytes=shared_bytes)
     ctype = "float" if rows.dtype == np.float32 else "double"
-    module = cuda_module("fwht.cu", _NAMES)
+    kernel = cuda_module("fwht.cu", _NAMES).get_function(f"fwht_tile<{ctype}, {RADIX_BITS}>")
     total = rows.size
     flat = rows.reshape(-1)
     for n, step in enumerate(plan):
         s = rows.dtype.type(scale if n == len(plan) - 1 else 1.0)
-        if step.log_cols < 0:
-            kernel = module.get_function(f"fwht_shared<{ctype}>")
-            block = 1 << step.n_bits
-            args = (flat, np.int32(step.n_bits), s)
-            grid, threads, n_values = (total // block,), (min(512, max(1, block // 2)),), block
-        else:
-            kernel = module.get_function(f"fwht_strided<{ctype}>")
-            cols, n_rows = 1 << step.log_cols, 1 << step.n_bits
-            ty = max(1, min(n_rows // 2, 1024 // cols))
-            args = (flat, np.int32(step.lo), np.int32(step.n_bits), np.int32(step.log_cols), s)
-            grid, threads, n_values = (total // (n_rows * cols),), (cols, ty), n_rows * cols
-        n_bytes = n_values * itemsize
+        log_cols = max(step.log_cols, 0)  # the first pass: one contiguous row (lo = 0)
+        pad = _pad_shift(log_cols)
+        n_values = 1 << (step.n_bits + log_cols)
+        threads = max(32, min(1024, n_values >> RADIX_BITS))
+        n_bytes = (n_values + (n_values >> pad)) * itemsize
         if n_bytes > 48 * 1024:
             kernel.max_dynamic_shared_size_bytes = n_bytes
-        kernel(grid, threads, args, shared_mem=n_bytes)
+        kernel((total // n_values,), (threads,),
+               (flat, np.int32(step.lo), np.int32(step.n_bits), np.int32(log_cols),
+                np.int32(pad), s), shared_mem=n_bytes)
     return rows
