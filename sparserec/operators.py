@@ -144,6 +144,34 @@ class Kronecker(_NDOperator):
 _MODES = ("circular", "same", "valid")
 
 
+def transfer_function(kernel, shape, *, real: bool = True):
+    """FFT of a kernel centred at ``k // 2`` on each axis, as a circular convolution on a
+    grid of ``shape``: the kernel is zero-padded to ``shape`` and its centre moved to
+    index 0, so that multiplying a spectrum by it blurs without shifting.
+
+    The one PSF → transfer-function step of sparserec (the deconvolution forward model,
+    :class:`Convolution` in ``"circular"`` mode). ``real=True`` gives the half spectrum
+    of ``rfftn``. The kernel's array module (NumPy or CuPy) is kept.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.operators import transfer_function
+    >>> h = transfer_function(np.array([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]),
+    ...                       (4, 6))
+    >>> h.shape, bool(np.allclose(h, 1))
+    ((4, 4), True)
+    """
+    xp = array_namespace(kernel)
+    fft = scipy_namespace(xp, "fft")
+    shape = tuple(int(n) for n in shape)
+    axes = tuple(range(kernel.ndim))
+    padded = xp.zeros(shape, dtype=kernel.dtype)
+    padded[tuple(slice(0, k) for k in kernel.shape)] = kernel
+    padded = xp.roll(padded, [-(k // 2) for k in kernel.shape], axis=axes)
+    return (fft.rfftn if real else fft.fftn)(padded, axes=axes)
+
+
 class Convolution(_NDOperator):
     """N-D convolution with a fixed kernel, by FFT (:mod:`scipy.fft`, or cuFFT on CuPy).
 
@@ -218,12 +246,12 @@ class Convolution(_NDOperator):
             fft = scipy_namespace(xp, "fft")
             kernel = xp.asarray(self.kernel)
             axes = tuple(range(kernel.ndim))
-            if self.mode == "circular":  # move the kernel centre to index 0
-                padded = xp.zeros(self._fft_shape, dtype=kernel.dtype)
-                padded[tuple(slice(0, k) for k in kernel.shape)] = kernel
-                kernel = xp.roll(padded, [-(k // 2) for k in kernel.shape], axis=axes)
-            transform = fft.fftn if complex_fft else fft.rfftn
-            self._spectra[key] = transform(kernel, s=self._fft_shape, axes=axes)
+            if self.mode == "circular":
+                spectrum = transfer_function(kernel, self._fft_shape, real=not complex_fft)
+            else:  # linear convolution: the kernel's corner at index 0, zero padded
+                transform = fft.fftn if complex_fft else fft.rfftn
+                spectrum = transform(kernel, s=self._fft_shape, axes=axes)
+            self._spectra[key] = spectrum
         return self._spectra[key]
 
     def _filter(self, x, adjoint: bool):

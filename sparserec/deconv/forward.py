@@ -21,6 +21,7 @@ import os
 import numpy as np
 
 from ..backend import scipy_namespace
+from ..operators import transfer_function
 
 __all__ = ["BlurModel", "object_grid"]
 
@@ -94,15 +95,10 @@ class BlurModel:
             bad = xp.isnan(y)
             self.masks.append(None if not bool(bad.any()) else (~bad).astype(self.dtype))
             self.data.append(xp.where(bad, 0, y) if self.masks[-1] is not None else y)
-            self.spectra.append(self._spectrum(xp.asarray(h, dtype=self.dtype)))
+            self.spectra.append(transfer_function(xp.asarray(h, dtype=self.dtype),
+                                                  self.object_shape))
         self._embed = [xp.zeros(self.object_shape, dtype=self.dtype) for _ in images]
 
-    def _spectrum(self, h):
-        xp = self.xp
-        padded = xp.zeros(self.object_shape, dtype=self.dtype)
-        padded[: h.shape[0], : h.shape[1]] = h
-        padded = xp.roll(padded, (-(h.shape[0] // 2), -(h.shape[1] // 2)), axis=(0, 1))
-        return self._fft.rfft2(padded, **self._kw)
 
     @property
     def lipschitz(self) -> float:
