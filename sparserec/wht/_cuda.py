@@ -52,12 +52,26 @@ def fwht_plan(n_bits: int, itemsize: int, *, shared_bytes: int = SHARED_BYTES,
     first = min(n_bits, log_shared)
     plan = [Pass(0, first, -1)]
     lo = first
+    log_sector = max(0, int(32 // itemsize).bit_length() - 1)  # a 32-byte DRAM sector
     while lo < n_bits:
-        log_cols = min(log_line, lo, log_shared - 1)
+        # the widest row segments (up to one line) among those finishing in fewest passes
+        widest = min(log_line, lo, log_shared - 1)
+        log_cols = min(range(min(log_sector, widest), widest + 1),
+                       key=lambda c: (-(-(n_bits - lo) // (log_shared - c)), -c))
         step = min(n_bits - lo, log_shared - log_cols)
         plan.append(Pass(lo, step, log_cols))
         lo += step
     return plan
+
+
+def device_shared_bytes() -> int:
+    """Tile size for the current GPU: the largest power of two whose padded tile fits the
+    opt-in shared memory of a block, at most 128 KiB (bigger tiles, fewer passes)."""
+    import cupy
+
+    optin = int(cupy.cuda.Device().attributes.get("MaxSharedMemoryPerBlockOptin", 48 * 1024))
+    size = 1 << ((optin * 8 // 9).bit_length() - 1)
+    return min(size, 128 * 1024)
 
 
 def _butterflies(s, axis: int, n_stages: int):
@@ -117,14 +131,17 @@ def _pad_shift(log_cols: int) -> int:
     return 3 if log_cols == 0 else 5
 
 
-def fwht_rows(rows, scale: float = 1.0, plan=None, *, shared_bytes: int = SHARED_BYTES):
-    """Transform every row of the C-contiguous real CuPy array ``rows`` in place."""
+def fwht_rows(rows, scale: float = 1.0, plan=None, *, shared_bytes: int | None = None):
+    """Transform every row of the C-contiguous real CuPy array ``rows`` in place.
+
+    ``shared_bytes`` (the tile size) defaults to :func:`device_shared_bytes`.
+    """
     if rows.dtype not in (np.float32, np.float64) or not rows.flags.c_contiguous:
         raise TypeError("fwht_rows needs a C-contiguous float32 or float64 CuPy array")
     n_bits = rows.shape[-1].bit_length() - 1
     itemsize = rows.dtype.itemsize
     if plan is None:
-        plan = fwht_plan(n_bits, itemsize, shared_bytes=shared_bytes)
+        plan = fwht_plan(n_bits, itemsize, shared_bytes=shared_bytes or device_shared_bytes())
     ctype = "float" if rows.dtype == np.float32 else "double"
     kernel = cuda_module("fwht.cu", _NAMES).get_function(f"fwht_tile<{ctype}, {RADIX_BITS}>")
     total = rows.size
