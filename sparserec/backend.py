@@ -17,6 +17,7 @@ CuPy input with ``backend="numpy"``/``"numba"`` is copied to the host once.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from types import ModuleType
 
@@ -195,6 +196,21 @@ def to_host(x) -> np.ndarray:
     if is_cupy_array(x):
         return x.get()
     return np.asarray(x)
+
+
+@contextlib.contextmanager
+def gpu_memory_guard(what: str, hint: str = "split the work into smaller pieces"):
+    """Turn CuPy's out-of-memory error into a :class:`MemoryError` that names the work.
+
+    CuPy reports only the bytes of the allocation that failed; the message adds what was
+    being computed and what to do (``hint``), e.g. tiling a large image.
+    """
+    try:
+        yield
+    except Exception as exc:
+        if type(exc).__name__ != "OutOfMemoryError":
+            raise
+        raise MemoryError(f"the GPU ran out of memory for {what} ({exc}); {hint}") from exc
 
 
 def cuda_module(filename: str, name_expressions: tuple[str, ...]):

@@ -256,3 +256,15 @@ def test_starlet_kernel_matches_the_gather(dtype):
         _kernels.get("cupy").smooth(xg, out, step, tmp)
         want = smooth_axis_gather(smooth_axis_gather(x, step, 1), step, 0)
         np.testing.assert_allclose(out.get(), want, rtol=1e-6 if dtype == np.float32 else 1e-13)
+
+
+def test_gpu_out_of_memory_names_the_work():
+    class OutOfMemoryError(Exception):  # CuPy's class name; raised here without a GPU
+        pass
+
+    with pytest.raises(MemoryError, match=r"a 4096x4096 image .*1024 bytes.*tile by tile"):
+        with backend.gpu_memory_guard("a 4096x4096 image", "deconvolve it tile by tile"):
+            raise OutOfMemoryError("out of memory allocating 1024 bytes")
+    with pytest.raises(ValueError):  # other errors pass through unchanged
+        with backend.gpu_memory_guard("x"):
+            raise ValueError("not memory")

@@ -22,7 +22,13 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import Bunch, check_array, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
-from ..backend import array_namespace, get_namespace, is_cupy_array, to_host
+from ..backend import (
+    array_namespace,
+    get_namespace,
+    gpu_memory_guard,
+    is_cupy_array,
+    to_host,
+)
 from ..base import (
     ConvergenceWarning,
     SparseEstimatorMixin,
@@ -172,12 +178,21 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         backend's array module (NumPy input to ``backend="cupy"`` is copied to the GPU
         once); ``image``, ``models`` and ``history`` of the result live there too.
         """
+        frame = tuple(s * ratios[0] for s in images[0].shape)
+        what = (f"the deconvolution of a {frame[0]}x{frame[1]} image "
+                f"({self.n_scales} scales, {len(images)} band(s))")
+        with gpu_memory_guard(what, "deconvolve it tile by tile with "
+                              "sparserec.distributed.deconvolve_tiled"):
+            return self._solve_on(images, psfs, ratios, sigmas, backgrounds, k_sigma,
+                                  frame=frame, iterations=iterations)
+
+    def _solve_on(self, images, psfs, ratios, sigmas, backgrounds, k_sigma, *, frame,
+                  iterations):
         from . import _kernels
 
         backend = self.backend_
         xp = get_namespace(backend)
         kernels = _kernels.get(backend)
-        frame = tuple(s * ratios[0] for s in images[0].shape)
         images = [xp.asarray(y) - b for y, b in zip(images, backgrounds, strict=True)]
         # a common scale keeps the float32 iterations well conditioned
         scale = max(float(xp.nanmax(xp.abs(y))) / r**2 for y, r in zip(images, ratios,
