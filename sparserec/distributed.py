@@ -3,7 +3,7 @@
 - :func:`deconvolve_tiled` deconvolves an image larger than memory (or than one
   machine's patience) tile by tile with :func:`dask.array.map_overlap`: each tile is
   cut with a halo of at least the PSF's half-width plus the starlet's reach, solved by
-  :func:`sparserec.deconv.pipeline.deconvolve_array`, and trimmed. The noise level (and
+  :func:`sparserec.deconv.methods.deconvolve_array`, and trimmed. The noise level (and
   an ``"auto"`` sky level) is estimated once on the whole image, or on a spread of
   sample blocks for a huge one, and given to every tile, so that all tiles threshold
   alike. Input: a NumPy array, a Dask array, a FITS file (read block by block through a
@@ -261,7 +261,7 @@ def _global_levels(arr, noise_sigma, background, scheduler, max_pixels: int, loc
 def _deconvolve_block(block, psf, params):
     """One tile (with its halo): :func:`deconvolve_array` with the shared levels."""
     from .base import ConvergenceWarning
-    from .deconv.pipeline import deconvolve_array
+    from .deconv.methods import deconvolve_array
 
     block = np.asarray(block, dtype=np.float64)
     if np.isnan(block).all():  # a tile with no data (a mosaic gap) stays empty
@@ -341,8 +341,8 @@ def _write_output(result, output: Path, *, header, stored_dtype, history, schedu
     if any(output.resolve() == Path(p).resolve() for p in inputs):
         raise ValueError(f"refusing to write {str(output)!r}: it is one of the inputs")
     if output.exists() and not overwrite:
-        raise FileExistsError(f"output {str(output)!r} exists; pass overwrite=True "
-                              "(--overwrite on the command line) to replace it")
+        raise FileExistsError(f"output {str(output)!r} exists; pass overwrite=True to "
+                              "replace it")
     if output.name.lower().endswith(FITS_SUFFIXES):
         if output.name.lower().endswith(".gz"):
             raise ValueError("a tiled FITS output cannot be compressed (.gz): it is "
@@ -385,7 +385,7 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
         The 2-D image; a path is a FITS file (read block by block through a memory map)
         or a Zarr store (``.zarr``).
     psf : 2-D array
-        The PSF, centred at ``k // 2`` (see :func:`sparserec.deconv.pipeline.load_psf`).
+        The PSF, centred at ``k // 2`` (see :func:`sparserec.imaging.load_psf`).
     tile : int, default=1024
         Target tile side: each axis is cut into ``ceil(n / tile)`` nearly equal chunks.
     halo : int, optional
@@ -411,7 +411,7 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
     max_noise_pixels : int
         Largest image whose noise is estimated on all pixels.
     **params
-        Passed to :func:`sparserec.deconv.pipeline.deconvolve_array` (``method``,
+        Passed to :func:`sparserec.deconv.methods.deconvolve_array` (``method``,
         ``n_scales``, ``k_sigma``, ``max_iter``, ``tol``, ``backend``).
 
     Returns

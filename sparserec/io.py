@@ -119,8 +119,8 @@ def check_output_path(path, *, overwrite: bool = False, inputs=()) -> Path:
         if same:
             raise ValueError(f"refusing to write the output over the input file {str(src)!r}")
     if path.exists() and not overwrite:
-        raise FileExistsError(f"output {str(path)!r} exists; pass overwrite=True "
-                              "(--overwrite on the command line) to replace it")
+        raise FileExistsError(f"output {str(path)!r} exists; pass overwrite=True to "
+                              "replace it")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"output folder {str(path.parent)!r} does not exist")
     return path

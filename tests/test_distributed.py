@@ -1,6 +1,6 @@
 """sparserec.distributed on a real two-process distributed.LocalCluster.
 
-References: the untiled solve (:func:`sparserec.deconv.pipeline.deconvolve_array` on the
+References: the untiled solve (:func:`sparserec.deconv.methods.deconvolve_array` on the
 whole image with the same noise level), serial fits, serial GridSearchCV.
 """
 
@@ -20,7 +20,7 @@ from sparserec import BCDRegressor  # noqa: E402
 from sparserec.base import ConvergenceWarning  # noqa: E402
 from sparserec.datasets import make_blurred_image, make_sky_field  # noqa: E402
 from sparserec.deconv import estimate_noise_sigma, gaussian_psf  # noqa: E402
-from sparserec.deconv.pipeline import deconvolve_array  # noqa: E402
+from sparserec.deconv.methods import deconvolve_array  # noqa: E402
 from sparserec.distributed import (  # noqa: E402
     _even_chunks,
     deconvolve_tiled,
