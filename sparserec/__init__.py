@@ -34,7 +34,7 @@ _ESTIMATORS = {
 }
 _SUBMODULES = ("backend", "base", "datasets", "metrics", "operators", "io", "plotting",
                "imaging", "distributed", "sbl", "bcd", "dictionary", "wht", "selfcal", "deconv",
-               "utils")
+               "demos", "utils")
 
 __all__ = [
     "__version__",

@@ -48,12 +48,12 @@ from ._version import __version__
 from .utils.table import format_table, format_value
 
 FAMILY_DEMOS = {
-    "deconvolution": "sparserec.deconv._demo",
-    "kronecker_sbl": "sparserec.sbl._demo",
-    "block_coordinate_descent": "sparserec.bcd._demo",
-    "orthogonal_dictionary": "sparserec.dictionary._demo",
-    "sparse_wht": "sparserec.wht._demo",
-    "self_calibration": "sparserec.selfcal._demo",
+    "deconvolution": "sparserec.demos.deconv",
+    "kronecker_sbl": "sparserec.demos.sbl",
+    "block_coordinate_descent": "sparserec.demos.bcd",
+    "orthogonal_dictionary": "sparserec.demos.dictionary",
+    "sparse_wht": "sparserec.demos.wht",
+    "self_calibration": "sparserec.demos.selfcal",
 }
 
 _CORE = ("numpy", "scipy", "sklearn", "skimage", "numba", "pywt", "matplotlib", "tqdm")
@@ -84,6 +84,11 @@ class _LazyChoices(Sequence):
         return len(self._values())
 
 
+def _family_package(demo_module: str) -> str:
+    """``sparserec.demos.bcd`` -> ``sparserec.bcd``: the solver family a demo runs."""
+    return "sparserec." + demo_module.rsplit(".", 1)[1]
+
+
 def _version_of(module: str) -> str | None:
     if importlib.util.find_spec(module) is None:
         return None
@@ -110,8 +115,8 @@ def _cmd_info(args) -> int:
         print(f"  {name:<12} {'yes' if ok else 'no ':<4} {reason}")
     print("\nsolver families:")
     for family, module in FAMILY_DEMOS.items():
-        package = module.rsplit(".", 1)[0]
-        built = importlib.util.find_spec(module) is not None
+        package = _family_package(module)
+        built = importlib.util.find_spec(package) is not None
         print(f"  {family:<26} {package:<22} {'available' if built else 'missing'}")
     return 0
 
@@ -160,7 +165,7 @@ def _cmd_demo(args) -> int:
     results, failed = {}, 0
     for family in progress(families, total=len(families), desc="demo", enabled=not args.quiet):
         module = FAMILY_DEMOS[family]
-        if importlib.util.find_spec(module) is None:
+        if importlib.util.find_spec(_family_package(module)) is None:
             results[family] = {"status": "missing", "error": "this solver family is not built yet"}
             continue
         start = time.perf_counter()
