@@ -56,7 +56,8 @@ FAMILY_DEMOS = {
     "self_calibration": "sparserec.demos.selfcal",
 }
 
-_CORE = ("numpy", "scipy", "sklearn", "skimage", "numba", "pywt", "matplotlib", "tqdm")
+_CORE = ("numpy", "scipy", "sklearn", "skimage", "numba", "pywt", "matplotlib", "tqdm",
+         "imageio", "threadpoolctl")
 _EXTRAS = {"astropy": "astro", "dask": "dask", "distributed": "dask", "zarr": "dask",
            "cupy": "gpu"}
 
