@@ -10,7 +10,7 @@ Planted model ``x = D₀ a`` (``D₀`` random orthogonal, Bernoulli–Gaussian `
   convergence (the batch ancestor);
 * ``MBDL``: scikit-learn's ``MiniBatchDictionaryLearning`` (``alpha=1``, coordinate
   descent, batches of 256; see
-  :func:`sparserec.dictionary.comparison.make_minibatch_dictionary_learning`), fed the same
+  :func:`sparserec.demos.dictionary_comparison.make_minibatch_dictionary_learning`), fed the same
   stream with ``partial_fit``; its atoms are normalised before the metric.
 
 Then the time each method needs to first reach recovery 0.95, on a grid of 1024 samples
@@ -37,7 +37,7 @@ from threadpoolctl import threadpool_limits
 
 from sparserec import OnlineOrthogonalDictionary
 from sparserec.datasets import make_dictionary_data
-from sparserec.dictionary.comparison import (
+from sparserec.demos.dictionary_comparison import (
     make_minibatch_dictionary_learning,
     recovery_vs_samples,
     row_recovery,

@@ -31,9 +31,9 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from sparserec import SelfCalibration
 from sparserec.datasets import make_selfcal_problem
+from sparserec.demos.selfcal_applications import error_vs_snr, phase_transition
 from sparserec.metrics import relative_error_up_to_scale
 from sparserec.selfcal import alternating_least_squares, make_model
-from sparserec.selfcal.applications import error_vs_snr, phase_transition
 from sparserec.utils.table import format_table
 
 

@@ -13,7 +13,7 @@ random, cyclic and Lipschitz sampling; using the Lipschitz constants in the gree
 # %%
 import matplotlib.pyplot as plt
 
-from sparserec.bcd._demo import rules_experiment
+from sparserec.demos.bcd import rules_experiment
 from sparserec.plotting import plot_convergence
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))

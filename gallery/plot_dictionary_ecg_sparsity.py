@@ -30,8 +30,8 @@ from threadpoolctl import threadpool_limits
 
 from sparserec import OnlineOrthogonalDictionary
 from sparserec.datasets import load_image
+from sparserec.demos.dictionary_comparison import ecg_windows
 from sparserec.dictionary import coefficients_for_error, dct_basis, l4_objective, pca_basis
-from sparserec.dictionary.comparison import ecg_windows
 from sparserec.plotting import plot_curves, plot_image_panels
 
 # The products are small (batches of 32 samples): one BLAS thread is the fastest, and

@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from sparserec import OnlineOrthogonalDictionary
 from sparserec.datasets import make_dictionary_data
-from sparserec.dictionary.comparison import align_atoms
+from sparserec.demos.dictionary_comparison import align_atoms
 from sparserec.metrics import dictionary_recovery
 from sparserec.plotting import plot_convergence, plot_image_panels, plot_stems
 

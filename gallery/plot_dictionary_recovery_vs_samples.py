@@ -22,7 +22,7 @@ the number of samples seen, for
 from threadpoolctl import threadpool_limits
 
 from sparserec.datasets import make_dictionary_data
-from sparserec.dictionary.comparison import recovery_vs_samples
+from sparserec.demos.dictionary_comparison import recovery_vs_samples
 from sparserec.plotting import plot_curves
 
 n, n_samples = 32, 30_000

@@ -8,7 +8,7 @@ header and ``HISTORY`` cards that record the method and its parameters, and opti
 PNG report. Here a synthetic exposure is written to a temporary folder with astropy, the
 command line is run from Python (:func:`sparserec.cli.main` takes the same arguments as
 the shell command), the same is done with the Python function
-:func:`sparserec.deconv.pipeline.deconvolve_file` for a Richardson–Lucy baseline, and the
+:func:`sparserec.imaging.deconvolve_file` for a Richardson–Lucy baseline, and the
 results are read back.
 """
 
@@ -29,7 +29,7 @@ from sparserec.base import ConvergenceWarning
 from sparserec.cli import main
 from sparserec.datasets import make_blurred_image, make_sky_field
 from sparserec.deconv import moffat_psf
-from sparserec.deconv.pipeline import deconvolve_file
+from sparserec.imaging import deconvolve_file
 from sparserec.plotting import plot_curves, plot_image_panels
 
 sky = make_sky_field((128, 128), n_stars=15, n_galaxies=10, flux_range=(20.0, 2000.0),
@@ -62,7 +62,7 @@ print("exit status", status)
 # %%
 # The same from Python, with a baseline
 # -------------------------------------
-# :func:`~sparserec.deconv.pipeline.deconvolve_file` is the function the command calls;
+# :func:`~sparserec.imaging.deconvolve_file` is the function the command calls;
 # it returns the paths, the image and the noise level it estimated. Writing over an
 # existing output needs ``overwrite=True``, and writing over an input is refused.
 rl = deconvolve_file(folder / "field.fits", folder / "field_rl.fits",

@@ -19,9 +19,9 @@ unknown sources that the uncalibrated array blurs together.
 import numpy as np
 
 from sparserec import SelfCalibration
+from sparserec.demos.selfcal_applications import music_spectrum, ula_steering
 from sparserec.metrics import relative_error_up_to_scale
 from sparserec.plotting import plot_curves
-from sparserec.selfcal.applications import music_spectrum, ula_steering
 
 rng = np.random.default_rng(0)
 m = 16  # sensors, half a wavelength apart

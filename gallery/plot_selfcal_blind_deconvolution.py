@@ -23,10 +23,10 @@ import numpy as np
 
 from sparserec import SelfCalibration
 from sparserec.datasets import load_image
+from sparserec.demos.selfcal_applications import deblurring_panels, diverse_inputs_deblurring
 from sparserec.metrics import relative_error_up_to_scale
 from sparserec.plotting import plot_image_panels
 from sparserec.selfcal import alternating_least_squares
-from sparserec.selfcal.applications import deblurring_panels, diverse_inputs_deblurring
 
 image = load_image("camera").reshape(64, 8, 64, 8).mean(axis=(1, 3))  # 64 × 64
 prob = diverse_inputs_deblurring(image, tile=8, detector=16, psf_sigma=(0.9, 0.45),

@@ -22,8 +22,8 @@ red line).
 import matplotlib.pyplot as plt
 import numpy as np
 
+from sparserec.demos.selfcal_applications import error_vs_snr, phase_transition
 from sparserec.plotting import plot_curves, plot_phase_transition
-from sparserec.selfcal.applications import error_vs_snr, phase_transition
 
 settings = {
     "repeated": (32, [4, 6, 8, 12, 16, 24, 32, 48], np.arange(1, 11),

@@ -33,7 +33,8 @@ _ESTIMATORS = {
     "JointWaveletDeconvolution": "sparserec.deconv.estimators",
 }
 _SUBMODULES = ("backend", "base", "datasets", "metrics", "operators", "io", "plotting",
-               "distributed", "sbl", "bcd", "dictionary", "wht", "selfcal", "deconv", "utils")
+               "imaging", "distributed", "sbl", "bcd", "dictionary", "wht", "selfcal", "deconv",
+               "demos", "utils")
 
 __all__ = [
     "__version__",

@@ -9,7 +9,7 @@ Commands
     Runs every solver family on bundled or generated data, prints a table of quality and
     time per family, and writes a report (PNG figures, ``index.html``, ``results.json``).
 ``sparserec deconvolve INPUT (--psf PSF | --psf-model NAME --fwhm F) -o OUTPUT [...]``
-    Deconvolves a FITS or PNG/TIFF image (:func:`sparserec.deconv.pipeline.deconvolve_file`):
+    Deconvolves a FITS or PNG/TIFF image (:func:`sparserec.imaging.deconvolve_file`):
     atomic write, never over the input, FITS header kept with HISTORY cards, optional
     ``--report`` PNG. With ``--tile N [--halo H] [--scheduler ADDRESS|local]`` the image
     is deconvolved in overlapping tiles on Dask
@@ -41,27 +41,53 @@ import platform
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 from ._version import __version__
 from .utils.table import format_table, format_value
 
 FAMILY_DEMOS = {
-    "deconvolution": "sparserec.deconv._demo",
-    "kronecker_sbl": "sparserec.sbl._demo",
-    "block_coordinate_descent": "sparserec.bcd._demo",
-    "orthogonal_dictionary": "sparserec.dictionary._demo",
-    "sparse_wht": "sparserec.wht._demo",
-    "self_calibration": "sparserec.selfcal._demo",
+    "deconvolution": "sparserec.demos.deconv",
+    "kronecker_sbl": "sparserec.demos.sbl",
+    "block_coordinate_descent": "sparserec.demos.bcd",
+    "orthogonal_dictionary": "sparserec.demos.dictionary",
+    "sparse_wht": "sparserec.demos.wht",
+    "self_calibration": "sparserec.demos.selfcal",
 }
 
-_CORE = ("numpy", "scipy", "sklearn", "skimage", "numba", "pywt", "matplotlib", "tqdm")
+_CORE = ("numpy", "scipy", "sklearn", "skimage", "numba", "pywt", "matplotlib", "tqdm",
+         "imageio", "threadpoolctl")
 _EXTRAS = {"astropy": "astro", "dask": "dask", "distributed": "dask", "zarr": "dask",
            "cupy": "gpu"}
 
 
 class CLIError(Exception):
     """A user-facing error: printed as one line, exit status 2."""
+
+
+class _LazyChoices(Sequence):
+    """A module's tuple of names, imported when argparse first looks at it (checking a
+    value or printing that command's help), so that ``sparserec --help`` and ``sparserec
+    info`` do not import the solver family that defines it. The argument needs a
+    ``metavar`` (argparse would otherwise list the choices when the parser is built)."""
+
+    def __init__(self, module: str, name: str):
+        self.module, self.name = module, name
+
+    def _values(self) -> tuple:
+        return tuple(getattr(importlib.import_module(self.module), self.name))
+
+    def __getitem__(self, index):
+        return self._values()[index]
+
+    def __len__(self) -> int:
+        return len(self._values())
+
+
+def _family_package(demo_module: str) -> str:
+    """``sparserec.demos.bcd`` -> ``sparserec.bcd``: the solver family a demo runs."""
+    return "sparserec." + demo_module.rsplit(".", 1)[1]
 
 
 def _version_of(module: str) -> str | None:
@@ -90,8 +116,8 @@ def _cmd_info(args) -> int:
         print(f"  {name:<12} {'yes' if ok else 'no ':<4} {reason}")
     print("\nsolver families:")
     for family, module in FAMILY_DEMOS.items():
-        package = module.rsplit(".", 1)[0]
-        built = importlib.util.find_spec(module) is not None
+        package = _family_package(module)
+        built = importlib.util.find_spec(package) is not None
         print(f"  {family:<26} {package:<22} {'available' if built else 'missing'}")
     return 0
 
@@ -125,10 +151,7 @@ def _write_html(path: Path, results: dict) -> None:
 
 
 def _cmd_demo(args) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
     from .base import progress
     from .io import atomic_output
@@ -143,7 +166,7 @@ def _cmd_demo(args) -> int:
     results, failed = {}, 0
     for family in progress(families, total=len(families), desc="demo", enabled=not args.quiet):
         module = FAMILY_DEMOS[family]
-        if importlib.util.find_spec(module) is None:
+        if importlib.util.find_spec(_family_package(module)) is None:
             results[family] = {"status": "missing", "error": "this solver family is not built yet"}
             continue
         start = time.perf_counter()
@@ -156,11 +179,10 @@ def _cmd_demo(args) -> int:
         res = {"status": "ok", **res, "seconds": time.perf_counter() - start}
         figure = res.pop("figure", None)
         if figure is not None:
-            fig = plot_demo(figure)
+            fig = plot_demo(figure, figure=Figure())
             name = f"{family}.png"
             with atomic_output(out / name, overwrite=True) as tmp:
                 fig.savefig(tmp, format="png", dpi=110)
-            plt.close(fig)
             res["figure_file"] = name
         results[family] = res
     for family, res in results.items():
@@ -178,8 +200,15 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_deconvolve(args) -> int:
-    from .deconv.pipeline import deconvolve_file
+    from .imaging import deconvolve_file
 
+    if args.psf_model is not None and args.fwhm is None:
+        raise CLIError(f"--psf-model {args.psf_model} needs --fwhm (in pixels)")
+    if args.report is not None and Path(args.report).resolve() == Path(args.output).resolve():
+        raise CLIError("--report must differ from the output file")
+    for path in (args.output, args.report):  # the library says overwrite=True: name the flag
+        if path is not None and Path(path).exists() and not args.overwrite:
+            raise CLIError(f"output {path!r} exists; pass --overwrite to replace it")
     background = args.background
     if background != "auto":
         try:
@@ -205,7 +234,7 @@ def _cmd_deconvolve(args) -> int:
 
 def _deconvolve_tiled(args, background) -> int:
     """``deconvolve --tile/--scheduler``: :func:`sparserec.distributed.deconvolve_tiled`."""
-    from .deconv.pipeline import load_psf
+    from .imaging import load_psf
     from .io import RASTER_SUFFIXES, read_image
 
     if args.report is not None:
@@ -234,9 +263,6 @@ def _deconvolve_tiled(args, background) -> int:
     return 0
 
 
-# the methods of sparserec.deconv.pipeline.METHODS (not imported: `sparserec --help` stays light)
-DECONV_METHODS = ("starlet", "wavelet", "tikhonov", "wiener", "richardson-lucy")
-
 
 def _add_deconvolve(sub) -> None:
     dec = sub.add_parser("deconvolve", help="deconvolve a FITS/PNG/TIFF image with a PSF",
@@ -247,12 +273,15 @@ def _add_deconvolve(sub) -> None:
     dec.add_argument("-o", "--output", required=True, help="output image (same formats)")
     psf = dec.add_mutually_exclusive_group(required=True)
     psf.add_argument("--psf", help="PSF image file, centred at index k//2")
-    psf.add_argument("--psf-model", choices=("gaussian", "moffat", "airy"),
-                     help="use a PSF model of full width at half maximum --fwhm")
+    psf.add_argument("--psf-model",
+                     choices=_LazyChoices("sparserec.deconv.methods", "PSF_MODELS"),
+                     metavar="NAME", help="use a PSF model (%(choices)s) of full width at "
+                                          "half maximum --fwhm")
     dec.add_argument("--fwhm", type=float, help="FWHM of --psf-model, in pixels")
     dec.add_argument("--psf-size", type=int, help="side of the model PSF (default: auto)")
-    dec.add_argument("--method", choices=DECONV_METHODS, default="starlet",
-                     help="deconvolution method (default: starlet)")
+    dec.add_argument("--method", choices=_LazyChoices("sparserec.deconv.methods", "METHODS"),
+                     default="starlet", metavar="NAME",
+                     help="deconvolution method: %(choices)s (default: %(default)s)")
     dec.add_argument("--n-scales", type=int, default=4, help="wavelet scales (default 4)")
     dec.add_argument("--k-sigma", type=float, default=3.0,
                      help="threshold in noise standard deviations (default 3)")

@@ -30,6 +30,8 @@ __all__ = [
     "make_selfcal_problem",
     "make_sky_field",
     "make_blurred_image",
+    "add_noise",
+    "standard_normal",
 ]
 
 
@@ -133,18 +135,43 @@ def load_ecg() -> Bunch:
 
 
 # --------------------------------------------------------------------------- generators
+def standard_normal(size, *, is_complex: bool = False, random_state=None) -> np.ndarray:
+    """Standard Gaussian draws; circular complex (unit variance) with ``is_complex``.
+
+    Examples
+    --------
+    >>> from sparserec.datasets import standard_normal
+    >>> standard_normal((2, 3), is_complex=True, random_state=0).dtype
+    dtype('complex128')
+    """
+    return _gaussian(check_random_state(random_state), size, is_complex)
+
+
 def _gaussian(rng, size, is_complex: bool):
     if is_complex:
         return (rng.standard_normal(size) + 1j * rng.standard_normal(size)) / np.sqrt(2)
     return rng.standard_normal(size)
 
 
-def _add_noise(rng, clean, snr_db: float | None):
-    """Add white Gaussian (circular complex for complex data) noise at ``snr_db``."""
+def add_noise(clean, snr_db: float | None, *, random_state=None) -> tuple[np.ndarray, float]:
+    """``clean`` plus white Gaussian noise (circular complex for complex data) at ``snr_db``.
+
+    Returns the noisy array and the noise variance (``0.0`` and a copy for
+    ``snr_db=None``); the signal power is the mean of ``|clean|**2``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.datasets import add_noise
+    >>> noisy, var = add_noise(np.ones(4), 20.0, random_state=0)
+    >>> var
+    0.01
+    """
     if snr_db is None:
         return clean.copy(), 0.0
     power = np.vdot(clean, clean).real / clean.size
     noise_var = power / 10 ** (snr_db / 10)
+    rng = check_random_state(random_state)
     noise = np.sqrt(noise_var) * _gaussian(rng, clean.shape, np.iscomplexobj(clean))
     return clean + noise, float(noise_var)
 
@@ -204,7 +231,7 @@ def make_sparse_regression(n_samples: int, n_features: int, n_nonzero: int, *,
         X[:, 0] /= scale  # so that the AR(1) starts stationary: every column has unit variance
         X = lfilter([scale], [1, -correlation], X, axis=1)
     truth = make_sparse_signal(n_features, n_nonzero, random_state=rng)
-    y, noise_var = _add_noise(rng, X @ truth.coef, snr_db)
+    y, noise_var = add_noise(X @ truth.coef, snr_db, random_state=rng)
     return Bunch(X=X, y=y, coef=truth.coef, support=truth.support, noise_var=noise_var)
 
 
@@ -273,7 +300,7 @@ def make_kronecker_problem(factor_shapes, n_nonzero, *, snr_db: float | None = N
 
     op = Kronecker(*factors)
     clean = op @ coef
-    y, noise_var = _add_noise(rng, clean, snr_db)
+    y, noise_var = add_noise(clean, snr_db, random_state=rng)
     return Bunch(factors=factors, y=y, coef=coef, support=support,
                  factor_supports=supports, noise_var=noise_var)
 
@@ -309,17 +336,6 @@ def make_dictionary_data(n_features: int, n_samples: int, *, theta: float = 0.3,
     codes = rng.standard_normal((n_samples, n_features)) * (rng.random((n_samples, n_features))
                                                              < theta)
     return Bunch(X=codes @ D0.T, dictionary=D0, codes=codes)
-
-
-def _walsh_eval(indices, support, coef):
-    """``x[m] = Σ_k X_k (−1)^{popcount(k & m)}`` at integer indices ``m``."""
-    idx = np.asarray(indices, dtype=np.uint64).ravel()
-    out = np.empty(idx.size)
-    for start in range(0, idx.size, 8192):  # bounded memory: chunk × K parity table
-        chunk = idx[start:start + 8192]
-        parity = np.bitwise_count(chunk[:, None] & support[None, :]) & 1
-        out[start:start + 8192] = (1 - 2 * parity.astype(np.int8)) @ coef
-    return out.reshape(np.shape(indices))
 
 
 def make_sparse_walsh(n_bits: int, n_nonzero: int, *, snr_db: float | None = None,
@@ -383,19 +399,21 @@ def make_sparse_walsh(n_bits: int, n_nonzero: int, *, snr_db: float | None = Non
     if as_callable is None:
         as_callable = n_bits > 24
     if as_callable:
+        from .operators import walsh_eval
+
         noise_rng = np.random.default_rng(rng.randint(2**31))
 
         def signal(indices):
-            x = _walsh_eval(indices, support, coef)
+            x = walsh_eval(indices, support, coef)
             if noise_var:
                 x = x + np.sqrt(noise_var) * noise_rng.standard_normal(x.shape)
             return x
     else:
-        from .operators import _fwht_reference
+        from .operators import fwht_reference
 
         spectrum = np.zeros(N)
         spectrum[support.astype(np.int64)] = coef
-        signal = _fwht_reference(spectrum)
+        signal = fwht_reference(spectrum)
         if noise_var:
             signal = signal + np.sqrt(noise_var) * rng.standard_normal(N)
     return Bunch(signal=signal, support=support, coef=coef, noise_var=noise_var, n_bits=n_bits)
@@ -463,7 +481,7 @@ def make_selfcal_problem(model: str, m: int, n: int, p: int = 1, *, k: int | Non
     A_stack = np.broadcast_to(A, (n_snap, m, n)) if one_matrix else A
     x_stack = np.broadcast_to(x, (n_snap, n))
     clean = d * np.einsum("pmn,pn->pm", A_stack, x_stack)
-    y, noise_var = _add_noise(rng, clean, snr_db)
+    y, noise_var = add_noise(clean, snr_db, random_state=rng)
     return Bunch(A=A, y=y, calibration=d, signal=x, noise_var=noise_var, model=model, **extra)
 
 

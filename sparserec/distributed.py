@@ -3,7 +3,7 @@
 - :func:`deconvolve_tiled` deconvolves an image larger than memory (or than one
   machine's patience) tile by tile with :func:`dask.array.map_overlap`: each tile is
   cut with a halo of at least the PSF's half-width plus the starlet's reach, solved by
-  :func:`sparserec.deconv.pipeline.deconvolve_array`, and trimmed. The noise level (and
+  :func:`sparserec.deconv.methods.deconvolve_array`, and trimmed. The noise level (and
   an ``"auto"`` sky level) is estimated once on the whole image, or on a spread of
   sample blocks for a huge one, and given to every tile, so that all tiles threshold
   alike. Input: a NumPy array, a Dask array, a FITS file (read block by block through a
@@ -48,8 +48,6 @@ _LOCAL_SCHEDULERS = ("threads", "processes", "sync", "synchronous", "single-thre
 # the whole image is gathered once: 32 MiB in float64)
 MAX_NOISE_PIXELS = 2048 * 2048
 _NOISE_BLOCK = 512
-_FITS_STRUCTURE = ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND",
-                   "BSCALE", "BZERO", "XTENSION", "PCOUNT", "GCOUNT", "END")
 
 
 def _require_dask():
@@ -100,46 +98,6 @@ def _scheduler(client):
 
 
 # ---------------------------------------------------------------------- inputs
-class _FitsBlocks:
-    """A FITS image HDU as a lazily sliced array (one memory-mapped read per block).
-
-    Only the path travels to the workers, never the data. Integer images are read raw
-    and scaled by ``BSCALE``/``BZERO`` block by block (astropy would scale, and so load,
-    the whole image).
-    """
-
-    def __init__(self, path):
-        from .io import _astropy_fits
-
-        fits = _astropy_fits()
-        self.path = str(path)
-        with fits.open(self.path, memmap=True, do_not_scale_image_data=True) as hdul:
-            index = next((i for i, h in enumerate(hdul) if h.is_image
-                          and h.header.get("NAXIS", 0) >= 2), None)
-            if index is None:
-                raise ValueError(f"FITS file {self.path!r} holds no image data")
-            header = hdul[index].header
-            full = tuple(header[f"NAXIS{a}"] for a in range(header["NAXIS"], 0, -1))
-            self.header = header.copy()
-            stored = hdul[index].data.dtype
-        shape = tuple(n for n in full if n != 1)
-        if len(shape) != 2:
-            raise ValueError(f"tiled deconvolution needs a 2-D image; {self.path!r} holds "
-                             f"shape {full}")
-        self.scale = (float(self.header.get("BSCALE", 1.0)), float(self.header.get("BZERO", 0.0)))
-        self.index, self.shape, self.ndim = index, shape, 2
-        self.dtype = np.dtype(np.float64)
-        self.stored_dtype = np.dtype(stored.newbyteorder("="))
-
-    def __getitem__(self, key):
-        from astropy.io import fits
-
-        with fits.open(self.path, memmap=True, do_not_scale_image_data=True) as hdul:
-            block = np.array(hdul[self.index].data.reshape(self.shape)[key], dtype=np.float64)
-        bscale, bzero = self.scale
-        return block * bscale + bzero if (bscale, bzero) != (1.0, 0.0) else block
-
-
 def _is_zarr_path(path: Path) -> bool:
     return path.suffix.lower() == ".zarr" or (path / ".zarray").exists() \
         or (path / "zarr.json").exists()
@@ -155,14 +113,14 @@ def _open_input(image, tile: int):
     """
     import dask.array as da
 
-    from .io import FITS_SUFFIXES
+    from .io import FITS_SUFFIXES, FitsBlocks
 
     if isinstance(image, (str, Path)):
         path = Path(image)
         if not path.exists():
             raise FileNotFoundError(f"no such image: {str(path)!r}")
         if path.name.lower().endswith(FITS_SUFFIXES):
-            src = _FitsBlocks(path)
+            src = FitsBlocks(path)
             chunks = tuple(_even_chunks(n, tile) for n in src.shape)
             # inline: each read task carries the (small) source, so that the reads are
             # root tasks that the scheduler queues instead of reading the image ahead
@@ -261,7 +219,7 @@ def _global_levels(arr, noise_sigma, background, scheduler, max_pixels: int, loc
 def _deconvolve_block(block, psf, params):
     """One tile (with its halo): :func:`deconvolve_array` with the shared levels."""
     from .base import ConvergenceWarning
-    from .deconv.pipeline import deconvolve_array
+    from .deconv.methods import deconvolve_array
 
     block = np.asarray(block, dtype=np.float64)
     if np.isnan(block).all():  # a tile with no data (a mosaic gap) stays empty
@@ -290,44 +248,25 @@ def _deconvolve_window(block_info=None, *, source, depth, psf, params):
 
 
 # ---------------------------------------------------------------------- outputs
-class _FitsWriter:
-    """Block writes into the data unit of a pre-sized FITS file (memory map, ``r+``)."""
+def _check_output(output: Path, *, overwrite: bool, inputs) -> str:
+    """The output kind (``"fits"`` or ``"zarr"``) after :func:`sparserec.io.check_output_path`
+    (never an input, also through a link; an existing one only with ``overwrite``): run
+    before any work."""
+    from .io import FITS_SUFFIXES, check_output_path
 
-    def __init__(self, path, offset: int, shape, dtype):
-        self.path, self.offset, self.shape = str(path), int(offset), tuple(shape)
-        self.dtype = np.dtype(dtype).newbyteorder(">")
-
-    def __setitem__(self, key, value):
-        data = np.memmap(self.path, dtype=self.dtype, mode="r+", offset=self.offset,
-                         shape=self.shape)
-        data[key] = value
-        data.flush()
-        del data
-
-
-def _fits_skeleton(path: Path, shape, dtype, header, history) -> int:
-    """Write a FITS header for ``shape``/``dtype`` and size the file; return the data offset."""
-    from .io import _astropy_fits
-
-    fits = _astropy_fits()
-    hdu = fits.PrimaryHDU(np.zeros((1, 1), dtype=dtype))
-    hdr = hdu.header
-    hdr["NAXIS1"], hdr["NAXIS2"] = int(shape[1]), int(shape[0])
-    if header is not None:
-        for card in header.cards:
-            if card.keyword not in _FITS_STRUCTURE and card.keyword not in ("", "HISTORY"):
-                hdr.append(card, end=True)
-            elif card.keyword == "HISTORY":
-                hdr.add_history(str(card.value))
-    for line in history:
-        hdr.add_history(line)
-    text = hdr.tostring().encode("ascii")
-    n_bytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    total = len(text) + 2880 * math.ceil(n_bytes / 2880)
-    with open(path, "wb") as f:
-        f.write(text)
-        f.truncate(total)
-    return len(text)
+    name = output.name.lower()
+    if name.endswith(FITS_SUFFIXES):
+        if name.endswith(".gz"):
+            raise ValueError("a tiled FITS output cannot be compressed (.gz): it is "
+                             "written block by block; drop the .gz suffix")
+        kind = "fits"
+    elif output.suffix.lower() == ".zarr":
+        kind = "zarr"
+    else:
+        raise ValueError(f"output {str(output)!r} must be a FITS file (.fits) or a Zarr "
+                         "store (.zarr)")
+    check_output_path(output, overwrite=overwrite, inputs=inputs)
+    return kind
 
 
 def _write_output(result, output: Path, *, header, stored_dtype, history, scheduler,
@@ -336,36 +275,26 @@ def _write_output(result, output: Path, *, header, stored_dtype, history, schedu
     import dask
     import dask.array as da
 
-    from .io import FITS_SUFFIXES, atomic_output
+    from .io import atomic_output, check_output_path, create_fits
 
-    if any(output.resolve() == Path(p).resolve() for p in inputs):
-        raise ValueError(f"refusing to write {str(output)!r}: it is one of the inputs")
-    if output.exists() and not overwrite:
-        raise FileExistsError(f"output {str(output)!r} exists; pass overwrite=True "
-                              "(--overwrite on the command line) to replace it")
-    if output.name.lower().endswith(FITS_SUFFIXES):
-        if output.name.lower().endswith(".gz"):
-            raise ValueError("a tiled FITS output cannot be compressed (.gz): it is "
-                             "written block by block; drop the .gz suffix")
+    kind = _check_output(output, overwrite=overwrite, inputs=inputs)
+    if kind == "fits":
         dtype = stored_dtype if np.dtype(stored_dtype).kind == "f" else np.dtype(np.float64)
         with atomic_output(output, overwrite=overwrite, inputs=inputs) as tmp:
-            offset = _fits_skeleton(tmp, result.shape, dtype, header, history)
-            target = _FitsWriter(tmp, offset, result.shape, dtype)
+            target = create_fits(tmp, result.shape, dtype, header=header, history=history)
             store = da.store(result.astype(dtype), target, lock=False, compute=False)
             dask.compute(store, scheduler=scheduler)
         return output
-    if output.suffix.lower() != ".zarr":
-        raise ValueError(f"output {str(output)!r} must be a FITS file (.fits) or a Zarr "
-                         "store (.zarr)")
-    if not output.parent.is_dir():
-        raise FileNotFoundError(f"output folder {str(output.parent)!r} does not exist")
     tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".part",
                                 dir=output.parent))
     try:
         store = da.to_zarr(result, str(tmp), overwrite=True, compute=False)
         dask.compute(store, scheduler=scheduler)
-        if output.exists():
+        check_output_path(output, overwrite=overwrite, inputs=inputs)  # again, after the work
+        if output.is_dir() and not output.is_symlink():
             shutil.rmtree(output)
+        elif output.exists() or output.is_symlink():
+            output.unlink()
         os.replace(tmp, output)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -385,7 +314,7 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
         The 2-D image; a path is a FITS file (read block by block through a memory map)
         or a Zarr store (``.zarr``).
     psf : 2-D array
-        The PSF, centred at ``k // 2`` (see :func:`sparserec.deconv.pipeline.load_psf`).
+        The PSF, centred at ``k // 2`` (see :func:`sparserec.imaging.load_psf`).
     tile : int, default=1024
         Target tile side: each axis is cut into ``ceil(n / tile)`` nearly equal chunks.
     halo : int, optional
@@ -411,7 +340,7 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
     max_noise_pixels : int
         Largest image whose noise is estimated on all pixels.
     **params
-        Passed to :func:`sparserec.deconv.pipeline.deconvolve_array` (``method``,
+        Passed to :func:`sparserec.deconv.methods.deconvolve_array` (``method``,
         ``n_scales``, ``k_sigma``, ``max_iter``, ``tol``, ``backend``).
 
     Returns
@@ -467,6 +396,9 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
         raise ValueError(f"max_noise_pixels must be a positive integer, got "
                          f"{max_noise_pixels!r}")
     arr, reader, header, stored_dtype, in_path = _open_input(image, int(tile))
+    inputs = [in_path] if in_path is not None else []
+    if output is not None:  # before any work: format, folder, input, existing output
+        _check_output(Path(output), overwrite=overwrite, inputs=inputs)
     if any(k > n for k, n in zip(psf.shape, arr.shape, strict=True)):
         raise ValueError(f"psf of shape {psf.shape} is larger than the image of shape "
                          f"{arr.shape}")
@@ -500,7 +432,6 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
             history = [f"sparserec {__version__} deconvolve_tiled: tile={tile} halo={halo}",
                        " ".join(f"{k}={v}" for k, v in sorted(params.items())),
                        f"noise_sigma={sigma:.4g} background={sky:.4g}"]
-            inputs = [in_path] if in_path is not None else []
             out_path = _write_output(result, Path(output), header=header,
                                      stored_dtype=stored_dtype, history=history,
                                      scheduler=scheduler, overwrite=overwrite, inputs=inputs)

@@ -21,7 +21,8 @@ from scipy.sparse.linalg import LinearOperator, aslinearoperator
 from ._config import check_dense_size
 from .backend import array_namespace, scipy_namespace
 
-__all__ = ["Kronecker", "Convolution", "Hadamard", "Stacked", "mode_products"]
+__all__ = ["Kronecker", "Convolution", "Hadamard", "Stacked", "mode_products",
+           "fwht_reference", "parity", "walsh_eval"]
 
 
 class _NDOperator(LinearOperator):
@@ -289,11 +290,75 @@ class Convolution(_NDOperator):
         return out[(Ellipsis,) + tuple(slice(0, n) for n in self.in_shape)]
 
 
-def _fwht_reference(x, axis: int = -1):
+def parity(a) -> np.ndarray:
+    """Parity (0/1, ``uint8``) of the set bits of each ``uint64``.
+
+    ``np.bitwise_count`` (NumPy 2) where it exists, else the same by folding the word
+    onto itself with XOR (NumPy 1.26).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.operators import parity
+    >>> parity(np.array([0, 1, 3, 7, 2**63 + 1], dtype=np.uint64)).tolist()
+    [0, 1, 0, 1, 0]
+    """
+    a = np.asarray(a, dtype=np.uint64)
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(a) & np.uint8(1)
+    for shift in (32, 16, 8, 4, 2, 1):
+        a = a ^ (a >> np.uint64(shift))
+    return (a & np.uint64(1)).astype(np.uint8)
+
+
+def walsh_eval(indices, support, coef) -> np.ndarray:
+    """A sparse Walsh spectrum's signal at some indices: ``x[m] = Σ_k X_k (−1)^{⟨k, m⟩}``.
+
+    Parameters
+    ----------
+    indices : array of int
+        The ``m`` (any shape; the result has that shape).
+    support : 1-D array of uint64
+        The frequencies ``k`` of the nonzero coefficients.
+    coef : 1-D array
+        Their values ``X_k``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.linalg import hadamard
+    >>> from sparserec.operators import walsh_eval
+    >>> spectrum = np.zeros(8); spectrum[[1, 6]] = [2.0, -1.0]
+    >>> x = walsh_eval(np.arange(8), np.array([1, 6], dtype=np.uint64), np.array([2.0, -1.0]))
+    >>> bool(np.allclose(x, hadamard(8) @ spectrum))
+    True
+    """
+    idx = np.asarray(indices, dtype=np.uint64).ravel()
+    support = np.asarray(support, dtype=np.uint64)
+    out = np.empty(idx.size)
+    for start in range(0, idx.size, 8192):  # bounded memory: chunk × K parity table
+        chunk = idx[start:start + 8192]
+        signs = 1 - 2 * parity(chunk[:, None] & support[None, :]).astype(np.int8)
+        out[start:start + 8192] = signs @ coef
+    return out.reshape(np.shape(indices))
+
+
+def fwht_reference(x, axis: int = -1):
     """Unnormalised Walsh–Hadamard transform in natural (Sylvester) order, by butterflies.
 
     Viewing the length-``2**n`` axis as ``n`` axes of length 2, the transform is the
     2-point butterfly applied along each of them: ``O(N log N)`` vectorised NumPy/CuPy.
+    The reference that the fast kernels of :func:`sparserec.wht.fwht` are tested
+    against (and their fallback); use that function for speed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.linalg import hadamard
+    >>> from sparserec.operators import fwht_reference
+    >>> x = np.arange(8.0)
+    >>> bool(np.allclose(fwht_reference(x), hadamard(8) @ x))
+    True
     """
     xp = array_namespace(x)
     x = xp.moveaxis(xp.asarray(x), axis, -1)
@@ -341,7 +406,7 @@ class Hadamard(_NDOperator):
 
     def apply(self, x):
         """The transform of ``x`` along its last axis."""
-        y = _fwht_reference(x, axis=-1)
+        y = fwht_reference(x, axis=-1)
         return y / math.sqrt(self.shape[0]) if self.normalize else y
 
     adjoint = apply  # the Hadamard matrix is symmetric

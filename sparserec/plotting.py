@@ -2,9 +2,13 @@
 
 One implementation of each kind of figure: image panels (before/after/residual),
 curves (NMSE vs SNR, suboptimality vs iterations, recovery vs samples), phase-transition
-maps and sparse-coefficient stems. Functions return a :class:`matplotlib.figure.Figure`
-made with :mod:`matplotlib.pyplot`, so sphinx-gallery picks them up; callers that save to
-files should close them (``plt.close(fig)``).
+maps and sparse-coefficient stems. Every function returns a
+:class:`matplotlib.figure.Figure`. Given ``figure=`` (a figure made with
+``matplotlib.figure.Figure()``), it draws into it without :mod:`matplotlib.pyplot`: that is
+what code writing files does (the CLI report and demo), since it neither touches the
+caller's backend nor registers figures with pyplot. Without it, the figure is a new pyplot
+figure, which notebooks and sphinx-gallery show; close those after saving
+(``plt.close(fig)``). No function here selects a matplotlib backend.
 """
 
 from __future__ import annotations
@@ -25,15 +29,27 @@ __all__ = [
 ]
 
 
-def _pyplot():
-    import matplotlib.pyplot as plt
+def _figure(figure, figsize):
+    """``figure`` resized to ``figsize``, or a new pyplot figure of that size."""
+    if figure is None:
+        import matplotlib.pyplot as plt
 
-    return plt
+        return plt.figure(figsize=figsize)
+    figure.set_size_inches(figsize)
+    return figure
+
+
+def _axis(ax, figure, figsize):
+    """``(figure, ax)``: the given axis, else one axis on :func:`_figure`."""
+    if ax is not None:
+        return ax.figure, ax
+    fig = _figure(figure, figsize)
+    return fig, fig.subplots()
 
 
 def plot_image_panels(panels: dict, *, suptitle: str | None = None, cmap: str = "gray",
                       shared_range: str | None = None, ncols: int | None = None,
-                      stretch: str = "linear", colorbar: bool = False):
+                      stretch: str = "linear", colorbar: bool = False, figure=None):
     """Show images side by side, e.g. ``{"observed": y, "restored": x, "residual": r}``.
 
     Parameters
@@ -47,6 +63,8 @@ def plot_image_panels(panels: dict, *, suptitle: str | None = None, cmap: str = 
         ``"asinh"`` compresses bright sources so faint structure stays visible (astronomy).
     colorbar : bool
         Add a colour bar to each panel.
+    figure : matplotlib.figure.Figure, optional
+        Draw into this (empty) figure, resized to fit, instead of a new pyplot figure.
 
     Examples
     --------
@@ -56,13 +74,12 @@ def plot_image_panels(panels: dict, *, suptitle: str | None = None, cmap: str = 
     >>> len(fig.axes)
     2
     """
-    plt = _pyplot()
     n = len(panels)
     ncols = ncols or min(n, 4)
     nrows = math.ceil(n / ncols)
     # + 0.3 in: room for the titles above square images (tight_layout alone clips them)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 3.4 * nrows + 0.3),
-                             squeeze=False)
+    fig = _figure(figure, (3.4 * ncols, 3.4 * nrows + 0.3))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     ref = to_host(panels[shared_range]) if shared_range else None
     for ax, (title, image) in zip(axes.flat, panels.items(), strict=False):
         image = to_host(image)
@@ -90,10 +107,13 @@ def plot_image_panels(panels: dict, *, suptitle: str | None = None, cmap: str = 
 
 
 def plot_curves(x, series: dict, *, xlabel: str, ylabel: str, title: str | None = None,
-                logx: bool = False, logy: bool = False, markers: bool = True, ax=None):
+                logx: bool = False, logy: bool = False, markers: bool = True, ax=None,
+                figure=None):
     """Line plot of several named series over a common ``x`` (one axis).
 
     ``series`` maps a label to y values, or to ``(x, y)`` when that series has its own x.
+    Draws on ``ax`` if given, else on a new axis of ``figure`` (a
+    :class:`matplotlib.figure.Figure`) or of a new pyplot figure.
 
     Examples
     --------
@@ -102,11 +122,7 @@ def plot_curves(x, series: dict, *, xlabel: str, ylabel: str, title: str | None 
     >>> fig.axes[0].get_xlabel()
     'SNR (dB)'
     """
-    plt = _pyplot()
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5.5, 4))
-    else:
-        fig = ax.figure
+    fig, ax = _axis(ax, figure, (5.5, 4))
     for i, (label, values) in enumerate(series.items()):
         xs, ys = values if isinstance(values, tuple) else (x, values)
         ax.plot(to_host(np.asarray(xs)), to_host(np.asarray(ys)), label=label,
@@ -127,7 +143,7 @@ def plot_curves(x, series: dict, *, xlabel: str, ylabel: str, title: str | None 
 
 
 def plot_convergence(histories: dict, *, ylabel: str = "objective", optimum: float | None = None,
-                     title: str | None = None, ax=None):
+                     title: str | None = None, ax=None, figure=None):
     """Per-iteration ``history_`` of several fits; with ``optimum``, plot ``f − f*`` on a log axis.
 
     Examples
@@ -145,11 +161,13 @@ def plot_convergence(histories: dict, *, ylabel: str = "objective", optimum: flo
         series[label] = (np.arange(1, h.size + 1), h)
     return plot_curves(None, series, xlabel="iteration",
                        ylabel=f"{ylabel} − optimum" if optimum is not None else ylabel,
-                       title=title, logy=optimum is not None, markers=False, ax=ax)
+                       title=title, logy=optimum is not None, markers=False, ax=ax,
+                       figure=figure)
 
 
 def plot_phase_transition(values, x, y, *, xlabel: str, ylabel: str,
-                          title: str | None = None, cbar_label: str = "success rate", ax=None):
+                          title: str | None = None, cbar_label: str = "success rate", ax=None,
+                          figure=None):
     """A map of ``values[i, j]`` (e.g. success rate) over ``y[i]`` × ``x[j]``.
 
     Examples
@@ -160,11 +178,7 @@ def plot_phase_transition(values, x, y, *, xlabel: str, ylabel: str,
     >>> fig.axes[0].get_ylabel()
     'p'
     """
-    plt = _pyplot()
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5.5, 4.2))
-    else:
-        fig = ax.figure
+    fig, ax = _axis(ax, figure, (5.5, 4.2))
     values = to_host(np.asarray(values, dtype=float))
     im = ax.imshow(values, origin="lower", aspect="auto", cmap="gray", vmin=0, vmax=1)
     ax.set_xticks(range(len(x)), [f"{v:g}" for v in x], rotation=45)
@@ -178,7 +192,8 @@ def plot_phase_transition(values, x, y, *, xlabel: str, ylabel: str,
     return fig
 
 
-def plot_stems(truth, estimate, *, title: str | None = None, ax=None, labels=("true", "estimate")):
+def plot_stems(truth, estimate, *, title: str | None = None, ax=None,
+               labels=("true", "estimate"), figure=None):
     """Compare a sparse ground truth with an estimate (magnitudes for complex data).
 
     Examples
@@ -189,11 +204,7 @@ def plot_stems(truth, estimate, *, title: str | None = None, ax=None, labels=("t
     >>> len(fig.axes)
     1
     """
-    plt = _pyplot()
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(7, 3))
-    else:
-        fig = ax.figure
+    fig, ax = _axis(ax, figure, (7, 3))
     t, e = np.ravel(to_host(truth)), np.ravel(to_host(estimate))
     if np.iscomplexobj(t) or np.iscomplexobj(e):
         t, e = np.abs(t), np.abs(e)
@@ -208,14 +219,23 @@ def plot_stems(truth, estimate, *, title: str | None = None, ax=None, labels=("t
     return fig
 
 
-def plot_demo(figure: dict):
+def plot_demo(spec: dict, *, figure=None):
     """Build the figure that a family's demo describes (see :mod:`sparserec.cli`).
 
-    ``figure["kind"]`` names one of this module's functions (``"image_panels"``,
+    ``spec["kind"]`` names one of this module's functions (``"image_panels"``,
     ``"curves"``, ``"convergence"``, ``"phase_transition"``, ``"stems"``); the other keys
-    are its arguments.
+    are its arguments. ``figure`` is passed on (draw into it, without pyplot).
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from sparserec.plotting import plot_demo
+    >>> fig = plot_demo({"kind": "curves", "x": [1, 2], "series": {"a": [0, 1]},
+    ...                  "xlabel": "x", "ylabel": "y"}, figure=Figure())
+    >>> fig.axes[0].get_ylabel()
+    'y'
     """
-    spec = dict(figure)
+    spec = dict(spec)
     kind = spec.pop("kind")
     functions = {
         "image_panels": plot_image_panels,
@@ -226,4 +246,4 @@ def plot_demo(figure: dict):
     }
     if kind not in functions:
         raise ValueError(f"figure kind must be one of {sorted(functions)}, got {kind!r}")
-    return functions[kind](**spec)
+    return functions[kind](**spec, figure=figure)

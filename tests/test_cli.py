@@ -97,3 +97,28 @@ def test_deconvolve_tiled_refuses_report(tmp_path, capsys):
                  "--report", str(tmp_path / "r.png")])
     assert code == 2
     assert "--report is not available with --tile" in capsys.readouterr().err
+
+
+def test_parser_imports_no_solver_family():
+    """``sparserec --help`` stays light: the deconvolve choices (imported from
+    sparserec.deconv.methods, not copied) are read only when that command needs them."""
+    code = ("import sys; from sparserec.cli import build_parser; p = build_parser(); "
+            "p.parse_args(['info']); light = 'sparserec.deconv' not in sys.modules; "
+            "a = p.parse_args(['deconvolve', 'x.fits', '-o', 'y.fits', '--psf-model', "
+            "'moffat', '--method', 'wiener']); print(light, a.method, a.psf_model)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["True", "wiener", "moffat"]
+
+
+def test_deconvolve_choices_come_from_the_library(capsys):
+    from sparserec.deconv.methods import METHODS, PSF_MODELS
+
+    with pytest.raises(SystemExit):
+        main(["deconvolve", "x.fits", "-o", "y.fits", "--psf-model", "nope"])
+    err = capsys.readouterr().err
+    assert all(name in err for name in PSF_MODELS)
+    with pytest.raises(SystemExit):
+        main(["deconvolve", "--help"])
+    out = capsys.readouterr().out
+    assert all(name in out for name in METHODS)

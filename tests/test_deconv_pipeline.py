@@ -8,7 +8,8 @@ import pytest
 from sparserec.cli import main
 from sparserec.datasets import make_blurred_image, make_sky_field
 from sparserec.deconv import WaveletDeconvolution, gaussian_psf
-from sparserec.deconv.pipeline import deconvolve_array, deconvolve_file
+from sparserec.deconv.methods import deconvolve_array
+from sparserec.imaging import deconvolve_file
 from sparserec.io import read_image, write_image
 
 fits = pytest.importorskip("astropy.io.fits")
@@ -107,3 +108,39 @@ def test_cli_reports_non_convergence_in_one_line(field, tmp_path, capsys):
     assert err == ["sparserec: warning: WaveletDeconvolution did not converge in max_iter=3 "
                    "iterations (tol=0.0001); the last iterate is returned. Increase max_iter "
                    "or tol."]
+
+
+def test_report_leaves_matplotlib_alone(field, tmp_path):
+    """The report is drawn on a bare Figure: the caller's backend is not switched and no
+    pyplot figure is left open (issue 16: a notebook's backend was switched to Agg)."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    _, _, path, _ = field
+    before_backend, before_figures = matplotlib.get_backend(), plt.get_fignums()
+    res = deconvolve_file(path, tmp_path / "o.fits", psf_model="gaussian", fwhm=3.0,
+                          max_iter=5, report=tmp_path / "r.png")
+    assert res.report.read_bytes()[:4] == b"\x89PNG"
+    assert matplotlib.get_backend() == before_backend
+    assert plt.get_fignums() == before_figures
+
+
+def test_library_errors_name_parameters_not_flags(field, tmp_path):
+    from sparserec.imaging import load_psf
+
+    _, _, path, _ = field
+    img = np.ones((16, 16))
+    img[0, 0] = np.nan
+    calls = [lambda: load_psf(),
+             lambda: load_psf(psf_model="gaussian"),
+             lambda: deconvolve_array(img, PSF, method="wiener"),
+             lambda: deconvolve_file(path, path.with_name("x.fits"), psf_model="gaussian",
+                                     fwhm=2.0, report=path.with_name("x.fits"))]
+    for call in calls:
+        with pytest.raises(ValueError) as info:
+            call()
+        assert "--" not in str(info.value), str(info.value)
+    (tmp_path / "exists.fits").write_bytes(b"")
+    with pytest.raises(FileExistsError, match="overwrite=True") as info:
+        deconvolve_file(path, tmp_path / "exists.fits", psf_model="gaussian", fwhm=2.0)
+    assert "--" not in str(info.value)

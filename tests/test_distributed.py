@@ -1,6 +1,6 @@
 """sparserec.distributed on a real two-process distributed.LocalCluster.
 
-References: the untiled solve (:func:`sparserec.deconv.pipeline.deconvolve_array` on the
+References: the untiled solve (:func:`sparserec.deconv.methods.deconvolve_array` on the
 whole image with the same noise level), serial fits, serial GridSearchCV.
 """
 
@@ -20,7 +20,7 @@ from sparserec import BCDRegressor  # noqa: E402
 from sparserec.base import ConvergenceWarning  # noqa: E402
 from sparserec.datasets import make_blurred_image, make_sky_field  # noqa: E402
 from sparserec.deconv import estimate_noise_sigma, gaussian_psf  # noqa: E402
-from sparserec.deconv.pipeline import deconvolve_array  # noqa: E402
+from sparserec.deconv.methods import deconvolve_array  # noqa: E402
 from sparserec.distributed import (  # noqa: E402
     _even_chunks,
     deconvolve_tiled,
@@ -129,19 +129,45 @@ def test_fits_and_zarr_paths_block_by_block(tmp_path, client):
     assert not list(tmp_path.glob("*.part"))
     with pytest.raises(FileExistsError, match="overwrite"):
         deconvolve_tiled(store, PSF, tile=80, client="sync", output=out)
-    with pytest.raises(ValueError, match="one of the inputs"):
+    with pytest.raises(ValueError, match="over the input file"):
         deconvolve_tiled(src, PSF, tile=80, client="sync", output=src, overwrite=True)
+
+
+def test_output_checks_come_before_the_work_and_see_hard_links(tmp_path, monkeypatch):
+    """The tiled writer uses io.check_output_path: a hard link to the input is refused
+    (it was not), and every output check runs before the noise estimate and the solve."""
+    fits = pytest.importorskip("astropy.io.fits")
+    import sparserec.distributed as dist
+
+    _, obs = _sky(64, seed=3)
+    src = tmp_path / "in.fits"
+    fits.PrimaryHDU(obs).writeto(src)
+    link = tmp_path / "link.fits"
+    os.link(src, link)
+    before = src.read_bytes()
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the work started before the output was checked")
+
+    monkeypatch.setattr(dist, "_global_levels", no_work)
+    with pytest.raises(ValueError, match="over the input file"):
+        deconvolve_tiled(src, PSF, tile=32, client="sync", output=link, overwrite=True)
+    assert src.read_bytes() == before
+    for bad, error in [(tmp_path / "o.png", ValueError), (tmp_path / "o.fits.gz", ValueError),
+                       (tmp_path / "missing" / "o.fits", FileNotFoundError)]:
+        with pytest.raises(error):
+            deconvolve_tiled(src, PSF, tile=32, client="sync", output=bad)
 
 
 def test_scaled_integer_fits_read_by_blocks(tmp_path):
     fits = pytest.importorskip("astropy.io.fits")
-    from sparserec.distributed import _FitsBlocks
+    from sparserec.io import FitsBlocks
 
     raw = np.random.default_rng(0).integers(-3000, 3000, (70, 90)).astype(np.int16)
     hdu = fits.PrimaryHDU(raw)
     hdu.header["BSCALE"], hdu.header["BZERO"] = 0.5, 100.0
     hdu.writeto(tmp_path / "int.fits")
-    src = _FitsBlocks(tmp_path / "int.fits")
+    src = FitsBlocks(tmp_path / "int.fits")
     assert src.shape == (70, 90)
     with fits.open(tmp_path / "int.fits") as hdul:  # astropy's own scaling
         np.testing.assert_array_equal(src[10:30, 5:60], hdul[0].data[10:30, 5:60])

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from sparserec import backend
 from sparserec.deconv import _kernels as deconv_kernels
-from sparserec.operators import _fwht_reference
+from sparserec.operators import fwht_reference
 from sparserec.wht import _cuda
 from sparserec.wht._cuda import emulate_plan, fwht_plan
 from sparserec.wht.fwht import _fwht_rows_xp, fwht
@@ -79,7 +79,7 @@ def test_emulated_kernels_match_the_reference(n_bits, config, rng):
     x = rng.standard_normal((3, 1 << n_bits))
     plan = fwht_plan(n_bits, 8, shared_bytes=config[0], coalesce_bytes=config[1])
     y = emulate_plan(x.copy().ravel(), plan, 0.25).reshape(x.shape)
-    np.testing.assert_allclose(y, 0.25 * _fwht_reference(x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y, 0.25 * fwht_reference(x), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("ordering", ["natural", "sequency", "dyadic"])

@@ -18,15 +18,15 @@ from threadpoolctl import threadpool_limits
 
 from sparserec import SelfCalibration, config_context
 from sparserec.datasets import make_selfcal_problem
-from sparserec.metrics import relative_error_up_to_scale
-from sparserec.selfcal import alternating_least_squares, make_model
-from sparserec.selfcal.applications import (
+from sparserec.demos.selfcal_applications import (
     diverse_inputs_deblurring,
     music_spectrum,
     psf_from_calibration,
     tiles_to_image,
     ula_steering,
 )
+from sparserec.metrics import relative_error_up_to_scale
+from sparserec.selfcal import alternating_least_squares, make_model
 
 SIZES = {  # (m, n, p, k): identifiable with margin
     "repeated": (48, 12, 4, None),

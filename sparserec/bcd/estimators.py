@@ -14,9 +14,9 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state, check_scalar
+from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
@@ -258,7 +258,7 @@ class BCDRegressor(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         return tags
 
 
-class BCDClassifier(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator):
+class BCDClassifier(SparseEstimatorMixin, ClassifierMixin, BaseEstimator):
     __doc__ = f"""Binary and multinomial logistic regression by greedy block coordinate descent.
 
     Minimises the objective of :class:`sklearn.linear_model.LogisticRegression` (version
@@ -385,7 +385,14 @@ class BCDClassifier(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, accept_sparse=("csr", "csc", "coo"),
                           dtype=[np.float64, np.float32])
-        return super().decision_function(X)
+        scores = safe_sparse_dot(X, self.coef_.T, dense_output=True) + self.intercept_
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def predict(self, X):
+        """The class of largest score (of positive score, for two classes)."""
+        scores = self.decision_function(X)
+        best = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+        return self.classes_[best]
 
     def predict_proba(self, X):
         """Class probabilities (sigmoid for two classes, softmax for more)."""

@@ -21,11 +21,11 @@ from .starlet import Starlet, starlet_noise_levels
 __all__ = ["mad_std", "estimate_noise_sigma", "estimate_background",
            "coefficient_noise_std", "multiresolution_support"]
 
-_MAD_TO_STD = 1.482602218505602  # 1 / Φ⁻¹(3/4) for Gaussian data
-
-
 def mad_std(x) -> float:
     """Robust standard deviation ``1.4826 · median(|x − median(x)|)``.
+
+    :func:`scipy.stats.median_abs_deviation` with ``scale="normal"`` (the factor
+    ``1 / Φ⁻¹(3/4)`` that makes it the standard deviation of Gaussian data).
 
     Examples
     --------
@@ -34,9 +34,10 @@ def mad_std(x) -> float:
     >>> round(mad_std(np.random.default_rng(0).normal(0, 2, 100_000)), 1)
     2.0
     """
-    x = np.asarray(x, dtype=np.float64).ravel()
-    med = np.median(x)
-    return float(_MAD_TO_STD * np.median(np.abs(x - med)))
+    from scipy.stats import median_abs_deviation
+
+    return float(median_abs_deviation(np.asarray(x, dtype=np.float64), axis=None,
+                                      scale="normal"))
 
 
 def _fill_nan(image):

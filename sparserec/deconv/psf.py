@@ -16,7 +16,7 @@ import numpy as np
 
 from .._config import check_dense_size
 
-__all__ = ["gaussian_psf", "moffat_psf", "airy_psf", "check_psf", "psf_model"]
+__all__ = ["gaussian_psf", "moffat_psf", "airy_psf", "check_psf", "psf_model", "PSF_MODELS"]
 
 _J1_FIRST_ZERO = 3.8317059702075125  # first zero of the Bessel function J1
 _AIRY_HALF_MAX = 1.616339948310703  # x where (2 J1(x) / x)² = 1/2
@@ -131,6 +131,8 @@ def airy_psf(shape=None, *, first_zero: float | None = None,
 
 
 _MODELS = {"gaussian": gaussian_psf, "moffat": moffat_psf, "airy": airy_psf}
+#: The names :func:`psf_model` accepts.
+PSF_MODELS = tuple(_MODELS)
 
 
 def psf_model(name: str, fwhm: float, shape=None) -> np.ndarray:
@@ -144,7 +146,7 @@ def psf_model(name: str, fwhm: float, shape=None) -> np.ndarray:
     """
     from ..base import check_option
 
-    check_option(name, "psf_model", tuple(_MODELS))
+    check_option(name, "psf_model", PSF_MODELS)
     return _MODELS[name](shape, fwhm=fwhm)
 
 

@@ -33,7 +33,7 @@ import math
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
-from ..datasets import _add_noise, _gaussian
+from ..datasets import add_noise, standard_normal
 
 __all__ = ["make_irs_channel", "cascaded_channels", "steering_matrix"]
 
@@ -136,8 +136,8 @@ def make_irs_channel(*, n_bs: int = 16, n_irs: int = 64, n_ms: int = 4, n_grid=1
     # link 2 (IRS → BS): IRS departure angles × BS arrival clusters
     irs_dep = np.sort(rng.choice(grid_irs, n_paths, replace=False))
     bs_arr = _clusters(rng, grid_bs, n_paths, angle_spread)
-    gains1 = _gaussian(rng, (irs_arr.size, ms_dep.size), True)
-    gains2 = _gaussian(rng, (bs_arr.size, irs_dep.size), True)
+    gains1 = standard_normal((irs_arr.size, ms_dep.size), is_complex=True, random_state=rng)
+    gains2 = standard_normal((bs_arr.size, irs_dep.size), is_complex=True, random_state=rng)
     scale1 = math.sqrt(n_irs * n_ms / gains1.size)
     scale2 = math.sqrt(n_bs * n_irs / gains2.size)
     H1 = scale1 * a_irs[:, irs_arr] @ gains1 @ a_ms[:, ms_dep].conj().T
@@ -161,7 +161,7 @@ def make_irs_channel(*, n_bs: int = 16, n_irs: int = 64, n_ms: int = 4, n_grid=1
         factors = [np.kron(factors[0], factors[1]), a_bs]
         supports = [supports[0], bs_arr]
         coef = coef[:, 0, :]
-    y, noise_var = _add_noise(rng, clean, snr_db)
+    y, noise_var = add_noise(clean, snr_db, random_state=rng)
     support = np.flatnonzero(coef.ravel())
     return Bunch(factors=factors, y=y, coef=coef.ravel(), support=support,
                  factor_supports=supports, noise_var=noise_var, channels=channels,

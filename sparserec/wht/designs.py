@@ -23,17 +23,13 @@ import functools
 
 import numpy as np
 
+from ..operators import parity
 from .bch import BCHCode
 
 __all__ = ["DESIGNS", "parity", "hash_bins", "signatures", "random_hashing", "span",
            "NoiselessDelays", "RandomDelays", "CodedDelays", "make_delays"]
 
 DESIGNS = ("coded", "random", "noiseless")
-
-
-def parity(a) -> np.ndarray:
-    """Parity (0/1) of the set bits of each ``uint64``."""
-    return np.bitwise_count(np.asarray(a, dtype=np.uint64)) & np.uint8(1)
 
 
 def hash_bins(k, columns) -> np.ndarray:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..backend import array_namespace, is_cupy_array, resolve_backend, to_device, to_host
 from ..base import check_option
-from ..operators import Hadamard, _fwht_reference
+from ..operators import Hadamard, fwht_reference
 
 __all__ = ["ORDERINGS", "fwht", "natural_index", "WalshHadamard"]
 
@@ -99,7 +99,7 @@ def fwht(x, axis: int = -1, *, normalize: bool = False, ordering: str = "natural
         ``"numba"``: in-place cache-blocked butterflies; from ``2**21`` values in all,
         parallel over the batch or within the transform (``numba.set_num_threads``
         sets the threads; one thread can be faster on a busy machine). ``"numpy"``: vectorised
-        butterflies (:func:`sparserec.operators._fwht_reference`). ``"cupy"``: the
+        butterflies (:func:`sparserec.operators.fwht_reference`). ``"cupy"``: the
         shared-memory kernels of ``gpu/fwht.cu`` (:mod:`sparserec.wht._cuda`; float32 stays
         float32); CuPy input gives CuPy output, NumPy input is copied to the GPU and the
         result back. ``out=x`` with a contiguous CuPy ``x`` transforms in place.
@@ -157,7 +157,7 @@ def fwht(x, axis: int = -1, *, normalize: bool = False, ordering: str = "natural
         y = _fwht_rows_xp(cupy, x, axis, dtype, scale, n_bits, ordering, out, fwht_rows)
         return to_host(y) if out is None and not is_cupy_array(x) else y
     x = to_device(x, backend_, dtype=dtype)
-    y = _fwht_reference(x, axis=axis)
+    y = fwht_reference(x, axis=axis)
     if scale != 1.0:
         y *= scale
     if ordering != "natural":

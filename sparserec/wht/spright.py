@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._config import check_dense_size
 from ..backend import array_namespace, to_host
 from ..base import SparseEstimatorMixin, check_option
-from ..datasets import _walsh_eval
+from ..operators import walsh_eval
 from .designs import DESIGNS, make_delays, random_hashing, span
 from .fwht import fwht
 from .peeling import PeelingDecoder, estimate_bin_noise
@@ -362,7 +362,7 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
             raise TypeError(f"indices must be integers, got dtype {idx.dtype}")
         if idx.size and (idx.min() < 0 or idx.astype(np.uint64).max() >> self.n_bits_):
             raise ValueError(f"indices must lie in [0, 2**n_bits_ = 2**{self.n_bits_})")
-        return _walsh_eval(idx, self.support_, self.coef_)
+        return walsh_eval(idx, self.support_, self.coef_)
 
     def inverse(self) -> np.ndarray:
         """The recovered signal as a dense array of length ``2**n_bits_`` (small ``n``)."""

@@ -7,10 +7,10 @@ import warnings
 
 from ..base import ConvergenceWarning
 from ..datasets import load_image, make_blurred_image
+from ..deconv.baselines import richardson_lucy_deconvolution, wiener_deconvolution
+from ..deconv.estimators import WaveletDeconvolution
+from ..deconv.psf import gaussian_psf
 from ..metrics import psnr, ssim
-from .baselines import richardson_lucy_deconvolution, wiener_deconvolution
-from .estimators import WaveletDeconvolution
-from .psf import gaussian_psf
 
 
 def run(quick: bool = False, random_state: int = 0) -> dict:

@@ -15,10 +15,10 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from ..dictionary.bases import sliding_windows
+from ..dictionary.msp import l4_msp
+from ..dictionary.online_orthogonal import OnlineOrthogonalDictionary
 from ..metrics import dictionary_recovery
-from .bases import sliding_windows
-from .msp import l4_msp
-from .online_orthogonal import OnlineOrthogonalDictionary
 
 __all__ = ["align_atoms", "ecg_windows", "make_minibatch_dictionary_learning",
            "recovery_vs_samples", "row_recovery", "run_on_prefix"]
@@ -64,7 +64,7 @@ def recovery_vs_samples(X, D0, checkpoints, *, methods=METHODS, batch_size: int 
     Examples
     --------
     >>> from sparserec.datasets import make_dictionary_data
-    >>> from sparserec.dictionary.comparison import recovery_vs_samples
+    >>> from sparserec.demos.dictionary_comparison import recovery_vs_samples
     >>> d = make_dictionary_data(8, 3000, random_state=0)
     >>> curves = recovery_vs_samples(d.X, d.dictionary, [1000, 3000], methods=["MSP (batch)"])
     >>> bool(curves["MSP (batch)"]["recovery"][-1] > 0.99)
@@ -134,7 +134,7 @@ def ecg_windows(width: int = 32, step: int = 1) -> np.ndarray:
 
     Examples
     --------
-    >>> from sparserec.dictionary.comparison import ecg_windows
+    >>> from sparserec.demos.dictionary_comparison import ecg_windows
     >>> ecg_windows(32, step=100).shape
     (1080, 32)
     """
@@ -161,7 +161,7 @@ def align_atoms(components, reference):
     Examples
     --------
     >>> import numpy as np
-    >>> from sparserec.dictionary.comparison import align_atoms
+    >>> from sparserec.demos.dictionary_comparison import align_atoms
     >>> aligned, perm, signs = align_atoms(-np.eye(3)[[2, 0, 1]], np.eye(3))
     >>> perm.tolist(), signs.tolist()
     ([1, 2, 0], [-1.0, -1.0, -1.0])

@@ -2,12 +2,15 @@
 
 :func:`deconvolve_file` reads an image (FITS with its header, or PNG/JPEG/TIFF), a PSF
 (a file, or a Gaussian/Moffat/Airy model of a given FWHM), deconvolves every plane (a
-colour raster channel by channel, a FITS cube plane by plane), writes the result
-atomically next to nothing it read (never over the input; an existing output only with
-``overwrite``), keeps the FITS header and adds ``HISTORY`` cards naming the method and
-its parameters, and optionally writes a PNG report (observed, deconvolved, residual,
-PSF panels). :func:`deconvolve_array` is the same on arrays, for other pipelines (the
-Dask tiling reuses it).
+colour raster channel by channel, a FITS cube plane by plane) with
+:func:`sparserec.deconv.methods.deconvolve_array`, writes the result atomically next to
+nothing it read (never over the input; an existing output only with ``overwrite``), keeps
+the FITS header and adds ``HISTORY`` cards naming the method and its parameters, and
+optionally writes a PNG report (observed, deconvolved, residual, PSF panels).
+
+This is application code (DESIGN.md's fourth layer): it joins the deconvolution family
+to the file services :mod:`sparserec.io` and :mod:`sparserec.plotting`, which the family
+itself never imports.
 """
 
 from __future__ import annotations
@@ -19,26 +22,35 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-__all__ = ["METHODS", "deconvolve_array", "deconvolve_file", "load_psf"]
+from .deconv.methods import METHODS, PSF_MODELS, deconvolve_array
 
-METHODS = ("starlet", "wavelet", "tikhonov", "wiener", "richardson-lucy")
-_PYWT_WAVELET = "sym4"
+__all__ = ["METHODS", "PSF_MODELS", "deconvolve_file", "load_psf"]
 
 
 def load_psf(psf=None, *, psf_model: str | None = None, fwhm: float | None = None,
              size: int | None = None) -> tuple[np.ndarray, str]:
-    """The PSF array and a one-line description, from a file/array or a model.
+    """The PSF array and a one-line description, from a file, an array or a model.
 
-    Exactly one of ``psf`` (path or 2-D array) and ``psf_model`` (with ``fwhm``) is given.
+    Exactly one of ``psf`` (a path read by :func:`sparserec.io.read_image`, or a 2-D
+    array) and ``psf_model`` (one of :data:`PSF_MODELS`, with ``fwhm`` in pixels and an
+    optional array side ``size``) is given.
+
+    Examples
+    --------
+    >>> from sparserec.imaging import load_psf
+    >>> psf, desc = load_psf(psf_model="gaussian", fwhm=2.5)
+    >>> desc
+    'gaussian fwhm=2.5px'
     """
-    from ..io import read_image
-    from .psf import psf_model as make_model
+    from .deconv.psf import psf_model as make_model
+    from .io import read_image
 
     if (psf is None) == (psf_model is None):
-        raise ValueError("give exactly one of --psf FILE and --psf-model NAME (with --fwhm)")
+        raise ValueError("give exactly one of psf (a file or an array) and psf_model "
+                         "(with fwhm)")
     if psf_model is not None:
         if fwhm is None:
-            raise ValueError(f"--psf-model {psf_model} needs --fwhm (in pixels)")
+            raise ValueError(f"psf_model={psf_model!r} needs fwhm (in pixels)")
         return make_model(psf_model, fwhm, size), f"{psf_model} fwhm={fwhm:g}px"
     if isinstance(psf, (str, Path)):
         data = read_image(psf).data
@@ -47,76 +59,6 @@ def load_psf(psf=None, *, psf_model: str | None = None, fwhm: float | None = Non
                              f"{data.shape}")
         return data, Path(psf).name
     return np.asarray(psf, dtype=np.float64), "array"
-
-
-def _nan_message(plane, what: str) -> str:
-    bad = np.argwhere(np.isnan(plane))
-    where = ", ".join(f"(row {r}, col {c})" for r, c in bad[:3])
-    return f"{what} has {len(bad)} NaN pixel(s), e.g. at {where}{' ...' if len(bad) > 3 else ''}"
-
-
-def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
-                     k_sigma: float = 3.0, max_iter: int | None = None, background=0.0,
-                     noise_sigma: float | None = None, tol: float = 1e-4,
-                     backend: str = "auto", verbose: bool = False) -> Bunch:
-    """Deconvolve one 2-D image with one of :data:`METHODS`.
-
-    The sparse methods mask NaN pixels; the baselines refuse them (with their count and
-    positions). ``max_iter`` defaults to 200 for the sparse methods and 50 for
-    Richardson–Lucy. ``noise_sigma`` (estimated from ``image`` by default) and ``tol``
-    go to :class:`~sparserec.WaveletDeconvolution`; a tiled run
-    (:func:`sparserec.distributed.deconvolve_tiled`) passes the whole image's noise
-    level so that every tile uses the same thresholds.
-
-    Returns
-    -------
-    result : Bunch
-        ``image`` (deconvolved), ``model`` (it, blurred again: the residual is
-        ``image - model``), ``noise_sigma``, ``background``, ``n_iter``, ``params``
-        (what the FITS history records).
-    """
-    from ..base import check_option
-    from ..datasets import make_blurred_image
-    from .baselines import (
-        richardson_lucy_deconvolution,
-        tikhonov_deconvolution,
-        wiener_deconvolution,
-    )
-    from .estimators import WaveletDeconvolution
-    from .psf import check_psf
-
-    check_option(method, "method", METHODS)
-    image = np.asarray(image, dtype=np.float64)
-    if method in ("starlet", "wavelet"):
-        extra = {} if method == "starlet" else {"wavelet": _PYWT_WAVELET, "solver": "fista"}
-        est = WaveletDeconvolution(psf, n_scales=n_scales, k_sigma=k_sigma,
-                                   max_iter=200 if max_iter is None else max_iter,
-                                   background=background, noise_sigma=noise_sigma,
-                                   tol=tol, backend=backend, verbose=int(verbose), **extra)
-        est.fit(image)
-        params = {"method": method, "wavelet": est.wavelet, "solver": est.solver,
-                  "n_scales": n_scales, "k_sigma": k_sigma, "max_iter": est.max_iter,
-                  "n_iter": est.n_iter_}
-        return Bunch(image=est.image_, model=est.model_, noise_sigma=est.noise_sigma_,
-                     background=est.background_, n_iter=est.n_iter_, params=params)
-    if np.isnan(image).any():
-        raise ValueError(_nan_message(image, "image") + f"; --method {method} cannot mask "
-                         "them (the sparse methods starlet and wavelet can)")
-    psf = check_psf(psf, image.shape)
-    if method == "tikhonov":
-        out, params = tikhonov_deconvolution(image, psf), {"reg": 9e-3}
-    elif method == "wiener":
-        out, params = wiener_deconvolution(image, psf), {"balance": 0.01}
-    else:
-        n_iter = 50 if max_iter is None else max_iter
-        out, params = richardson_lucy_deconvolution(image, psf, n_iter), {"n_iter": n_iter}
-    model = make_blurred_image(out, psf, noise_sigma=0.0).blurred
-    from .noise import estimate_noise_sigma
-
-    sigma = estimate_noise_sigma(image) if noise_sigma is None else float(noise_sigma)
-    return Bunch(image=out, model=model, noise_sigma=sigma,
-                 background=0.0, n_iter=params.get("n_iter", 1),
-                 params={"method": method, **params})
 
 
 def _planes(data, kind: str):
@@ -130,6 +72,17 @@ def _planes(data, kind: str):
         return list(data), np.stack
     raise ValueError(f"expected a 2-D image, an RGB(A) raster or a FITS cube, got shape "
                      f"{data.shape}")
+
+
+def _report_figure(panels: dict, title: str, stretch: str):
+    """The report's panels on a :class:`matplotlib.figure.Figure` (no pyplot, no backend
+    switch: safe in a notebook and in threads)."""
+    from matplotlib.figure import Figure
+
+    from .plotting import plot_image_panels
+
+    return plot_image_panels(panels, suptitle=title, stretch=stretch, ncols=4,
+                             figure=Figure())
 
 
 def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None = None,
@@ -155,7 +108,7 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
         ``"wavelet"``: the same with a stationary ``sym4`` wavelet by FISTA; the others
         are the baselines of :mod:`sparserec.deconv.baselines`.
     n_scales, k_sigma, max_iter, background, backend :
-        Passed to :class:`~sparserec.WaveletDeconvolution` (``max_iter`` is the
+        Passed to :func:`sparserec.deconv.methods.deconvolve_array` (``max_iter`` is the
         iteration count of Richardson–Lucy).
     report : str or Path, optional
         A PNG with observed / deconvolved / residual / PSF panels.
@@ -173,7 +126,7 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
     >>> import tempfile, pathlib
     >>> import numpy as np
     >>> from astropy.io import fits
-    >>> from sparserec.deconv.pipeline import deconvolve_file
+    >>> from sparserec.imaging import deconvolve_file
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> fits.PrimaryHDU(np.random.default_rng(0).random((48, 48)),
     ...                 header=fits.Header({"OBJECT": "test"})).writeto(folder / "in.fits")
@@ -182,8 +135,8 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
     >>> fits.getheader(res.output)["OBJECT"]
     'test'
     """
-    from .. import __version__
-    from ..io import FITS_SUFFIXES, atomic_output, check_output_path, read_image, write_image
+    from . import __version__
+    from .io import FITS_SUFFIXES, atomic_output, check_output_path, read_image, write_image
 
     start = time.perf_counter()
     input_path, output_path = Path(input_path), Path(output_path)
@@ -192,7 +145,7 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
     for path in [output_path] + ([Path(report)] if report is not None else []):
         check_output_path(path, overwrite=overwrite, inputs=inputs)  # before the work
     if report is not None and Path(report).resolve() == output_path.resolve():
-        raise ValueError("--report must differ from the output file")
+        raise ValueError("report must differ from output_path")
     psf_array, psf_desc = load_psf(psf, psf_model=psf_model, fwhm=fwhm, size=psf_size)
     src = read_image(input_path)
     planes, assemble = _planes(src.data, src.format)
@@ -217,23 +170,15 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
                 inputs=inputs)
     report_path = None
     if report is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from ..plotting import plot_image_panels
-
         first = results[0]
         observed = planes[0]
-        fig = plot_image_panels(
+        fig = _report_figure(
             {"observed": observed, "deconvolved": first.image,
              "residual (observed − model)": observed - first.model, "PSF": psf_array},
-            suptitle=f"{input_path.name}: {method} deconvolution",
-            stretch="asinh" if src.format == "fits" else "linear", ncols=4)
+            f"{input_path.name}: {method} deconvolution",
+            "asinh" if src.format == "fits" else "linear")
         with atomic_output(report, overwrite=overwrite, inputs=inputs) as tmp:
             fig.savefig(tmp, format="png", dpi=100)
-        plt.close(fig)
         report_path = Path(report)
     return Bunch(output=output_path, report=report_path, image=out,
                  noise_sigma=[r.noise_sigma for r in results],

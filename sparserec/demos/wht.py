@@ -10,8 +10,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..datasets import make_sparse_walsh
 from ..metrics import nmse_db, support_f1
-from .fwht import fwht
-from .spright import SparseWHT
+from ..wht.fwht import fwht
+from ..wht.spright import SparseWHT
 
 
 def _on_union(support_true, coef_true, support_est, coef_est):

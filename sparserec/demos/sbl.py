@@ -11,10 +11,10 @@ from threadpoolctl import threadpool_limits
 
 from ..metrics import nmse_db, support_f1
 from ..operators import Kronecker
-from .classic import SparseBayesianLearning
-from .irs import cascaded_channels, make_irs_channel
-from .komp import kronecker_omp
-from .kronecker import KroneckerSBL
+from ..sbl.classic import SparseBayesianLearning
+from ..sbl.irs import cascaded_channels, make_irs_channel
+from ..sbl.komp import kronecker_omp
+from ..sbl.kronecker import KroneckerSBL
 
 
 def run(quick: bool = False, random_state: int = 0) -> dict:

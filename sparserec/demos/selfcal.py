@@ -8,9 +8,9 @@ from threadpoolctl import threadpool_limits
 
 from ..datasets import load_image
 from ..metrics import relative_error_up_to_scale
-from .applications import deblurring_panels, diverse_inputs_deblurring
-from .baselines import alternating_least_squares
-from .estimators import SelfCalibration
+from ..selfcal.baselines import alternating_least_squares
+from ..selfcal.estimators import SelfCalibration
+from .selfcal_applications import deblurring_panels, diverse_inputs_deblurring
 
 
 def run(quick: bool = False, random_state: int = 0) -> dict:

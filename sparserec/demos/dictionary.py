@@ -7,10 +7,10 @@ import time
 from threadpoolctl import threadpool_limits
 
 from ..datasets import make_dictionary_data
-from .bases import coefficients_for_error, dct_basis, pca_basis
-from .comparison import ecg_windows, recovery_vs_samples
-from .msp import l4_msp, l4_objective
-from .online_orthogonal import OnlineOrthogonalDictionary
+from ..dictionary.bases import coefficients_for_error, dct_basis, pca_basis
+from ..dictionary.msp import l4_msp, l4_objective
+from ..dictionary.online_orthogonal import OnlineOrthogonalDictionary
+from .dictionary_comparison import ecg_windows, recovery_vs_samples
 
 _ECG_ERROR = 0.2  # relative reconstruction error at which the ECG bases are compared
 

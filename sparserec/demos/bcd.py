@@ -28,7 +28,7 @@ def rules_experiment(partition: str = "variable", *, n_iter: int = 500, block_si
 
     Examples
     --------
-    >>> from sparserec.bcd._demo import rules_experiment
+    >>> from sparserec.demos.bcd import rules_experiment
     >>> res = rules_experiment(n_iter=20)
     >>> sorted(res["histories"]) == sorted(RULE_NAMES)
     True
@@ -37,7 +37,7 @@ def rules_experiment(partition: str = "variable", *, n_iter: int = 500, block_si
 
     from sklearn.exceptions import ConvergenceWarning
 
-    from .estimators import BCDRegressor
+    from ..bcd.estimators import BCDRegressor
 
     rng = np.random.RandomState(random_state)
     n, p = 300, 100
@@ -64,9 +64,9 @@ def run(quick: bool = False, random_state: int = 0) -> dict:
 
     from sklearn.linear_model import Lasso
 
+    from ..bcd.estimators import BCDRegressor
     from ..datasets import make_sparse_regression
     from ..metrics import nmse_db, support_f1
-    from .estimators import BCDRegressor
 
     n, p, k = (200, 1000, 10) if quick else (500, 5000, 50)
     prob = make_sparse_regression(n, p, k, correlation=0.6, snr_db=20, random_state=random_state)

@@ -24,8 +24,8 @@ from threadpoolctl import threadpool_limits
 
 from ..datasets import make_selfcal_problem
 from ..metrics import relative_error_up_to_scale
-from .baselines import alternating_least_squares
-from .estimators import SelfCalibration
+from ..selfcal.baselines import alternating_least_squares
+from ..selfcal.estimators import SelfCalibration
 
 __all__ = ["diverse_inputs_deblurring", "tiles_to_image", "psf_from_calibration",
            "deblurring_panels", "ula_steering", "music_spectrum", "fit_method",
@@ -76,7 +76,7 @@ def diverse_inputs_deblurring(image, *, tile: int = 16, detector: int = 32,
     Examples
     --------
     >>> import numpy as np
-    >>> from sparserec.selfcal.applications import diverse_inputs_deblurring
+    >>> from sparserec.demos.selfcal_applications import diverse_inputs_deblurring
     >>> prob = diverse_inputs_deblurring(np.ones((16, 32)), tile=8, detector=16,
     ...                                  random_state=0)
     >>> prob.A.shape, prob.y.shape
@@ -144,7 +144,7 @@ def ula_steering(n_sensors: int, angles_deg, spacing: float = 0.5):
 
     Examples
     --------
-    >>> from sparserec.selfcal.applications import ula_steering
+    >>> from sparserec.demos.selfcal_applications import ula_steering
     >>> ula_steering(4, [0.0, 30.0]).shape
     (4, 2)
     """
@@ -206,7 +206,7 @@ def phase_transition(model: str, n: int, m_values, p_values, *, method: str = "l
 
     Examples
     --------
-    >>> from sparserec.selfcal.applications import phase_transition
+    >>> from sparserec.demos.selfcal_applications import phase_transition
     >>> phase_transition("repeated", 8, [4, 8], [1, 3], n_trials=2, random_state=0)
     array([[0., 0.],
            [1., 1.]])

@@ -1,0 +1,94 @@
+"""The deconvolution methods behind ``sparserec deconvolve``, on arrays.
+
+:func:`deconvolve_array` deconvolves one 2-D image with one of :data:`METHODS` (the
+sparse estimator or a baseline) and returns the image, its model and the parameters a
+file header records. :data:`PSF_MODELS` names the PSF models of
+:func:`sparserec.deconv.psf.psf_model`. Files (reading, writing, reports) are the
+application layer's: :mod:`sparserec.imaging`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from .psf import PSF_MODELS
+
+__all__ = ["METHODS", "PSF_MODELS", "deconvolve_array"]
+
+#: The methods of :func:`deconvolve_array`.
+METHODS = ("starlet", "wavelet", "tikhonov", "wiener", "richardson-lucy")
+_PYWT_WAVELET = "sym4"
+
+
+def _nan_message(plane, what: str) -> str:
+    bad = np.argwhere(np.isnan(plane))
+    where = ", ".join(f"(row {r}, col {c})" for r, c in bad[:3])
+    return f"{what} has {len(bad)} NaN pixel(s), e.g. at {where}{' ...' if len(bad) > 3 else ''}"
+
+
+def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
+                     k_sigma: float = 3.0, max_iter: int | None = None, background=0.0,
+                     noise_sigma: float | None = None, tol: float = 1e-4,
+                     backend: str = "auto", verbose: bool = False) -> Bunch:
+    """Deconvolve one 2-D image with one of :data:`METHODS`.
+
+    The sparse methods mask NaN pixels; the baselines refuse them (with their count and
+    positions). ``max_iter`` defaults to 200 for the sparse methods and 50 for
+    Richardson–Lucy. ``noise_sigma`` (estimated from ``image`` by default) and ``tol``
+    go to :class:`~sparserec.WaveletDeconvolution`; a tiled run
+    (:func:`sparserec.distributed.deconvolve_tiled`) passes the whole image's noise
+    level so that every tile uses the same thresholds.
+
+    Returns
+    -------
+    result : Bunch
+        ``image`` (deconvolved), ``model`` (it, blurred again: the residual is
+        ``image - model``), ``noise_sigma``, ``background``, ``n_iter``, ``params``
+        (what the FITS history records).
+    """
+    from ..base import check_option
+    from ..datasets import make_blurred_image
+    from .baselines import (
+        richardson_lucy_deconvolution,
+        tikhonov_deconvolution,
+        wiener_deconvolution,
+    )
+    from .estimators import WaveletDeconvolution
+    from .psf import check_psf
+
+    check_option(method, "method", METHODS)
+    if np.iscomplexobj(image):
+        raise TypeError("image is complex; deconvolve its real and imaginary parts (or "
+                        "its modulus) separately")
+    image = np.asarray(image, dtype=np.float64)
+    if method in ("starlet", "wavelet"):
+        extra = {} if method == "starlet" else {"wavelet": _PYWT_WAVELET, "solver": "fista"}
+        est = WaveletDeconvolution(psf, n_scales=n_scales, k_sigma=k_sigma,
+                                   max_iter=200 if max_iter is None else max_iter,
+                                   background=background, noise_sigma=noise_sigma,
+                                   tol=tol, backend=backend, verbose=int(verbose), **extra)
+        est.fit(image)
+        params = {"method": method, "wavelet": est.wavelet, "solver": est.solver,
+                  "n_scales": n_scales, "k_sigma": k_sigma, "max_iter": est.max_iter,
+                  "n_iter": est.n_iter_}
+        return Bunch(image=est.image_, model=est.model_, noise_sigma=est.noise_sigma_,
+                     background=est.background_, n_iter=est.n_iter_, params=params)
+    if np.isnan(image).any():
+        raise ValueError(_nan_message(image, "image") + f"; method={method!r} cannot mask "
+                         "them (the sparse methods starlet and wavelet can)")
+    psf = check_psf(psf, image.shape)
+    if method == "tikhonov":
+        out, params = tikhonov_deconvolution(image, psf), {"reg": 9e-3}
+    elif method == "wiener":
+        out, params = wiener_deconvolution(image, psf), {"balance": 0.01}
+    else:
+        n_iter = 50 if max_iter is None else max_iter
+        out, params = richardson_lucy_deconvolution(image, psf, n_iter), {"n_iter": n_iter}
+    model = make_blurred_image(out, psf, noise_sigma=0.0).blurred
+    from .noise import estimate_noise_sigma
+
+    sigma = estimate_noise_sigma(image) if noise_sigma is None else float(noise_sigma)
+    return Bunch(image=out, model=model, noise_sigma=sigma,
+                 background=0.0, n_iter=params.get("n_iter", 1),
+                 params={"method": method, **params})
