@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 
-from threadpoolctl import threadpool_limits
-
 from ..datasets import make_dictionary_data
+from ..utils.threads import blas_limits
 from .bases import coefficients_for_error, dct_basis, pca_basis
 from .comparison import ecg_windows, recovery_vs_samples
 from .msp import l4_msp, l4_objective
@@ -26,7 +25,7 @@ def run(quick: bool = False, random_state: int = 0) -> dict:
     learner runs from three random starts and keeps the largest ℓ⁴ objective.
     """
     # small products: one BLAS thread is fastest and avoids contention on a busy machine
-    with threadpool_limits(1):
+    with blas_limits(1):
         return _run(quick, random_state)
 
 
