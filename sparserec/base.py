@@ -9,9 +9,12 @@ The shared constructor parameters have the same names everywhere: ``max_iter``, 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import numbers
+import os
 import re
+import sys
 import warnings
 from collections.abc import Iterable, Iterator
 
@@ -22,6 +25,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
 from .backend import BACKENDS, array_namespace, is_cupy_array, resolve_backend
+from .utils.threads import thread_limits
 
 __all__ = [
     "COMMON_PARAMETER_CONSTRAINTS",
@@ -29,6 +33,7 @@ __all__ = [
     "SparseEstimatorMixin",
     "check_option",
     "check_finite_array",
+    "external_stacklevel",
     "progress",
     "validate_data",
     "validate_xy",
@@ -239,8 +244,54 @@ COMMON_PARAMETER_CONSTRAINTS = {
 }
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def external_stacklevel() -> int:
+    """The ``stacklevel`` of :func:`warnings.warn` that points at the first caller outside
+    sparserec, counted from the function that calls this one.
+
+    A fixed ``stacklevel`` breaks as soon as a call passes through one more sparserec
+    frame (such as the :func:`~sparserec.utils.threads.thread_limits` wrapper of every
+    estimator method).
+
+    Examples
+    --------
+    >>> from sparserec.base import external_stacklevel
+    >>> external_stacklevel()
+    1
+    """
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+#: Methods that run under :func:`sparserec.utils.threads.thread_limits` (the
+#: ``n_threads`` setting) in every subclass of :class:`SparseEstimatorMixin`.
+THREADED_METHODS = ("fit", "partial_fit", "predict", "predict_proba", "predict_log_proba",
+                    "decision_function", "transform", "fit_transform", "inverse_transform",
+                    "fit_predict", "score")
+
+
+def _with_thread_limits(method):
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        with thread_limits():
+            return method(*args, **kwargs)
+
+    wrapper._sparserec_threaded = True
+    return wrapper
+
+
 class SparseEstimatorMixin:
     """Shared plumbing for sparserec estimators.
+
+    Every method named in :data:`THREADED_METHODS` that a subclass defines runs under
+    :func:`~sparserec.utils.threads.thread_limits`, so that
+    ``sparserec.set_config(n_threads=...)`` holds for every estimator without each
+    family doing it (wrapped once, when the class is created; plain functions only,
+    not descriptors such as scikit-learn's ``available_if``).
 
     Subclasses call, in ``fit``:
 
@@ -253,6 +304,13 @@ class SparseEstimatorMixin:
     4. :meth:`_set_convergence` — sets ``n_iter_`` and ``converged_``, and warns with a
        :class:`~sklearn.exceptions.ConvergenceWarning` when ``max_iter`` ran out.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in THREADED_METHODS:
+            method = cls.__dict__.get(name)
+            if inspect.isfunction(method) and not getattr(method, "_sparserec_threaded", False):
+                setattr(cls, name, _with_thread_limits(method))
 
     def _check_common_params(self, *arrays) -> str:
         if hasattr(type(self), "_parameter_constraints"):
@@ -286,5 +344,5 @@ class SparseEstimatorMixin:
                 f"iterations (tol={getattr(self, 'tol', None)}); the last iterate is returned. "
                 "Increase max_iter or tol.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=external_stacklevel(),
             )

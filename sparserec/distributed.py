@@ -41,6 +41,8 @@ from typing import Any
 import numpy as np
 from sklearn.utils import Bunch
 
+from ._config import config_context
+
 __all__ = ["deconvolve_tiled", "default_halo", "fit_many", "FitResult"]
 
 _LOCAL_SCHEDULERS = ("threads", "processes", "sync", "synchronous", "single-threaded")
@@ -224,7 +226,9 @@ def _deconvolve_block(block, psf, params):
     block = np.asarray(block, dtype=np.float64)
     if np.isnan(block).all():  # a tile with no data (a mosaic gap) stays empty
         return block.copy()
-    with warnings.catch_warnings():  # one warning per tile would drown the user
+    # one warning per tile would drown the user; one thread per task: Dask already runs
+    # one task per core (see docs/threads.rst)
+    with warnings.catch_warnings(), config_context(n_threads=1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         return deconvolve_array(block, psf, **params).image
 
@@ -488,7 +492,8 @@ def _fit_batch(estimator, batch):
         start = time.perf_counter()
         try:
             args, kwargs = _fit_args(problem)
-            est = clone(estimator).fit(*args, **kwargs)
+            with config_context(n_threads=1):  # Dask runs one task per core already
+                est = clone(estimator).fit(*args, **kwargs)
             out.append(FitResult(index, est, seconds=time.perf_counter() - start))
         except Exception as exc:  # reported per item, the batch goes on
             out.append(FitResult(index, None, f"{type(exc).__name__}: {exc}",

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from numba import njit, prange
 
+from ..utils.threads import configure_numba_threading
+
+configure_numba_threading()  # a fork-safe threading layer before any parallel kernel runs
+
 
 @njit(parallel=True, cache=True)
 def csr_axis0(indptr, indices, data, x, out):

@@ -16,12 +16,11 @@ on the extended grid, whose size is rounded up to a fast FFT length.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from ..backend import scipy_namespace
 from ..operators import transfer_function
+from ..utils.threads import fft_workers
 
 __all__ = ["BlurModel", "object_grid"]
 
@@ -52,7 +51,8 @@ def object_grid(frame_shape, psf_shapes, multiple: int = 1):
 
 
 def _fft_kwargs(xp):
-    return {"workers": os.cpu_count() or 1} if xp is np else {}
+    # n_threads when set; else None: SciPy's default or the caller's scipy.fft.set_workers
+    return {"workers": fft_workers()} if xp is np else {}
 
 
 class BlurModel:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 
-from threadpoolctl import threadpool_limits
-
 from ..datasets import make_dictionary_data
 from ..dictionary.bases import coefficients_for_error, dct_basis, pca_basis
 from ..dictionary.msp import l4_msp, l4_objective
 from ..dictionary.online_orthogonal import OnlineOrthogonalDictionary
+from ..utils.threads import blas_limits
 from .dictionary_comparison import ecg_windows, recovery_vs_samples
 
 _ECG_ERROR = 0.2  # relative reconstruction error at which the ECG bases are compared
@@ -26,7 +25,7 @@ def run(quick: bool = False, random_state: int = 0) -> dict:
     learner runs from three random starts and keeps the largest ℓ⁴ objective.
     """
     # small products: one BLAS thread is fastest and avoids contention on a busy machine
-    with threadpool_limits(1):
+    with blas_limits(1):
         return _run(quick, random_state)
 
 

@@ -7,7 +7,6 @@ import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_limits
 
 from ..metrics import nmse_db, support_f1
 from ..operators import Kronecker
@@ -15,6 +14,7 @@ from ..sbl.classic import SparseBayesianLearning
 from ..sbl.irs import cascaded_channels, make_irs_channel
 from ..sbl.komp import kronecker_omp
 from ..sbl.kronecker import KroneckerSBL
+from ..utils.threads import blas_limits
 
 
 def run(quick: bool = False, random_state: int = 0) -> dict:
@@ -34,7 +34,7 @@ def run(quick: bool = False, random_state: int = 0) -> dict:
     }
     rows, estimates = [], {}
     # small matrices: threaded BLAS only adds overhead (much of it on a busy machine)
-    with warnings.catch_warnings(), threadpool_limits(1):
+    with warnings.catch_warnings(), blas_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         # load the compiled AM kernel outside the timings
         KroneckerSBL("am", max_iter=1).fit(Kronecker(np.eye(2), np.eye(2)), np.ones(4))

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 
-from threadpoolctl import threadpool_limits
-
 from ..datasets import load_image
 from ..metrics import relative_error_up_to_scale
 from ..selfcal.baselines import alternating_least_squares
 from ..selfcal.estimators import SelfCalibration
+from ..utils.threads import blas_limits
 from .selfcal_applications import deblurring_panels, diverse_inputs_deblurring
 
 
@@ -24,7 +23,7 @@ def run(quick: bool = False, random_state: int = 0) -> dict:
     # the products here are small (A is at most 64 x 256 x 64): one BLAS thread is the
     # fastest, and avoids the thread contention that slows small BLAS calls 10-30x on a
     # busy machine
-    with threadpool_limits(1):
+    with blas_limits(1):
         return _run(quick, random_state)
 
 

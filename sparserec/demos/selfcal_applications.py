@@ -20,12 +20,12 @@ import warnings
 
 import numpy as np
 from sklearn.utils import Bunch, check_random_state
-from threadpoolctl import threadpool_limits
 
 from ..datasets import make_selfcal_problem
 from ..metrics import relative_error_up_to_scale
 from ..selfcal.baselines import alternating_least_squares
 from ..selfcal.estimators import SelfCalibration
+from ..utils.threads import blas_limits
 
 __all__ = ["diverse_inputs_deblurring", "tiles_to_image", "psf_from_calibration",
            "deblurring_panels", "ula_steering", "music_spectrum", "fit_method",
@@ -213,7 +213,7 @@ def phase_transition(model: str, n: int, m_values, p_values, *, method: str = "l
     """
     rng = check_random_state(random_state)
     rate = np.zeros((len(p_values), len(m_values)))
-    with threadpool_limits(1, user_api="blas"):  # many tiny problems: threads only cost
+    with blas_limits(1):  # many tiny problems: threads only cost
         for i, p in enumerate(p_values):
             for j, m in enumerate(m_values):
                 for _ in range(n_trials):
@@ -236,7 +236,7 @@ def error_vs_snr(model: str, m: int, n: int, p: int, snrs, *, methods=("lsq", "s
     params = params or {}
     errors = {name: np.zeros(len(snrs)) for name in methods}
     seconds = dict.fromkeys(methods, 0.0)
-    with threadpool_limits(1, user_api="blas"):  # small problems: threads only cost
+    with blas_limits(1):  # small problems: threads only cost
         for k, snr in enumerate(snrs):
             for _ in range(n_trials):
                 prob = make_selfcal_problem(model, m, n, p, snr_db=snr,

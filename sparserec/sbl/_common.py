@@ -8,7 +8,6 @@ E-step is computed; the rest lives here.
 
 from __future__ import annotations
 
-import functools
 import numbers
 from typing import NamedTuple
 
@@ -33,22 +32,6 @@ class Posterior(NamedTuple):
     cost: float  # L log|Σ_y| + Σ_l y_lᴴ Σ_y⁻¹ y_l
     resid_sq: float  # ‖Y − A μ‖²
     dof: float  # Σ_n (1 − Σ_nn / γ_n)
-
-
-@functools.cache
-def _threadpool_controller():
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-def single_threaded_blas():
-    """A context in which BLAS runs one thread, as scikit-learn's KMeans loop does.
-
-    For loops of many small matrix products, BLAS threads cost more than they save (on a
-    busy machine, many times more).
-    """
-    return _threadpool_controller().limit(limits=1, user_api="blas")
 
 
 def check_noise_var(noise_var):

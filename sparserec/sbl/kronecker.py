@@ -39,6 +39,7 @@ from sklearn.utils import check_scalar
 from ..backend import array_namespace, get_namespace, host_backend, is_cupy_array, to_host
 from ..base import check_finite_array, check_option, validate_xy
 from ..operators import Kronecker, mode_products
+from ..utils.threads import blas_limits
 from ._common import (
     Posterior,
     SBLRegressorMixin,
@@ -48,7 +49,6 @@ from ._common import (
     initial_gamma,
     initial_noise_var,
     keep_after_pruning,
-    single_threaded_blas,
     update_noise_var,
 )
 
@@ -514,7 +514,10 @@ class KroneckerSBL(SBLRegressorMixin):
                           _coupling_matrix(n, b, float(self.coupling))
                           for b, (_, n) in zip(block_sizes, shapes, strict=True)]
 
-        with single_threaded_blas():
+        # EM over small per-factor matrices: one BLAS thread is faster than a pool whose
+        # start-up and synchronisation cost more than the products (scikit-learn's KMeans
+        # loop does the same); the limit is at most n_threads, see utils.threads
+        with blas_limits(1):
             active, gammas, sigma2, converged = self._em(factors, Yt, variant, noise_var,
                                                          prune_tol, full_couplings)
             sub = [A[:, xp.asarray(a)] for A, a in zip(factors, active, strict=True)]

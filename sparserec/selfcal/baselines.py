@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.utils import Bunch
-from threadpoolctl import threadpool_limits
 
 from ..base import check_finite_array, check_option
+from ..utils.threads import blas_limits
 from .models import make_model
 
 __all__ = ["alternating_least_squares"]
@@ -24,7 +24,7 @@ def _signal_step(model, d):
         Mh = M.conj().transpose(0, 2, 1)
         # p small products: BLAS threads only add start-up cost per call (10-100x slower
         # on a busy machine), as scikit-learn's KMeans also finds
-        with threadpool_limits(1, user_api="blas"):
+        with blas_limits(1):
             return np.linalg.solve(Mh @ M, (Mh @ Y[:, :, None]))[:, :, 0]
     M = d[:, None] * A  # snapshots: one (m, n) matrix
     return np.linalg.solve(M.conj().T @ M, M.conj().T @ Y.T).T

@@ -20,6 +20,10 @@ from __future__ import annotations
 import numpy as np
 from numba import get_num_threads, njit, prange, set_num_threads
 
+from ..utils.threads import configure_numba_threading
+
+configure_numba_threading()  # a fork-safe threading layer before any parallel kernel runs
+
 _CACHE_BITS = 15  # rows of up to 2**15 values (256 KiB of float64) are done in L2 cache
 _TILE_BITS = 6  # the column pass moves runs of 64 adjacent values (8 cache lines of float64)
 _PARALLEL_BITS = 21  # below 2**21 values in all, threads cost more than they save

@@ -28,6 +28,7 @@ import numpy as np
 from ..backend import array_namespace, is_cupy_array, resolve_backend, to_device, to_host
 from ..base import check_option
 from ..operators import Hadamard, fwht_reference
+from ..utils.threads import thread_limits
 
 __all__ = ["ORDERINGS", "fwht", "natural_index", "WalshHadamard"]
 
@@ -77,6 +78,7 @@ def _work_dtype(x):
     raise TypeError(f"x must be a numeric array, got dtype {x.dtype}")
 
 
+@thread_limits()  # the n_threads setting (sparserec.set_config)
 def fwht(x, axis: int = -1, *, normalize: bool = False, ordering: str = "natural",
          backend: str = "auto", out=None):
     """Fast Walsh–Hadamard transform along one axis, in ``O(N log N)``.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 import warnings
@@ -18,6 +17,7 @@ from .._config import check_dense_size
 from ..backend import array_namespace, to_host
 from ..base import SparseEstimatorMixin, check_option
 from ..operators import walsh_eval
+from ..utils.threads import blas_limits
 from .designs import DESIGNS, make_delays, random_hashing, span
 from .fwht import fwht
 from .peeling import PeelingDecoder, estimate_bin_noise
@@ -27,14 +27,6 @@ __all__ = ["SparseWHT", "default_b"]
 # 2-core (peelability) thresholds of random C-uniform hypergraphs: peeling K coefficients
 # hashed into C groups of B bins succeeds with high probability when K < c*_C · C · B.
 _CORE_THRESHOLD = {2: 0.5, 3: 0.818, 4: 0.772, 5: 0.702, 6: 0.637, 7: 0.582, 8: 0.535}
-
-
-@functools.cache
-def _blas_controller():
-    """threadpoolctl's view of the loaded BLAS libraries (slow to build: done once)."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
 
 
 def default_b(sparsity: int, n_groups: int, n_bits: int) -> int:
@@ -301,7 +293,7 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
                                            zero_fraction=(1 - 2.0**-b) ** self.sparsity)
         else:
             noise_var = float(self.noise_sigma) ** 2 / n_bins
-        with _blas_controller().limit(limits=1, user_api="blas"):  # tiny products
+        with blas_limits(1):  # tiny products: BLAS threads cost more than they save
             decoder = PeelingDecoder(obs, hashes, delays, noise_var, self.tol)
             rounds, converged, stalled = 0, decoder.resolved, False
             if not converged:
