@@ -13,9 +13,15 @@
 // order of the bits does not change the result. Shared memory is padded by one slot every
 // 2**pad_shift values to spread the strided group accesses over the banks.
 
+template <typename T> struct VecOf;
+template <> struct VecOf<float> { typedef float4 type; };
+template <> struct VecOf<double> { typedef double2 type; };
+
 template <typename T, int RB>
-__global__ void fwht_tile(T* __restrict__ data, const int lo, const int log_rows,
-                          const int log_cols, const int pad_shift, const T scale)
+__global__ void __launch_bounds__(256) fwht_tile(T* __restrict__ data, const int lo,
+                                                 const int log_rows, const int log_cols,
+                                                 const int pad_shift, const int vectorise,
+                                                 const T scale)
 {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     T* s = reinterpret_cast<T*>(smem_raw);
@@ -29,9 +35,26 @@ __global__ void fwht_tile(T* __restrict__ data, const int lo, const int log_rows
     const long long lb = tile - hi * low_tiles;
     const long long base = (hi << (lo + log_rows)) + (lb << log_cols);
 
+    // global memory in 16-byte vectors of V values when the row segments allow (more bytes
+    // in flight per thread: the passes are bound by memory latency, not by arithmetic)
+    constexpr int V = 16 / sizeof(T);
+    using Vec = typename VecOf<T>::type;
+    // contiguous V-runs: the first pass (lo = 0: one contiguous row) or rows of >= V values
+    const bool vec = vectorise && n >= V && (lo == 0 || (1 << log_cols) >= V);
+    if (vec) {
 #pragma unroll 4
-    for (int e = threadIdx.x; e < n; e += blockDim.x) {
-        s[e + (e >> pad_shift)] = data[base + (long long)(e >> log_cols) * stride + (e & cols_mask)];
+        for (int e = threadIdx.x * V; e < n; e += blockDim.x * V) {
+            const Vec w = *reinterpret_cast<const Vec*>(
+                data + base + (long long)(e >> log_cols) * stride + (e & cols_mask));
+            const T* u = reinterpret_cast<const T*>(&w);
+#pragma unroll
+            for (int i = 0; i < V; ++i) s[(e + i) + ((e + i) >> pad_shift)] = u[i];
+        }
+    } else {
+        for (int e = threadIdx.x; e < n; e += blockDim.x) {
+            s[e + (e >> pad_shift)] =
+                data[base + (long long)(e >> log_cols) * stride + (e & cols_mask)];
+        }
     }
     __syncthreads();
 
@@ -76,9 +99,20 @@ __global__ void fwht_tile(T* __restrict__ data, const int lo, const int log_rows
         __syncthreads();
     }
 
+    if (vec) {
 #pragma unroll 4
-    for (int e = threadIdx.x; e < n; e += blockDim.x) {
-        data[base + (long long)(e >> log_cols) * stride + (e & cols_mask)] =
-            s[e + (e >> pad_shift)] * scale;
+        for (int e = threadIdx.x * V; e < n; e += blockDim.x * V) {
+            Vec w;
+            T* u = reinterpret_cast<T*>(&w);
+#pragma unroll
+            for (int i = 0; i < V; ++i) u[i] = s[(e + i) + ((e + i) >> pad_shift)] * scale;
+            *reinterpret_cast<Vec*>(
+                data + base + (long long)(e >> log_cols) * stride + (e & cols_mask)) = w;
+        }
+    } else {
+        for (int e = threadIdx.x; e < n; e += blockDim.x) {
+            data[base + (long long)(e >> log_cols) * stride + (e & cols_mask)] =
+                s[e + (e >> pad_shift)] * scale;
+        }
     }
 }

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import get_namespace
 from .starlet import Starlet
 
 __all__ = ["StarletTransform", "PywtTransform", "make_transform"]
@@ -53,8 +54,9 @@ class StarletTransform(Starlet):
     synthesis_adjoint = Starlet.forward
 
     def atom(self, group: int):
-        """``Φᵀ e``: the image of a unit coefficient of plane ``group`` at the centre."""
-        e = np.zeros(self.coeff_shape, dtype=self.dtype)
+        """``Φᵀ e``: the image of a unit coefficient of plane ``group`` at the centre
+        (in the backend's array module: the kernels run where the transform runs)."""
+        e = get_namespace(self.backend).zeros(self.coeff_shape, dtype=self.dtype)
         e[(group,) + tuple(s // 2 for s in self.shape)] = 1
         return self.adjoint(e)
 

@@ -146,16 +146,19 @@ def fwht_rows(rows, scale: float = 1.0, plan=None, *, shared_bytes: int | None =
     kernel = cuda_module("fwht.cu", _NAMES).get_function(f"fwht_tile<{ctype}, {RADIX_BITS}>")
     total = rows.size
     flat = rows.reshape(-1)
+    aligned = rows.data.ptr % 16 == 0  # 16-byte vector loads need 16-byte alignment
     for n, step in enumerate(plan):
         s = rows.dtype.type(scale if n == len(plan) - 1 else 1.0)
         log_cols = max(step.log_cols, 0)  # the first pass: one contiguous row (lo = 0)
         pad = _pad_shift(log_cols)
         n_values = 1 << (step.n_bits + log_cols)
-        threads = max(32, min(1024, n_values >> RADIX_BITS))
+        # 256 threads (the kernel's launch bound): several blocks per SM overlap one
+        # block's loads with another's butterflies
+        threads = max(32, min(256, n_values >> RADIX_BITS))
         n_bytes = (n_values + (n_values >> pad)) * itemsize
         if n_bytes > 48 * 1024:
             kernel.max_dynamic_shared_size_bytes = n_bytes
         kernel((total // n_values,), (threads,),
                (flat, np.int32(step.lo), np.int32(step.n_bits), np.int32(log_cols),
-                np.int32(pad), s), shared_mem=n_bytes)
+                np.int32(pad), np.int32(aligned), s), shared_mem=n_bytes)
     return rows
