@@ -213,16 +213,17 @@ def gpu_memory_guard(what: str, hint: str = "split the work into smaller pieces"
         raise MemoryError(f"the GPU ran out of memory for {what} ({exc}); {hint}") from exc
 
 
-def cuda_module(filename: str, name_expressions: tuple[str, ...]):
-    """The ``cupy.RawModule`` of ``gpu/<filename>`` with these template instantiations.
+@functools.cache
+def _gpu_sources():
+    """The ``sparserec._gpu`` package: installed, or the ``gpu/`` folder of a checkout.
 
-    The CUDA sources ship as ``sparserec._gpu``; in a source checkout (not installed)
-    they are read from the ``gpu/`` folder beside the package.
+    Loaded once: every kernel launch goes through :func:`cuda_module`, and a fresh module
+    object per call would recompile (or reload) the CUDA module each time.
     """
     import importlib
 
     try:
-        package = importlib.import_module("sparserec._gpu")
+        return importlib.import_module("sparserec._gpu")
     except ModuleNotFoundError:
         import importlib.util
         from pathlib import Path
@@ -231,4 +232,14 @@ def cuda_module(filename: str, name_expressions: tuple[str, ...]):
         spec = importlib.util.spec_from_file_location("sparserec._gpu", path)
         package = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(package)
-    return package.load_module(filename, name_expressions)
+        return package
+
+
+def cuda_module(filename: str, name_expressions: tuple[str, ...]):
+    """The ``cupy.RawModule`` of ``gpu/<filename>`` with these template instantiations.
+
+    The CUDA sources ship as ``sparserec._gpu``; in a source checkout (not installed)
+    they are read from the ``gpu/`` folder beside the package. Compiled once per file and
+    set of instantiations.
+    """
+    return _gpu_sources().load_module(filename, name_expressions)

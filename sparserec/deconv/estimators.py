@@ -211,7 +211,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         transform = make_transform(self.wavelet, shape, self.n_scales, self.decimated,
                                    backend, dtype)
         analysis = self.solver == "condat-vu"
-        lam0 = xp.asarray(self._thresholds(transform, model, sigmas, k_sigma, analysis))
+        lam0 = self._thresholds(transform, model, sigmas, k_sigma, analysis)
         x = model.embed_frame(xp.asarray(_starting_image(images, ratios)))
         if self.positivity:
             x = xp.maximum(x, 0)
@@ -264,8 +264,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         decimated = not isinstance(transform, StarletTransform) and transform.decimated
         coarse = not analysis and not decimated
         std = coefficient_noise_std(transform, model, sigmas, include_coarse=coarse)
-        groups = transform.groups
-        lam = np.zeros(groups.shape, dtype=model.dtype)
+        values = {}
         for group, s in std.items():
             if group == -1:
                 k = k_sigma[-1]
@@ -273,8 +272,8 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                 k = k_sigma[group]  # one plane per scale, finest first
             else:  # pywt groups run coarsest first, three orientations per scale
                 k = k_sigma[transform.level - 1 - group // 3]
-            lam[groups == group] = k * s
-        return lam
+            values[group] = k * s
+        return transform.per_group(values, model.xp, model.dtype)
 
     def _warn_unconverged(self, n_images: int, n_unconverged: int):
         if n_unconverged:

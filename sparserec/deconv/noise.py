@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import to_host
+from ..backend import array_namespace, to_host
 from .starlet import Starlet, starlet_noise_levels
 
 __all__ = ["mad_std", "estimate_noise_sigma", "estimate_background",
            "coefficient_noise_std", "multiresolution_support"]
+
+_NORMAL_MAD = 0.6744897501960817  # Φ⁻¹(3/4): the MAD of a unit Gaussian (scipy's "normal")
+
 
 def mad_std(x) -> float:
     """Robust standard deviation ``1.4826 · median(|x − median(x)|)``.
@@ -62,6 +65,13 @@ def estimate_noise_sigma(image) -> float:
     >>> round(estimate_noise_sigma(smooth + rng.normal(0, 0.05, smooth.shape)), 3)
     0.05
     """
+    xp = array_namespace(image)
+    if xp is not np and not bool(xp.isnan(image).any()):
+        # on the GPU: the finest plane and its MAD on the device (scipy.stats runs on the
+        # host only); the same statistic as mad_std
+        plane = Starlet(image.shape, 2, "cupy", image.dtype).forward(image)[0]
+        mad = xp.median(xp.abs(plane - xp.median(plane)))
+        return float(mad) / _NORMAL_MAD / float(starlet_noise_levels(2)[0])
     image = np.asarray(to_host(image), dtype=np.float64)
     filled, bad = _fill_nan(image)
     plane = Starlet(image.shape, 2).forward(filled)[0]
@@ -134,7 +144,8 @@ def coefficient_noise_std(transform, model, sigmas, *, include_coarse: bool = Fa
     xp = model.xp
     fft = model._fft
     out = {}
-    groups = set(np.unique(transform.groups).tolist())
+    labels = transform.plane_labels
+    groups = set((np.unique(transform.groups) if labels is None else labels).tolist())
     for group in sorted(groups if include_coarse else groups - {-1}):
         atom = xp.asarray(transform.atom(int(group)), dtype=model.dtype)
         spec = fft.rfft2(atom, **model._kw)
@@ -142,8 +153,12 @@ def coefficient_noise_std(transform, model, sigmas, *, include_coarse: bool = Fa
         for b, sigma in enumerate(sigmas):
             blurred = fft.irfft2(spec * model.spectra[b], s=model.object_shape, **model._kw)
             r = model.ratios[b]
-            binned = _box_sum(to_host(blurred).astype(np.float64), r)
-            var += model.weights[b] ** 2 * sigma**2 * float((binned**2).sum()) / r**2
+            if r == 1:  # on the device: no copy of the object grid to the host
+                energy = float(xp.vdot(blurred, blurred).astype(np.float64))
+            else:
+                binned = _box_sum(to_host(blurred).astype(np.float64), r)
+                energy = float((binned**2).sum())
+            var += model.weights[b] ** 2 * sigma**2 * energy / r**2
         out[int(group)] = float(np.sqrt(var))
     return out
 

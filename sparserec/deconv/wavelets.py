@@ -44,10 +44,19 @@ class StarletTransform(Starlet):
     """
 
     @property
-    def groups(self) -> np.ndarray:
+    def plane_labels(self) -> np.ndarray:
+        """The group of each plane: one per scale, ``-1`` for the coarse plane."""
         labels = np.arange(self.n_scales)
         labels[-1] = -1
-        return np.broadcast_to(labels[:, None, None], self.coeff_shape)
+        return labels
+
+    @property
+    def groups(self) -> np.ndarray:
+        return np.broadcast_to(self.plane_labels[:, None, None], self.coeff_shape)
+
+    def per_group(self, values: dict, xp, dtype):
+        """A coefficient array holding ``values[group]`` on each group (0 elsewhere)."""
+        return _fill_planes(self.plane_labels, values, self.coeff_shape, xp, dtype)
 
     synthesis_norm2 = 1.0
     synthesis = Starlet.adjoint
@@ -120,11 +129,29 @@ class PywtTransform:
             _, self._slices = pywt.coeffs_to_array(coeffs)
 
     @property
+    def plane_labels(self) -> np.ndarray | None:
+        """The group of each plane of the SWT (``None`` for the DWT, whose groups are
+        blocks of one plane)."""
+        if self.decimated:
+            return None
+        labels = np.arange(self.coeff_shape[0])
+        labels[-1] = -1
+        return labels
+
+    def per_group(self, values: dict, xp, dtype):
+        """A coefficient array holding ``values[group]`` on each group (0 elsewhere)."""
+        if not self.decimated:
+            return _fill_planes(self.plane_labels, values, self.coeff_shape, xp, dtype)
+        out = np.zeros(self.coeff_shape, dtype=dtype)
+        groups = self.groups
+        for group, value in values.items():
+            out[groups == group] = value
+        return xp.asarray(out)
+
+    @property
     def groups(self) -> np.ndarray:
         if not self.decimated:
-            labels = np.arange(self.coeff_shape[0])
-            labels[-1] = -1
-            return np.broadcast_to(labels[:, None, None], self.coeff_shape)
+            return np.broadcast_to(self.plane_labels[:, None, None], self.coeff_shape)
         labels = np.full(self.shape, -1)
         group = 0
         for details in self._slices[1:]:
@@ -174,6 +201,15 @@ class PywtTransform:
         e = np.zeros(self.coeff_shape, dtype=self.dtype)
         e[tuple(where[len(where) // 2])] = 1
         return self.adjoint(e)
+
+
+def _fill_planes(labels, values: dict, shape, xp, dtype):
+    """Plane ``i`` of a new array of ``shape`` filled with ``values.get(labels[i], 0)``,
+    made where it is used (no host array of the coefficients' size on the GPU)."""
+    out = xp.empty(shape, dtype=dtype)
+    for i, label in enumerate(labels):
+        out[i] = values.get(int(label), 0)
+    return out
 
 
 def make_transform(wavelet: str, shape, n_scales: int, decimated: bool, backend: str,

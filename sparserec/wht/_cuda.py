@@ -15,6 +15,7 @@ tiling that the GPU executes are checked by the CPU test suite; only the launch 
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -64,14 +65,22 @@ def fwht_plan(n_bits: int, itemsize: int, *, shared_bytes: int = SHARED_BYTES,
     return plan
 
 
+@functools.cache
+def _device_shared_bytes(device_id: int) -> int:
+    import cupy
+
+    optin = int(cupy.cuda.runtime.deviceGetAttribute(
+        cupy.cuda.runtime.cudaDevAttrMaxSharedMemoryPerBlockOptin, device_id))
+    size = 1 << ((optin * 8 // 9).bit_length() - 1)
+    return min(size, 128 * 1024)
+
+
 def device_shared_bytes() -> int:
     """Tile size for the current GPU: the largest power of two whose padded tile fits the
     opt-in shared memory of a block, at most 128 KiB (bigger tiles, fewer passes)."""
     import cupy
 
-    optin = int(cupy.cuda.Device().attributes.get("MaxSharedMemoryPerBlockOptin", 48 * 1024))
-    size = 1 << ((optin * 8 // 9).bit_length() - 1)
-    return min(size, 128 * 1024)
+    return _device_shared_bytes(cupy.cuda.Device().id)
 
 
 def _butterflies(s, axis: int, n_stages: int):
