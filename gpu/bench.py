@@ -220,6 +220,8 @@ def bench_small(rows: list, quick: bool):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="families to run (fwht deconv sbl others); default all")
     args = parser.parse_args(argv)
     ok, reason = backend_status()["cupy"]
     print(f"CuPy: {reason}; numba: {backend_status()['numba'][1]}")
@@ -232,15 +234,18 @@ def main(argv=None) -> int:
     rows: list = []
     quick = args.quick
     steps = [
-        lambda: bench_fwht(20 if quick else 26, rows, quick),
-        lambda: bench_deconv(512 if quick else 4096, 20 if quick else 200,
-                             5 if quick else 5, rows),
-        lambda: bench_sbl([(32, 64), (32, 64)], 1, 20 if quick else 50, rows),
-        lambda: bench_sbl([(32, 64), (32, 64)], 256, 20 if quick else 50, rows),
-        lambda: bench_sbl([(16, 16), (16, 16), (8, 16)], 64, 20 if quick else 50, rows),
-        lambda: bench_small(rows, quick),
+        ("fwht", lambda: bench_fwht(20 if quick else 26, rows, quick)),
+        ("deconv", lambda: bench_deconv(512 if quick else 4096, 20 if quick else 200,
+                                        5 if quick else 5, rows)),
+        ("sbl", lambda: bench_sbl([(32, 64), (32, 64)], 1, 20 if quick else 50, rows)),
+        ("sbl", lambda: bench_sbl([(32, 64), (32, 64)], 256, 20 if quick else 50, rows)),
+        ("sbl", lambda: bench_sbl([(16, 16), (16, 16), (8, 16)], 64, 20 if quick else 50,
+                                  rows)),
+        ("others", lambda: bench_small(rows, quick)),
     ]
-    for step in steps:
+    for family, step in steps:
+        if args.only is not None and family not in args.only:
+            continue
         try:
             step()
         except Exception as exc:  # keep going: one table for all families
