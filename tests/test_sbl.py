@@ -339,6 +339,34 @@ def test_bad_input():
         model.predict(Kronecker(p.factors[0], p.factors[1][:, :5]))
 
 
+@pytest.mark.parametrize("cls, params", [
+    (KroneckerSBL, {"prune_tol": np.nan}),
+    (KroneckerSBL, {"prune_tol": [0.1, np.nan]}),
+    (KroneckerSBL, {"coupling": np.nan}),
+    (KroneckerSBL, {"noise_var": np.inf}),
+    (KroneckerSBL, {"tol": np.nan}),
+    (SparseBayesianLearning, {"prune_tol": np.nan}),
+    (SparseBayesianLearning, {"noise_var": np.nan}),
+    (SparseBayesianLearning, {"noise_var": 1e400}),
+])
+def test_nan_and_inf_parameters_are_refused(cls, params):
+    p = _problem()
+    X = Kronecker(*p.factors) if cls is KroneckerSBL else Kronecker(*p.factors).todense()
+    name = next(iter(params))
+    with pytest.raises(ValueError, match=f"'{name}' parameter"):
+        cls(**params).fit(X, p.y)
+
+
+@pytest.mark.parametrize("shape", [(30, 50), (60, 20)])
+def test_all_zero_feature_column(shape, rng):
+    X = rng.normal(size=shape)
+    X[:, 3] = 0.0
+    y = X[:, :3] @ np.array([1.0, -2.0, 3.0])
+    model = SparseBayesianLearning().fit(X, y)
+    assert model.coef_[3] == 0 and model.gamma_[3] == 0
+    np.testing.assert_allclose(model.coef_[:3], [1.0, -2.0, 3.0], rtol=1e-4)
+
+
 def test_overdetermined_problem_warns():
     A1, A2 = np.eye(6)[:, :4], np.ones((3, 2))
     y = np.kron(A1, A2) @ np.arange(8.0)

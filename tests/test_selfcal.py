@@ -268,8 +268,8 @@ def test_column_vector_y_is_one_snapshot():
 
 # --------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("params, match", [
-    ({"model": "bilinear"}, "model must be one of"),
-    ({"method": "svd"}, "method must be one of"),
+    ({"model": "bilinear"}, "'model' parameter of SelfCalibration must be a str among"),
+    ({"method": "svd"}, "'method' parameter of SelfCalibration must be a str among"),
     ({"solver": "lobpcg"}, r"solver \(with method='lsq'\) must be one of"),
     ({"method": "spectral", "solver": "lsqr"}, r"solver \(with method='spectral'\)"),
     ({"c": 0.0}, "c must be a finite nonzero number"),
@@ -278,7 +278,8 @@ def test_column_vector_y_is_one_snapshot():
     ({"w": np.zeros(60)}, "w must have a nonzero entry"),
     ({"max_iter": 0}, "max_iter"),
     ({"tol": -1.0}, "tol"),
-    ({"backend": "fortran"}, "backend must be one of"),
+    ({"tol": np.nan}, "tol"),
+    ({"backend": "fortran"}, "'backend' parameter"),
 ])
 def test_bad_parameters(params, match):
     prob = _problem("repeated")

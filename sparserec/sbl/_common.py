@@ -14,11 +14,11 @@ from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils import check_scalar
+from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
 from ..backend import array_namespace
-from ..base import SparseEstimatorMixin, validate_xy
+from ..base import COMMON_PARAMETER_CONSTRAINTS, SparseEstimatorMixin, validate_xy
 
 # The learned noise variance never goes below this fraction of the mean power of y: in a
 # noiseless problem the EM update drives σ² to 0, where the marginal likelihood is unbounded.
@@ -51,19 +51,21 @@ def single_threaded_blas():
     return _threadpool_controller().limit(limits=1, user_api="blas")
 
 
-def check_noise_var(noise_var):
-    """``None`` (learned) or a positive finite float."""
-    if noise_var is not None:
-        check_scalar(noise_var, "noise_var", numbers.Real, min_val=0, include_boundaries="neither")
-        if not np.isfinite(noise_var):
-            raise ValueError(f"noise_var must be finite or None, got {noise_var!r}")
-    return noise_var
+#: ``prune_tol`` values: a real in ``[0, 1)`` (NaN and infinity refused)
+PRUNE_TOL_INTERVAL = Interval(numbers.Real, 0, 1, closed="left")
+
+#: the constraints shared by both SBL estimators (scikit-learn's ``_parameter_constraints``)
+SBL_PARAMETER_CONSTRAINTS = {
+    **COMMON_PARAMETER_CONSTRAINTS,
+    "noise_var": [Interval(numbers.Real, 0, None, closed="neither"), None],
+}
 
 
-def check_prune_tol(prune_tol):
-    """A float in ``[0, 1)``."""
-    check_scalar(prune_tol, "prune_tol", numbers.Real, min_val=0, max_val=1,
-                 include_boundaries="left")
+def check_prune_tol(prune_tol, name: str = "prune_tol") -> float:
+    """A real in ``[0, 1)``, with scikit-learn's message (used for per-factor entries)."""
+    if isinstance(prune_tol, bool) or prune_tol not in PRUNE_TOL_INTERVAL:
+        raise InvalidParameterError(f"The {name!r} parameter of the SBL estimators must be "
+                                    f"{PRUNE_TOL_INTERVAL}. Got {prune_tol!r} instead.")
     return float(prune_tol)
 
 

@@ -15,11 +15,11 @@ from scipy.linalg import cho_factor, cho_solve, solve_triangular
 
 from ..base import validate_xy
 from ._common import (
+    PRUNE_TOL_INTERVAL,
+    SBL_PARAMETER_CONSTRAINTS,
     Posterior,
     SBLRegressorMixin,
     as_columns,
-    check_noise_var,
-    check_prune_tol,
     initial_gamma,
     initial_noise_var,
     keep_after_pruning,
@@ -158,6 +158,8 @@ class SparseBayesianLearning(SBLRegressorMixin):
     True
     """
 
+    _parameter_constraints = {**SBL_PARAMETER_CONSTRAINTS, "prune_tol": [PRUNE_TOL_INTERVAL]}
+
     def __init__(self, *, noise_var=None, prune_tol: float = 1e-3, max_iter: int = 200,
                  tol: float = 1e-4, backend: str = "auto", random_state=None,
                  verbose: int = 0):
@@ -183,8 +185,8 @@ class SparseBayesianLearning(SBLRegressorMixin):
         -------
         self
         """
-        noise_var = check_noise_var(self.noise_var)
-        prune_tol = check_prune_tol(self.prune_tol)
+        self._validate_params()
+        noise_var, prune_tol = self.noise_var, float(self.prune_tol)
         X, y = validate_xy(self, X, y, allow_complex=True, multi_output=True)
         self._check_common_params(X, y)
         dtype = np.result_type(X.dtype, y.dtype, np.float64)
@@ -192,10 +194,11 @@ class SparseBayesianLearning(SBLRegressorMixin):
         Y, one_d = as_columns(y.astype(dtype, copy=False))
         n_feat = X.shape[1]
         energy = np.sum(np.abs(X) ** 2, axis=0)  # ‖a_j‖²: start and pruning, scale-free
-        active = np.arange(n_feat)
-        gamma = initial_gamma(energy)
+        active = np.flatnonzero(energy > 0)  # an all-zero column explains nothing: x_j = 0
+        gamma = initial_gamma(energy)[active]
         sigma2 = initial_noise_var(Y) if noise_var is None else float(noise_var)
-        full = gamma.copy()
+        full = np.zeros(n_feat)
+        full[active] = gamma
         converged = False
         if not np.any(Y):  # y = 0: x = 0, nothing to learn
             active, gamma, full, converged = active[:0], gamma[:0], full * 0, True

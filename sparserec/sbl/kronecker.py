@@ -35,15 +35,17 @@ from scipy.linalg.lapack import get_lapack_funcs
 from scipy.optimize import nnls
 from scipy.sparse.linalg import LinearOperator
 from sklearn.utils import check_scalar
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..backend import array_namespace, get_namespace, host_backend, is_cupy_array, to_host
-from ..base import check_finite_array, check_option, validate_xy
+from ..base import check_finite_array, validate_xy
 from ..operators import Kronecker, mode_products
 from ._common import (
+    PRUNE_TOL_INTERVAL,
+    SBL_PARAMETER_CONSTRAINTS,
     Posterior,
     SBLRegressorMixin,
     as_columns,
-    check_noise_var,
     check_prune_tol,
     initial_gamma,
     initial_noise_var,
@@ -408,6 +410,15 @@ class KroneckerSBL(SBLRegressorMixin):
     True
     """
 
+    _parameter_constraints = {
+        **SBL_PARAMETER_CONSTRAINTS,
+        "variant": [StrOptions(set(_VARIANTS))],
+        "factor_shapes": ["array-like", None],
+        "prune_tol": [PRUNE_TOL_INTERVAL, "array-like", None],
+        "block_size": [Interval(numbers.Integral, 1, None, closed="left"), "array-like", None],
+        "coupling": [Interval(numbers.Real, 0, 1, closed="right")],
+    }
+
     def __init__(self, variant: str = "am", *, factor_shapes=None, noise_var=None,
                  prune_tol=None, block_size=None, coupling: float = 0.8,
                  max_iter: int = 500, tol: float = 1e-4, backend: str = "auto",
@@ -468,9 +479,6 @@ class KroneckerSBL(SBLRegressorMixin):
         for b in sizes:
             if b is not None:
                 check_scalar(b, "block_size", numbers.Integral, min_val=1)
-        if any(b is not None and b > 1 for b in sizes):
-            check_scalar(self.coupling, "coupling", numbers.Real, min_val=0, max_val=1,
-                         include_boundaries="right")
         return sizes
 
     # ------------------------------------------------------------------ fit
@@ -489,10 +497,10 @@ class KroneckerSBL(SBLRegressorMixin):
         -------
         self
         """
-        variant = check_option(self.variant, "variant", _VARIANTS)
-        noise_var = check_noise_var(self.noise_var)
+        self._validate_params()
+        variant, noise_var = self.variant, self.noise_var
         factors, y = self._validate(X, y)
-        prune_tol = [check_prune_tol(t) for t in _per_factor(
+        prune_tol = [check_prune_tol(t, "prune_tol") for t in _per_factor(
             _DEFAULT_PRUNE[variant] if self.prune_tol is None else self.prune_tol,
             len(factors), "prune_tol")]
         on_gpu = any(is_cupy_array(a) for a in (*factors, y))

@@ -10,10 +10,16 @@ from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..backend import array_namespace, is_cupy_array, to_device, to_host
-from ..base import SparseEstimatorMixin, check_finite_array, check_option
+from ..base import (
+    COMMON_PARAMETER_CONSTRAINTS,
+    SparseEstimatorMixin,
+    check_finite_array,
+    check_option,
+)
 from .models import MODELS, make_model
 from .solvers import solve_lsq, solve_spectral
 
@@ -177,6 +183,15 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
     True
     """
 
+    _parameter_constraints = {
+        **COMMON_PARAMETER_CONSTRAINTS,
+        "model": [StrOptions(set(MODELS))],
+        "method": [StrOptions(set(_SOLVERS))],
+        "w": ["array-like", None],
+        "c": [numbers.Number],
+        "solver": [StrOptions(set().union(*_SOLVERS.values()))],
+    }
+
     def __init__(self, model: str = "repeated", method: str = "lsq", w=None, c=1.0,
                  solver: str = "auto", max_iter: int = 1000, tol: float = 1e-10,
                  backend: str = "auto", random_state=None, verbose: int = 0):
@@ -256,8 +271,7 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         -------
         self
         """
-        check_option(self.model, "model", tuple(MODELS))
-        check_option(self.method, "method", tuple(_SOLVERS))
+        self._validate_params()
         check_option(self.solver, f"solver (with method={self.method!r})",
                      _SOLVERS[self.method])
         self._check_common_params(A, y)
