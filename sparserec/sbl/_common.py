@@ -9,6 +9,7 @@ E-step is computed; the rest lives here.
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 from typing import NamedTuple
 
@@ -86,6 +87,43 @@ def initial_gamma(column_energy):
     energy = np.asarray(column_energy, dtype=np.float64)
     positive = energy > 0
     return np.where(positive, energy.mean() / np.where(positive, energy, 1.0), 0.0)
+
+
+def rms(a) -> float:
+    """``sqrt(mean |a|²)`` without overflow or underflow at any scale (0 for a zero array)."""
+    xp = array_namespace(a)
+    peak = float(xp.max(xp.abs(a))) if a.size else 0.0
+    if peak == 0.0:
+        return 0.0
+    return peak * math.sqrt(float(xp.mean(xp.abs(a / peak) ** 2)))
+
+
+class Scaling(NamedTuple):
+    """The units in which an SBL fit runs: ``y / y_scale`` and ``X / x_scale``.
+
+    Both estimators run EM on data normalised to unit RMS ``y`` (per entry) and unit mean
+    column norm ``X``; the start (γ = 1, σ² = 0.1 var y), the noise floor and the pruning
+    rule are then the same at every scale, and the results are mapped back:
+    ``x = (y_scale / x_scale) x̃``, ``γ = (y_scale / x_scale)² γ̃``, ``σ² = y_scale² σ̃²``.
+    """
+
+    x_scale: float
+    y_scale: float
+
+    @classmethod
+    def of(cls, X_rms: float, n_rows: int, Y) -> Scaling:
+        """From the RMS of the entries of ``X`` (``n_rows`` rows) and the targets ``Y``."""
+        x_scale = X_rms * math.sqrt(n_rows)
+        y_scale = rms(Y)
+        return cls(x_scale if x_scale > 0 else 1.0, y_scale if y_scale > 0 else 1.0)
+
+    @property
+    def coef(self) -> float:
+        return self.y_scale / self.x_scale
+
+    def cost_offset(self, n_rows: int, n_targets: int) -> float:
+        """``L M log y_scale²``: the SBL cost in the units of the data."""
+        return 2.0 * n_targets * n_rows * math.log(self.y_scale)
 
 
 def as_columns(y):

@@ -19,11 +19,13 @@ from ._common import (
     SBL_PARAMETER_CONSTRAINTS,
     Posterior,
     SBLRegressorMixin,
+    Scaling,
     as_columns,
     initial_gamma,
     initial_noise_var,
     keep_after_pruning,
     relative_change,
+    rms,
     update_noise_var,
 )
 
@@ -135,10 +137,13 @@ class SparseBayesianLearning(SBLRegressorMixin):
 
     Notes
     -----
-    The learned noise variance is floored at ``1e-12 · mean|y|²``; when it falls below the
-    rounding errors of ``X Γ Xᴴ`` the Cholesky factorisation of ``Σ_y`` is retried with
-    ``eps · trace(Σ_y)`` added to its diagonal. ``γ`` starts at all ones, the noise
-    variance at ``0.1 var(y)`` (as the KroSBL reference code).
+    Scale: EM runs on ``y`` scaled to unit RMS and ``X`` to unit mean column norm, and the
+    results are scaled back, so that ``y × a`` and ``X × b`` give ``coef_ × a/b`` (the same
+    iterations) at any scale. The learned noise variance is floored at
+    ``1e-12 · mean|y|²``; when it falls below the rounding errors of ``X Γ Xᴴ`` the
+    Cholesky factorisation of ``Σ_y`` is retried with ``eps · trace(Σ_y)`` added to its
+    diagonal. ``γ`` starts at all ones, the noise variance at ``0.1 var(y)`` (as the
+    KroSBL reference code).
 
     References
     ----------
@@ -192,11 +197,15 @@ class SparseBayesianLearning(SBLRegressorMixin):
         dtype = np.result_type(X.dtype, y.dtype, np.float64)
         X = X.astype(dtype, copy=False)
         Y, one_d = as_columns(y.astype(dtype, copy=False))
+        scaling = Scaling.of(rms(X), X.shape[0], Y)
+        X, Y = X / scaling.x_scale, Y / scaling.y_scale  # scale-free EM (see Scaling)
+        offset = scaling.cost_offset(*Y.shape)
         n_feat = X.shape[1]
         energy = np.sum(np.abs(X) ** 2, axis=0)  # ‖a_j‖²: start and pruning, scale-free
         active = np.flatnonzero(energy > 0)  # an all-zero column explains nothing: x_j = 0
         gamma = initial_gamma(energy)[active]
-        sigma2 = initial_noise_var(Y) if noise_var is None else float(noise_var)
+        sigma2 = (initial_noise_var(Y) if noise_var is None
+                  else float(noise_var) / scaling.y_scale / scaling.y_scale)
         full = np.zeros(n_feat)
         full[active] = gamma
         converged = False
@@ -204,7 +213,7 @@ class SparseBayesianLearning(SBLRegressorMixin):
             active, gamma, full, converged = active[:0], gamma[:0], full * 0, True
         for _ in () if converged else self._iterations():
             post = dense_posterior(X[:, active], gamma, Y, sigma2)
-            self._record(post.cost)
+            self._record(post.cost + offset)
             new = np.mean(np.abs(post.mean) ** 2, axis=1) + post.sigma_diag
             if noise_var is None:
                 sigma2 = update_noise_var(post.resid_sq, post.dof, sigma2, Y)
@@ -219,9 +228,9 @@ class SparseBayesianLearning(SBLRegressorMixin):
         coef = np.zeros((n_feat, Y.shape[1]), dtype=dtype)
         if active.size:
             coef[active] = dense_posterior(X[:, active], gamma, Y, sigma2).mean
-        self.gamma_ = full
-        self.noise_var_ = float(sigma2)
-        self._set_coef(coef, one_d)
+        self.gamma_ = full * scaling.coef * scaling.coef  # (no Python OverflowError)
+        self.noise_var_ = float(sigma2 * np.float64(scaling.y_scale) ** 2)
+        self._set_coef(coef * scaling.coef, one_d)
         self._set_convergence(len(self.history_), converged)
         return self
 

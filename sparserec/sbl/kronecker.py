@@ -45,11 +45,13 @@ from ._common import (
     SBL_PARAMETER_CONSTRAINTS,
     Posterior,
     SBLRegressorMixin,
+    Scaling,
     as_columns,
     check_prune_tol,
     initial_gamma,
     initial_noise_var,
     keep_after_pruning,
+    rms,
     single_threaded_blas,
     update_noise_var,
 )
@@ -375,7 +377,9 @@ class KroneckerSBL(SBLRegressorMixin):
       leaves fewer columns than rows in a factor). Any number ``I ≥ 1`` of factors (the
       reference code is written for 3).
     * The learned noise variance is floored at ``1e-12 · mean|y|²`` (noiseless data drive
-      the EM update to 0). ``γ`` starts at all ones as in the reference.
+      the EM update to 0). ``γ`` starts at all ones as in the reference, on data scaled to
+      unit RMS ``y`` and unit mean column norm per factor (the results are scaled back), so
+      the fit is equivariant to the scales of ``y`` and of each factor.
     * Several measurement vectors (columns of ``y``) share ``γ``: ``d = mean_l |μ_l|² +
       diag Σ`` (the usual MMV-SBL M-step).
     * The paper recommends the SVD variant (faster, more accurate in its simulations,
@@ -517,30 +521,38 @@ class KroneckerSBL(SBLRegressorMixin):
                           "little over least squares", UserWarning, stacklevel=2)
         Y, one_d = as_columns(y)
         n_targets = Y.shape[1]
+        x_scales = [Scaling.of(rms(A), A.shape[0], Y).x_scale for A in factors]
+        scaling = Scaling(math.prod(x_scales), Scaling.of(1.0, 1, Y).y_scale)
+        factors = [A / s for A, s in zip(factors, x_scales, strict=True)]
+        Y = Y / scaling.y_scale  # scale-free EM (see Scaling)
+        if noise_var is not None:
+            noise_var = float(noise_var) / scaling.y_scale / scaling.y_scale
         Yt = Y.T.reshape((n_targets,) + tuple(m for m, _ in shapes))
         full_couplings = [None if b is None or b < 2 else
                           _coupling_matrix(n, b, float(self.coupling))
                           for b, (_, n) in zip(block_sizes, shapes, strict=True)]
 
         with single_threaded_blas():
-            active, gammas, sigma2, converged = self._em(factors, Yt, variant, noise_var,
-                                                         prune_tol, full_couplings)
+            active, gammas, sigma2, converged = self._em(
+                factors, Yt, variant, noise_var, prune_tol, full_couplings,
+                scaling.cost_offset(n_meas, n_targets))
             sub = [A[:, xp.asarray(a)] for A, a in zip(factors, active, strict=True)]
             mean = kronecker_posterior(sub, [xp.asarray(g) for g in gammas], Yt, sigma2).mean
         coef = xp.zeros((n_targets,) + tuple(n for _, n in shapes), dtype=mean.dtype)
         coef[(slice(None),) + xp.ix_(*(xp.asarray(a) for a in active))] = mean
+        gammas[-1] = gammas[-1] * scaling.coef * scaling.coef  # back to the data's units
         self.gamma_factors_ = self._full_gamma(shapes, active, gammas)
         self.gamma_ = _outer(self.gamma_factors_).ravel()
         if on_gpu:  # GPU input: coef_ and gamma_ stay on the GPU
             self.gamma_ = xp.asarray(self.gamma_)
         else:
             coef = to_host(coef)
-        self.noise_var_ = float(sigma2)
-        self._set_coef(coef.reshape(n_targets, n_feat).T, one_d)
+        self.noise_var_ = float(sigma2 * np.float64(scaling.y_scale) ** 2)
+        self._set_coef(coef.reshape(n_targets, n_feat).T * scaling.coef, one_d)
         self._set_convergence(len(self.history_), converged)
         return self
 
-    def _em(self, factors, Yt, variant, noise_var, prune_tol, full_couplings):
+    def _em(self, factors, Yt, variant, noise_var, prune_tol, full_couplings, offset):
         """EM iterations; returns the active indices and ``γ_i`` per factor, ``σ²``, and
         whether ``γ`` converged.
 
@@ -560,7 +572,7 @@ class KroneckerSBL(SBLRegressorMixin):
         for _ in self._iterations():
             sub = [A[:, xp.asarray(a)] for A, a in zip(factors, active, strict=True)]
             post = kronecker_posterior(sub, [xp.asarray(g) for g in gammas], Yt, sigma2)
-            self._record(post.cost)
+            self._record(post.cost + offset)
             D = to_host(xp.mean(xp.abs(post.mean) ** 2, axis=0) + post.sigma_diag)
             couplings = [None if C is None else C[np.ix_(a, a)]
                          for C, a in zip(full_couplings, active, strict=True)]
