@@ -30,6 +30,7 @@ __all__ = [
     "check_option",
     "check_finite_array",
     "progress",
+    "rms",
     "validate_data",
     "validate_xy",
 ]
@@ -113,6 +114,24 @@ def check_finite_array(x, name: str, *, ndim=None, allow_complex: bool = False,
         n_bad = int((~xp.isfinite(x)).sum())
         raise ValueError(f"{name} contains {n_bad} NaN or infinite value(s)")
     return x
+
+
+def rms(a) -> float:
+    """``sqrt(mean |a|²)`` of an array (host or GPU), free of overflow and underflow at any
+    scale (0 for an all-zero or empty array): the unit in which estimators normalise data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.base import rms
+    >>> round(rms(np.array([3e300, 4e300])) / 1e300, 6)
+    3.535534
+    """
+    xp = array_namespace(a)
+    peak = float(xp.max(xp.abs(a))) if a.size else 0.0
+    if peak == 0.0:
+        return 0.0
+    return peak * float(np.sqrt(float(xp.mean(xp.abs(a / peak) ** 2))))
 
 
 def validate_xy(estimator, X, y=None, *, allow_complex: bool = False, reset: bool = True,

@@ -147,9 +147,17 @@ def test_lsq_solvers_agree_with_closed_form_on_noisy_data(name, is_complex):
 @pytest.mark.parametrize("name", MODELS)
 def test_spectral_agrees_with_eigh_on_noisy_data(name, is_complex):
     prob = _problem(name, is_complex=is_complex, snr_db=20, random_state=1)
-    A0 = _dense_reference(prob)
+    # the smallest singular vector is not invariant to scaling the s and x blocks of A_0
+    # differently: SelfCalibration defines it on A, y (and B) scaled to unit RMS
+    unit = {k: v / np.sqrt(np.mean(np.abs(v) ** 2)) for k, v in prob.items()
+            if k in ("A", "y", "B")}
+    A0 = _dense_reference(type(prob)(**{**prob, **unit}))
     evals, evecs = np.linalg.eigh(A0.conj().T @ A0)
     ref = evecs[:, 0] / evecs[0, 0]
+    x_unit = np.sqrt(np.mean(np.abs(prob.y) ** 2) / np.mean(np.abs(prob.A) ** 2))
+    h_unit = 1 / np.sqrt(np.mean(np.abs(prob.B) ** 2)) if name == "subspace" else 1.0
+    n_h = SIZES[name][3] or SIZES[name][0]
+    ref = np.concatenate([ref[:n_h] * h_unit, ref[n_h:] * x_unit]) / h_unit
     for solver in ("dense", "lobpcg"):
         est = _fit(prob, method="spectral", solver=solver, tol=1e-12, max_iter=5000)
         np.testing.assert_allclose(_fitted(est), ref, rtol=1e-6, atol=1e-6 * np.abs(ref).max())
@@ -392,3 +400,25 @@ def test_array_calibration_restores_music_peaks():
     spec = music_spectrum(Z, 2, est.calibration_[:, None] * ula_steering(m, grid))
     peaks = np.flatnonzero((spec[1:-1] > spec[:-2]) & (spec[1:-1] > spec[2:])) + 1
     assert set(grid[peaks[np.argsort(spec[peaks])[-2:]]]) == {10.0, 20.0}
+
+
+# --------------------------------------------------------------------------- scale
+@pytest.mark.parametrize("y_scale, a_scale", [(1e-26, 1.0), (1e12, 1.0), (1e300, 1.0),
+                                              (1.0, 1e-30), (1e-30, 1e30), (1e30, 1e-5)])
+@pytest.mark.parametrize("method", ["lsq", "spectral"])
+@pytest.mark.parametrize("name", MODELS)
+def test_scale_equivariance(name, method, y_scale, a_scale):
+    """y × a, A × b: the same calibration, the signal × a/b, no warning (y × 1e-26 gave an
+    infinite calibration, × 1e12 a false "w is orthogonal" warning, × 1e300 a
+    ZeroDivisionError)."""
+    prob = _problem(name, snr_db=30)
+    extra = {"B": prob.B} if name == "subspace" else {}
+    ref = SelfCalibration(model=name, method=method, random_state=0).fit(prob.A, prob.y, **extra)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = SelfCalibration(model=name, method=method, random_state=0).fit(
+            prob.A * a_scale, prob.y * y_scale, **extra)
+    np.testing.assert_allclose(est.calibration_, ref.calibration_, rtol=1e-6)
+    np.testing.assert_allclose(est.signal_ / y_scale * a_scale, ref.signal_, rtol=1e-6,
+                               atol=1e-12 * np.abs(ref.signal_).max())
+    assert est.residual_ == pytest.approx(ref.residual_, rel=1e-6)

@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
 from ..backend import array_namespace
-from ..base import COMMON_PARAMETER_CONSTRAINTS, SparseEstimatorMixin, validate_xy
+from ..base import COMMON_PARAMETER_CONSTRAINTS, SparseEstimatorMixin, rms, validate_xy
 
 # The learned noise variance never goes below this fraction of the mean power of y: in a
 # noiseless problem the EM update drives σ² to 0, where the marginal likelihood is unbounded.
@@ -87,15 +87,6 @@ def initial_gamma(column_energy):
     energy = np.asarray(column_energy, dtype=np.float64)
     positive = energy > 0
     return np.where(positive, energy.mean() / np.where(positive, energy, 1.0), 0.0)
-
-
-def rms(a) -> float:
-    """``sqrt(mean |a|²)`` without overflow or underflow at any scale (0 for a zero array)."""
-    xp = array_namespace(a)
-    peak = float(xp.max(xp.abs(a))) if a.size else 0.0
-    if peak == 0.0:
-        return 0.0
-    return peak * math.sqrt(float(xp.mean(xp.abs(a / peak) ** 2)))
 
 
 class Scaling(NamedTuple):

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, solve_triangular
 
-from ..base import validate_xy
+from ..base import rms, validate_xy
 from ._common import (
     PRUNE_TOL_INTERVAL,
     SBL_PARAMETER_CONSTRAINTS,
@@ -25,7 +25,6 @@ from ._common import (
     initial_noise_var,
     keep_after_pruning,
     relative_change,
-    rms,
     update_noise_var,
 )
 

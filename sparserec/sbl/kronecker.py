@@ -38,7 +38,7 @@ from sklearn.utils import check_scalar
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..backend import array_namespace, get_namespace, host_backend, is_cupy_array, to_host
-from ..base import check_finite_array, validate_xy
+from ..base import check_finite_array, rms, validate_xy
 from ..operators import Kronecker, mode_products
 from ._common import (
     PRUNE_TOL_INTERVAL,
@@ -51,7 +51,6 @@ from ._common import (
     initial_gamma,
     initial_noise_var,
     keep_after_pruning,
-    rms,
     single_threaded_blas,
     update_noise_var,
 )

@@ -19,6 +19,7 @@ from ..base import (
     SparseEstimatorMixin,
     check_finite_array,
     check_option,
+    rms,
 )
 from .models import MODELS, make_model
 from .solvers import solve_lsq, solve_spectral
@@ -123,7 +124,8 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
     residual_ : float
         Relative misfit ``‖y − D A x‖ / ‖y‖`` of the fitted bilinear model.
     singular_values_ : ndarray
-        ``method="spectral"`` only: the singular values of ``A_0`` in ascending order
+        ``method="spectral"`` only: the singular values of ``A_0`` (built from ``A``, ``y``
+        and ``B`` scaled to unit RMS, see Notes) in ascending order
         (dense SVD), or the smallest one (LOBPCG).
     n_iter_ : int
         Iterations of LSQR/LSMR/LOBPCG (1 for the dense solvers).
@@ -146,6 +148,12 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
     in the least-squares sense; the direction of ``z`` does not depend on the weight of
     that row), and the spectral unit vector by ``c / (w* z)``. The product ``D A x``
     (:meth:`predict`) does not depend on the scale.
+
+    Scale. ``A``, ``y`` (and ``B``) are scaled to unit RMS before ``A_0`` is formed and the
+    unknowns are mapped back, so ``y × a``, ``A × b`` give the same calibration and the
+    signal × ``a/b`` at any scale (1e-300 … 1e300). The least-squares solution does not
+    depend on this choice (it is invariant to scaling the columns of ``A_0``); the
+    smallest singular vector does, and is defined on the scaled data.
 
     Identifiability. ``A_0`` has ``p m`` rows; a one-dimensional null space needs
     ``p m ≥ (number of unknowns) − 1``: ``m p ≥ m + n − 1`` (repeated),
@@ -229,8 +237,11 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
             y = y[None, :]
         return A, y, B
 
-    def _constraint(self, model, active, n_sensors):
-        """The constraint row (on the unknowns of the reduced model) and ``c``."""
+    def _constraint(self, model, active, n_sensors, units):
+        """The constraint row on the unknowns of the reduced, normalised model, and ``c``.
+
+        ``w* z = c`` on ``z = (u_h h̃, u_x x̃)`` (the data's units) is ``w̃* z̃ = c`` with
+        ``w̃ = (u_h w_h, u_x w_x)``."""
         c = self.c
         if not isinstance(c, numbers.Number) or isinstance(c, bool) or not np.isfinite(c) \
                 or c == 0:
@@ -238,7 +249,7 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         xp = array_namespace(model.A, model.y)
         if self.w is None:
             w = xp.zeros(model.n_unknowns, dtype=model.dtype)
-            w[0] = 1
+            w[0] = units[0]
             return w, c
         n_cal = n_sensors if model.name != "subspace" else model.n_calibration
         n_full = n_cal + model.n_unknowns - model.n_calibration
@@ -249,6 +260,8 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         w = to_device(w, self.backend_, dtype=np.result_type(w.dtype, model.dtype))
         if model.name != "subspace":
             w = xp.concatenate([w[:n_cal][to_device(active, self.backend_)], w[n_cal:]])
+        n_h = model.n_calibration
+        w = xp.concatenate([w[:n_h] * units[0], w[n_h:] * units[1]])
         if not bool(xp.any(w != 0)):
             raise ValueError("w must have a nonzero entry (on a sensor that measured "
                              "something): w* z = c with w = 0 cannot exclude z = 0")
@@ -278,6 +291,12 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         random_state = check_random_state(self.random_state)
         on_gpu = is_cupy_array(A) or is_cupy_array(y)
         A, y, B = self._validate_arrays(A, y, B)
+        # solve in units where A, y (and B) have unit RMS; z = (h, x) in the data's units
+        # is (h̃ / b, x̃ · y_scale / a): equivariant at any scale, no overflow or underflow
+        scales = [rms(a) or 1.0 for a in (A, y, B) if a is not None]
+        A, y = A / scales[0], y / scales[1]
+        B = B / scales[2] if B is not None else None
+        units = (1.0 / scales[2] if B is not None else 1.0, scales[1] / scales[0])
         xp = array_namespace(A, y)
         n_sensors = int(y.shape[1])
 
@@ -307,7 +326,7 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
                 f"≥ {cols - rows}. Identifiability needs {model.counting_rule}; Ling & "
                 "Strohmer's guarantees (Gaussian A) ask for m p above the number of "
                 "unknowns by a poly-log factor.", UserWarning, stacklevel=2)
-        w, c = self._constraint(model, active, n_sensors)
+        w, c = self._constraint(model, active, n_sensors, units)
 
         solver = self.solver
         if solver == "auto":
@@ -326,7 +345,7 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
                           "snapshots or a degenerate A), and the solution is not unique.",
                           UserWarning, stacklevel=2)
         z = self._normalise(sol.z, w, c, xp)
-        self._set_fitted(model, z, active, xp, on_gpu)
+        self._set_fitted(model, z, active, xp, on_gpu, units)
         for value in sol.history:
             self._record(value)
         self._set_convergence(sol.n_iter, sol.converged)
@@ -362,7 +381,7 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
             return z / xp.linalg.norm(z)
         return z * (c / wz)
 
-    def _set_fitted(self, model, z, active, xp, on_gpu):
+    def _set_fitted(self, model, z, active, xp, on_gpu, units):
         h, x = model.split(z)
         s_active = model.inverse_calibration(h)
         if bool(xp.any(s_active == 0)):
@@ -382,9 +401,9 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         keep = (lambda a: a) if on_gpu else to_host
         self.calibration_ = keep(d)
         self.inverse_calibration_ = keep(s)
-        self.signal_ = keep(x)
+        self.signal_ = keep(x * units[1])
         if model.name == "subspace":
-            self.subspace_coef_ = keep(h)
+            self.subspace_coef_ = keep(h * units[0])
         self.residual_ = misfit
         self.n_features_in_ = model.n_features
 
