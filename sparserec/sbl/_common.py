@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -18,8 +19,9 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
-from ..backend import array_namespace
+from ..backend import array_namespace, to_host
 from ..base import COMMON_PARAMETER_CONSTRAINTS, SparseEstimatorMixin, rms, validate_xy
+from ..operators import mode_products
 
 # The learned noise variance never goes below this fraction of the mean power of y: in a
 # noiseless problem the EM update drives σ² to 0, where the marginal likelihood is unbounded.
@@ -59,6 +61,7 @@ PRUNE_TOL_INTERVAL = Interval(numbers.Real, 0, 1, closed="left")
 SBL_PARAMETER_CONSTRAINTS = {
     **COMMON_PARAMETER_CONSTRAINTS,
     "noise_var": [Interval(numbers.Real, 0, None, closed="neither"), None],
+    "fit_intercept": ["boolean"],
 }
 
 
@@ -150,6 +153,85 @@ def relative_change(new, old) -> float:
     return float(np.linalg.norm(new - old) / den) if den > 0 else 0.0
 
 
+def predictive_variance(test, factors, gammas, noise_var: float):
+    """``diag(T Σ Tᴴ) + σ²``: the variance of a new measurement ``T x + n`` under the posterior.
+
+    With ``Σ = Γ − Γ Aᴴ Σ_y⁻¹ A Γ``, ``A = ⊗A_i``, ``Γ = ⊗Γ_i`` and ``A_i Γ_i A_iᴴ =
+    U_i Λ_i U_iᴴ``: ``diag(T Σ Tᴴ)_r = Σ_n |T_rn|² γ_n − Σ_k |(T Γ Aᴴ U)_rk|² / (σ² + λ_k)``,
+    computed factor by factor (one factor is classical SBL).
+
+    Parameters
+    ----------
+    test : list of arrays or array
+        The factors ``T_i`` (``(M'_i, n_i)``) of a Kronecker test matrix, or a dense test
+        matrix of shape ``(M', Π n_i)``; columns restricted to the active ones.
+    factors, gammas : lists of arrays
+        The active columns ``A_i`` and their prior variances ``γ_i``.
+    noise_var : float
+
+    Returns
+    -------
+    variance : array of shape (M',)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.sbl._common import predictive_variance
+    >>> rng = np.random.default_rng(0)
+    >>> A, g, T = rng.normal(size=(4, 6)), rng.random(6), rng.normal(size=(3, 6))
+    >>> S = np.linalg.inv(A.T @ A / 0.1 + np.diag(1 / g))
+    >>> bool(np.allclose(predictive_variance(T, [A], [g], 0.1), np.diag(T @ S @ T.T) + 0.1))
+    True
+    """
+    xp = array_namespace(*factors)
+    spectra, right = [], []
+    for A, g in zip(factors, gammas, strict=True):
+        W = A * xp.sqrt(g)
+        s2, U = xp.linalg.eigh(W @ W.conj().T)
+        spectra.append(xp.maximum(s2, 0.0))
+        right.append(g[:, None] * (A.conj().T @ U))  # Γ_i A_iᴴ U_i
+    inv_denom = 1.0 / (noise_var + outer(spectra))
+    if isinstance(test, (list, tuple)):
+        first = outer([(xp.abs(T) ** 2) @ g for T, g in zip(test, gammas, strict=True)])
+        second = mode_products([xp.abs(T @ R) ** 2 for T, R in zip(test, right, strict=True)],
+                               inv_denom)
+        return (first - second).reshape(-1) + noise_var
+    first = (xp.abs(test) ** 2) @ outer(gammas).reshape(-1)
+    tensor = test.reshape((test.shape[0],) + tuple(g.shape[0] for g in gammas))
+    G = mode_products([R.T for R in right], tensor)  # (T Γ Aᴴ (⊗U))_rk as a tensor
+    second = (xp.abs(G) ** 2 * inv_denom).reshape(test.shape[0], -1).sum(axis=1)
+    return first - second + noise_var
+
+
+def outer(vectors):
+    """The tensor ``v_1 ∘ v_2 ∘ …`` (its C-order ravel is ``v_1 ⊗ v_2 ⊗ …``)."""
+    out = vectors[0]
+    for v in vectors[1:]:
+        out = out[..., None] * v
+    return out
+
+
+def warn_if_noise_unidentified(dof: float, n_meas: int, n_feat: int) -> None:
+    """Warn when the learned noise variance is not determined by the data.
+
+    The fit uses ``dof = Σ_n (1 − Σ_nn/γ_n)`` effective parameters. A ``dof``-sparse
+    vector is recoverable from ``M`` measurements only when ``M ≳ 2 dof log(N / dof)``
+    (the ℓ1 / sparse-recovery phase transition at small sparsity, Donoho & Tanner 2009);
+    beyond it, coefficients fit the noise and the marginal likelihood grows as ``σ² → 0``
+    (measured: at 0 dB with N = 2M the cost of the fit is far below the cost at the true
+    σ² and support), so the learned ``σ²`` is meaningless.
+    """
+    if n_feat <= dof or dof <= 0:
+        return
+    if n_meas < 2.0 * dof * math.log(n_feat / dof):
+        warnings.warn(
+            f"the learned noise variance is not identifiable: the posterior uses "
+            f"{dof:.1f} effective coefficients, more than a sparse vector recoverable from "
+            f"{n_meas} measurements of {n_feat} features (M < 2 dof log(N/dof)); the "
+            "coefficients have probably absorbed the noise (low SNR?). Pass noise_var if "
+            "it is known.", UserWarning, stacklevel=3)
+
+
 class SBLRegressorMixin(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
     """``predict``, tags and fitted-attribute layout shared by the SBL estimators.
 
@@ -170,17 +252,36 @@ class SBLRegressorMixin(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
     def _validate_predict_X(self, X):
         return validate_xy(self, X, allow_complex=True, reset=False)
 
-    def predict(self, X):
-        """``X @ coef_``: the noise-free measurements implied by the estimate.
+    def _set_intercept(self, intercept, one_d: bool) -> None:
+        """``intercept_``: a float for 1-D ``y``, one per target otherwise (0 without)."""
+        if not self.fit_intercept:
+            self.intercept_ = 0.0
+            return
+        intercept = np.asarray(to_host(intercept)).reshape(-1)
+        self.intercept_ = intercept.item() if one_d else intercept
+
+    def predict(self, X, return_std: bool = False):
+        """``X @ coef_ + intercept_``, and optionally the predictive standard deviation.
 
         Parameters
         ----------
         X : array of shape (M, n_features), or the operator used in ``fit``
+        return_std : bool, default=False
+            Also return ``sqrt(diag(X Σ Xᴴ) + σ²)``, the standard deviation of a new
+            measurement under the posterior ``N(coef_, Σ)`` and the learned noise (as
+            :class:`sklearn.linear_model.ARDRegression`).
 
         Returns
         -------
         y : array of shape (M,) or (M, n_targets)
+        y_std : array of shape (M,) or (M, n_targets)
+            Only with ``return_std=True``.
         """
         check_is_fitted(self, "coef_")
         X = self._validate_predict_X(X)
-        return X @ self.coef_.T
+        mean = X @ self.coef_.T + self.intercept_
+        if not return_std:
+            return mean
+        xp = array_namespace(mean)
+        std = xp.sqrt(xp.maximum(xp.asarray(self._predictive_variance(X)).real, 0.0))
+        return mean, (std if mean.ndim == 1 else xp.broadcast_to(std[:, None], mean.shape))

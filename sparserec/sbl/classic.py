@@ -26,9 +26,10 @@ from ._common import (
     keep_after_pruning,
     relative_change,
     update_noise_var,
+    warn_if_noise_unidentified,
 )
 
-__all__ = ["SparseBayesianLearning", "dense_posterior"]
+__all__ = ["SparseBayesianLearning", "dense_posterior", "posterior_covariance"]
 
 
 def dense_posterior(A, gamma, Y, noise_var: float) -> Posterior:
@@ -93,6 +94,26 @@ def dense_posterior(A, gamma, Y, noise_var: float) -> Posterior:
                      dof=float(n - np.sum(sigma_diag / gamma)))
 
 
+def posterior_covariance(A, gamma, noise_var: float):
+    """``Σ = (Aᴴ A / σ² + Γ⁻¹)⁻¹``, computed as ``Γ^{1/2} (I + Γ^{1/2} Aᴴ A Γ^{1/2} / σ²)⁻¹
+    Γ^{1/2}`` (well conditioned for small ``γ``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.sbl.classic import posterior_covariance
+    >>> rng = np.random.default_rng(0)
+    >>> A, g = rng.normal(size=(3, 5)), rng.random(5)
+    >>> S = np.linalg.inv(A.T @ A / 0.1 + np.diag(1 / g))
+    >>> bool(np.allclose(posterior_covariance(A, g, 0.1), S))
+    True
+    """
+    root = np.sqrt(gamma)
+    B = root[:, None] * (A.conj().T @ A) * root / noise_var
+    B[np.diag_indices(gamma.size)] += 1.0
+    return root[:, None] * cho_solve(cho_factor(B, lower=True), np.diag(root).astype(B.dtype))
+
+
 class SparseBayesianLearning(SBLRegressorMixin):
     """Classical sparse Bayesian learning (EM), real or complex, one or several targets.
 
@@ -102,9 +123,15 @@ class SparseBayesianLearning(SBLRegressorMixin):
 
     Parameters
     ----------
+    fit_intercept : bool, default=True
+        Fit an intercept by centring ``X`` and ``y`` (scikit-learn's linear models and
+        :class:`~sklearn.linear_model.ARDRegression` do the same); ``False`` for models
+        through the origin such as compressed sensing.
     noise_var : float, optional
         Known noise variance ``σ²``; ``None`` (default) learns it by EM, starting from
-        ``0.1 var(y)``.
+        ``0.1 var(y)``. A learned value that the data cannot determine (more effective
+        coefficients than a sparse solution allows, typically at low SNR with
+        ``N > M``) is reported by a warning.
     prune_tol : float, default=1e-3
         Entries with ``γ_j ‖a_j‖²`` (the variance column ``j`` adds to ``y``) below
         ``prune_tol`` times the largest are set to 0 for good (their columns leave the
@@ -125,8 +152,15 @@ class SparseBayesianLearning(SBLRegressorMixin):
     ----------
     coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
         Posterior mean.
+    intercept_ : float or ndarray of shape (n_targets,)
+        0.0 when ``fit_intercept=False``.
     gamma_ : ndarray of shape (n_features,)
         Prior variances (0 where pruned).
+    sigma_ : ndarray of shape (n_active, n_active)
+        Posterior covariance of the coefficients with ``gamma_ > 0`` (used by
+        ``predict(X, return_std=True)``).
+    X_offset_ : ndarray of shape (n_features,)
+        Column means of the training ``X`` (0 when ``fit_intercept=False``).
     noise_var_ : float
     history_ : list of float
         SBL cost ``L log|Σ_y| + Σ_l y_lᴴ Σ_y⁻¹ y_l`` before each M-step; EM makes it
@@ -164,9 +198,10 @@ class SparseBayesianLearning(SBLRegressorMixin):
 
     _parameter_constraints = {**SBL_PARAMETER_CONSTRAINTS, "prune_tol": [PRUNE_TOL_INTERVAL]}
 
-    def __init__(self, *, noise_var=None, prune_tol: float = 1e-3, max_iter: int = 200,
-                 tol: float = 1e-4, backend: str = "auto", random_state=None,
-                 verbose: int = 0):
+    def __init__(self, *, fit_intercept: bool = True, noise_var=None, prune_tol: float = 1e-3,
+                 max_iter: int = 200, tol: float = 1e-4, backend: str = "auto",
+                 random_state=None, verbose: int = 0):
+        self.fit_intercept = fit_intercept
         self.noise_var = noise_var
         self.prune_tol = prune_tol
         self.max_iter = max_iter
@@ -196,6 +231,10 @@ class SparseBayesianLearning(SBLRegressorMixin):
         dtype = np.result_type(X.dtype, y.dtype, np.float64)
         X = X.astype(dtype, copy=False)
         Y, one_d = as_columns(y.astype(dtype, copy=False))
+        X_offset, y_offset = np.zeros(X.shape[1], dtype), np.zeros(Y.shape[1], dtype)
+        if self.fit_intercept:  # centring, as scikit-learn's linear models
+            X_offset, y_offset = X.mean(axis=0), Y.mean(axis=0)
+            X, Y = X - X_offset, Y - y_offset
         scaling = Scaling.of(rms(X), X.shape[0], Y)
         X, Y = X / scaling.x_scale, Y / scaling.y_scale  # scale-free EM (see Scaling)
         offset = scaling.cost_offset(*Y.shape)
@@ -226,10 +265,23 @@ class SparseBayesianLearning(SBLRegressorMixin):
                 break
         coef = np.zeros((n_feat, Y.shape[1]), dtype=dtype)
         if active.size:
-            coef[active] = dense_posterior(X[:, active], gamma, Y, sigma2).mean
+            post = dense_posterior(X[:, active], gamma, Y, sigma2)
+            coef[active] = post.mean
+            sigma = posterior_covariance(X[:, active], gamma, sigma2)
+            if noise_var is None:
+                warn_if_noise_unidentified(post.dof, X.shape[0], n_feat)
         self.gamma_ = full * scaling.coef * scaling.coef  # (no Python OverflowError)
         self.noise_var_ = float(sigma2 * np.float64(scaling.y_scale) ** 2)
-        self._set_coef(coef * scaling.coef, one_d)
+        coef = coef * scaling.coef
+        self.sigma_ = (sigma * scaling.coef * scaling.coef if active.size
+                       else np.zeros((0, 0), dtype))
+        self._set_coef(coef, one_d)
+        self._set_intercept(y_offset - X_offset @ coef, one_d)
+        self.X_offset_ = X_offset
         self._set_convergence(len(self.history_), converged)
         return self
 
+    def _predictive_variance(self, X):
+        active = np.flatnonzero(self.gamma_)
+        T = X[:, active] - self.X_offset_[active]
+        return np.sum((T @ self.sigma_) * T.conj(), axis=1).real + self.noise_var_

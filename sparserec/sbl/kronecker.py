@@ -51,8 +51,11 @@ from ._common import (
     initial_gamma,
     initial_noise_var,
     keep_after_pruning,
+    outer,
+    predictive_variance,
     single_threaded_blas,
     update_noise_var,
+    warn_if_noise_unidentified,
 )
 
 __all__ = ["KroneckerSBL", "kronecker_posterior", "kronecker_factors"]
@@ -68,14 +71,6 @@ _RANK_RTOL = np.finfo(float).eps  # eigenvalues of B_i below size · eps · max 
 def _as_float64(a):
     """float64 or complex128 (computations need double precision), where ``a`` lives."""
     return a.astype(np.result_type(a.dtype, np.float64), copy=False)
-
-
-def _outer(vectors):
-    """The tensor ``v_1 ∘ v_2 ∘ …`` (its C-order ravel is ``v_1 ⊗ v_2 ⊗ …``)."""
-    out = vectors[0]
-    for v in vectors[1:]:
-        out = out[..., None] * v
-    return out
 
 
 def kronecker_posterior(factors, gammas, Y, noise_var: float) -> Posterior:
@@ -128,11 +123,11 @@ def kronecker_posterior(factors, gammas, Y, noise_var: float) -> Posterior:
         right.append(root[:, None] * V)  # Γ_i A_iᴴ U_i
         weights.append(xp.abs(V) ** 2)
         spectra.append(s2)
-    s2 = _outer(spectra)
+    s2 = outer(spectra)
     denom = noise_var + s2
     coeffs = mode_products(left, Y)  # c = (⊗U_i)ᴴ y
     mean = mode_products(right, coeffs / denom)
-    sigma_diag = _outer(gammas) * xp.maximum(1.0 - mode_products(weights, 1.0 / denom), 0.0)
+    sigma_diag = outer(gammas) * xp.maximum(1.0 - mode_products(weights, 1.0 / denom), 0.0)
     resid = Y - mode_products(factors, mean)
     n_meas = math.prod(A.shape[0] for A in factors)
     logdet = float(xp.log(denom).sum()) + (n_meas - s2.size) * math.log(noise_var)
@@ -315,6 +310,11 @@ class KroneckerSBL(SBLRegressorMixin):
         ``factor_shapes``, ``X`` is a single factor and the method is classical SBL
         (prefer :class:`sparserec.SparseBayesianLearning` then). Ignored (but checked)
         when ``X`` is a :class:`sparserec.operators.Kronecker`.
+    fit_intercept : bool, default=False
+        Fit an intercept ``b`` (one per measurement vector), ``y = A x + b + n``, as a
+        hyperparameter by EM: ``b = mean(y − A μ)`` after each E-step, started at
+        ``mean(y)``. (Centring the columns, as scikit-learn does, would destroy the
+        Kronecker structure.) The paper's model has none, hence the default.
     noise_var : float, optional
         Known noise variance ``σ²``; ``None`` (default) learns it by EM, starting from
         ``0.1 var(y)``.
@@ -353,6 +353,8 @@ class KroneckerSBL(SBLRegressorMixin):
     ----------
     coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
         Posterior mean of ``x`` (complex for complex data); one row per measurement vector.
+    intercept_ : float or ndarray of shape (n_targets,)
+        0.0 when ``fit_intercept=False``.
     gamma_ : ndarray of shape (n_features,)
         ``γ = γ_1 ⊗ … ⊗ γ_I`` (0 where pruned).
     gamma_factors_ : list of ndarray
@@ -422,12 +424,14 @@ class KroneckerSBL(SBLRegressorMixin):
         "coupling": [Interval(numbers.Real, 0, 1, closed="right")],
     }
 
-    def __init__(self, variant: str = "am", *, factor_shapes=None, noise_var=None,
+    def __init__(self, variant: str = "am", *, factor_shapes=None, fit_intercept: bool = False,
+                 noise_var=None,
                  prune_tol=None, block_size=None, coupling: float = 0.8,
                  max_iter: int = 500, tol: float = 1e-4, backend: str = "auto",
                  random_state=None, verbose: int = 0):
         self.variant = variant
         self.factor_shapes = factor_shapes
+        self.fit_intercept = fit_intercept
         self.noise_var = noise_var
         self.prune_tol = prune_tol
         self.block_size = block_size
@@ -520,6 +524,8 @@ class KroneckerSBL(SBLRegressorMixin):
                           "little over least squares", UserWarning, stacklevel=2)
         Y, one_d = as_columns(y)
         n_targets = Y.shape[1]
+        y_offset = Y.mean(axis=0) if self.fit_intercept else xp.zeros(n_targets)
+        Y = Y - y_offset  # the EM update of the intercept starts from the mean of y
         x_scales = [Scaling.of(rms(A), A.shape[0], Y).x_scale for A in factors]
         scaling = Scaling(math.prod(x_scales), Scaling.of(1.0, 1, Y).y_scale)
         factors = [A / s for A, s in zip(factors, x_scales, strict=True)]
@@ -532,22 +538,28 @@ class KroneckerSBL(SBLRegressorMixin):
                           for b, (_, n) in zip(block_sizes, shapes, strict=True)]
 
         with single_threaded_blas():
-            active, gammas, sigma2, converged = self._em(
+            active, gammas, sigma2, converged, shift = self._em(
                 factors, Yt, variant, noise_var, prune_tol, full_couplings,
                 scaling.cost_offset(n_meas, n_targets))
             sub = [A[:, xp.asarray(a)] for A, a in zip(factors, active, strict=True)]
-            mean = kronecker_posterior(sub, [xp.asarray(g) for g in gammas], Yt, sigma2).mean
+            post = kronecker_posterior(sub, [xp.asarray(g) for g in gammas], Yt - shift, sigma2)
+            mean = post.mean
+            if noise_var is None:
+                warn_if_noise_unidentified(post.dof, n_meas, n_feat)
+        self._posterior = (sub, [xp.asarray(g) for g in gammas], sigma2, active, x_scales,
+                           scaling.y_scale)
         coef = xp.zeros((n_targets,) + tuple(n for _, n in shapes), dtype=mean.dtype)
         coef[(slice(None),) + xp.ix_(*(xp.asarray(a) for a in active))] = mean
         gammas[-1] = gammas[-1] * scaling.coef * scaling.coef  # back to the data's units
         self.gamma_factors_ = self._full_gamma(shapes, active, gammas)
-        self.gamma_ = _outer(self.gamma_factors_).ravel()
+        self.gamma_ = outer(self.gamma_factors_).ravel()
         if on_gpu:  # GPU input: coef_ and gamma_ stay on the GPU
             self.gamma_ = xp.asarray(self.gamma_)
         else:
             coef = to_host(coef)
         self.noise_var_ = float(sigma2 * np.float64(scaling.y_scale) ** 2)
         self._set_coef(coef.reshape(n_targets, n_feat).T * scaling.coef, one_d)
+        self._set_intercept(y_offset + shift.reshape(-1) * scaling.y_scale, one_d)
         self._set_convergence(len(self.history_), converged)
         return self
 
@@ -567,11 +579,17 @@ class KroneckerSBL(SBLRegressorMixin):
         gammas = _normalise([initial_gamma(e) for e in energies])
         sigma2 = initial_noise_var(Y) if noise_var is None else float(noise_var)
         if not bool(xp.any(Y)):  # y = 0: x = 0, nothing to learn
-            return active, [np.zeros_like(g) for g in gammas], sigma2, True
+            return active, [np.zeros_like(g) for g in gammas], sigma2, True, xp.zeros(
+                (Yt.shape[0],) + (1,) * (Yt.ndim - 1))
+        shift = xp.zeros((Yt.shape[0],) + (1,) * (Yt.ndim - 1))  # intercept (centred y)
         for _ in self._iterations():
             sub = [A[:, xp.asarray(a)] for A, a in zip(factors, active, strict=True)]
-            post = kronecker_posterior(sub, [xp.asarray(g) for g in gammas], Yt, sigma2)
+            post = kronecker_posterior(sub, [xp.asarray(g) for g in gammas], Yt - shift,
+                                       sigma2)
             self._record(post.cost + offset)
+            if self.fit_intercept:  # EM: b = argmax_b E‖y − b − A x‖² = mean(y − A μ)
+                resid = Yt - mode_products(sub, post.mean)
+                shift = resid.reshape(resid.shape[0], -1).mean(axis=1).reshape(shift.shape)
             D = to_host(xp.mean(xp.abs(post.mean) ** 2, axis=0) + post.sigma_diag)
             couplings = [None if C is None else C[np.ix_(a, a)]
                          for C, a in zip(full_couplings, active, strict=True)]
@@ -585,8 +603,8 @@ class KroneckerSBL(SBLRegressorMixin):
             gammas = [g[k] for g, k in zip(new, keep, strict=True)]
             if _kron_relative_change(self._full_gamma(shapes, active, gammas),
                                      old_full) < self.tol:
-                return active, gammas, sigma2, True
-        return active, gammas, sigma2, False
+                return active, gammas, sigma2, True, shift
+        return active, gammas, sigma2, False, shift
 
     def _m_step(self, variant, D, gammas, couplings):
         if variant == "svd":
@@ -606,6 +624,18 @@ class KroneckerSBL(SBLRegressorMixin):
             v[a] = g
             full.append(v)
         return full
+
+    def _predictive_variance(self, X):
+        sub, gammas, sigma2, active, x_scales, y_scale = self._posterior
+        xp = array_namespace(*sub)
+        if isinstance(X, Kronecker):
+            test = [xp.asarray(T)[:, xp.asarray(a)] / s
+                    for T, a, s in zip(X.factors, active, x_scales, strict=True)]
+        else:
+            shape = tuple(n for _, n in self.factor_shapes_)
+            cols = np.ravel_multi_index(np.ix_(*active), shape).ravel()
+            test = xp.asarray(X)[:, xp.asarray(cols)] / math.prod(x_scales)
+        return predictive_variance(test, sub, gammas, sigma2) * y_scale**2
 
     def _validate_predict_X(self, X):
         if isinstance(X, Kronecker):
