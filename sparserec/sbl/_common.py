@@ -73,15 +73,57 @@ def check_prune_tol(prune_tol, name: str = "prune_tol") -> float:
     return float(prune_tol)
 
 
-def keep_after_pruning(gamma, column_energy, prune_tol: float):
-    """Entries to keep: ``γ_j ‖a_j‖² >= prune_tol · max_k γ_k ‖a_k‖²``.
+def keep_after_pruning(scores, prune_tol: float, relevant):
+    """Entries to keep: those the evidence wants, and those above ``prune_tol · max score``.
 
-    ``γ_j ‖a_j‖²`` is the variance that column ``j`` adds to the measurements, so the
-    rule does not depend on how the columns are scaled (``γ_j`` alone scales as
-    ``1 / ‖a_j‖²``, and a threshold on it prunes the true columns of small norm).
+    ``score_j`` is the largest variance ``γ_n ‖a_n‖²`` that entry ``j`` (a column, or a
+    slice of columns for a Kronecker factor) adds to the measurements — invariant to the
+    scaling of the columns. ``relevant_j`` says that the marginal likelihood, maximised
+    over ``γ_j`` with the others fixed, puts ``γ_j > 0`` with a significant gain. The
+    reference code prunes on the relative score alone, which dropped true coefficients
+    1/12–1/37 of the largest on noiseless data (their score falls below 1e-3 of the
+    largest, yet the evidence for them is overwhelming); an entry is now pruned only when
+    its score is small *and* the evidence does not want it.
     """
-    score = gamma * column_energy
-    return score >= prune_tol * score.max()
+    top = float(scores.max()) if scores.size else 0.0
+    return (scores >= prune_tol * top) | relevant
+
+
+def evidence_ratio(mean_sq, sigma_diag, gamma):
+    """``r_n = |q_n|² / s_n`` of Tipping & Faul (2003) from the posterior of ``γ_n > 0``.
+
+    With ``s_n = aᴴ Σ_{y,−n}⁻¹ a`` and ``q_n = aᴴ Σ_{y,−n}⁻¹ y`` (``Σ_y`` without column
+    ``n``), the marginal likelihood is maximised over ``γ_n`` at ``(|q_n|² − s_n)/s_n²`` if
+    ``r_n > 1``, else at 0. From the posterior: ``q_n = μ_n / Σ_nn`` and ``s_n = (γ_n −
+    Σ_nn) / (γ_n Σ_nn)``, so ``r_n = |μ_n|² γ_n / (Σ_nn (γ_n − Σ_nn))`` (``|μ_n|²``
+    averaged over the measurement vectors).
+    """
+    tiny = np.finfo(float).tiny
+    return mean_sq * gamma / np.maximum(sigma_diag * (gamma - sigma_diag), tiny)
+
+
+def evidence_gain(r, n_targets: int, is_complex: bool):
+    """The rise ``c L (r − 1 − ln r)`` of the log marginal likelihood when a column with
+    ratio ``r > 1`` (:func:`evidence_ratio`) gets its best ``γ`` (0 for ``r ≤ 1``; ``c =
+    1/2`` for real data, 1 for complex; ``L`` measurement vectors), Tipping & Faul (2003)."""
+    half = 1.0 if is_complex else 0.5
+    r = np.maximum(r, 1.0)
+    return half * n_targets * (r - 1.0 - np.log(r))
+
+
+def significant(r, n_targets: int, is_complex: bool, n_columns: int):
+    """Whether a column with ratio ``r`` (:func:`evidence_ratio`) belongs in the model: its
+    :func:`evidence_gain` exceeds ``ln N``, a Bayes factor larger than the number of
+    columns that could have produced it by chance (noise alone then rarely passes)."""
+    return evidence_gain(r, n_targets, is_complex) > math.log(n_columns)
+
+
+def factor_scores(gammas, energies):
+    """For each factor ``i``, ``γ_ik ‖a_ik‖² · Π_{j≠i} max_l γ_jl ‖a_jl‖²``: the largest
+    variance a column of slice ``k`` adds to the measurements."""
+    per = [g * e for g, e in zip(gammas, energies, strict=True)]
+    tops = [float(p.max()) if p.size else 0.0 for p in per]
+    return [p * math.prod(t for j, t in enumerate(tops) if j != i) for i, p in enumerate(per)]
 
 
 def initial_gamma(column_energy):

@@ -21,10 +21,12 @@ from ._common import (
     SBLRegressorMixin,
     Scaling,
     as_columns,
+    evidence_ratio,
     initial_gamma,
     initial_noise_var,
     keep_after_pruning,
     relative_change,
+    significant,
     update_noise_var,
     warn_if_noise_unidentified,
 )
@@ -114,6 +116,33 @@ def posterior_covariance(A, gamma, noise_var: float):
     return root[:, None] * cho_solve(cho_factor(B, lower=True), np.diag(root).astype(B.dtype))
 
 
+def pruned_columns_wanted(A, Y, active, gamma, noise_var: float, candidates):
+    """The pruned column whose return raises the evidence most, if significantly, and its ``γ``.
+
+    For a column ``a`` outside the model, ``s = aᴴ Σ_y⁻¹ a`` and ``q = aᴴ Σ_y⁻¹ y`` give
+    the best ``γ = (|q|² − s) / s²`` (Tipping & Faul 2003); the column with the largest
+    gain comes back when that gain is significant
+    (:func:`sparserec.sbl._common.significant`). One at a time, as in Tipping & Faul's
+    sequential algorithm: several columns tested alone need not all be wanted together.
+    """
+    pruned = np.setdiff1d(candidates, active)
+    if pruned.size == 0:
+        return pruned, np.zeros(0)
+    m, n_targets = Y.shape
+    cov_y = (A[:, active] * gamma) @ A[:, active].conj().T
+    cov_y[np.diag_indices(m)] += noise_var
+    chol = cho_factor(cov_y, lower=True)
+    W = cho_solve(chol, A[:, pruned])  # Σ_y⁻¹ a for every pruned column
+    s = np.sum(A[:, pruned].conj() * W, axis=0).real
+    q2 = np.mean(np.abs(W.conj().T @ Y) ** 2, axis=1)
+    r = q2 / np.maximum(s, np.finfo(float).tiny)
+    is_complex = np.iscomplexobj(A) or np.iscomplexobj(Y)
+    best = int(np.argmax(r))
+    if not significant(r[best], n_targets, is_complex, A.shape[1]):
+        return pruned[:0], np.zeros(0)
+    return pruned[best:best + 1], np.atleast_1d((q2[best] - s[best]) / s[best] ** 2)
+
+
 class SparseBayesianLearning(SBLRegressorMixin):
     """Classical sparse Bayesian learning (EM), real or complex, one or several targets.
 
@@ -133,9 +162,13 @@ class SparseBayesianLearning(SBLRegressorMixin):
         coefficients than a sparse solution allows, typically at low SNR with
         ``N > M``) is reported by a warning.
     prune_tol : float, default=1e-3
-        Entries with ``γ_j ‖a_j‖²`` (the variance column ``j`` adds to ``y``) below
-        ``prune_tol`` times the largest are set to 0 for good (their columns leave the
-        computation); 0 disables pruning. Invariant to the scaling of the columns.
+        A column leaves the computation when ``γ_j ‖a_j‖²`` (the variance it adds to
+        ``y``) is below ``prune_tol`` times the largest *and* the evidence does not want
+        it (its best ``γ_j`` given the others is 0, or its gain in log marginal
+        likelihood is below ``ln N``; Tipping & Faul 2003). At convergence the pruned
+        columns are re-tested and the most significant one comes back, one at a time,
+        until none is significant. 0 disables pruning. Invariant to the scaling of the
+        columns.
     max_iter : int, default=200
         EM iterations.
     tol : float, default=1e-4
@@ -237,6 +270,7 @@ class SparseBayesianLearning(SBLRegressorMixin):
             X, Y = X - X_offset, Y - y_offset
         scaling = Scaling.of(rms(X), X.shape[0], Y)
         X, Y = X / scaling.x_scale, Y / scaling.y_scale  # scale-free EM (see Scaling)
+        is_complex = np.iscomplexobj(X) or np.iscomplexobj(Y)
         offset = scaling.cost_offset(*Y.shape)
         n_feat = X.shape[1]
         energy = np.sum(np.abs(X) ** 2, axis=0)  # ‖a_j‖²: start and pruning, scale-free
@@ -252,17 +286,28 @@ class SparseBayesianLearning(SBLRegressorMixin):
         for _ in () if converged else self._iterations():
             post = dense_posterior(X[:, active], gamma, Y, sigma2)
             self._record(post.cost + offset)
-            new = np.mean(np.abs(post.mean) ** 2, axis=1) + post.sigma_diag
+            mean_sq = np.mean(np.abs(post.mean) ** 2, axis=1)
+            relevant = significant(evidence_ratio(mean_sq, post.sigma_diag, gamma),
+                                   Y.shape[1], is_complex, n_feat)
+            new = mean_sq + post.sigma_diag
             if noise_var is None:
                 sigma2 = update_noise_var(post.resid_sq, post.dof, sigma2, Y)
             old = full
-            keep = keep_after_pruning(new, energy[active], prune_tol)
+            keep = keep_after_pruning(new * energy[active], prune_tol, relevant)
             active, gamma = active[keep], new[keep]
             full = np.zeros(n_feat)
             full[active] = gamma
             if relative_change(full, old) < self.tol:
-                converged = True
-                break
+                # re-test the pruned columns: continue with those the evidence wants back
+                back, gamma_back = pruned_columns_wanted(
+                    X, Y, active, gamma, sigma2, np.flatnonzero(energy > 0))
+                if back.size == 0:
+                    converged = True
+                    break
+                order = np.argsort(np.concatenate([active, back]))
+                active = np.concatenate([active, back])[order]
+                gamma = np.concatenate([gamma, gamma_back])[order]
+                full[active] = gamma
         coef = np.zeros((n_feat, Y.shape[1]), dtype=dtype)
         if active.size:
             post = dense_posterior(X[:, active], gamma, Y, sigma2)

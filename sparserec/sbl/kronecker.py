@@ -34,6 +34,7 @@ import numpy as np
 from scipy.linalg.lapack import get_lapack_funcs
 from scipy.optimize import nnls
 from scipy.sparse.linalg import LinearOperator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_scalar
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -48,11 +49,15 @@ from ._common import (
     Scaling,
     as_columns,
     check_prune_tol,
+    evidence_gain,
+    evidence_ratio,
+    factor_scores,
     initial_gamma,
     initial_noise_var,
     keep_after_pruning,
     outer,
     predictive_variance,
+    significant,
     single_threaded_blas,
     update_noise_var,
     warn_if_noise_unidentified,
@@ -137,12 +142,64 @@ def kronecker_posterior(factors, gammas, Y, noise_var: float) -> Posterior:
                      dof=float((s2 / denom).sum()))
 
 
+def pruned_slices_wanted(factors, active, gammas, Yt, noise_var: float, is_complex: bool):
+    """The pruned factor entry whose slice the evidence wants back most: ``(i, k, γ_ik)``
+    or ``None``.
+
+    Slice ``k`` of factor ``i`` holds the columns ``{n : n_i = k}`` with the other indices
+    active. For each such column, ``s_n = a_nᴴ Σ_y⁻¹ a_n`` and ``q_n = a_nᴴ Σ_y⁻¹ y`` come
+    from the complete eigenbases of ``A_j Γ_j A_jᴴ`` (``Σ_y⁻¹ = (⊗U_j) diag(1/(σ² + λ))
+    (⊗U_j)ᴴ``) by mode products. The column of largest evidence gain wins if the gain is
+    significant (:func:`~sparserec.sbl._common.significant`); its slice comes back with
+    ``γ_ik = γ_n / Π_{j≠i} γ_j``, ``γ_n = (|q_n|² − s_n)/s_n²`` (one at a time, as in
+    Tipping & Faul's sequential algorithm).
+    """
+    xp = array_namespace(Yt, *factors)
+    n_columns = math.prod(A.shape[1] for A in factors)
+    bases, spectra = [], []
+    for A, a, g in zip(factors, active, gammas, strict=True):
+        W = A[:, xp.asarray(a)] * xp.sqrt(xp.asarray(g))
+        lam, U = xp.linalg.eigh(W @ W.conj().T)
+        bases.append(U)
+        spectra.append(xp.maximum(lam, 0.0))
+    inv = 1.0 / (noise_var + outer(spectra))
+    coeffs = mode_products([U.conj().T for U in bases], Yt) * inv  # (⊗U)ᴴ Σ_y⁻¹ y
+    best = (0.0, None, None, None)
+    for i, A in enumerate(factors):
+        pruned = np.setdiff1d(np.arange(A.shape[1]), active[i])
+        if pruned.size == 0 or not all(a.size for j, a in enumerate(active) if j != i):
+            continue
+        cols = [A[:, xp.asarray(pruned)] if j == i else B[:, xp.asarray(active[j])]
+                for j, B in enumerate(factors)]
+        proj = [C.conj().T @ U for C, U in zip(cols, bases, strict=True)]  # C_jᴴ U_j
+        q2 = to_host(xp.mean(xp.abs(mode_products(proj, coeffs)) ** 2, axis=0))
+        s = to_host(mode_products([xp.abs(P) ** 2 for P in proj], inv))
+        s = np.maximum(s, np.finfo(float).tiny)
+        flat = int(np.argmax(q2 / s))
+        gain = float(evidence_gain(q2.flat[flat] / s.flat[flat], Yt.shape[0], is_complex))
+        if gain > best[0]:
+            at = np.unravel_index(flat, q2.shape)
+            others = math.prod(float(to_host(g)[at[j]]) for j, g in enumerate(gammas)
+                               if j != i)
+            best = (gain, i, pruned[at[i]],
+                    (q2.flat[flat] - s.flat[flat]) / s.flat[flat] ** 2 / others)
+    gain, i, k, g = best
+    if i is None or gain <= math.log(n_columns):
+        return None
+    return i, int(k), float(g)
+
+
 def _contract_except(D, vectors, axis: int):
     """``Σ_{n : n_axis = k} D_n Π_{j ≠ axis} v_j[n_j]`` for every ``k``."""
     for j in reversed(range(D.ndim)):
         if j != axis:
             D = np.tensordot(D, vectors[j], axes=([j], [0]))
     return D
+
+
+def _any_except(mask, axis: int):
+    """``mask.any()`` over every axis but ``axis``: slices with a ``True`` entry."""
+    return mask.any(axis=tuple(j for j in range(mask.ndim) if j != axis))
 
 
 def _kron_relative_change(new, old) -> float:
@@ -319,11 +376,16 @@ class KroneckerSBL(SBLRegressorMixin):
         Known noise variance ``σ²``; ``None`` (default) learns it by EM, starting from
         ``0.1 var(y)``.
     prune_tol : float or sequence of float, optional
-        Entries with ``γ_ij ‖a_ij‖²`` (``a_ij`` the column of factor ``i``) below
-        ``prune_tol`` times the largest of factor ``i`` are set to 0 for good (which keeps
-        the Kronecker structure; invariant to the scaling of the columns); one value
-        per factor, or one for all. Default: 1e-3 for ``"svd"``, 1e-2 for ``"am"`` (the
-        reference implementation's values); 0 disables pruning.
+        Entry ``k`` of factor ``i`` (a slice of columns: pruning it keeps the Kronecker
+        structure) is pruned when the largest variance ``γ_n ‖a_n‖²`` its columns add to
+        ``y`` is below ``prune_tol`` times the largest, and (``"am"``) no column in it
+        is wanted by the evidence (best ``γ_n`` given the others 0 or a gain in log
+        marginal likelihood below ``ln N``; Tipping & Faul 2003). At convergence the
+        pruned slices are re-tested: ``"am"`` takes back the most significant one and
+        goes on; ``"svd"``, whose rank-one M-step would prune it again, stops with a
+        ConvergenceWarning and ``converged_=False``. One value per factor, or one for all.
+        Default: 1e-3 for ``"svd"``, 1e-2 for ``"am"`` (the reference implementation's
+        values); 0 disables pruning. Invariant to the scaling of the columns.
     block_size : int or sequence of (int or None), optional
         Block-sparse extension (pattern coupling, as the reference's PC-KroSBL): for a
         factor with block size ``b > 1``, its hyperparameters are coupled to their
@@ -560,12 +622,16 @@ class KroneckerSBL(SBLRegressorMixin):
         self.noise_var_ = float(sigma2 * np.float64(scaling.y_scale) ** 2)
         self._set_coef(coef.reshape(n_targets, n_feat).T * scaling.coef, one_d)
         self._set_intercept(y_offset + shift.reshape(-1) * scaling.y_scale, one_d)
-        self._set_convergence(len(self.history_), converged)
+        if converged is None:  # the reason was given in a ConvergenceWarning
+            self.n_iter_, self.converged_ = len(self.history_), False
+        else:
+            self._set_convergence(len(self.history_), converged)
         return self
 
     def _em(self, factors, Yt, variant, noise_var, prune_tol, full_couplings, offset):
-        """EM iterations; returns the active indices and ``γ_i`` per factor, ``σ²``, and
-        whether ``γ`` converged.
+        """EM iterations; returns the active indices and ``γ_i`` per factor, ``σ²``, whether
+        ``γ`` converged (``None``: stopped on entries it cannot keep, already warned) and
+        the intercept.
 
         ``factors`` and ``Yt`` may live on the GPU: the E-step (all products of size ``N``
         or ``M``) runs there; ``d = mean|μ|² + diag Σ`` (``N`` values) comes to the host
@@ -582,6 +648,8 @@ class KroneckerSBL(SBLRegressorMixin):
             return active, [np.zeros_like(g) for g in gammas], sigma2, True, xp.zeros(
                 (Yt.shape[0],) + (1,) * (Yt.ndim - 1))
         shift = xp.zeros((Yt.shape[0],) + (1,) * (Yt.ndim - 1))  # intercept (centred y)
+        is_complex = bool(xp.iscomplexobj(Yt)) or any(bool(xp.iscomplexobj(A)) for A in factors)
+        n_columns = math.prod(n for _, n in shapes)
         for _ in self._iterations():
             sub = [A[:, xp.asarray(a)] for A, a in zip(factors, active, strict=True)]
             post = kronecker_posterior(sub, [xp.asarray(g) for g in gammas], Yt - shift,
@@ -590,20 +658,44 @@ class KroneckerSBL(SBLRegressorMixin):
             if self.fit_intercept:  # EM: b = argmax_b E‖y − b − A x‖² = mean(y − A μ)
                 resid = Yt - mode_products(sub, post.mean)
                 shift = resid.reshape(resid.shape[0], -1).mean(axis=1).reshape(shift.shape)
-            D = to_host(xp.mean(xp.abs(post.mean) ** 2, axis=0) + post.sigma_diag)
+            mean_sq = xp.mean(xp.abs(post.mean) ** 2, axis=0)
+            if variant == "am":  # the evidence test presumes the exact (AM) M-step
+                prior = outer([xp.asarray(g) for g in gammas])
+                relevant = significant(to_host(evidence_ratio(mean_sq, post.sigma_diag, prior)),
+                                       Yt.shape[0], is_complex, n_columns)
+            else:
+                relevant = np.zeros(mean_sq.shape, dtype=bool)
+            D = to_host(mean_sq + post.sigma_diag)
             couplings = [None if C is None else C[np.ix_(a, a)]
                          for C, a in zip(full_couplings, active, strict=True)]
             new = self._m_step(variant, D, gammas, couplings)
             if noise_var is None:
                 sigma2 = update_noise_var(post.resid_sq, post.dof, sigma2, Y)
             old_full = self._full_gamma(shapes, active, gammas)
-            keep = [keep_after_pruning(g, e[a], tol) for g, e, a, tol in
-                    zip(new, energies, active, prune_tol, strict=True)]
+            scores = factor_scores(new, [e[a] for e, a in zip(energies, active, strict=True)])
+            keep = [keep_after_pruning(sc, tol, _any_except(relevant, i))
+                    for i, (sc, tol) in enumerate(zip(scores, prune_tol, strict=True))]
             active = [a[k] for a, k in zip(active, keep, strict=True)]
             gammas = [g[k] for g, k in zip(new, keep, strict=True)]
             if _kron_relative_change(self._full_gamma(shapes, active, gammas),
                                      old_full) < self.tol:
-                return active, gammas, sigma2, True, shift
+                # re-test the pruned slices: continue with those the evidence wants back
+                back = pruned_slices_wanted(factors, active, gammas, Yt - shift, sigma2,
+                                            is_complex)
+                if back is None:
+                    return active, gammas, sigma2, True, shift
+                if variant == "svd":  # its rank-one M-step would prune it again
+                    warnings.warn(
+                        "SVD-KroSBL pruned a factor entry that the evidence wants back "
+                        f"(factor {back[0]}, entry {back[1]}): the rank-one M-step cannot "
+                        "represent these magnitudes, and true coefficients are probably "
+                        "missing. Use "
+                        "variant='am'.", ConvergenceWarning, stacklevel=3)
+                    return active, gammas, sigma2, None, shift  # not converged, said so
+                i, k, g = back
+                order = np.argsort(np.append(active[i], k))
+                active[i] = np.append(active[i], k)[order]
+                gammas[i] = np.append(gammas[i], g)[order]
         return active, gammas, sigma2, False, shift
 
     def _m_step(self, variant, D, gammas, couplings):
