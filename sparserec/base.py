@@ -128,7 +128,13 @@ def rms(a) -> float:
     3.535534
     """
     xp = array_namespace(a)
-    peak = float(xp.max(xp.abs(a))) if a.size else 0.0
+    if a.size == 0:
+        return 0.0
+    flat = a.reshape(-1)
+    direct = float(xp.sqrt(xp.vdot(flat, flat).real / a.size))  # one pass, no temporary
+    if np.isfinite(direct) and direct > 1e-150:  # no overflow, no loss to underflow
+        return direct
+    peak = float(xp.max(xp.abs(a)))
     if peak == 0.0:
         return 0.0
     return peak * float(np.sqrt(float(xp.mean(xp.abs(a / peak) ** 2))))

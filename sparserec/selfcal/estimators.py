@@ -22,7 +22,7 @@ from ..base import (
     rms,
 )
 from .models import MODELS, make_model
-from .refine import REFINE_RTOL, bilinear_sweeps
+from .refine import REFINE_RTOL, bilinear_sweeps, gauss_newton
 from .solvers import LinearSolution, solve_lsq, solve_spectral
 
 __all__ = ["SelfCalibration"]
@@ -103,12 +103,16 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
     max_iter : int, default=1000
         Iteration limit of LSQR/LSMR/LOBPCG, honoured exactly.
     refine_iter : int, default=100
-        At most this many alternating least-squares sweeps on the bilinear objective
-        ``Σ_l ‖y_l − diag(d) A_l x_l‖²`` after the linear (or spectral) solution; they stop
-        when a sweep lowers the misfit by less than ``sqrt(eps)`` of it. In noise the
-        linear solution is not the least-squares estimate (the noise in ``y`` enters
-        ``A_0``); the sweeps reach it (as accurate as ALS, which has no guarantee of its
-        own, in a few sweeps from a start that has one). 0 returns the linear solution.
+        At most this many refinement iterations on the bilinear objective
+        ``Σ_l ‖y_l − diag(d) A_l x_l‖²`` after the linear (or spectral) solution:
+        alternating least-squares sweeps (exact steps, each lowering the objective) until
+        the calibration's estimated distance to the limit is below ``sqrt(eps)`` of it;
+        where the data are then fitted to ``sqrt(eps)`` (high SNR), Gauss–Newton steps
+        (matrix-free LSMR), which converge quadratically there. In noise the linear
+        solution is not the least-squares estimate (the noise in ``y`` enters ``A_0``);
+        the refinement reaches it, as accurate as alternating least squares from
+        ``d = 1`` (which has no guarantee of its own) from a start that has one. 0 returns
+        the linear solution.
     tol : float, default=1e-10
         LSQR/LSMR: ``atol = btol``; LOBPCG: residual norm of the eigenpair of
         ``A_0* A_0`` normalised to unit mean diagonal.
@@ -142,7 +146,7 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         and ``B`` scaled to unit RMS, see Notes) in ascending order
         (dense SVD), or the smallest one (LOBPCG).
     refinement_history_ : list of float
-        Relative misfit after each refinement sweep.
+        Relative misfit after each refinement sweep or Gauss–Newton step.
     n_iter_ : int
         Iterations of LSQR/LSMR/LOBPCG (1 for the dense solvers).
     converged_ : bool
@@ -184,7 +188,7 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
     Deviations from the papers: columns are equilibrated before LSQR (a right diagonal
     preconditioner: same least-squares solution, ~10x fewer iterations); the spectral
     method uses LOBPCG instead of a full SVD on large problems; the linear (or spectral)
-    solution is refined by alternating least squares (``refine_iter``); ``subspace``
+    solution is refined (``refine_iter``); ``subspace``
     solves the lifted system by least squares (``x`` is not assumed sparse, so no ℓ1
     "SparseLift"); ``inverse_subspace`` is an extension (see
     :mod:`sparserec.selfcal.models`); the default ``w = e_1`` is our choice (the paper's
@@ -393,8 +397,8 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
             self._record(value)
         self._set_convergence(sol.n_iter, sol.converged)
         if sol.converged and not refined:
-            warnings.warn(f"the alternating least-squares refinement did not converge in "
-                          f"refine_iter={self.refine_iter} sweeps; the last iterate is "
+            warnings.warn(f"the refinement did not converge in "
+                          f"refine_iter={self.refine_iter} iterations; the last iterate is "
                           "returned. Increase refine_iter.", ConvergenceWarning, stacklevel=2)
             self.converged_ = False
         if self.verbose:
@@ -404,25 +408,32 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         return self
 
     def _refine(self, model, z, xp):
-        """Alternating least-squares sweeps on ``Σ_l ‖y_l − diag(d) A_l x_l‖²`` from ``z``
-        (see :mod:`sparserec.selfcal.refine`); returns the refined ``z`` and whether the
-        sweeps converged. A start with an infinite or zero gain is returned as it is."""
+        """Refine ``z`` on ``Σ_l ‖y_l − diag(d) A_l x_l‖²``: alternating least-squares
+        sweeps, then Gauss–Newton steps where the fit is exact to ``sqrt(eps)`` (see
+        :mod:`sparserec.selfcal.refine`). Returns the refined ``z`` and whether the
+        refinement converged; a start with an infinite or zero gain is returned as it is."""
         self.refinement_history_ = []
         if self.refine_iter == 0 or model.name == "inverse_subspace":
             return z, True
         h, x = model.split(z)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            d = model.B @ h if model.name == "subspace" else 1 / model.inverse_calibration(h)
+        if model.name == "subspace":
+            d = model.B @ h
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                d = 1 / h  # the unknowns of the bilinear objective: d = 1/s
         if not bool(xp.all(xp.isfinite(d))) or not bool(xp.all(d != 0)):
             return z, True
-        fit = d * model.apply_signal(model.A, x)
-        if float(xp.linalg.norm(model.y - fit)) <= REFINE_RTOL * float(xp.linalg.norm(model.y)):
-            return z, True  # exact to the objective's resolution: nothing to refine
-        d, x, h_new, history, converged = bilinear_sweeps(
-            model, d, max_sweeps=self.refine_iter, rtol=REFINE_RTOL)
+        d, x, h_sub, history, converged = bilinear_sweeps(
+            model, d, max_sweeps=self.refine_iter, rtol=REFINE_RTOL, on_step=True)
+        h = h_sub if model.name == "subspace" else d
+        if history and history[-1] <= REFINE_RTOL:
+            # (nearly) exact data: Gauss-Newton converges quadratically where ALS crawls
+            d, x, h, steps, converged = gauss_newton(
+                model, h, x, max_steps=self.refine_iter, rtol=REFINE_RTOL, tol=self.tol)
+            history = history + steps
         self.refinement_history_ = history
         if model.name == "subspace":
-            return model.join(h_new, x), converged
+            return model.join(h, x), converged
         if not bool(xp.all(d != 0)):
             return z, True
         return model.join(1 / d, x), converged
