@@ -413,7 +413,8 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         :mod:`sparserec.selfcal.refine`). Returns the refined ``z`` and whether the
         refinement converged; a start with an infinite or zero gain is returned as it is."""
         self.refinement_history_ = []
-        if self.refine_iter == 0 or model.name == "inverse_subspace":
+        if (self.refine_iter == 0 or model.name == "inverse_subspace"
+                or not model.counting_condition()):  # not identifiable: nothing to refine
             return z, True
         h, x = model.split(z)
         if model.name == "subspace":
@@ -423,8 +424,14 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
                 d = 1 / h  # the unknowns of the bilinear objective: d = 1/s
         if not bool(xp.all(xp.isfinite(d))) or not bool(xp.all(d != 0)):
             return z, True
-        d, x, h_sub, history, converged = bilinear_sweeps(
-            model, d, max_sweeps=self.refine_iter, rtol=REFINE_RTOL, on_step=True)
+        try:
+            d, x, h_sub, history, converged = bilinear_sweeps(
+                model, d, max_sweeps=self.refine_iter, rtol=REFINE_RTOL, on_step=True)
+        except np.linalg.LinAlgError:
+            warnings.warn("the refinement met a singular signal step (a degenerate A or "
+                          "calibration); the unrefined solution is returned", UserWarning,
+                          stacklevel=3)
+            return z, True
         h = h_sub if model.name == "subspace" else d
         if history and history[-1] <= REFINE_RTOL:
             # (nearly) exact data: Gauss-Newton converges quadratically where ALS crawls
