@@ -35,6 +35,7 @@ __all__ = [
     "check_finite_array",
     "external_stacklevel",
     "progress",
+    "rms",
     "validate_data",
     "validate_xy",
 ]
@@ -132,6 +133,30 @@ def check_finite_array(x, name: str, *, ndim=None, allow_complex: bool = False,
         if bool(xp.isnan(x).all()):
             raise ValueError(f"{name} has no finite value (all {x.size} are NaN)")
     return x
+
+
+def rms(a) -> float:
+    """``sqrt(mean |a|²)`` of an array (host or GPU), free of overflow and underflow at any
+    scale (0 for an all-zero or empty array): the unit in which estimators normalise data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.base import rms
+    >>> round(rms(np.array([3e300, 4e300])) / 1e300, 6)
+    3.535534
+    """
+    xp = array_namespace(a)
+    if a.size == 0:
+        return 0.0
+    flat = a.reshape(-1)
+    direct = float(xp.sqrt(xp.vdot(flat, flat).real / a.size))  # one pass, no temporary
+    if np.isfinite(direct) and direct > 1e-150:  # no overflow, no loss to underflow
+        return direct
+    peak = float(xp.max(xp.abs(a)))
+    if peak == 0.0:
+        return 0.0
+    return peak * float(np.sqrt(float(xp.mean(xp.abs(a / peak) ** 2))))
 
 
 def validate_xy(estimator, X, y=None, *, allow_complex: bool = False, reset: bool = True,

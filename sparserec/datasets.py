@@ -419,7 +419,7 @@ def make_sparse_walsh(n_bits: int, n_nonzero: int, *, snr_db: float | None = Non
     return Bunch(signal=signal, support=support, coef=coef, noise_var=noise_var, n_bits=n_bits)
 
 
-_SELFCAL_MODELS = ("repeated", "diverse", "snapshots", "subspace")
+_SELFCAL_MODELS = ("repeated", "diverse", "snapshots", "subspace", "inverse_subspace")
 
 
 def make_selfcal_problem(model: str, m: int, n: int, p: int = 1, *, k: int | None = None,
@@ -429,10 +429,11 @@ def make_selfcal_problem(model: str, m: int, n: int, p: int = 1, *, k: int | Non
 
     Parameters
     ----------
-    model : {"repeated", "diverse", "snapshots", "subspace"}
+    model : {"repeated", "diverse", "snapshots", "subspace", "inverse_subspace"}
         ``repeated``: ``p`` sensing matrices, one ``x``. ``diverse``: ``p`` matrices and
         ``p`` signals. ``snapshots``: one matrix, ``p`` signals. ``subspace``: one
-        snapshot with ``d⁻¹ = B h`` for a known ``m × k`` matrix ``B``.
+        snapshot with ``d = B h`` for a known ``m × k`` matrix ``B`` (Ling & Strohmer
+        2015); ``inverse_subspace``: the same with ``d⁻¹ = B h``.
     m, n, p : int
         Measurements per snapshot, signal length, number of snapshots.
     k : int, optional
@@ -444,8 +445,9 @@ def make_selfcal_problem(model: str, m: int, n: int, p: int = 1, *, k: int | Non
         ``A`` (``(p, m, n)``, or ``(m, n)`` for snapshots/subspace), ``y`` (``(p, m)``),
         ``calibration`` (``d``), ``signal`` (``x`` of shape ``(n,)``, or ``(p, n)`` for
         diverse/snapshots), ``B`` and ``h`` for subspace, ``noise_var``.
-        Calibration entries have magnitudes in ``[0.5, 1.5]``; for ``subspace``,
-        ``d⁻¹ = B h`` is a constant gain plus a 15 % variation in the span of ``B``.
+        Calibration entries have magnitudes in ``[0.5, 1.5]``; for ``subspace``
+        (``inverse_subspace``), ``d`` (``d⁻¹``) ``= B h`` is a constant gain plus a 15 %
+        variation in the span of ``B``.
 
     Examples
     --------
@@ -457,26 +459,27 @@ def make_selfcal_problem(model: str, m: int, n: int, p: int = 1, *, k: int | Non
     if model not in _SELFCAL_MODELS:
         raise ValueError(f"model must be one of {_SELFCAL_MODELS}, got {model!r}")
     rng = check_random_state(random_state)
-    one_matrix = model in ("snapshots", "subspace")
-    n_snap = 1 if model == "subspace" else p
+    with_b = model in ("subspace", "inverse_subspace")
+    one_matrix = model == "snapshots" or with_b
+    n_snap = 1 if with_b else p
     A = _gaussian(rng, (m, n) if one_matrix else (n_snap, m, n), is_complex)
     extra = {}
-    if model == "subspace":
+    if with_b:
         if k is None or not 1 <= k <= m:
-            raise ValueError(f"k must be an integer in [1, m={m}] for model='subspace', got {k}")
+            raise ValueError(f"k must be an integer in [1, m={m}] for model={model!r}, got {k}")
         # d⁻¹ = B h: a constant gain (first column of B) plus a variation of relative
         # size 0.15 in the span of k − 1 random columns, so no entry of d⁻¹ comes near 0
         B = _gaussian(rng, (m, k), is_complex)
         B[:, 0] = 1.0
         h = np.concatenate([[1.0], 0.15 / np.sqrt(max(k - 1, 1)) * _gaussian(rng, k - 1,
                                                                               is_complex)])
-        d = 1 / (B @ h)
+        d = B @ h if model == "subspace" else 1 / (B @ h)
         extra = {"B": B, "h": h}
     else:
         magnitude = rng.uniform(0.5, 1.5, m)
         phase = np.exp(2j * np.pi * rng.random(m)) if is_complex else rng.choice([-1, 1], m)
         d = magnitude * phase
-    shared_x = model in ("repeated", "subspace")
+    shared_x = model == "repeated" or with_b
     x = _gaussian(rng, n if shared_x else (n_snap, n), is_complex)
     A_stack = np.broadcast_to(A, (n_snap, m, n)) if one_matrix else A
     x_stack = np.broadcast_to(x, (n_snap, n))

@@ -107,14 +107,18 @@ def test_sparse_walsh_huge_callable():
     assert values.shape == (2,) and np.isfinite(values).all()
 
 
-@pytest.mark.parametrize("model", ["repeated", "diverse", "snapshots", "subspace"])
+@pytest.mark.parametrize("model", ["repeated", "diverse", "snapshots", "subspace",
+                                   "inverse_subspace"])
 def test_selfcal_problem_satisfies_model(model):
     p = datasets.make_selfcal_problem(model, 20, 4, 3, k=5, is_complex=True, random_state=0)
     A = p.A if p.A.ndim == 3 else np.broadcast_to(p.A, (p.y.shape[0],) + p.A.shape)
     x = p.signal if p.signal.ndim == 2 else np.broadcast_to(p.signal, (p.y.shape[0], 4))
     for l in range(p.y.shape[0]):
         np.testing.assert_allclose(p.y[l], p.calibration * (A[l] @ x[l]), atol=1e-12)
-    if model == "subspace":
+    if model == "subspace":  # Ling & Strohmer (2015): d = B h
+        np.testing.assert_allclose(p.B @ p.h, p.calibration, atol=1e-12)
+        assert np.all(np.abs(p.calibration - 1) < 1)
+    elif model == "inverse_subspace":
         np.testing.assert_allclose(p.B @ p.h, 1 / p.calibration, atol=1e-10)
         assert np.all(np.abs(p.calibration - 1) < 1)
     else:

@@ -34,22 +34,33 @@ import numpy as np
 from scipy.linalg.lapack import get_lapack_funcs
 from scipy.optimize import nnls
 from scipy.sparse.linalg import LinearOperator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_scalar
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..backend import array_namespace, get_namespace, host_backend, is_cupy_array, to_host
-from ..base import check_finite_array, check_option, validate_xy
+from ..base import check_finite_array, rms, validate_xy
 from ..operators import Kronecker, mode_products
 from ..utils.threads import blas_limits
 from ._common import (
+    PRUNE_TOL_INTERVAL,
+    SBL_PARAMETER_CONSTRAINTS,
     Posterior,
     SBLRegressorMixin,
+    Scaling,
     as_columns,
-    check_noise_var,
     check_prune_tol,
+    evidence_gain,
+    evidence_ratio,
+    factor_scores,
     initial_gamma,
     initial_noise_var,
     keep_after_pruning,
+    outer,
+    predictive_variance,
+    significant,
     update_noise_var,
+    warn_if_noise_unidentified,
 )
 
 __all__ = ["KroneckerSBL", "kronecker_posterior", "kronecker_factors"]
@@ -65,14 +76,6 @@ _RANK_RTOL = np.finfo(float).eps  # eigenvalues of B_i below size · eps · max 
 def _as_float64(a):
     """float64 or complex128 (computations need double precision), where ``a`` lives."""
     return a.astype(np.result_type(a.dtype, np.float64), copy=False)
-
-
-def _outer(vectors):
-    """The tensor ``v_1 ∘ v_2 ∘ …`` (its C-order ravel is ``v_1 ⊗ v_2 ⊗ …``)."""
-    out = vectors[0]
-    for v in vectors[1:]:
-        out = out[..., None] * v
-    return out
 
 
 def kronecker_posterior(factors, gammas, Y, noise_var: float) -> Posterior:
@@ -125,11 +128,11 @@ def kronecker_posterior(factors, gammas, Y, noise_var: float) -> Posterior:
         right.append(root[:, None] * V)  # Γ_i A_iᴴ U_i
         weights.append(xp.abs(V) ** 2)
         spectra.append(s2)
-    s2 = _outer(spectra)
+    s2 = outer(spectra)
     denom = noise_var + s2
     coeffs = mode_products(left, Y)  # c = (⊗U_i)ᴴ y
     mean = mode_products(right, coeffs / denom)
-    sigma_diag = _outer(gammas) * xp.maximum(1.0 - mode_products(weights, 1.0 / denom), 0.0)
+    sigma_diag = outer(gammas) * xp.maximum(1.0 - mode_products(weights, 1.0 / denom), 0.0)
     resid = Y - mode_products(factors, mean)
     n_meas = math.prod(A.shape[0] for A in factors)
     logdet = float(xp.log(denom).sum()) + (n_meas - s2.size) * math.log(noise_var)
@@ -139,12 +142,64 @@ def kronecker_posterior(factors, gammas, Y, noise_var: float) -> Posterior:
                      dof=float((s2 / denom).sum()))
 
 
+def pruned_slices_wanted(factors, active, gammas, Yt, noise_var: float, is_complex: bool):
+    """The pruned factor entry whose slice the evidence wants back most: ``(i, k, γ_ik)``
+    or ``None``.
+
+    Slice ``k`` of factor ``i`` holds the columns ``{n : n_i = k}`` with the other indices
+    active. For each such column, ``s_n = a_nᴴ Σ_y⁻¹ a_n`` and ``q_n = a_nᴴ Σ_y⁻¹ y`` come
+    from the complete eigenbases of ``A_j Γ_j A_jᴴ`` (``Σ_y⁻¹ = (⊗U_j) diag(1/(σ² + λ))
+    (⊗U_j)ᴴ``) by mode products. The column of largest evidence gain wins if the gain is
+    significant (:func:`~sparserec.sbl._common.significant`); its slice comes back with
+    ``γ_ik = γ_n / Π_{j≠i} γ_j``, ``γ_n = (|q_n|² − s_n)/s_n²`` (one at a time, as in
+    Tipping & Faul's sequential algorithm).
+    """
+    xp = array_namespace(Yt, *factors)
+    n_columns = math.prod(A.shape[1] for A in factors)
+    bases, spectra = [], []
+    for A, a, g in zip(factors, active, gammas, strict=True):
+        W = A[:, xp.asarray(a)] * xp.sqrt(xp.asarray(g))
+        lam, U = xp.linalg.eigh(W @ W.conj().T)
+        bases.append(U)
+        spectra.append(xp.maximum(lam, 0.0))
+    inv = 1.0 / (noise_var + outer(spectra))
+    coeffs = mode_products([U.conj().T for U in bases], Yt) * inv  # (⊗U)ᴴ Σ_y⁻¹ y
+    best = (0.0, None, None, None)
+    for i, A in enumerate(factors):
+        pruned = np.setdiff1d(np.arange(A.shape[1]), active[i])
+        if pruned.size == 0 or not all(a.size for j, a in enumerate(active) if j != i):
+            continue
+        cols = [A[:, xp.asarray(pruned)] if j == i else B[:, xp.asarray(active[j])]
+                for j, B in enumerate(factors)]
+        proj = [C.conj().T @ U for C, U in zip(cols, bases, strict=True)]  # C_jᴴ U_j
+        q2 = to_host(xp.mean(xp.abs(mode_products(proj, coeffs)) ** 2, axis=0))
+        s = to_host(mode_products([xp.abs(P) ** 2 for P in proj], inv))
+        s = np.maximum(s, np.finfo(float).tiny)
+        flat = int(np.argmax(q2 / s))
+        gain = float(evidence_gain(q2.flat[flat] / s.flat[flat], Yt.shape[0], is_complex))
+        if gain > best[0]:
+            at = np.unravel_index(flat, q2.shape)
+            others = math.prod(float(to_host(g)[at[j]]) for j, g in enumerate(gammas)
+                               if j != i)
+            best = (gain, i, pruned[at[i]],
+                    (q2.flat[flat] - s.flat[flat]) / s.flat[flat] ** 2 / others)
+    gain, i, k, g = best
+    if i is None or gain <= math.log(n_columns):
+        return None
+    return i, int(k), float(g)
+
+
 def _contract_except(D, vectors, axis: int):
     """``Σ_{n : n_axis = k} D_n Π_{j ≠ axis} v_j[n_j]`` for every ``k``."""
     for j in reversed(range(D.ndim)):
         if j != axis:
             D = np.tensordot(D, vectors[j], axes=([j], [0]))
     return D
+
+
+def _any_except(mask, axis: int):
+    """``mask.any()`` over every axis but ``axis``: slices with a ``True`` entry."""
+    return mask.any(axis=tuple(j for j in range(mask.ndim) if j != axis))
 
 
 def _kron_relative_change(new, old) -> float:
@@ -312,15 +367,25 @@ class KroneckerSBL(SBLRegressorMixin):
         ``factor_shapes``, ``X`` is a single factor and the method is classical SBL
         (prefer :class:`sparserec.SparseBayesianLearning` then). Ignored (but checked)
         when ``X`` is a :class:`sparserec.operators.Kronecker`.
+    fit_intercept : bool, default=False
+        Fit an intercept ``b`` (one per measurement vector), ``y = A x + b + n``, as a
+        hyperparameter by EM: ``b = mean(y − A μ)`` after each E-step, started at
+        ``mean(y)``. (Centring the columns, as scikit-learn does, would destroy the
+        Kronecker structure.) The paper's model has none, hence the default.
     noise_var : float, optional
         Known noise variance ``σ²``; ``None`` (default) learns it by EM, starting from
         ``0.1 var(y)``.
     prune_tol : float or sequence of float, optional
-        Entries with ``γ_ij ‖a_ij‖²`` (``a_ij`` the column of factor ``i``) below
-        ``prune_tol`` times the largest of factor ``i`` are set to 0 for good (which keeps
-        the Kronecker structure; invariant to the scaling of the columns); one value
-        per factor, or one for all. Default: 1e-3 for ``"svd"``, 1e-2 for ``"am"`` (the
-        reference implementation's values); 0 disables pruning.
+        Entry ``k`` of factor ``i`` (a slice of columns: pruning it keeps the Kronecker
+        structure) is pruned when the largest variance ``γ_n ‖a_n‖²`` its columns add to
+        ``y`` is below ``prune_tol`` times the largest, and (``"am"``) no column in it
+        is wanted by the evidence (best ``γ_n`` given the others 0 or a gain in log
+        marginal likelihood below ``ln N``; Tipping & Faul 2003). At convergence the
+        pruned slices are re-tested: ``"am"`` takes back the most significant one and
+        goes on; ``"svd"``, whose rank-one M-step would prune it again, stops with a
+        ConvergenceWarning and ``converged_=False``. One value per factor, or one for all.
+        Default: 1e-3 for ``"svd"``, 1e-2 for ``"am"`` (the reference implementation's
+        values); 0 disables pruning. Invariant to the scaling of the columns.
     block_size : int or sequence of (int or None), optional
         Block-sparse extension (pattern coupling, as the reference's PC-KroSBL): for a
         factor with block size ``b > 1``, its hyperparameters are coupled to their
@@ -350,6 +415,8 @@ class KroneckerSBL(SBLRegressorMixin):
     ----------
     coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
         Posterior mean of ``x`` (complex for complex data); one row per measurement vector.
+    intercept_ : float or ndarray of shape (n_targets,)
+        0.0 when ``fit_intercept=False``.
     gamma_ : ndarray of shape (n_features,)
         ``γ = γ_1 ⊗ … ⊗ γ_I`` (0 where pruned).
     gamma_factors_ : list of ndarray
@@ -373,7 +440,9 @@ class KroneckerSBL(SBLRegressorMixin):
       leaves fewer columns than rows in a factor). Any number ``I ≥ 1`` of factors (the
       reference code is written for 3).
     * The learned noise variance is floored at ``1e-12 · mean|y|²`` (noiseless data drive
-      the EM update to 0). ``γ`` starts at all ones as in the reference.
+      the EM update to 0). ``γ`` starts at all ones as in the reference, on data scaled to
+      unit RMS ``y`` and unit mean column norm per factor (the results are scaled back), so
+      the fit is equivariant to the scales of ``y`` and of each factor.
     * Several measurement vectors (columns of ``y``) share ``γ``: ``d = mean_l |μ_l|² +
       diag Σ`` (the usual MMV-SBL M-step).
     * The paper recommends the SVD variant (faster, more accurate in its simulations,
@@ -408,12 +477,23 @@ class KroneckerSBL(SBLRegressorMixin):
     True
     """
 
-    def __init__(self, variant: str = "am", *, factor_shapes=None, noise_var=None,
+    _parameter_constraints = {
+        **SBL_PARAMETER_CONSTRAINTS,
+        "variant": [StrOptions(set(_VARIANTS))],
+        "factor_shapes": ["array-like", None],
+        "prune_tol": [PRUNE_TOL_INTERVAL, "array-like", None],
+        "block_size": [Interval(numbers.Integral, 1, None, closed="left"), "array-like", None],
+        "coupling": [Interval(numbers.Real, 0, 1, closed="right")],
+    }
+
+    def __init__(self, variant: str = "am", *, factor_shapes=None, fit_intercept: bool = False,
+                 noise_var=None,
                  prune_tol=None, block_size=None, coupling: float = 0.8,
                  max_iter: int = 500, tol: float = 1e-4, backend: str = "auto",
                  random_state=None, verbose: int = 0):
         self.variant = variant
         self.factor_shapes = factor_shapes
+        self.fit_intercept = fit_intercept
         self.noise_var = noise_var
         self.prune_tol = prune_tol
         self.block_size = block_size
@@ -468,9 +548,6 @@ class KroneckerSBL(SBLRegressorMixin):
         for b in sizes:
             if b is not None:
                 check_scalar(b, "block_size", numbers.Integral, min_val=1)
-        if any(b is not None and b > 1 for b in sizes):
-            check_scalar(self.coupling, "coupling", numbers.Real, min_val=0, max_val=1,
-                         include_boundaries="right")
         return sizes
 
     # ------------------------------------------------------------------ fit
@@ -489,10 +566,10 @@ class KroneckerSBL(SBLRegressorMixin):
         -------
         self
         """
-        variant = check_option(self.variant, "variant", _VARIANTS)
-        noise_var = check_noise_var(self.noise_var)
+        self._validate_params()
+        variant, noise_var = self.variant, self.noise_var
         factors, y = self._validate(X, y)
-        prune_tol = [check_prune_tol(t) for t in _per_factor(
+        prune_tol = [check_prune_tol(t, "prune_tol") for t in _per_factor(
             _DEFAULT_PRUNE[variant] if self.prune_tol is None else self.prune_tol,
             len(factors), "prune_tol")]
         on_gpu = any(is_cupy_array(a) for a in (*factors, y))
@@ -509,6 +586,14 @@ class KroneckerSBL(SBLRegressorMixin):
                           "little over least squares", UserWarning, stacklevel=2)
         Y, one_d = as_columns(y)
         n_targets = Y.shape[1]
+        y_offset = Y.mean(axis=0) if self.fit_intercept else xp.zeros(n_targets)
+        Y = Y - y_offset  # the EM update of the intercept starts from the mean of y
+        x_scales = [Scaling.of(rms(A), A.shape[0], Y).x_scale for A in factors]
+        scaling = Scaling(math.prod(x_scales), Scaling.of(1.0, 1, Y).y_scale)
+        factors = [A / s for A, s in zip(factors, x_scales, strict=True)]
+        Y = Y / scaling.y_scale  # scale-free EM (see Scaling)
+        if noise_var is not None:
+            noise_var = float(noise_var) / scaling.y_scale / scaling.y_scale
         Yt = Y.T.reshape((n_targets,) + tuple(m for m, _ in shapes))
         full_couplings = [None if b is None or b < 2 else
                           _coupling_matrix(n, b, float(self.coupling))
@@ -518,26 +603,38 @@ class KroneckerSBL(SBLRegressorMixin):
         # start-up and synchronisation cost more than the products (scikit-learn's KMeans
         # loop does the same); the limit is at most n_threads, see utils.threads
         with blas_limits(1):
-            active, gammas, sigma2, converged = self._em(factors, Yt, variant, noise_var,
-                                                         prune_tol, full_couplings)
+            active, gammas, sigma2, converged, shift = self._em(
+                factors, Yt, variant, noise_var, prune_tol, full_couplings,
+                scaling.cost_offset(n_meas, n_targets))
             sub = [A[:, xp.asarray(a)] for A, a in zip(factors, active, strict=True)]
-            mean = kronecker_posterior(sub, [xp.asarray(g) for g in gammas], Yt, sigma2).mean
+            post = kronecker_posterior(sub, [xp.asarray(g) for g in gammas], Yt - shift, sigma2)
+            mean = post.mean
+            if noise_var is None:
+                warn_if_noise_unidentified(post.dof, n_meas, n_feat)
+        self._posterior = (sub, [xp.asarray(g) for g in gammas], sigma2, active, x_scales,
+                           scaling.y_scale)
         coef = xp.zeros((n_targets,) + tuple(n for _, n in shapes), dtype=mean.dtype)
         coef[(slice(None),) + xp.ix_(*(xp.asarray(a) for a in active))] = mean
+        gammas[-1] = gammas[-1] * scaling.coef * scaling.coef  # back to the data's units
         self.gamma_factors_ = self._full_gamma(shapes, active, gammas)
-        self.gamma_ = _outer(self.gamma_factors_).ravel()
+        self.gamma_ = outer(self.gamma_factors_).ravel()
         if on_gpu:  # GPU input: coef_ and gamma_ stay on the GPU
             self.gamma_ = xp.asarray(self.gamma_)
         else:
             coef = to_host(coef)
-        self.noise_var_ = float(sigma2)
-        self._set_coef(coef.reshape(n_targets, n_feat).T, one_d)
-        self._set_convergence(len(self.history_), converged)
+        self.noise_var_ = float(sigma2 * np.float64(scaling.y_scale) ** 2)
+        self._set_coef(coef.reshape(n_targets, n_feat).T * scaling.coef, one_d)
+        self._set_intercept(y_offset + shift.reshape(-1) * scaling.y_scale, one_d)
+        if converged is None:  # the reason was given in a ConvergenceWarning
+            self.n_iter_, self.converged_ = len(self.history_), False
+        else:
+            self._set_convergence(len(self.history_), converged)
         return self
 
-    def _em(self, factors, Yt, variant, noise_var, prune_tol, full_couplings):
-        """EM iterations; returns the active indices and ``γ_i`` per factor, ``σ²``, and
-        whether ``γ`` converged.
+    def _em(self, factors, Yt, variant, noise_var, prune_tol, full_couplings, offset):
+        """EM iterations; returns the active indices and ``γ_i`` per factor, ``σ²``, whether
+        ``γ`` converged (``None``: stopped on entries it cannot keep, already warned) and
+        the intercept.
 
         ``factors`` and ``Yt`` may live on the GPU: the E-step (all products of size ``N``
         or ``M``) runs there; ``d = mean|μ|² + diag Σ`` (``N`` values) comes to the host
@@ -551,26 +648,58 @@ class KroneckerSBL(SBLRegressorMixin):
         gammas = _normalise([initial_gamma(e) for e in energies])
         sigma2 = initial_noise_var(Y) if noise_var is None else float(noise_var)
         if not bool(xp.any(Y)):  # y = 0: x = 0, nothing to learn
-            return active, [np.zeros_like(g) for g in gammas], sigma2, True
+            return active, [np.zeros_like(g) for g in gammas], sigma2, True, xp.zeros(
+                (Yt.shape[0],) + (1,) * (Yt.ndim - 1))
+        shift = xp.zeros((Yt.shape[0],) + (1,) * (Yt.ndim - 1))  # intercept (centred y)
+        is_complex = bool(xp.iscomplexobj(Yt)) or any(bool(xp.iscomplexobj(A)) for A in factors)
+        n_columns = math.prod(n for _, n in shapes)
         for _ in self._iterations():
             sub = [A[:, xp.asarray(a)] for A, a in zip(factors, active, strict=True)]
-            post = kronecker_posterior(sub, [xp.asarray(g) for g in gammas], Yt, sigma2)
-            self._record(post.cost)
-            D = to_host(xp.mean(xp.abs(post.mean) ** 2, axis=0) + post.sigma_diag)
+            post = kronecker_posterior(sub, [xp.asarray(g) for g in gammas], Yt - shift,
+                                       sigma2)
+            self._record(post.cost + offset)
+            if self.fit_intercept:  # EM: b = argmax_b E‖y − b − A x‖² = mean(y − A μ)
+                resid = Yt - mode_products(sub, post.mean)
+                shift = resid.reshape(resid.shape[0], -1).mean(axis=1).reshape(shift.shape)
+            mean_sq = xp.mean(xp.abs(post.mean) ** 2, axis=0)
+            if variant == "am":  # the evidence test presumes the exact (AM) M-step
+                prior = outer([xp.asarray(g) for g in gammas])
+                relevant = significant(to_host(evidence_ratio(mean_sq, post.sigma_diag, prior)),
+                                       Yt.shape[0], is_complex, n_columns)
+            else:
+                relevant = np.zeros(mean_sq.shape, dtype=bool)
+            D = to_host(mean_sq + post.sigma_diag)
             couplings = [None if C is None else C[np.ix_(a, a)]
                          for C, a in zip(full_couplings, active, strict=True)]
             new = self._m_step(variant, D, gammas, couplings)
             if noise_var is None:
                 sigma2 = update_noise_var(post.resid_sq, post.dof, sigma2, Y)
             old_full = self._full_gamma(shapes, active, gammas)
-            keep = [keep_after_pruning(g, e[a], tol) for g, e, a, tol in
-                    zip(new, energies, active, prune_tol, strict=True)]
+            scores = factor_scores(new, [e[a] for e, a in zip(energies, active, strict=True)])
+            keep = [keep_after_pruning(sc, tol, _any_except(relevant, i))
+                    for i, (sc, tol) in enumerate(zip(scores, prune_tol, strict=True))]
             active = [a[k] for a, k in zip(active, keep, strict=True)]
             gammas = [g[k] for g, k in zip(new, keep, strict=True)]
             if _kron_relative_change(self._full_gamma(shapes, active, gammas),
                                      old_full) < self.tol:
-                return active, gammas, sigma2, True
-        return active, gammas, sigma2, False
+                # re-test the pruned slices: continue with those the evidence wants back
+                back = pruned_slices_wanted(factors, active, gammas, Yt - shift, sigma2,
+                                            is_complex)
+                if back is None:
+                    return active, gammas, sigma2, True, shift
+                if variant == "svd":  # its rank-one M-step would prune it again
+                    warnings.warn(
+                        "SVD-KroSBL pruned a factor entry that the evidence wants back "
+                        f"(factor {back[0]}, entry {back[1]}): the rank-one M-step cannot "
+                        "represent these magnitudes, and true coefficients are probably "
+                        "missing. Use "
+                        "variant='am'.", ConvergenceWarning, stacklevel=3)
+                    return active, gammas, sigma2, None, shift  # not converged, said so
+                i, k, g = back
+                order = np.argsort(np.append(active[i], k))
+                active[i] = np.append(active[i], k)[order]
+                gammas[i] = np.append(gammas[i], g)[order]
+        return active, gammas, sigma2, False, shift
 
     def _m_step(self, variant, D, gammas, couplings):
         if variant == "svd":
@@ -590,6 +719,18 @@ class KroneckerSBL(SBLRegressorMixin):
             v[a] = g
             full.append(v)
         return full
+
+    def _predictive_variance(self, X):
+        sub, gammas, sigma2, active, x_scales, y_scale = self._posterior
+        xp = array_namespace(*sub)
+        if isinstance(X, Kronecker):
+            test = [xp.asarray(T)[:, xp.asarray(a)] / s
+                    for T, a, s in zip(X.factors, active, x_scales, strict=True)]
+        else:
+            shape = tuple(n for _, n in self.factor_shapes_)
+            cols = np.ravel_multi_index(np.ix_(*active), shape).ravel()
+            test = xp.asarray(X)[:, xp.asarray(cols)] / math.prod(x_scales)
+        return predictive_variance(test, sub, gammas, sigma2) * y_scale**2
 
     def _validate_predict_X(self, X):
         if isinstance(X, Kronecker):

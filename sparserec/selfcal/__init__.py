@@ -8,7 +8,16 @@
 
 from .baselines import alternating_least_squares
 from .estimators import SelfCalibration
-from .models import MODELS, Diverse, Repeated, SelfCalModel, Snapshots, Subspace, make_model
+from .models import (
+    MODELS,
+    Diverse,
+    InverseSubspace,
+    Repeated,
+    SelfCalModel,
+    Snapshots,
+    Subspace,
+    make_model,
+)
 
 __all__ = [
     "SelfCalibration",
@@ -18,6 +27,7 @@ __all__ = [
     "Diverse",
     "Snapshots",
     "Subspace",
+    "InverseSubspace",
     "MODELS",
     "make_model",
 ]

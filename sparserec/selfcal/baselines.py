@@ -6,31 +6,13 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ..base import check_finite_array, check_option
-from ..utils.threads import blas_limits
 from .models import make_model
+from .refine import bilinear_sweeps
 
 __all__ = ["alternating_least_squares"]
 
 
-def _signal_step(model, d):
-    """``argmin_x Σ_l ‖y_l − diag(d) A_l x_l‖²`` for fixed ``d`` (normal equations)."""
-    A, Y = model.A, model.y
-    if model.name == "repeated":
-        p, m, n = A.shape
-        M = (d[:, None] * A).reshape(p * m, n)
-        return np.linalg.solve(M.conj().T @ M, M.conj().T @ Y.reshape(-1))
-    if model.name == "diverse":
-        M = d[:, None] * A  # (p, m, n)
-        Mh = M.conj().transpose(0, 2, 1)
-        # p small products: BLAS threads only add start-up cost per call (10-100x slower
-        # on a busy machine), as scikit-learn's KMeans also finds
-        with blas_limits(1):
-            return np.linalg.solve(Mh @ M, (Mh @ Y[:, :, None]))[:, :, 0]
-    M = d[:, None] * A  # snapshots: one (m, n) matrix
-    return np.linalg.solve(M.conj().T @ M, M.conj().T @ Y.T).T
-
-
-def alternating_least_squares(A, y, model: str = "repeated", *, max_iter: int = 100,
+def alternating_least_squares(A, y, model: str = "repeated", *, B=None, max_iter: int = 100,
                               tol: float = 1e-12, callback=None) -> Bunch:
     """Minimise ``Σ_l ‖y_l − diag(d) A_l x_l‖²`` by exact alternating minimisation.
 
@@ -45,8 +27,12 @@ def alternating_least_squares(A, y, model: str = "repeated", *, max_iter: int = 
     ----------
     A, y : arrays
         As for :meth:`sparserec.SelfCalibration.fit` (``y`` of shape ``(p, m)``).
-    model : {"repeated", "diverse", "snapshots"}
-        The bilinear models of Ling & Strohmer (``subspace`` has no bilinear ALS here).
+    model : {"repeated", "diverse", "snapshots", "subspace"}
+        The bilinear models of Ling & Strohmer (``subspace``: ``y = diag(B h) A x``, whose
+        calibration step is the least-squares ``h``; started from the projection of
+        ``d = 1`` on the span of ``B``).
+    B : array of shape (m, k), optional
+        The subspace of ``d`` (``model="subspace"`` only).
     max_iter : int
         Number of (signal step, calibration step) sweeps, at most.
     tol : float
@@ -71,27 +57,19 @@ def alternating_least_squares(A, y, model: str = "repeated", *, max_iter: int = 
     >>> relative_error_up_to_scale(prob.calibration, res.calibration) < 1e-6
     True
     """
-    check_option(model, "model", ("repeated", "diverse", "snapshots"))
+    check_option(model, "model", ("repeated", "diverse", "snapshots", "subspace"))
     A = check_finite_array(A, "A", ndim=(2, 3), allow_complex=True)
     y = check_finite_array(y, "y", ndim=(1, 2), allow_complex=True)
-    dtype = np.result_type(A.dtype, y.dtype, np.float64)
-    system = make_model(model, A.astype(dtype), np.atleast_2d(y).astype(dtype))
-    Y = system.y
-    norm_y = float(np.linalg.norm(Y))
+    arrays = [A, y] if B is None else [A, y, check_finite_array(B, "B", ndim=2,
+                                                                 allow_complex=True)]
+    dtype = np.result_type(*(a.dtype for a in arrays), np.float64)
+    system = make_model(model, *(a.astype(dtype) for a in arrays[:1]),
+                        np.atleast_2d(y).astype(dtype),
+                        *(a.astype(dtype) for a in arrays[2:]))
     d = np.ones(system.n_sensors, dtype=dtype)
-    history, converged = [], False
-    x = None
-    for it in range(1, max_iter + 1):
-        x = _signal_step(system, d)
-        U = system.apply_signal(system.A, x)
-        energy = (np.abs(U) ** 2).sum(axis=0)
-        d = np.where(energy > 0, (U.conj() * Y).sum(axis=0) / np.where(energy > 0, energy, 1),
-                     0)
-        history.append(float(np.linalg.norm(Y - d * U)) / norm_y)
-        if callback is not None:
-            callback(it, d, x)
-        if it > 1 and history[-2] - history[-1] <= tol * history[-2]:
-            converged = True
-            break
+    if model == "subspace":  # the point of span(B) nearest to d = 1
+        d = system.B @ np.linalg.lstsq(system.B, d, rcond=None)[0]
+    d, x, _, history, converged = bilinear_sweeps(system, d, max_sweeps=max_iter, rtol=tol,
+                                                  callback=callback)
     return Bunch(calibration=d, signal=x, n_iter=len(history), converged=converged,
                  history=history)

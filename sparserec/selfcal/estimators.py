@@ -8,14 +8,22 @@ import warnings
 import numpy as np
 from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.exceptions import DataConversionWarning
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..backend import array_namespace, is_cupy_array, to_device, to_host
-from ..base import SparseEstimatorMixin, check_finite_array, check_option
+from ..base import (
+    COMMON_PARAMETER_CONSTRAINTS,
+    SparseEstimatorMixin,
+    check_finite_array,
+    check_option,
+    rms,
+)
 from .models import MODELS, make_model
-from .solvers import solve_lsq, solve_spectral
+from .refine import REFINE_RTOL, bilinear_sweeps, gauss_newton
+from .solvers import LinearSolution, solve_lsq, solve_spectral
 
 __all__ = ["SelfCalibration"]
 
@@ -61,21 +69,27 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    model : {"repeated", "diverse", "snapshots", "subspace"}, default="repeated"
+    model : {"repeated", "diverse", "snapshots", "subspace", "inverse_subspace"}, \
+            default="repeated"
         ``repeated``: ``y_l = D A_l x`` (``A`` of shape ``(p, m, n)``, one ``x``).
         ``diverse``: ``y_l = D A_l x_l`` (``A`` of shape ``(p, m, n)``, ``p`` signals;
         blind deconvolution via diverse inputs).
         ``snapshots``: ``y_l = D A x_l`` (``A`` of shape ``(m, n)``, ``p`` signals).
-        ``subspace`` (an extension beyond the paper): ``snapshots`` with
-        ``d⁻¹ = B h`` for a known ``B`` of shape ``(m, k)`` passed to :meth:`fit`.
+        ``subspace``: one snapshot ``y = diag(B h) A x`` for a known ``B`` of shape
+        ``(m, k)`` passed to :meth:`fit` (Ling & Strohmer 2015), solved by lifting: the
+        least-squares (``method="lsq"``) or spectral estimate of ``h xᵀ``, its leading
+        singular pair, then the refinement (see
+        :class:`~sparserec.selfcal.models.Subspace`).
+        ``inverse_subspace`` (an extension beyond both papers): one snapshot with
+        ``d⁻¹ = B h``, which keeps the linear trick (no refinement).
     method : {"lsq", "spectral"}, default="lsq"
         Least squares with the constraint row, or the smallest singular vector.
     w : array of shape (n_unknowns,), default=None
-        The constraint row ``w* z = c`` on ``z = (s, x)`` (``(h, x)`` for ``subspace``),
+        The constraint row ``w* z = c`` on ``z = (s, x)`` (``(h, x)`` with ``B``),
         flattened with ``s`` (or ``h``) first. Ling & Strohmer allow any ``w`` with
         ``w* z_0 ≠ 0``; the conditioning of ``[A_0; w*]`` degrades as ``w`` turns away
         from ``z_0``. ``None`` gives ``w = e_1``: ``s_1 = c``, i.e. the first sensor (the
-        first basis coefficient ``h_1`` for ``subspace``) is the gain reference. This is
+        first basis coefficient ``h_1`` with ``B``) is the gain reference. This is
         always admissible because every ``d_i`` is finite, so ``s_1 ≠ 0``.
     c : scalar, default=1.0
         Right-hand side of the constraint (nonzero). The fitted unknowns satisfy
@@ -88,6 +102,17 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         Dense solvers are refused above ``sparserec.get_config()["max_dense_bytes"]``.
     max_iter : int, default=1000
         Iteration limit of LSQR/LSMR/LOBPCG, honoured exactly.
+    refine_iter : int, default=100
+        At most this many refinement iterations on the bilinear objective
+        ``Σ_l ‖y_l − diag(d) A_l x_l‖²`` after the linear (or spectral) solution:
+        alternating least-squares sweeps (exact steps, each lowering the objective) until
+        the calibration's estimated distance to the limit is below ``sqrt(eps)`` of it;
+        where the data are then fitted to ``sqrt(eps)`` (high SNR), Gauss–Newton steps
+        (matrix-free LSMR), which converge quadratically there. In noise the linear
+        solution is not the least-squares estimate (the noise in ``y`` enters ``A_0``);
+        the refinement reaches it, as accurate as alternating least squares from
+        ``d = 1`` (which has no guarantee of its own) from a start that has one. 0 returns
+        the linear solution.
     tol : float, default=1e-10
         LSQR/LSMR: ``atol = btol``; LOBPCG: residual norm of the eigenpair of
         ``A_0* A_0`` normalised to unit mean diagonal.
@@ -109,20 +134,24 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         The calibration ``d = 1/s``. A sensor whose measurements are all exactly 0 is
         left out of the system (with a warning) and gets ``calibration_ = 0``.
     inverse_calibration_ : ndarray of shape (m,)
-        ``s`` (``B h`` for ``subspace``); ``inf`` at sensors left out.
+        ``s = 1/d`` (``B h`` for ``inverse_subspace``); ``inf`` at sensors left out.
     signal_ : ndarray of shape (n,) or (p, n)
         ``x`` (``repeated``) or one signal per snapshot (row).
     subspace_coef_ : ndarray of shape (k,)
-        ``h`` (``subspace`` only).
+        ``h`` (``subspace`` and ``inverse_subspace`` only).
     residual_ : float
         Relative misfit ``‖y − D A x‖ / ‖y‖`` of the fitted bilinear model.
     singular_values_ : ndarray
-        ``method="spectral"`` only: the singular values of ``A_0`` in ascending order
+        ``method="spectral"`` only: the singular values of ``A_0`` (built from ``A``, ``y``
+        and ``B`` scaled to unit RMS, see Notes) in ascending order
         (dense SVD), or the smallest one (LOBPCG).
+    refinement_history_ : list of float
+        Relative misfit after each refinement sweep or Gauss–Newton step.
     n_iter_ : int
         Iterations of LSQR/LSMR/LOBPCG (1 for the dense solvers).
     converged_ : bool
-        Whether the solver stopped on ``tol`` rather than ``max_iter``.
+        Whether the solver stopped on ``tol`` rather than ``max_iter``, and the
+        refinement on its test rather than ``refine_iter``.
     history_ : list of float
         LOBPCG: the eigen-residual norm per iteration. LSQR/LSMR/dense least squares:
         one value, the final relative residual ``‖A_w z − b‖/|c|`` (SciPy's LSQR/LSMR do
@@ -141,20 +170,29 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
     that row), and the spectral unit vector by ``c / (w* z)``. The product ``D A x``
     (:meth:`predict`) does not depend on the scale.
 
+    Scale. ``A``, ``y`` (and ``B``) are scaled to unit RMS before ``A_0`` is formed and the
+    unknowns are mapped back, so ``y × a``, ``A × b`` give the same calibration and the
+    signal × ``a/b`` at any scale (1e-300 … 1e300). The least-squares solution does not
+    depend on this choice (it is invariant to scaling the columns of ``A_0``); the
+    smallest singular vector does, and is defined on the scaled data.
+
     Identifiability. ``A_0`` has ``p m`` rows; a one-dimensional null space needs
     ``p m ≥ (number of unknowns) − 1``: ``m p ≥ m + n − 1`` (repeated),
-    ``m p ≥ m + p n − 1`` (diverse, snapshots), ``m p ≥ k + p n − 1`` (subspace). A fit
-    below that count warns. Ling & Strohmer prove exact recovery and stability for
+    ``m p ≥ m + p n − 1`` (diverse, snapshots), ``m ≥ k + n − 1`` (the subspace
+    models). A fit below that count warns. Ling & Strohmer prove exact recovery and stability for
     Gaussian ``A_l`` once ``m p`` exceeds the number of unknowns by poly-logarithmic
     factors ("nearly optimal up to a poly-log factor").
 
     Inputs are converted to float64 (complex128 if any of them is complex).
 
-    Deviations from the paper: columns are equilibrated before LSQR (a right diagonal
+    Deviations from the papers: columns are equilibrated before LSQR (a right diagonal
     preconditioner: same least-squares solution, ~10x fewer iterations); the spectral
-    method uses LOBPCG instead of a full SVD on large problems; the ``subspace`` model is
-    an extension (see :mod:`sparserec.selfcal.models`); the default ``w = e_1`` is our
-    choice (the paper's analysis holds for any admissible ``w``).
+    method uses LOBPCG instead of a full SVD on large problems; the linear (or spectral)
+    solution is refined (``refine_iter``); ``subspace``
+    solves the lifted system by least squares (``x`` is not assumed sparse, so no ℓ1
+    "SparseLift"); ``inverse_subspace`` is an extension (see
+    :mod:`sparserec.selfcal.models`); the default ``w = e_1`` is our choice (the paper's
+    analysis holds for any admissible ``w``).
 
     References
     ----------
@@ -177,9 +215,20 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
     True
     """
 
+    _parameter_constraints = {
+        **COMMON_PARAMETER_CONSTRAINTS,
+        "model": [StrOptions(set(MODELS))],
+        "method": [StrOptions(set(_SOLVERS))],
+        "w": ["array-like", None],
+        "c": [numbers.Number],
+        "solver": [StrOptions(set().union(*_SOLVERS.values()))],
+        "refine_iter": [Interval(numbers.Integral, 0, None, closed="left")],
+    }
+
     def __init__(self, model: str = "repeated", method: str = "lsq", w=None, c=1.0,
                  solver: str = "auto", max_iter: int = 1000, tol: float = 1e-10,
-                 backend: str = "auto", random_state=None, verbose: int = 0):
+                 refine_iter: int = 100, backend: str = "auto", random_state=None,
+                 verbose: int = 0):
         self.model = model
         self.method = method
         self.w = w
@@ -187,6 +236,7 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
+        self.refine_iter = refine_iter
         self.backend = backend
         self.random_state = random_state
         self.verbose = verbose
@@ -214,8 +264,11 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
             y = y[None, :]
         return A, y, B
 
-    def _constraint(self, model, active, n_sensors):
-        """The constraint row (on the unknowns of the reduced model) and ``c``."""
+    def _constraint(self, model, active, n_sensors, units):
+        """The constraint row on the unknowns of the reduced, normalised model, and ``c``.
+
+        ``w* z = c`` on ``z = (u_h h̃, u_x x̃)`` (the data's units) is ``w̃* z̃ = c`` with
+        ``w̃ = (u_h w_h, u_x w_x)``."""
         c = self.c
         if not isinstance(c, numbers.Number) or isinstance(c, bool) or not np.isfinite(c) \
                 or c == 0:
@@ -223,17 +276,24 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         xp = array_namespace(model.A, model.y)
         if self.w is None:
             w = xp.zeros(model.n_unknowns, dtype=model.dtype)
-            w[0] = 1
+            w[0] = units[0]
             return w, c
-        n_cal = n_sensors if model.name != "subspace" else model.n_calibration
+        with_b = model.name in ("subspace", "inverse_subspace")
+        n_cal = model.n_calibration if with_b else n_sensors
         n_full = n_cal + model.n_unknowns - model.n_calibration
         w = check_finite_array(self.w, "w", ndim=1, allow_complex=True)
         if w.shape[0] != n_full:
             raise ValueError(f"w must have length {n_full} (the unknowns z = (s, x) of "
                              f"model={model.name!r}, s first), got length {w.shape[0]}")
         w = to_device(w, self.backend_, dtype=np.result_type(w.dtype, model.dtype))
-        if model.name != "subspace":
+        if not with_b:
             w = xp.concatenate([w[:n_cal][to_device(active, self.backend_)], w[n_cal:]])
+        n_h = model.n_calibration
+        w = xp.concatenate([w[:n_h] * units[0], w[n_h:] * units[1]])
+        if model.name == "subspace" and bool(xp.any(w[n_h:] != 0)):
+            raise ValueError("w must be 0 on the signal entries for model='subspace': its "
+                             "ambiguity is (α h, x / α), so w* z = c can only fix the scale "
+                             "through h")
         if not bool(xp.any(w != 0)):
             raise ValueError("w must have a nonzero entry (on a sensor that measured "
                              "something): w* z = c with w = 0 cannot exclude z = 0")
@@ -245,30 +305,36 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        A : array of shape (p, m, n), or (m, n) for "snapshots" and "subspace"
+        A : array of shape (p, m, n), or (m, n) for "snapshots" and the subspace models
             The known sensing matrices (real or complex).
         y : array of shape (p, m), or (m,) for one snapshot
             The measurements, one snapshot per row.
         B : array of shape (m, k), optional
-            The subspace of ``d⁻¹`` (``model="subspace"`` only).
+            The subspace of ``d`` (``model="subspace"``) or ``d⁻¹``
+            (``model="inverse_subspace"``).
 
         Returns
         -------
         self
         """
-        check_option(self.model, "model", tuple(MODELS))
-        check_option(self.method, "method", tuple(_SOLVERS))
+        self._validate_params()
         check_option(self.solver, f"solver (with method={self.method!r})",
                      _SOLVERS[self.method])
         self._check_common_params(A, y)
         random_state = check_random_state(self.random_state)
         on_gpu = is_cupy_array(A) or is_cupy_array(y)
         A, y, B = self._validate_arrays(A, y, B)
+        # solve in units where A, y (and B) have unit RMS; z = (h, x) in the data's units
+        # is (h̃ / b, x̃ · y_scale / a): equivariant at any scale, no overflow or underflow
+        scales = [rms(a) or 1.0 for a in (A, y, B) if a is not None]
+        A, y = A / scales[0], y / scales[1]
+        B = B / scales[2] if B is not None else None
+        units = (1.0 / scales[2] if B is not None else 1.0, scales[1] / scales[0])
         xp = array_namespace(A, y)
         n_sensors = int(y.shape[1])
 
         active = np.ones(n_sensors, dtype=bool)
-        if self.model != "subspace":
+        if self.model not in ("subspace", "inverse_subspace"):
             active = to_host(xp.any(y != 0, axis=0))
             if not active.any():
                 raise ValueError("y is 0 everywhere: there is nothing to calibrate")
@@ -293,34 +359,91 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
                 f"≥ {cols - rows}. Identifiability needs {model.counting_rule}; Ling & "
                 "Strohmer's guarantees (Gaussian A) ask for m p above the number of "
                 "unknowns by a poly-log factor.", UserWarning, stacklevel=2)
-        w, c = self._constraint(model, active, n_sensors)
+        w, c = self._constraint(model, active, n_sensors, units)
 
         solver = self.solver
-        if solver == "auto":
-            small = model.shape[0] * model.shape[1] <= _SMALL_DENSE
-            solver = "lsqr" if self.method == "lsq" else ("dense" if small else "lobpcg")
-        if self.method == "lsq":
-            sol = solve_lsq(model, w, c, solver=solver, max_iter=self.max_iter,
-                            tol=self.tol, verbose=self.verbose)
+        if self.model == "subspace":  # lifting (Ling & Strohmer 2015)
+            solver = "dense"
+            h, x, sv = model.lifted_start(self.method)
+            sol = LinearSolution(model.join(h, x), 1, True, [], singular_values=sv)
+            self.singular_values_ = to_host(sv[::-1])
         else:
-            sol = solve_spectral(model, solver=solver, max_iter=self.max_iter, tol=self.tol,
-                                 random_state=random_state, verbose=self.verbose)
-            self.singular_values_ = to_host(sol.singular_values)
-        if sol.ill_conditioned:
-            warnings.warn("the augmented system [A_0; w*] is numerically rank deficient: "
-                          "the null space of A_0 is probably not one-dimensional (too few "
-                          "snapshots or a degenerate A), and the solution is not unique.",
-                          UserWarning, stacklevel=2)
-        z = self._normalise(sol.z, w, c, xp)
-        self._set_fitted(model, z, active, xp, on_gpu)
+            if solver == "auto":
+                small = model.shape[0] * model.shape[1] <= _SMALL_DENSE
+                solver = "lsqr" if self.method == "lsq" else ("dense" if small else "lobpcg")
+            if self.method == "lsq":
+                sol = solve_lsq(model, w, c, solver=solver, max_iter=self.max_iter,
+                                tol=self.tol, verbose=self.verbose)
+            else:
+                sol = solve_spectral(model, solver=solver, max_iter=self.max_iter,
+                                     tol=self.tol, random_state=random_state,
+                                     verbose=self.verbose)
+                self.singular_values_ = to_host(sol.singular_values)
+            if sol.ill_conditioned:
+                warnings.warn("the augmented system [A_0; w*] is numerically rank deficient: "
+                              "the null space of A_0 is probably not one-dimensional (too "
+                              "few snapshots or a degenerate A), and the solution is not "
+                              "unique.", UserWarning, stacklevel=2)
+        z, refined = self._refine(model, sol.z, xp)
+        if model.name == "subspace":  # the ambiguity is (α h, x / α): w acts on h
+            n_h = model.n_calibration
+            h, x = z[:n_h], z[n_h:]
+            h_fixed = self._normalise(h, w[:n_h], c, xp)
+            z = model.join(h_fixed, x * (xp.vdot(h_fixed, h) / xp.vdot(h_fixed, h_fixed)))
+        else:
+            z = self._normalise(z, w, c, xp)
+        self._set_fitted(model, z, active, xp, on_gpu, units)
         for value in sol.history:
             self._record(value)
         self._set_convergence(sol.n_iter, sol.converged)
+        if sol.converged and not refined:
+            warnings.warn(f"the refinement did not converge in "
+                          f"refine_iter={self.refine_iter} iterations; the last iterate is "
+                          "returned. Increase refine_iter.", ConvergenceWarning, stacklevel=2)
+            self.converged_ = False
         if self.verbose:
             print(f"SelfCalibration(model={self.model!r}, method={self.method!r}, "
                   f"solver={solver!r}): {self.n_iter_} iteration(s), "
                   f"residual {self.residual_:.3e}")
         return self
+
+    def _refine(self, model, z, xp):
+        """Refine ``z`` on ``Σ_l ‖y_l − diag(d) A_l x_l‖²``: alternating least-squares
+        sweeps, then Gauss–Newton steps where the fit is exact to ``sqrt(eps)`` (see
+        :mod:`sparserec.selfcal.refine`). Returns the refined ``z`` and whether the
+        refinement converged; a start with an infinite or zero gain is returned as it is."""
+        self.refinement_history_ = []
+        if (self.refine_iter == 0 or model.name == "inverse_subspace"
+                or not model.counting_condition()):  # not identifiable: nothing to refine
+            return z, True
+        h, x = model.split(z)
+        if model.name == "subspace":
+            d = model.B @ h
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                d = 1 / h  # the unknowns of the bilinear objective: d = 1/s
+        if not bool(xp.all(xp.isfinite(d))) or not bool(xp.all(d != 0)):
+            return z, True
+        try:
+            d, x, h_sub, history, converged = bilinear_sweeps(
+                model, d, max_sweeps=self.refine_iter, rtol=REFINE_RTOL, on_step=True)
+        except np.linalg.LinAlgError:
+            warnings.warn("the refinement met a singular signal step (a degenerate A or "
+                          "calibration); the unrefined solution is returned", UserWarning,
+                          stacklevel=3)
+            return z, True
+        h = h_sub if model.name == "subspace" else d
+        if history and history[-1] <= REFINE_RTOL:
+            # (nearly) exact data: Gauss-Newton converges quadratically where ALS crawls
+            d, x, h, steps, converged = gauss_newton(
+                model, h, x, max_steps=self.refine_iter, rtol=REFINE_RTOL, tol=self.tol)
+            history = history + steps
+        self.refinement_history_ = history
+        if model.name == "subspace":
+            return model.join(h, x), converged
+        if not bool(xp.all(d != 0)):
+            return z, True
+        return model.join(1 / d, x), converged
 
     @staticmethod
     def _check_columns(model):
@@ -348,7 +471,7 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
             return z / xp.linalg.norm(z)
         return z * (c / wz)
 
-    def _set_fitted(self, model, z, active, xp, on_gpu):
+    def _set_fitted(self, model, z, active, xp, on_gpu, units):
         h, x = model.split(z)
         s_active = model.inverse_calibration(h)
         if bool(xp.any(s_active == 0)):
@@ -368,9 +491,9 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         keep = (lambda a: a) if on_gpu else to_host
         self.calibration_ = keep(d)
         self.inverse_calibration_ = keep(s)
-        self.signal_ = keep(x)
-        if model.name == "subspace":
-            self.subspace_coef_ = keep(h)
+        self.signal_ = keep(x * units[1])
+        if model.name in ("subspace", "inverse_subspace"):
+            self.subspace_coef_ = keep(h * units[0])
         self.residual_ = misfit
         self.n_features_in_ = model.n_features
 
@@ -383,7 +506,7 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         A : array
             Sensing matrices on the fitted sensors: ``(p', m, n)`` or one ``(m, n)``
             matrix for ``repeated``; ``(p, m, n)`` for ``diverse``; ``(m, n)`` for
-            ``snapshots`` and ``subspace``.
+            ``snapshots`` and the subspace models.
 
         Returns
         -------

@@ -12,13 +12,15 @@ model          measurements                      unknowns ``z``          size of
 repeated       ``y_l = D A_l x``   (``p`` A_l)   ``(s, x)``              ``m + n``
 diverse        ``y_l = D A_l x_l`` (``p`` A_l)   ``(s, x_1..x_p)``       ``m + p n``
 snapshots      ``y_l = D A x_l``   (one A)       ``(s, x_1..x_p)``       ``m + p n``
-subspace       ``y = D A x``, ``s = B h``        ``(h, x)``              ``k + n``
+inv._subspace  ``y = D A x``, ``s = B h``        ``(h, x)``              ``k + n``
+subspace       ``y = D A x``, ``d = B h``        ``(h, x)``              ``k + n``
 =============  ================================  ======================  ===============
 
 ``repeated``, ``diverse`` and ``snapshots`` are models 1-3 of Ling & Strohmer (2018).
-``subspace`` is an *extension beyond that paper*: the inverse calibration lies in a known
-``m × k`` subspace, ``s = B h`` (the subspace idea of Ling & Strohmer 2015, who solved it by
-lifting); it is solved here by the same linear trick, from a single snapshot.
+``subspace`` is the model of Ling & Strohmer (2015): the calibration lies in a known
+``m × k`` subspace, ``d = B h``; it is bilinear in ``(h, x)`` and solved by lifting
+(:class:`Subspace`). ``inverse_subspace`` is an *extension beyond both papers*: the
+inverse calibration in the subspace, ``s = B h``, which keeps the linear trick.
 
 Each model turns its arrays into a matrix-free :class:`~scipy.sparse.linalg.LinearOperator`
 for ``A_0``: a product costs one pass over the sensing matrices plus ``O(p m)`` for the
@@ -57,8 +59,8 @@ import numpy as np
 from .._config import check_dense_size
 from ..backend import array_namespace, scipy_namespace
 
-__all__ = ["SelfCalModel", "Repeated", "Diverse", "Snapshots", "Subspace", "MODELS",
-           "make_model"]
+__all__ = ["SelfCalModel", "Repeated", "Diverse", "Snapshots", "InverseSubspace", "Subspace",
+           "MODELS", "make_model"]
 
 
 def _abs2_sum(subscripts: str, a):
@@ -311,12 +313,12 @@ class Snapshots(SelfCalModel):
                                (self.n_snapshots, self.n_features))
 
 
-class Subspace(SelfCalModel):
+class InverseSubspace(SelfCalModel):
     """Extension (not in Ling & Strohmer 2018): one snapshot ``y = D A x`` with ``d⁻¹ = B h``.
 
-    The inverse calibration lies in a known ``m × k`` subspace (Ling & Strohmer 2015 use
-    this subspace model, solved there by lifting); here it is solved by the same linear
-    trick, ``diag(y) B h − A x = 0``, with unknowns ``(h, x)``. Identifiability needs
+    The *inverse* calibration lies in a known ``m × k`` subspace, which keeps the linear
+    trick: ``diag(y) B h − A x = 0``, with unknowns ``(h, x)``. (Ling & Strohmer 2015 put
+    ``d`` itself in the subspace, :class:`Subspace`.) Identifiability needs
     ``m ≥ k + n − 1``.
 
     Parameters
@@ -326,7 +328,7 @@ class Subspace(SelfCalModel):
     B : array of shape (m, k)
     """
 
-    name = "subspace"
+    name = "inverse_subspace"
     a_ndim = 2
     shared_signal = True
     counting_rule = "m ≥ k + n − 1"
@@ -334,7 +336,7 @@ class Subspace(SelfCalModel):
     def __init__(self, A, y, B):
         super().__init__(A, y)
         if self.n_snapshots != 1:
-            raise ValueError(f"model='subspace' takes one snapshot: y must have shape (m,) "
+            raise ValueError(f"model={self.name!r} takes one snapshot: y must have shape (m,) "
                              f"or (1, m), got shape {y.shape}")
         if B.ndim != 2 or B.shape[0] != self.n_sensors:
             raise ValueError(f"B must have shape (m, k) = ({self.n_sensors}, k) to match "
@@ -372,7 +374,55 @@ class Subspace(SelfCalModel):
         return _abs2_sum("mn,mn->n", self.A)
 
 
-MODELS = {cls.name: cls for cls in (Repeated, Diverse, Snapshots, Subspace)}
+class Subspace(InverseSubspace):
+    """Ling & Strohmer (2015), arXiv:1501.06864: ``y = diag(B h) A x`` — the calibration
+    itself lies in a known ``m × k`` subspace; one snapshot, ``A`` of shape ``(m, n)``.
+
+    ``y_i = (b_iᵀ h)(a_iᵀ x) = ⟨b_i a_iᵀ, h xᵀ⟩`` is *linear in the lifted unknown*
+    ``X = h xᵀ`` (``k × n``): ``y = Φ vec(X)`` with ``Φ_i = b_iᵀ ⊗ a_iᵀ`` (the rows of the
+    face-splitting product of ``B`` and ``A``). The paper recovers ``X`` from this linear
+    system (by ℓ1 minimisation when ``x`` is sparse, "SparseLift"; here by least squares,
+    which needs ``m ≥ k n`` for a unique ``X``) and ``(h, x)`` from its leading singular
+    pair. With fewer measurements (down to the counting bound ``m ≥ k + n − 1``), the
+    spectral start ``(BᴴB)⁻¹ Φᴴ y`` (whose mean is ``X`` for Gaussian ``A`` of unit
+    variance; Li, Ling, Strohmer & Wei 2019) replaces the least-squares ``X``. Either start
+    is then refined by alternating least squares on ``‖y − diag(B h) A x‖²``
+    (:mod:`sparserec.selfcal.refine`). The linear ``A_0`` machinery of the other models
+    does not apply (the model is not linear in ``(1/d, x)``).
+    """
+
+    name = "subspace"
+
+    def inverse_calibration(self, h):
+        """``s = 1 / (B h)`` (``inf`` where ``B h = 0``)."""
+        with np.errstate(divide="ignore"):
+            return 1 / (self.B @ h)
+
+    def lifted_matrix(self):
+        """``Φ`` of shape ``(m, k n)``, row ``i`` = ``b_iᵀ ⊗ a_iᵀ``; refused above
+        ``max_dense_bytes``."""
+        m, k, n = self.n_sensors, self.n_calibration, self.n_features
+        check_dense_size((m, k * n), self.dtype, "the lifted matrix of model='subspace'")
+        return (self.B[:, :, None] * self.A[:, None, :]).reshape(m, k * n)
+
+    def lifted_start(self, method: str):
+        """``(h, x)`` from the leading singular pair of the lifted estimate of ``h xᵀ``:
+        least squares on ``Φ`` (``"lsq"``) or ``(BᴴB)⁻¹ Φᴴ y`` (``"spectral"``)."""
+        xp = array_namespace(self.A, self.y, self.B)
+        k, n = self.n_calibration, self.n_features
+        Phi = self.lifted_matrix()
+        if method == "lsq":
+            X = xp.linalg.lstsq(Phi, self.y[0], rcond=None)[0].reshape(k, n)
+        else:
+            gram = self.B.conj().T @ self.B
+            X = xp.linalg.solve(gram, (Phi.conj().T @ self.y[0]).reshape(k, n))
+        u, sv, vh = xp.linalg.svd(X, full_matrices=False)
+        root = xp.sqrt(sv[0])
+        return u[:, 0] * root, vh[0] * root, sv
+
+
+MODELS = {cls.name: cls for cls in (Repeated, Diverse, Snapshots, InverseSubspace,
+                                     Subspace)}
 
 
 def make_model(name: str, A, y, B=None) -> SelfCalModel:
@@ -385,10 +435,11 @@ def make_model(name: str, A, y, B=None) -> SelfCalModel:
     >>> make_model("snapshots", np.ones((5, 2)), np.ones((3, 5))).shape
     (15, 11)
     """
-    if name == "subspace":
+    if name in ("subspace", "inverse_subspace"):
         if B is None:
-            raise ValueError("model='subspace' needs the subspace matrix B of shape (m, k)")
-        return Subspace(A, y, B)
+            raise ValueError(f"model={name!r} needs the subspace matrix B of shape (m, k)")
+        return MODELS[name](A, y, B)
     if B is not None:
-        raise ValueError(f"B is only used by model='subspace', got model={name!r}")
+        raise ValueError(f"B is only used by model='subspace' and 'inverse_subspace', got "
+                         f"model={name!r}")
     return MODELS[name](A, y)
