@@ -302,7 +302,12 @@ def test_bad_inputs_give_clear_errors(planted16):
                           ({"dict_init": np.eye(3)}, "dict_init"),
                           ({"dict_init": np.zeros((16, 16))}, "dict_init"),
                           ({"max_iter": 0}, "max_iter"),
-                          ({"tol": -1.0}, "tol")]:
+                          ({"tol": -1.0}, "tol"),
+                          ({"step_exponent": np.nan}, "'step_exponent' parameter"),
+                          ({"averaging_exponent": np.nan}, "'averaging_exponent' parameter"),
+                          ({"transform_alpha": np.inf}, "'transform_alpha' parameter"),
+                          ({"shuffle": "no"}, "'shuffle' parameter"),
+                          ({"batch_size": 2.0}, "'batch_size' parameter")]:
         with pytest.raises(ValueError, match=match):
             OnlineOrthogonalDictionary(**params).fit(X)
     with pytest.raises(ValueError, match="overflowed"), np.errstate(over="ignore"):

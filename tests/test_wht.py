@@ -14,6 +14,7 @@ import pytest
 from scipy.linalg import hadamard
 from scipy.sparse.linalg import lsqr
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sparserec import BackendUnavailableError, SparseWHT
 from sparserec.backend import backend_status
@@ -419,7 +420,7 @@ def test_bad_input():
         SparseWHT(sparsity=100, b=4).fit(x)
     with pytest.raises(ValueError, match="sparsity must be at most"):
         SparseWHT(sparsity=300).fit(x)
-    with pytest.raises(ValueError, match="design must be one of"):
+    with pytest.raises(ValueError, match="'design' parameter of SparseWHT"):
         SparseWHT(design="fast").fit(x)
     with pytest.raises(ValueError, match="n_groups"):
         SparseWHT(n_groups=1).fit(x)
@@ -427,8 +428,12 @@ def test_bad_input():
         SparseWHT(sparsity=3, design="noiseless", n_delays=5).fit(x)
     with pytest.raises(ValueError, match="at most 1023"):
         SparseWHT(sparsity=3, n_delays=2000).fit(x)
-    with pytest.raises(ValueError, match="noise_sigma"):
-        SparseWHT(sparsity=3, noise_sigma=-1.0).fit(x)
+    for params in ({"noise_sigma": -1.0}, {"noise_sigma": np.nan}, {"noise_sigma": np.inf},
+                   {"sparsity": 2.5}, {"n_groups": 9}, {"b": 0}, {"n_delays": 0},
+                   {"tol": np.nan}):
+        name = next(iter(params))
+        with pytest.raises(InvalidParameterError, match=f"'{name}' parameter of SparseWHT"):
+            SparseWHT(**params).fit(x)
     with pytest.raises(ValueError, match="n_bits"):
         SparseWHT(sparsity=3).fit(lambda idx: idx, n_bits=70)
     est = SparseWHT(sparsity=3, random_state=0).fit(x)

@@ -7,10 +7,12 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state, check_scalar
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..backend import get_namespace, is_cupy_array, to_device, to_host
 from ..base import (
+    COMMON_PARAMETER_CONSTRAINTS,
     SparseEstimatorMixin,
     check_finite_array,
     check_option,
@@ -196,6 +198,19 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
     [3, 3, 3, 3]
     """
 
+    _parameter_constraints: dict = {
+        **COMMON_PARAMETER_CONSTRAINTS,
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "step_exponent": [Interval(numbers.Real, 0, 1, closed="both")],
+        "averaging_exponent": [Interval(numbers.Real, 0, 1, closed="both")],
+        "transform_algorithm": [StrOptions(set(_TRANSFORMS))],
+        "transform_alpha": [Interval(numbers.Real, 0, np.inf, closed="left")],
+        "transform_n_nonzero_coefs": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "shuffle": ["boolean"],
+        "dict_init": ["array-like", None],
+    }
+
     def __init__(self, n_components: int | None = None, *, batch_size: int = 32,
                  step_exponent: float = 0.75, averaging_exponent: float = 0.5,
                  transform_algorithm: str = "hard_threshold", transform_alpha: float = 0.0,
@@ -219,15 +234,13 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
 
     # ------------------------------------------------------------------ checks
     def _check_params(self, n_features: int) -> int:
+        """The checks that depend on the data (the table covers the rest)."""
         k = _check_n_components(self.n_components, n_features)
-        check_scalar(self.batch_size, "batch_size", numbers.Integral, min_val=1)
-        for name in ("step_exponent", "averaging_exponent"):
-            check_scalar(getattr(self, name), name, numbers.Real, min_val=0.0, max_val=1.0)
-        check_scalar(self.shuffle, "shuffle", (bool, np.bool_))
         self._check_transform_params(k)
         return k
 
     def _check_transform_params(self, k: int) -> None:
+        # transform may run after set_params: the table's checks of its parameters, then k
         check_option(self.transform_algorithm, "transform_algorithm", _TRANSFORMS)
         check_scalar(self.transform_alpha, "transform_alpha", numbers.Real, min_val=0.0)
         if not np.isfinite(self.transform_alpha):
@@ -246,8 +259,8 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
     # ------------------------------------------------------------------ state
     def _start(self, X, rng) -> None:
         """Fresh state: random (or given) orthonormal iterate, zero gradient estimate."""
+        self._check_common_params(X)  # the parameter table first: scikit-learn's messages
         k = self._check_params(X.shape[1])
-        self._check_common_params(X)
         xp = get_namespace(self.backend_)
         W = _initial_components(self.dict_init, k, X.shape[1], rng)
         self.iterate_ = to_device(W, self.backend_, dtype=np.float64)
@@ -318,6 +331,7 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         -------
         self
         """
+        self._validate_params()  # before the random state is drawn: the table's messages
         X = self._validate(X, reset=True)
         rng = check_random_state(self.random_state)
         self._start(X, rng)
@@ -356,6 +370,8 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         self
         """
         first = not hasattr(self, "iterate_")
+        if first:
+            self._validate_params()
         if not first and type(X) is np.ndarray and X.ndim == 2 and X.dtype.kind == "f" \
                 and X.shape[0] > 0 and not hasattr(self, "feature_names_in_"):
             # a stream of NumPy batches: scikit-learn's validate_data costs about as much as

@@ -12,11 +12,12 @@ from scipy.sparse import issparse
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state, check_scalar
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._config import check_dense_size
 from ..backend import array_namespace, to_host
-from ..base import SparseEstimatorMixin, check_option
+from ..base import COMMON_PARAMETER_CONSTRAINTS, SparseEstimatorMixin
 from ..datasets import _walsh_eval
 from .designs import DESIGNS, make_delays, random_hashing, span
 from .fwht import fwht
@@ -175,6 +176,17 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
     (True, True)
     """
 
+    _parameter_constraints: dict = {
+        **COMMON_PARAMETER_CONSTRAINTS,
+        "sparsity": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_bits": [Interval(numbers.Integral, 1, _MAX_BITS, closed="both"), None],
+        "design": [StrOptions(set(DESIGNS))],
+        "n_groups": [Interval(numbers.Integral, 2, max(_CORE_THRESHOLD), closed="both")],
+        "b": [Interval(numbers.Integral, 1, _MAX_BITS, closed="both"), None],
+        "n_delays": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "noise_sigma": [Interval(numbers.Real, 0, np.inf, closed="left"), None],
+    }
+
     def __init__(self, sparsity: int = 10, n_bits: int | None = None, design: str = "coded",
                  n_groups: int = 3, b: int | None = None, n_delays: int | None = None,
                  noise_sigma: float | None = None, max_iter: int = 30, tol: float = 1e-10,
@@ -247,13 +259,10 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
         return values
 
     def _check_design(self, n_bits):
-        check_scalar(self.sparsity, "sparsity", numbers.Integral, min_val=1)
+        """The checks that depend on ``n`` (the table covers the rest); returns ``b``."""
         if self.sparsity > 2**n_bits:
             raise ValueError(f"sparsity must be at most 2**n_bits = {2**n_bits}, "
                              f"got {self.sparsity}")
-        check_option(self.design, "design", DESIGNS)
-        check_scalar(self.n_groups, "n_groups", numbers.Integral, min_val=2,
-                     max_val=max(_CORE_THRESHOLD))
         if self.b is None:
             b = default_b(self.sparsity, self.n_groups, n_bits)
         else:
@@ -265,12 +274,6 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
                 f"sparsity={self.sparsity} is more than the design supports: peeling "
                 f"{self.n_groups} groups of 2**b = {2**b} bins needs sparsity <= "
                 f"{int(capacity)}; increase b or n_groups")
-        if self.n_delays is not None:
-            check_scalar(self.n_delays, "n_delays", numbers.Integral, min_val=1)
-        if self.noise_sigma is not None:
-            check_scalar(self.noise_sigma, "noise_sigma", numbers.Real, min_val=0)
-            if not np.isfinite(self.noise_sigma):
-                raise ValueError(f"noise_sigma must be finite, got {self.noise_sigma!r}")
         return b
 
     # ------------------------------------------------------------------ fit
@@ -291,6 +294,7 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
         -------
         self
         """
+        self._validate_params()  # before reading x: scikit-learn's messages for the table
         query, n = self._signal(x, self.n_bits if n_bits is None else n_bits)
         b = self._check_design(n)
         self._check_common_params(None if callable(x) else x)
