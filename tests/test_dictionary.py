@@ -197,7 +197,8 @@ def test_schedule_follows_the_update_formulas(planted16):
         gap = np.sum(G * (S - W)) / np.sum(G * S)
         W = (1 - gamma) * W + gamma * S
         np.testing.assert_allclose(est.iterate_, W, atol=1e-12)
-        np.testing.assert_allclose(4 * est.gradient_estimate_, G, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(4 * est.gradient_estimate_ * est.scale_**4, G, rtol=1e-12,
+                                   atol=1e-12)
         assert est.frank_wolfe_gap_ == pytest.approx(gap, abs=1e-12)
     np.testing.assert_allclose(est.components_, _polar(W), atol=1e-12)
 
@@ -310,8 +311,28 @@ def test_bad_inputs_give_clear_errors(planted16):
                           ({"batch_size": 2.0}, "'batch_size' parameter")]:
         with pytest.raises(ValueError, match=match):
             OnlineOrthogonalDictionary(**params).fit(X)
-    with pytest.raises(ValueError, match="overflowed"), np.errstate(over="ignore"):
-        OnlineOrthogonalDictionary().fit(X * 1e80)
+    est = OnlineOrthogonalDictionary().partial_fit(X)
+    with pytest.raises(ValueError, match="overflowed.*scale_"), np.errstate(over="ignore"):
+        est.partial_fit(X * 1e80)
+
+
+# ----------------------------------------------------------------------------- scale
+@pytest.mark.parametrize("scale", [1e-90, 1e-30, 1e-10, 1e-3, 1e3, 1e10, 1e30, 1e80])
+def test_fit_is_equivariant_to_the_scale_of_x(planted16, scale):
+    """Fitting ``c X`` gives the dictionary of ``X`` (atoms are dimensionless) and codes
+    ``c`` times its codes, from 1e-90 (fourth powers underflow) to 1e80 (they overflow)."""
+    X = planted16.X[:4000]
+    params = {"random_state": 0, "max_iter": 1, "transform_alpha": 0.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = OnlineOrthogonalDictionary(**params).fit(X)
+        est = OnlineOrthogonalDictionary(**params).fit(X * scale)
+    assert dictionary_recovery(ref.components_.T, planted16.dictionary) > 0.9
+    np.testing.assert_allclose(est.components_, ref.components_, atol=1e-9)
+    assert est.scale_ / ref.scale_ == pytest.approx(scale, rel=1.0)  # within a factor 2
+    np.testing.assert_allclose(est.transform(X[:50] * scale) / scale, ref.transform(X[:50]),
+                               atol=1e-9)
+    assert est.frank_wolfe_gap_ == pytest.approx(ref.frank_wolfe_gap_, abs=1e-9)
 
 
 def test_cupy_backend_is_refused_without_a_gpu(planted16):

@@ -452,3 +452,31 @@ def test_default_b_rule():
     assert default_b(200, 3, 10) == 9
     assert default_b(5, 3, 30) == 5
     assert 2 ** default_b(100, 3, 5) == 32  # capped at n
+
+
+# ----------------------------------------------------------------------------- scale
+@pytest.mark.parametrize("design", ["noiseless", "coded", "random"])
+@pytest.mark.parametrize("scale", [1e-170, 1e-90, 1e-30, 1e-5, 1e5, 1e30, 1e160, 1e300])
+def test_fit_is_equivariant_to_the_scale_of_x(design, scale):
+    """``c x`` gives the support of ``x`` and ``c`` times its coefficients and noise level,
+    from 1e-170 (squared energies underflow) to 1e300 (the bin sums would overflow)."""
+    p = make_sparse_walsh(12, 20, snr_db=None if design == "noiseless" else 20,
+                          random_state=1)
+    ref = SparseWHT(sparsity=20, design=design, random_state=0).fit(p.signal)
+    assert ref.converged_ and np.array_equal(ref.support_, p.support)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ConvergenceWarning, no overflow
+        est = SparseWHT(sparsity=20, design=design, random_state=0).fit(p.signal * scale)
+    assert est.converged_ and np.array_equal(est.support_, ref.support_)
+    np.testing.assert_allclose(est.coef_ / scale, ref.coef_, rtol=1e-12)
+    assert est.noise_sigma_ / scale == pytest.approx(ref.noise_sigma_, rel=0.5)
+    sigma = max(np.sqrt(p.noise_var), 1e-3) * scale
+    given = SparseWHT(sparsity=20, design=design, noise_sigma=sigma,
+                      random_state=0).fit(p.signal * scale)
+    assert np.array_equal(given.support_, p.support) and given.noise_sigma_ == sigma
+
+
+def test_noise_far_above_the_signal_explains_everything():
+    x = make_sparse_walsh(10, 5, random_state=0).signal
+    est = SparseWHT(sparsity=5, noise_sigma=1e300, random_state=0).fit(x)
+    assert est.support_.size == 0 and est.noise_sigma_ == 1e300

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -121,7 +122,13 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
     iterate_ : ndarray of shape (n_components, n_features)
         The Frank–Wolfe iterate ``W_t`` (inside the spectral-norm ball).
     gradient_estimate_ : ndarray of shape (n_components, n_features)
-        The running gradient estimate ``G_t``.
+        The running gradient estimate ``G_t`` of the normalised samples ``X / scale_``
+        (times ``scale_**4`` in the units of ``X``).
+    scale_ : float
+        The power of two nearest the largest magnitude of the first batch with a nonzero
+        value (0 until then). Every batch is divided by it before the ℓ⁴ gradient, so the
+        fit is equivariant to the units of ``X``: the fourth powers of data of magnitude
+        1e-90 (which underflow) or 1e80 (which overflow) are never formed.
     frank_wolfe_gap_ : float
         The relative Frank–Wolfe gap of the last step (see ``tol``).
     n_samples_seen_ : int
@@ -131,9 +138,9 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
     history_ : list of float
         For each mini-batch of the last call to :meth:`fit` (all passes) or
         :meth:`partial_fit` (one value), ``mean ‖W_{t−1} x‖₄⁴`` over the incoming batch
-        before it is used: an online (held-out) estimate of the objective at the current
-        iterate. (Per call, so that streaming through :meth:`partial_fit` keeps the memory
-        independent of the stream length.)
+        (of ``X / scale_``) before it is used: an online (held-out) estimate of the
+        objective at the current iterate. (Per call, so that streaming through
+        :meth:`partial_fit` keeps the memory independent of the stream length.)
     n_iter_ : int
         Passes run by :meth:`fit`.
     converged_ : bool
@@ -268,17 +275,36 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         self.n_steps_ = 0
         self.n_samples_seen_ = 0
         self.frank_wolfe_gap_ = float("nan")
+        self.scale_ = 0.0
         self._components = None
         # backend="cupy" with NumPy input: the state stays on the GPU, components_ is NumPy
         self._host_output = not is_cupy_array(X)
 
+    def _normalised(self, batch):
+        """``batch / scale_``; the first batch with a nonzero value fixes ``scale_``.
+
+        ``scale_`` is the power of two nearest the largest magnitude of that batch: the
+        division is exact, and the fourth powers of the normalised data neither underflow
+        nor overflow whatever the units of ``X``. One scale for the whole stream keeps the
+        running gradient estimate a consistent average (the polar factor and the relative
+        Frank–Wolfe gap do not depend on it).
+        """
+        if self.scale_ == 0.0:
+            xp = get_namespace(self.backend_)
+            peak = float(xp.abs(batch).max()) if batch.size else 0.0
+            if peak == 0.0:
+                return batch
+            self.scale_ = math.ldexp(1.0, math.frexp(peak)[1])
+        return batch / self.scale_
+
     def _step(self, batch) -> None:
         """One Frank–Wolfe step on one mini-batch (rows of ``batch``)."""
         t = self.n_steps_ + 1
-        g_hat, value = _l4_gradient(self.iterate_, batch)
+        g_hat, value = _l4_gradient(self.iterate_, self._normalised(batch))
         if not np.isfinite(value):
-            raise ValueError("the l4 gradient overflowed (|X| too large for its 4th power "
-                             "in float64): rescale X")
+            raise ValueError("the l4 gradient overflowed: this batch is more than 1e75 times "
+                             "larger than the first nonzero one, which set the scale of the "
+                             "stream (scale_); rescale X consistently")
         rho = t ** -float(self.averaging_exponent)
         gamma = t ** -float(self.step_exponent)
         G = self.gradient_estimate_

@@ -132,7 +132,7 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
     converged_ : bool
         True when every bin was explained (all zero-tons) at the end.
     history_ : list of float
-        Energy left in all bins after each round.
+        Energy left in all bins after each round, as a fraction of the energy before peeling.
 
     References
     ----------
@@ -298,21 +298,23 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
         query, n = self._signal(x, self.n_bits if n_bits is None else n_bits)
         b = self._check_design(n)
         self._check_common_params(None if callable(x) else x)
-        obs, delays, hashes = self._observe(query, n, b)
+        obs, delays, hashes, scale = self._observe(query, n, b)
         n_bins, n_delays = obs.shape[1:]
         if self.noise_sigma is None:
             noise_var = estimate_bin_noise(np.einsum("cbp,cbp->cb", obs, obs), n_delays,
                                            zero_fraction=(1 - 2.0**-b) ** self.sparsity)
         else:
-            noise_var = float(self.noise_sigma) ** 2 / n_bins
+            with np.errstate(over="ignore"):  # noise far above the signal: all zero-tons
+                noise_var = float(np.square(np.float64(self.noise_sigma) / scale)) / n_bins
         with _blas_controller().limit(limits=1, user_api="blas"):  # tiny products
             decoder = PeelingDecoder(obs, hashes, delays, noise_var, self.tol)
+            initial_energy = max(decoder.residual_energy, np.finfo(float).tiny)
             rounds, converged, stalled = 0, decoder.resolved, False
             if not converged:
                 for _ in self._iterations():
                     rounds += 1
                     stalled = decoder.round() == 0
-                    self._record(decoder.residual_energy)
+                    self._record(decoder.residual_energy / initial_energy)
                     converged = decoder.resolved
                     if converged or stalled:
                         break
@@ -320,10 +322,11 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
         coef = np.fromiter(decoder.coef.values(), dtype=np.float64, count=k.size)
         keep = n_delays * coef**2 > decoder.amplitude_threshold  # drop cancelled entries
         order = np.argsort(k[keep])
-        self.support_, self.coef_ = k[keep][order], coef[keep][order]
+        self.support_, self.coef_ = k[keep][order], coef[keep][order] * scale
         self.n_bits_, self.b_, self.n_delays_ = n, b, n_delays
         self.n_samples_used_ = obs.size
-        self.noise_sigma_ = math.sqrt(noise_var * n_bins)
+        self.noise_sigma_ = math.sqrt(noise_var * n_bins) * scale if self.noise_sigma is None \
+            else float(self.noise_sigma)
         if stalled and not converged:
             self.n_iter_, self.converged_ = rounds, False
             left = int((decoder.energy > decoder.zero_threshold).sum())
@@ -344,9 +347,14 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
         n_delays, n_bins = len(delays.delays), 2**b
         indices = np.stack([span(cols)[None, :] ^ delays.delays[:, None] for cols in hashes])
         samples = query(indices.reshape(-1)).reshape(self.n_groups * n_delays, n_bins)
-        obs = to_host(fwht(samples, backend=self.backend_)) / n_bins
+        # the samples in units of the power of two nearest their largest magnitude (an exact
+        # division): bin energies are squares, which would underflow for a signal of
+        # magnitude 1e-170 or overflow for 1e160
+        peak = float(np.abs(samples).max(initial=0.0))
+        scale = math.ldexp(1.0, math.frexp(peak)[1]) if peak > 0 else 1.0
+        obs = to_host(fwht(samples / scale, backend=self.backend_)) / n_bins
         obs = obs.reshape(self.n_groups, n_delays, n_bins).transpose(0, 2, 1)
-        return np.ascontiguousarray(obs), delays, hashes
+        return np.ascontiguousarray(obs), delays, hashes, scale
 
     # ------------------------------------------------------------------ use
     def predict(self, indices):
