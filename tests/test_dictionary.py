@@ -103,20 +103,53 @@ def test_components_orthonormal_fit_and_partial_fit(planted16):
 
 # ----------------------------------------------------------------------------- streaming
 def test_partial_fit_over_chunks_equals_fit(planted16):
-    X = planted16.X[:1000]  # 1000 = 31 chunks of 32 + one of 8
+    X = planted16.X[:1024]  # 32 mini-batches of 32
     fitted = OnlineOrthogonalDictionary(max_iter=2, tol=0.0, random_state=7)
     with pytest.warns(ConvergenceWarning):
         fitted.fit(X)
     streamed = OnlineOrthogonalDictionary(random_state=7)
     for _ in range(2):
-        for start in range(0, 1000, 32):
+        for start in range(0, 1024, 32):
             streamed.partial_fit(X[start:start + 32])
     for name in ("components_", "iterate_", "gradient_estimate_"):
         np.testing.assert_array_equal(getattr(fitted, name), getattr(streamed, name))
     assert fitted.history_[-1] == streamed.history_[0] and len(streamed.history_) == 1
     assert len(fitted.history_) == 64
-    assert fitted.n_samples_seen_ == streamed.n_samples_seen_ == 2000
+    assert fitted.n_samples_seen_ == streamed.n_samples_seen_ == 2048
     assert fitted.n_steps_ == streamed.n_steps_ == 64
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 31, 33, 100, 500, 5000])
+def test_result_depends_on_samples_seen_not_on_chunks(planted16, chunk):
+    """Any slicing of the stream gives the one-pass ``fit`` of the samples seen (issue 22):
+    the reference is ``fit`` on the complete mini-batches, computed independently of the
+    pending-gradient bookkeeping."""
+    X = planted16.X[:6000]  # 187 mini-batches of 32 and 16 samples pending
+    ref = OnlineOrthogonalDictionary(max_iter=1, tol=0.0, random_state=2)
+    with pytest.warns(ConvergenceWarning):
+        ref.fit(X[:5984])
+    est = OnlineOrthogonalDictionary(random_state=2)
+    for start in range(0, 6000, chunk):
+        est.partial_fit(X[start:start + chunk])
+    assert est.n_steps_ == ref.n_steps_ == 187
+    assert est.n_samples_seen_ == 6000 and est.n_samples_pending_ == 16
+    np.testing.assert_allclose(est.iterate_, ref.iterate_, atol=1e-10)
+    np.testing.assert_allclose(est.components_, ref.components_, atol=1e-10)
+    assert dictionary_recovery(est.components_.T, planted16.dictionary) > 0.95
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [8, 24, 64])
+@pytest.mark.parametrize("chunk", [1, 10, 100, 500, 5000])
+def test_streaming_recovery_for_every_chunk_size(n, chunk):
+    """Recovery >= 0.95 whatever the chunk size, on streams of 8-64 atoms (issue 22; the
+    peer, MiniBatchDictionaryLearning fed the same chunks, is in benchmarks/bench_odl.py)."""
+    data = make_dictionary_data(n, 30000, theta=0.3, random_state=n)
+    est = OnlineOrthogonalDictionary(random_state=0)
+    with threadpool_limits(1):
+        for start in range(0, 30000, chunk):
+            est.partial_fit(data.X[start:start + chunk])
+    assert dictionary_recovery(est.components_.T, data.dictionary) >= 0.95
 
 
 def test_shuffle_is_reproducible_and_changes_the_stream(planted16):

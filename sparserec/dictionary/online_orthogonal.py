@@ -61,8 +61,9 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         square; fewer atoms give the ``n_components`` sparsest orthonormal directions).
         ``None`` means ``n_features``.
     batch_size : int, default=32
-        Samples per Frank–Wolfe step in :meth:`fit` (:meth:`partial_fit` takes the batch
-        it is given as one step). The schedules count steps, and the progress of the
+        Samples per Frank–Wolfe step, in :meth:`fit` and in :meth:`partial_fit` (which
+        cuts the stream into mini-batches of this size whatever the size of the chunks it
+        receives). The schedules count steps, and the progress of the
         iterate grows like ``Σ γ_t ∝ t^{1/4}``: smaller batches mean more steps per pass
         and better use of each sample, at the cost of one small SVD per step. 16–64 works
         well for 16–64 features; batches of several hundred need several passes.
@@ -132,12 +133,15 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
     frank_wolfe_gap_ : float
         The relative Frank–Wolfe gap of the last step (see ``tol``).
     n_samples_seen_ : int
-        Samples processed since the start (all passes and :meth:`partial_fit` calls).
+        Samples received since the start (all passes and :meth:`partial_fit` calls,
+        including ``n_samples_pending_``).
+    n_samples_pending_ : int
+        Samples received by :meth:`partial_fit` whose mini-batch is not complete yet.
     n_steps_ : int
         Frank–Wolfe steps (mini-batches) since the start: the ``t`` of the schedules.
     history_ : list of float
-        For each mini-batch of the last call to :meth:`fit` (all passes) or
-        :meth:`partial_fit` (one value), ``mean ‖W_{t−1} x‖₄⁴`` over the incoming batch
+        For each mini-batch completed in the last call to :meth:`fit` (all passes) or
+        :meth:`partial_fit`, ``mean ‖W_{t−1} x‖₄⁴`` over the incoming batch
         (of ``X / scale_``) before it is used: an online (held-out) estimate of the
         objective at the current iterate. (Per call, so that streaming through
         :meth:`partial_fit` keeps the memory independent of the stream length.)
@@ -165,8 +169,10 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
 
     Choices to note:
 
-    * ``t`` counts mini-batches (steps), not samples; with ``batch_size=1`` they agree.
-      A mini-batch gradient is the mean over its samples.
+    * ``t`` counts mini-batches (steps) of ``batch_size`` samples, and :meth:`partial_fit`
+      forms the same mini-batches from chunks of any size, so ``t`` is the number of
+      samples seen divided by ``batch_size`` however the stream is sliced. A mini-batch
+      gradient is the mean over its samples.
     * ``components_`` is the polar factor of the iterate (the iterate is a convex
       combination of orthogonal matrices; at a vertex, as the theory predicts in the
       limit, the two coincide). This makes the returned dictionary exactly orthonormal.
@@ -276,6 +282,7 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         self.n_samples_seen_ = 0
         self.frank_wolfe_gap_ = float("nan")
         self.scale_ = 0.0
+        self._pending_count, self._pending_gradient, self._pending_value = 0, None, 0.0
         self._components = None
         # backend="cupy" with NumPy input: the state stays on the GPU, components_ is NumPy
         self._host_output = not is_cupy_array(X)
@@ -297,14 +304,24 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
             self.scale_ = math.ldexp(1.0, math.frexp(peak)[1])
         return batch / self.scale_
 
-    def _step(self, batch) -> None:
-        """One Frank–Wolfe step on one mini-batch (rows of ``batch``)."""
-        t = self.n_steps_ + 1
+    def _gradient(self, batch):
+        """The mini-batch ℓ⁴ gradient of ``batch / scale_`` at the iterate, and its mean value."""
         g_hat, value = _l4_gradient(self.iterate_, self._normalised(batch))
         if not np.isfinite(value):
             raise ValueError("the l4 gradient overflowed: this batch is more than 1e75 times "
                              "larger than the first nonzero one, which set the scale of the "
                              "stream (scale_); rescale X consistently")
+        return g_hat, value
+
+    def _step(self, batch) -> None:
+        """One Frank–Wolfe step on one mini-batch (rows of ``batch``)."""
+        g_hat, value = self._gradient(batch)
+        self.n_samples_seen_ += batch.shape[0]
+        self._update(g_hat, value)
+
+    def _update(self, g_hat, value) -> None:
+        """The Frank–Wolfe step ``t`` with the mini-batch gradient ``g_hat``."""
+        t = self.n_steps_ + 1
         rho = t ** -float(self.averaging_exponent)
         gamma = t ** -float(self.step_exponent)
         G = self.gradient_estimate_
@@ -322,7 +339,42 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         self._components = None  # the polar factor of the new iterate, computed on demand
         self._record(value)
         self.n_steps_ = t
-        self.n_samples_seen_ += batch.shape[0]
+
+    def _stream(self, X) -> None:
+        """Cut the stream into mini-batches of ``batch_size`` whatever the chunks ``X``.
+
+        A mini-batch completed across several calls is the sum of the gradients of its
+        pieces, all taken at the same iterate (it only moves at a step): exactly the
+        gradient of the whole mini-batch. A chunk holding whole mini-batches steps on them
+        directly.
+        """
+        batch, m, start = int(self.batch_size), X.shape[0], 0
+        while start < m:
+            if self._pending_count == 0 and m - start >= batch:
+                self._step(X[start:start + batch])
+                start += batch
+                continue
+            part = X[start:start + max(batch - self._pending_count, 1)]
+            start += part.shape[0]
+            g_hat, value = self._gradient(part)
+            p = part.shape[0]
+            if self._pending_count == 0:
+                self._pending_gradient, self._pending_value = g_hat * p, value * p
+            else:
+                self._pending_gradient += g_hat * p
+                self._pending_value += value * p
+            self._pending_count += p
+            self.n_samples_seen_ += p
+            if self._pending_count >= batch:
+                count, self._pending_count = self._pending_count, 0
+                self._update(self._pending_gradient / count, self._pending_value / count)
+                self._pending_gradient = None
+
+    @property
+    def n_samples_pending_(self) -> int:
+        """Samples received by :meth:`partial_fit` that wait for their mini-batch to fill."""
+        check_is_fitted(self, "iterate_")
+        return self._pending_count
 
     def _device_components(self):
         # one SVD per read after a step, not per step: partial_fit streams stay cheap
@@ -378,11 +430,20 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         return self
 
     def partial_fit(self, X, y=None):
-        """One Frank–Wolfe step with the mini-batch ``X`` (continues after :meth:`fit`).
+        """Stream the samples ``X`` into mini-batches of ``batch_size``, one step per batch.
 
-        The first call starts from the random (or ``dict_init``) dictionary, exactly as
-        :meth:`fit` does, so a sequence of calls on consecutive chunks equals ``fit`` with
-        ``shuffle=False`` and ``batch_size`` equal to the chunk size.
+        The result depends on the samples seen, not on how the stream is sliced: the
+        stream is cut into consecutive mini-batches of ``batch_size`` samples whatever the
+        chunks (a chunk of 5000 makes 156 steps and keeps 8 samples pending; chunks of 1
+        make a step every ``batch_size`` calls). A mini-batch filled across calls uses the
+        sum of the gradients of its pieces, all at the same iterate, so it is exactly the
+        mini-batch gradient; only that ``O(n_components × n_features)`` sum is kept, no
+        sample. Samples of an unfinished mini-batch (``n_samples_pending_``) do not move
+        the dictionary until it fills. The first call starts from the random (or
+        ``dict_init``) dictionary, exactly as :meth:`fit` does, so streaming the rows of
+        ``X`` in chunks of any size equals ``fit(X)`` with ``shuffle=False`` and one pass
+        (up to rounding and the last, incomplete mini-batch, which ``fit`` uses and
+        :meth:`partial_fit` keeps pending).
 
         Parameters
         ----------
@@ -413,7 +474,7 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         else:
             self._check_params(X.shape[1])
             self.history_ = []
-        self._step(to_device(X, self.backend_, dtype=np.float64))
+        self._stream(to_device(X, self.backend_, dtype=np.float64))
         return self
 
     # ------------------------------------------------------------------ coding
