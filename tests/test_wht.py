@@ -26,6 +26,7 @@ from sparserec.wht.designs import (
     NoiselessDelays,
     RandomDelays,
     hash_bins,
+    make_delays,
     random_hashing,
     signatures,
     span,
@@ -480,3 +481,75 @@ def test_noise_far_above_the_signal_explains_everything():
     x = make_sparse_walsh(10, 5, random_state=0).signal
     est = SparseWHT(sparsity=5, noise_sigma=1e300, random_state=0).fit(x)
     assert est.support_.size == 0 and est.noise_sigma_ == 1e300
+
+
+# ----------------------------------------------------------------------------- dense spectra
+@pytest.mark.parametrize("design", ["noiseless", "coded", "random"])
+@pytest.mark.parametrize("n_nonzero", [1000, 4096])
+def test_spectrum_denser_than_sparsity_is_not_converged(design, n_nonzero):
+    """Issues 21.2 / 22: a spectrum far denser than ``sparsity`` aliases into noise-like
+    bins; the fit must say it did not resolve it, for every one of 10 seeds."""
+    for seed in range(10):
+        p = make_sparse_walsh(12, n_nonzero, random_state=seed)
+        est = SparseWHT(sparsity=10, design=design, random_state=seed)
+        with pytest.warns(ConvergenceWarning, match="denser than sparsity"):
+            est.fit(p.signal)
+        assert not est.converged_ and est.read_probability_ < 0.5
+        assert est.support_.size < n_nonzero
+
+
+def test_sparse_signals_at_moderate_snr_stay_credible():
+    # the credibility check does not fire where the designs work (K = sparsity, 10 dB)
+    for design in ("noiseless", "coded", "random"):
+        for seed in range(5):
+            p = make_sparse_walsh(12, 10, snr_db=10, values="sign", random_state=seed)
+            est = SparseWHT(sparsity=10, design=design, random_state=seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                est.fit(p.signal)
+            assert est.read_probability_ > 0.9, (design, seed)
+            p = make_sparse_walsh(12, 10, random_state=seed)
+            assert SparseWHT(sparsity=10, design=design,
+                             random_state=seed).fit(p.signal).read_probability_ == 1.0
+
+
+def test_read_probability_against_simulation():
+    """Each design's read_probability(q) against Monte Carlo sign flips through decode."""
+    rng = np.random.default_rng(0)
+    check = np.random.RandomState(0)
+    n_bits, k = 10, 0b1011001110
+    for design, n_delays in (("noiseless", None), ("random", 33), ("coded", 31)):
+        delays = make_delays(design, n_bits, n_delays, check)
+        clean = signatures(np.array([k], dtype=np.uint64), delays.delays)[0]
+        for q in (0.01, 0.05, 0.15):
+            flips = rng.random((20000, clean.size)) < q
+            decoded, ok = delays.decode(np.where(flips, -clean, clean) * 3.0)
+            rate = np.mean(ok & (decoded == k))
+            assert rate == pytest.approx(delays.read_probability(q), abs=0.02), (design, q)
+
+
+@pytest.mark.parametrize("n_nonzero", [30, 100, 300])
+def test_adaptive_grows_the_bins_until_peeling_resolves(n_nonzero):
+    """``adaptive=True`` recovers spectra 3-30x denser than ``sparsity`` exactly (10 seeds)
+    and reports the samples of all its attempts, fewer than the signal has."""
+    n = 16
+    for seed in range(10):
+        p = make_sparse_walsh(n, n_nonzero, random_state=seed)
+        est = SparseWHT(sparsity=10, design="noiseless", adaptive=True, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            est.fit(p.signal)
+        assert est.converged_ and np.array_equal(est.support_, p.support), seed
+        np.testing.assert_allclose(est.coef_, p.coef, rtol=1e-9, atol=1e-9)
+        b0 = default_b(10, 3, n)
+        assert est.b_ > b0
+        assert est.n_samples_used_ == 3 * (n + 1) * sum(2**b for b in range(b0, est.b_ + 1))
+        assert est.n_samples_used_ < 2**n
+
+
+def test_adaptive_on_a_fully_dense_spectrum_stops_at_the_dense_cost():
+    p = make_sparse_walsh(14, 2**14, random_state=0)
+    est = SparseWHT(sparsity=10, design="noiseless", adaptive=True, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="2\\*\\*n"):
+        est.fit(p.signal)
+    assert not est.converged_ and est.n_samples_used_ <= 2**14
