@@ -97,10 +97,11 @@ def test_fwht_inverse_orthogonal_linear(backend, rng):
                                atol=1e-10)
 
 
-@pytest.mark.parametrize("n_bits", [15, 16, 17, 20])
+@pytest.mark.parametrize("n_bits", [15, 16, 17, 19, 20, 21])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_numba_matches_numpy_on_large_transforms(n_bits, dtype, rng):
-    # above 2**15 the numba kernel switches to its two-pass (rows, tiled columns) scheme
+    # above 2**15 the numba kernel does rows in cache then sweeps across 2..128 rows
+    # (radix 2, 8, 8+4+4, 4+4, ...); from 2**21 values in all, in parallel
     x = rng.normal(size=(2, 2**n_bits)).astype(dtype)
     ref = fwht(x.astype(np.float64), backend="numpy")
     for ordering in ("natural", "sequency"):
@@ -553,3 +554,21 @@ def test_adaptive_on_a_fully_dense_spectrum_stops_at_the_dense_cost():
     with pytest.warns(ConvergenceWarning, match="2\\*\\*n"):
         est.fit(p.signal)
     assert not est.converged_ and est.n_samples_used_ <= 2**14
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_numba_fwht_same_result_with_any_thread_count(threads):
+    """The parallel twins (rows, then column ranges, dynamic schedule) agree bit for bit
+    with the serial ones: each value sees the same operations in the same order."""
+    import numba
+
+    x = np.random.default_rng(3).standard_normal((2, 2**21))
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        ref = fwht(x, backend="numba", normalize=True)
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        got = fwht(x, backend="numba", normalize=True)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(got, ref)
