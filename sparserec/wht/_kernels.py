@@ -130,16 +130,13 @@ def _sweep(a, off, n_rows, row_len, h, radix, w0, w1, scale):
 def _wht_columns(a, off, n_rows, row_len, first, w0, w1, scale):
     """WHT of length ``n_rows`` down the columns ``w0 <= w < w1`` of the block at ``off``.
 
-    ``first`` is the first stage still to do (1 = all of them). Radix-8 sweeps where the
-    contiguous runs are long enough (64 values) for the eight streams to pay, radix-4
-    otherwise (and for the last 16 rows, rather than radix-8 and radix-2), radix-2 for a
-    single stage left; ``scale`` is applied by the last sweep.
+    ``first`` is the first stage still to do (1 = all of them). Radix-8 sweeps (fewest
+    passes over the data), radix-4 for the last 4 or 16 rows (rather than radix-8 and
+    radix-2), radix-2 for a single stage left; ``scale`` is applied by the last sweep.
     """
     h = first
-    whole = w1 - w0 == row_len
     while h < n_rows:
-        run = h * row_len if whole else w1 - w0  # contiguous values per stream
-        if 8 * h <= n_rows and run >= 64 and 16 * h != n_rows:
+        if 8 * h <= n_rows and 16 * h != n_rows:
             radix = 8
         else:
             radix = 4 if 4 * h <= n_rows else 2
@@ -154,15 +151,16 @@ def _wht_block(a, off, length):
     if length < 8:
         _wht_columns(a, off, length, 1, 1, 0, 1, 1.0)
         return
-    for i in range(off, off + length, 8):  # stages 1, 2, 4 in registers
-        y0 = a[i] + a[i + 1]
-        y1 = a[i] - a[i + 1]
-        y2 = a[i + 2] + a[i + 3]
-        y3 = a[i + 2] - a[i + 3]
-        y4 = a[i + 4] + a[i + 5]
-        y5 = a[i + 4] - a[i + 5]
-        y6 = a[i + 6] + a[i + 7]
-        y7 = a[i + 6] - a[i + 7]
+    b = a[off:off + length].reshape(length // 8, 8)  # rows of 8: LLVM vectorises across them
+    for r in range(b.shape[0]):  # stages 1, 2, 4 in registers
+        y0 = b[r, 0] + b[r, 1]
+        y1 = b[r, 0] - b[r, 1]
+        y2 = b[r, 2] + b[r, 3]
+        y3 = b[r, 2] - b[r, 3]
+        y4 = b[r, 4] + b[r, 5]
+        y5 = b[r, 4] - b[r, 5]
+        y6 = b[r, 6] + b[r, 7]
+        y7 = b[r, 6] - b[r, 7]
         z0 = y0 + y2
         z1 = y1 + y3
         z2 = y0 - y2
@@ -171,14 +169,14 @@ def _wht_block(a, off, length):
         z5 = y5 + y7
         z6 = y4 - y6
         z7 = y5 - y7
-        a[i] = z0 + z4
-        a[i + 1] = z1 + z5
-        a[i + 2] = z2 + z6
-        a[i + 3] = z3 + z7
-        a[i + 4] = z0 - z4
-        a[i + 5] = z1 - z5
-        a[i + 6] = z2 - z6
-        a[i + 7] = z3 - z7
+        b[r, 0] = z0 + z4
+        b[r, 1] = z1 + z5
+        b[r, 2] = z2 + z6
+        b[r, 3] = z3 + z7
+        b[r, 4] = z0 - z4
+        b[r, 5] = z1 - z5
+        b[r, 6] = z2 - z6
+        b[r, 7] = z3 - z7
     _wht_columns(a, off, length, 1, 8, 0, 1, 1.0)
 
 
