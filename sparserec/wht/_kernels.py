@@ -60,14 +60,24 @@ def _butterfly8(a0, a1, a2, a3, a4, a5, a6, a7, width, scale):
         z5 = y5 + y7
         z6 = y4 - y6
         z7 = y5 - y7
-        a0[j] = (z0 + z4) * scale
-        a1[j] = (z1 + z5) * scale
-        a2[j] = (z2 + z6) * scale
-        a3[j] = (z3 + z7) * scale
-        a4[j] = (z0 - z4) * scale
-        a5[j] = (z1 - z5) * scale
-        a6[j] = (z2 - z6) * scale
-        a7[j] = (z3 - z7) * scale
+        a0[j] = z0 + z4
+        a1[j] = z1 + z5
+        a2[j] = z2 + z6
+        a3[j] = z3 + z7
+        a4[j] = z0 - z4
+        a5[j] = z1 - z5
+        a6[j] = z2 - z6
+        a7[j] = z3 - z7
+    if scale != 1.0:  # the last sweep only: a second pass over the views, in cache
+        for j in range(width):
+            a0[j] *= scale
+            a1[j] *= scale
+            a2[j] *= scale
+            a3[j] *= scale
+            a4[j] *= scale
+            a5[j] *= scale
+            a6[j] *= scale
+            a7[j] *= scale
 
 
 @njit(cache=True, inline="always")
@@ -78,10 +88,16 @@ def _butterfly4(a0, a1, a2, a3, width, scale):
         d01 = a0[j] - a1[j]
         s23 = a2[j] + a3[j]
         d23 = a2[j] - a3[j]
-        a0[j] = (s01 + s23) * scale
-        a1[j] = (d01 + d23) * scale
-        a2[j] = (s01 - s23) * scale
-        a3[j] = (d01 - d23) * scale
+        a0[j] = s01 + s23
+        a1[j] = d01 + d23
+        a2[j] = s01 - s23
+        a3[j] = d01 - d23
+    if scale != 1.0:
+        for j in range(width):
+            a0[j] *= scale
+            a1[j] *= scale
+            a2[j] *= scale
+            a3[j] *= scale
 
 
 @njit(cache=True, inline="always")
@@ -89,8 +105,12 @@ def _butterfly2(a0, a1, width, scale):
     """The 2-point WHT across two views of ``width`` values (one stage), times ``scale``."""
     for j in range(width):
         x0 = a0[j]
-        a0[j] = (x0 + a1[j]) * scale
-        a1[j] = (x0 - a1[j]) * scale
+        a0[j] = x0 + a1[j]
+        a1[j] = x0 - a1[j]
+    if scale != 1.0:
+        for j in range(width):
+            a0[j] *= scale
+            a1[j] *= scale
 
 
 @njit(cache=True)
@@ -177,7 +197,36 @@ def _wht_block(a, off, length):
         b[r, 5] = z1 - z5
         b[r, 6] = z2 - z6
         b[r, 7] = z3 - z7
-    _wht_columns(a, off, length, 1, 8, 0, 1, 1.0)
+    if length < 64:
+        _wht_columns(a, off, length, 1, 8, 0, 1, 1.0)
+        return
+    for i in range(off, off + length, 64):  # stages 8, 16, 32 on groups of 64 values
+        for j in range(i, i + 8):  # a fixed count: unrolled into vector operations
+            y0 = a[j] + a[j + 8]
+            y1 = a[j] - a[j + 8]
+            y2 = a[j + 16] + a[j + 24]
+            y3 = a[j + 16] - a[j + 24]
+            y4 = a[j + 32] + a[j + 40]
+            y5 = a[j + 32] - a[j + 40]
+            y6 = a[j + 48] + a[j + 56]
+            y7 = a[j + 48] - a[j + 56]
+            z0 = y0 + y2
+            z1 = y1 + y3
+            z2 = y0 - y2
+            z3 = y1 - y3
+            z4 = y4 + y6
+            z5 = y5 + y7
+            z6 = y4 - y6
+            z7 = y5 - y7
+            a[j] = z0 + z4
+            a[j + 8] = z1 + z5
+            a[j + 16] = z2 + z6
+            a[j + 24] = z3 + z7
+            a[j + 32] = z0 - z4
+            a[j + 40] = z1 - z5
+            a[j + 48] = z2 - z6
+            a[j + 56] = z3 - z7
+    _wht_columns(a, off, length, 1, 64, 0, 1, 1.0)
 
 
 @njit(cache=True)
