@@ -427,3 +427,16 @@ def test_learned_dictionary_is_sparser_than_pca_and_dct_on_ecg():
     learned, pca, dct = (coefficients_for_error(X, B, 0.3)
                          for B in (est.components_, pca_basis(X), dct_basis(32)))
     assert learned < 0.95 * min(pca, dct)
+
+
+@pytest.mark.parametrize("scale", [1e-90, 1e-30, 1e-3, 1e3, 1e30, 1e80])
+def test_msp_is_equivariant_to_the_scale_of_x(planted16, scale):
+    """l4_msp on ``c X`` follows the same iterates as on ``X`` (before: the random start,
+    "converged", at 1e-90; an SVD failure at 1e80)."""
+    X = planted16.X[:3000]
+    ref = l4_msp(X, random_state=0, max_iter=30)
+    res = l4_msp(X * scale, random_state=0, max_iter=30)
+    assert res.n_iter == ref.n_iter and res.converged == ref.converged
+    np.testing.assert_allclose(res.components, ref.components, atol=1e-9)
+    assert res.scale / ref.scale == pytest.approx(scale, rel=1.0)  # within a factor 2
+    assert dictionary_recovery(res.components.T, planted16.dictionary) > 0.95

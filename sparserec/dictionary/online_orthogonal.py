@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
@@ -20,7 +19,13 @@ from ..base import (
     validate_data,
     validate_xy,
 )
-from .msp import _check_n_components, _initial_components, _l4_gradient, polar_factor
+from .msp import (
+    _check_n_components,
+    _initial_components,
+    _l4_gradient,
+    _unit_scale,
+    polar_factor,
+)
 
 __all__ = ["OnlineOrthogonalDictionary"]
 
@@ -297,11 +302,9 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         Frank–Wolfe gap do not depend on it).
         """
         if self.scale_ == 0.0:
-            xp = get_namespace(self.backend_)
-            peak = float(xp.abs(batch).max()) if batch.size else 0.0
-            if peak == 0.0:
+            if not batch.size or float(get_namespace(self.backend_).abs(batch).max()) == 0:
                 return batch
-            self.scale_ = math.ldexp(1.0, math.frexp(peak)[1])
+            self.scale_ = _unit_scale(batch)
         return batch / self.scale_
 
     def _gradient(self, batch):
