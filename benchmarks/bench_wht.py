@@ -1,7 +1,7 @@
 """Walsh–Hadamard benchmark: dense FWHT throughput, SPRIGHT scaling, phase transition.
 
 Run ``python benchmarks/bench_wht.py`` (full) or ``--quick`` (a smoke run under 60 s);
-``--part a`` (or ``b``, ``c``) runs one part only.
+``--part a`` (or ``b``, ``c``, ``d``) runs one part only.
 
 (a) Dense FWHT of one float64 vector of N = 2**n points, in one process: the copy of the
     array into a preallocated one (``np.copyto``: the memory-bandwidth reference, one read
@@ -22,6 +22,11 @@ Run ``python benchmarks/bench_wht.py`` (full) or ``--quick`` (a smoke run under 
     K = 20: the noiseless design (SparseFHT's n + 1 delays, in noise), the coded design
     with 31..255 delays and the random design with 1..9 chains (the paper's phase
     transition figure).
+
+(d) Spectra denser than ``sparsity`` (issues 21/22): the noiseless design with
+    ``sparsity=10`` on K = 10 .. 2**20 coefficients, n = 20: how often the fixed-``b``
+    fit reports ``converged_=False`` (it must, for K far above 10), and ``adaptive=True``:
+    exact recovery, samples read (all attempts) and time, against the dense FWHT.
 
 The machine is shared (2 cores, other jobs running): timings are noisy; compare ratios
 taken within one run.
@@ -97,18 +102,23 @@ def _dense_row(n, x, reps, fht_cpu):
     fwht(y[:1024], out=y[:1024])  # compile / load the numba kernels
     fwht(x[:2**16])
     copy = best_time(reset, reps)
-    inplace = best_time(lambda: fwht(y, out=y), reps, reset)
-    outplace = best_time(lambda: fwht(x), reps)
+    row = {"n": n, "N": 2**n, "copy (ms)": 1e3 * copy}
     threads = numba.get_num_threads()
-    numba.set_num_threads(1)
     try:
-        serial = best_time(lambda: fwht(y, out=y), reps, reset)
+        for k in (1, 2):  # the thread counts of the issue's figures (benchmark only)
+            numba.set_num_threads(min(k, numba.config.NUMBA_NUM_THREADS))
+            fwht(y[:2**21], out=y[:2**21])  # compile the parallel twins
+            t = best_time(lambda: fwht(y, out=y), reps, reset)
+            row[f"{k} thread (ms)"] = 1e3 * t
+            row[f"{k} thread x copy"] = t / copy
+        numba.set_num_threads(threads)
+        inplace = best_time(lambda: fwht(y, out=y), reps, reset)
+        outplace = best_time(lambda: fwht(x), reps)
     finally:
         numba.set_num_threads(threads)
-    row = {"n": n, "N": 2**n, "copy (ms)": 1e3 * copy,
-           "numba in-place (ms)": 1e3 * inplace, "x copy": inplace / copy,
-           "GB/s": 2 * 8 * 2**n / inplace / 1e9, "numba 1 thread (ms)": 1e3 * serial,
-           "1 thread x copy": serial / copy, "numba new array (ms)": 1e3 * outplace}
+    row.update({"numba in-place (ms)": 1e3 * inplace, "x copy": inplace / copy,
+                "GB/s": 2 * 8 * 2**n / inplace / 1e9, "numba new array (ms)": 1e3 * outplace,
+                "2 / 1 thread": row["2 thread (ms)"] / row["1 thread (ms)"]})
     if n <= 24:
         row["numpy (ms)"] = 1e3 * best_time(lambda: fwht(x, backend="numpy"),
                                             max(1, reps // 2))
@@ -118,6 +128,7 @@ def _dense_row(n, x, reps, fht_cpu):
         row["fht-cpu (ms)"] = 1e3 * t
         row["fht-cpu x copy"] = t / copy
         row["numba / fht-cpu"] = inplace / t
+        row["1 thread / fht-cpu"] = row["1 thread (ms)"] / row["fht-cpu (ms)"]
     row.update(_cupy_rows(x, reps))
     return row
 
@@ -127,17 +138,18 @@ def dense_throughput(exponents, reps):
     rng = np.random.default_rng(0)
     rows = [_dense_row(n, rng.standard_normal(2**n), max(3, reps if n <= 22 else reps // 2),
                        fht_cpu) for n in exponents]
-    columns = ["n", "copy (ms)", "numba in-place (ms)", "x copy", "GB/s",
-               "numba 1 thread (ms)", "1 thread x copy", "numba new array (ms)",
-               "numpy (ms)", "numpy / numba"]
+    columns = ["n", "copy (ms)", "1 thread (ms)", "1 thread x copy", "2 thread (ms)",
+               "2 thread x copy", "2 / 1 thread", "numba in-place (ms)", "x copy", "GB/s",
+               "numba new array (ms)", "numpy (ms)", "numpy / numba"]
     if fht_cpu is not None:
-        columns += ["fht-cpu (ms)", "fht-cpu x copy", "numba / fht-cpu"]
+        columns += ["fht-cpu (ms)", "fht-cpu x copy", "1 thread / fht-cpu", "numba / fht-cpu"]
     else:
         print("  (fht_cpu not importable: pip install --target /work/extra/wht fht-cpu)")
     if any("cupy (ms)" in r for r in rows):
         columns.append("cupy (ms)")
-    print(f"(a) dense FWHT of one float64 vector (best wall time; copy = np.copyto; numba "
-          f"with {numba.get_num_threads()} threads from 2**21 values, and with 1 thread)")
+    print(f"(a) dense FWHT of one float64 vector in place (best wall time; copy = np.copyto; "
+          f"numba with 1 and 2 threads, and with its default {numba.get_num_threads()}, "
+          "threads from 2**21 values)")
     print(format_table(rows, columns, indent=2) + "\n", flush=True)
     x = rng.standard_normal(2**24).astype(np.float32)
     y = np.empty_like(x)
@@ -235,13 +247,56 @@ def phase_transition(n_bits, K, snrs, trials):
     return rows
 
 
+# ----------------------------------------------------------------------------- (d)
+def dense_spectra(n_bits, sparsity, n_nonzeros, seeds):
+    """SPRIGHT's stop rule on spectra denser than ``sparsity`` (issues 21/22)."""
+    rows = []
+    for K in n_nonzeros:
+        flagged = exact_fixed = exact_adaptive = 0
+        samples, t_adaptive, t_dense = [], [], []
+        for seed in seeds:
+            p = make_sparse_walsh(n_bits, K, random_state=seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                fixed = SparseWHT(sparsity=sparsity, design="noiseless",
+                                  random_state=seed).fit(p.signal)
+                t0 = time.perf_counter()
+                adaptive = SparseWHT(sparsity=sparsity, design="noiseless", adaptive=True,
+                                     random_state=seed).fit(p.signal)
+                t_adaptive.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            fwht(p.signal)
+            t_dense.append(time.perf_counter() - t0)
+            flagged += not fixed.converged_
+            exact_fixed += np.array_equal(fixed.support_, p.support)
+            exact_adaptive += adaptive.converged_ and np.array_equal(adaptive.support_,
+                                                                     p.support)
+            samples.append(adaptive.n_samples_used_)
+        rows.append({"K": K, "sparsity": sparsity,
+                     "fixed b: not converged": flagged / len(seeds),
+                     "fixed b: exact": exact_fixed / len(seeds),
+                     "adaptive: exact": exact_adaptive / len(seeds),
+                     "adaptive samples": float(np.median(samples)),
+                     "% of N": 100 * float(np.median(samples)) / 2**n_bits,
+                     "adaptive (ms)": 1e3 * float(np.median(t_adaptive)),
+                     "dense numba (ms)": 1e3 * float(np.median(t_dense))})
+    print(f"(d) spectra denser than sparsity = {sparsity}, noiseless design, n = {n_bits}, "
+          f"{len(seeds)} seeds (fraction of seeds; the fixed-b fit must report "
+          "converged_=False; adaptive=True grows b until peeling resolves)")
+    columns = ["K", "sparsity", "fixed b: not converged", "fixed b: exact",
+               "adaptive: exact", "adaptive samples", "% of N", "adaptive (ms)",
+               "dense numba (ms)"]
+    print(format_table(rows, columns, indent=2) + "\n", flush=True)
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run under 60 s")
-    parser.add_argument("--part", choices=["a", "b", "c"], action="append",
+    parser.add_argument("--part", choices=["a", "b", "c", "d"], action="append",
                         help="run only these parts (repeatable)")
     args = parser.parse_args(argv)
-    parts = set(args.part or "abc")
+    parts = set(args.part or "abcd")
     quick = args.quick
     if "a" in parts:
         dense_throughput(range(10, 23, 4) if quick else range(10, 27, 2), 3 if quick else 7)
@@ -255,6 +310,11 @@ def main(argv=None):
             phase_transition(16, 20, [0, 10], trials=3)
         else:
             phase_transition(20, 20, [-7.5, -5, -2.5, 0, 2.5, 5, 10], trials=20)
+    if "d" in parts:
+        if quick:
+            dense_spectra(16, 10, [100, 1000], range(3))
+        else:
+            dense_spectra(20, 10, [10, 100, 1000, 4000, 2**20], range(10))
 
 
 if __name__ == "__main__":

@@ -103,20 +103,53 @@ def test_components_orthonormal_fit_and_partial_fit(planted16):
 
 # ----------------------------------------------------------------------------- streaming
 def test_partial_fit_over_chunks_equals_fit(planted16):
-    X = planted16.X[:1000]  # 1000 = 31 chunks of 32 + one of 8
+    X = planted16.X[:1024]  # 32 mini-batches of 32
     fitted = OnlineOrthogonalDictionary(max_iter=2, tol=0.0, random_state=7)
     with pytest.warns(ConvergenceWarning):
         fitted.fit(X)
     streamed = OnlineOrthogonalDictionary(random_state=7)
     for _ in range(2):
-        for start in range(0, 1000, 32):
+        for start in range(0, 1024, 32):
             streamed.partial_fit(X[start:start + 32])
     for name in ("components_", "iterate_", "gradient_estimate_"):
         np.testing.assert_array_equal(getattr(fitted, name), getattr(streamed, name))
     assert fitted.history_[-1] == streamed.history_[0] and len(streamed.history_) == 1
     assert len(fitted.history_) == 64
-    assert fitted.n_samples_seen_ == streamed.n_samples_seen_ == 2000
+    assert fitted.n_samples_seen_ == streamed.n_samples_seen_ == 2048
     assert fitted.n_steps_ == streamed.n_steps_ == 64
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 31, 33, 100, 500, 5000])
+def test_result_depends_on_samples_seen_not_on_chunks(planted16, chunk):
+    """Any slicing of the stream gives the one-pass ``fit`` of the samples seen (issue 22):
+    the reference is ``fit`` on the complete mini-batches, computed independently of the
+    pending-gradient bookkeeping."""
+    X = planted16.X[:6000]  # 187 mini-batches of 32 and 16 samples pending
+    ref = OnlineOrthogonalDictionary(max_iter=1, tol=0.0, random_state=2)
+    with pytest.warns(ConvergenceWarning):
+        ref.fit(X[:5984])
+    est = OnlineOrthogonalDictionary(random_state=2)
+    for start in range(0, 6000, chunk):
+        est.partial_fit(X[start:start + chunk])
+    assert est.n_steps_ == ref.n_steps_ == 187
+    assert est.n_samples_seen_ == 6000 and est.n_samples_pending_ == 16
+    np.testing.assert_allclose(est.iterate_, ref.iterate_, atol=1e-10)
+    np.testing.assert_allclose(est.components_, ref.components_, atol=1e-10)
+    assert dictionary_recovery(est.components_.T, planted16.dictionary) > 0.95
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [8, 24, 64])
+@pytest.mark.parametrize("chunk", [1, 10, 100, 500, 5000])
+def test_streaming_recovery_for_every_chunk_size(n, chunk):
+    """Recovery >= 0.95 whatever the chunk size, on streams of 8-64 atoms (issue 22; the
+    peer, MiniBatchDictionaryLearning fed the same chunks, is in benchmarks/bench_odl.py)."""
+    data = make_dictionary_data(n, 30000, theta=0.3, random_state=n)
+    est = OnlineOrthogonalDictionary(random_state=0)
+    with threadpool_limits(1):
+        for start in range(0, 30000, chunk):
+            est.partial_fit(data.X[start:start + chunk])
+    assert dictionary_recovery(est.components_.T, data.dictionary) >= 0.95
 
 
 def test_shuffle_is_reproducible_and_changes_the_stream(planted16):
@@ -197,7 +230,8 @@ def test_schedule_follows_the_update_formulas(planted16):
         gap = np.sum(G * (S - W)) / np.sum(G * S)
         W = (1 - gamma) * W + gamma * S
         np.testing.assert_allclose(est.iterate_, W, atol=1e-12)
-        np.testing.assert_allclose(4 * est.gradient_estimate_, G, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(4 * est.gradient_estimate_ * est.scale_**4, G, rtol=1e-12,
+                                   atol=1e-12)
         assert est.frank_wolfe_gap_ == pytest.approx(gap, abs=1e-12)
     np.testing.assert_allclose(est.components_, _polar(W), atol=1e-12)
 
@@ -302,11 +336,36 @@ def test_bad_inputs_give_clear_errors(planted16):
                           ({"dict_init": np.eye(3)}, "dict_init"),
                           ({"dict_init": np.zeros((16, 16))}, "dict_init"),
                           ({"max_iter": 0}, "max_iter"),
-                          ({"tol": -1.0}, "tol")]:
+                          ({"tol": -1.0}, "tol"),
+                          ({"step_exponent": np.nan}, "'step_exponent' parameter"),
+                          ({"averaging_exponent": np.nan}, "'averaging_exponent' parameter"),
+                          ({"transform_alpha": np.inf}, "'transform_alpha' parameter"),
+                          ({"shuffle": "no"}, "'shuffle' parameter"),
+                          ({"batch_size": 2.0}, "'batch_size' parameter")]:
         with pytest.raises(ValueError, match=match):
             OnlineOrthogonalDictionary(**params).fit(X)
-    with pytest.raises(ValueError, match="overflowed"), np.errstate(over="ignore"):
-        OnlineOrthogonalDictionary().fit(X * 1e80)
+    est = OnlineOrthogonalDictionary().partial_fit(X)
+    with pytest.raises(ValueError, match="overflowed.*scale_"), np.errstate(over="ignore"):
+        est.partial_fit(X * 1e80)
+
+
+# ----------------------------------------------------------------------------- scale
+@pytest.mark.parametrize("scale", [1e-90, 1e-30, 1e-10, 1e-3, 1e3, 1e10, 1e30, 1e80])
+def test_fit_is_equivariant_to_the_scale_of_x(planted16, scale):
+    """Fitting ``c X`` gives the dictionary of ``X`` (atoms are dimensionless) and codes
+    ``c`` times its codes, from 1e-90 (fourth powers underflow) to 1e80 (they overflow)."""
+    X = planted16.X[:4000]
+    params = {"random_state": 0, "max_iter": 1, "transform_alpha": 0.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = OnlineOrthogonalDictionary(**params).fit(X)
+        est = OnlineOrthogonalDictionary(**params).fit(X * scale)
+    assert dictionary_recovery(ref.components_.T, planted16.dictionary) > 0.9
+    np.testing.assert_allclose(est.components_, ref.components_, atol=1e-9)
+    assert est.scale_ / ref.scale_ == pytest.approx(scale, rel=1.0)  # within a factor 2
+    np.testing.assert_allclose(est.transform(X[:50] * scale) / scale, ref.transform(X[:50]),
+                               atol=1e-9)
+    assert est.frank_wolfe_gap_ == pytest.approx(ref.frank_wolfe_gap_, abs=1e-9)
 
 
 def test_cupy_backend_is_refused_without_a_gpu(planted16):
@@ -368,3 +427,16 @@ def test_learned_dictionary_is_sparser_than_pca_and_dct_on_ecg():
     learned, pca, dct = (coefficients_for_error(X, B, 0.3)
                          for B in (est.components_, pca_basis(X), dct_basis(32)))
     assert learned < 0.95 * min(pca, dct)
+
+
+@pytest.mark.parametrize("scale", [1e-90, 1e-30, 1e-3, 1e3, 1e30, 1e80])
+def test_msp_is_equivariant_to_the_scale_of_x(planted16, scale):
+    """l4_msp on ``c X`` follows the same iterates as on ``X`` (before: the random start,
+    "converged", at 1e-90; an SVD failure at 1e80)."""
+    X = planted16.X[:3000]
+    ref = l4_msp(X, random_state=0, max_iter=30)
+    res = l4_msp(X * scale, random_state=0, max_iter=30)
+    assert res.n_iter == ref.n_iter and res.converged == ref.converged
+    np.testing.assert_allclose(res.components, ref.components, atol=1e-9)
+    assert res.scale / ref.scale == pytest.approx(scale, rel=1.0)  # within a factor 2
+    assert dictionary_recovery(res.components.T, planted16.dictionary) > 0.95

@@ -14,6 +14,7 @@ import pytest
 from scipy.linalg import hadamard
 from scipy.sparse.linalg import lsqr
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sparserec import BackendUnavailableError, SparseWHT
 from sparserec.backend import backend_status
@@ -25,6 +26,7 @@ from sparserec.wht.designs import (
     NoiselessDelays,
     RandomDelays,
     hash_bins,
+    make_delays,
     random_hashing,
     signatures,
     span,
@@ -95,10 +97,11 @@ def test_fwht_inverse_orthogonal_linear(backend, rng):
                                atol=1e-10)
 
 
-@pytest.mark.parametrize("n_bits", [15, 16, 17, 20])
+@pytest.mark.parametrize("n_bits", [15, 16, 17, 19, 20, 21])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_numba_matches_numpy_on_large_transforms(n_bits, dtype, rng):
-    # above 2**15 the numba kernel switches to its two-pass (rows, tiled columns) scheme
+    # above 2**15 the numba kernel does rows in cache then sweeps across 2..128 rows
+    # (radix 2, 8, 8+4+4, 4+4, ...); from 2**21 values in all, in parallel
     x = rng.normal(size=(2, 2**n_bits)).astype(dtype)
     ref = fwht(x.astype(np.float64), backend="numpy")
     for ordering in ("natural", "sequency"):
@@ -419,7 +422,7 @@ def test_bad_input():
         SparseWHT(sparsity=100, b=4).fit(x)
     with pytest.raises(ValueError, match="sparsity must be at most"):
         SparseWHT(sparsity=300).fit(x)
-    with pytest.raises(ValueError, match="design must be one of"):
+    with pytest.raises(ValueError, match="'design' parameter of SparseWHT"):
         SparseWHT(design="fast").fit(x)
     with pytest.raises(ValueError, match="n_groups"):
         SparseWHT(n_groups=1).fit(x)
@@ -427,8 +430,12 @@ def test_bad_input():
         SparseWHT(sparsity=3, design="noiseless", n_delays=5).fit(x)
     with pytest.raises(ValueError, match="at most 1023"):
         SparseWHT(sparsity=3, n_delays=2000).fit(x)
-    with pytest.raises(ValueError, match="noise_sigma"):
-        SparseWHT(sparsity=3, noise_sigma=-1.0).fit(x)
+    for params in ({"noise_sigma": -1.0}, {"noise_sigma": np.nan}, {"noise_sigma": np.inf},
+                   {"sparsity": 2.5}, {"n_groups": 9}, {"b": 0}, {"n_delays": 0},
+                   {"tol": np.nan}):
+        name = next(iter(params))
+        with pytest.raises(InvalidParameterError, match=f"'{name}' parameter of SparseWHT"):
+            SparseWHT(**params).fit(x)
     with pytest.raises(ValueError, match="n_bits"):
         SparseWHT(sparsity=3).fit(lambda idx: idx, n_bits=70)
     est = SparseWHT(sparsity=3, random_state=0).fit(x)
@@ -447,3 +454,121 @@ def test_default_b_rule():
     assert default_b(200, 3, 10) == 9
     assert default_b(5, 3, 30) == 5
     assert 2 ** default_b(100, 3, 5) == 32  # capped at n
+
+
+# ----------------------------------------------------------------------------- scale
+@pytest.mark.parametrize("design", ["noiseless", "coded", "random"])
+@pytest.mark.parametrize("scale", [1e-170, 1e-90, 1e-30, 1e-5, 1e5, 1e30, 1e160, 1e300])
+def test_fit_is_equivariant_to_the_scale_of_x(design, scale):
+    """``c x`` gives the support of ``x`` and ``c`` times its coefficients and noise level,
+    from 1e-170 (squared energies underflow) to 1e300 (the bin sums would overflow)."""
+    p = make_sparse_walsh(12, 20, snr_db=None if design == "noiseless" else 20,
+                          random_state=1)
+    ref = SparseWHT(sparsity=20, design=design, random_state=0).fit(p.signal)
+    assert ref.converged_ and np.array_equal(ref.support_, p.support)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ConvergenceWarning, no overflow
+        est = SparseWHT(sparsity=20, design=design, random_state=0).fit(p.signal * scale)
+    assert est.converged_ and np.array_equal(est.support_, ref.support_)
+    np.testing.assert_allclose(est.coef_ / scale, ref.coef_, rtol=1e-12)
+    assert est.noise_sigma_ / scale == pytest.approx(ref.noise_sigma_, rel=0.5)
+    sigma = max(np.sqrt(p.noise_var), 1e-3) * scale
+    given = SparseWHT(sparsity=20, design=design, noise_sigma=sigma,
+                      random_state=0).fit(p.signal * scale)
+    assert np.array_equal(given.support_, p.support) and given.noise_sigma_ == sigma
+
+
+def test_noise_far_above_the_signal_explains_everything():
+    x = make_sparse_walsh(10, 5, random_state=0).signal
+    est = SparseWHT(sparsity=5, noise_sigma=1e300, random_state=0).fit(x)
+    assert est.support_.size == 0 and est.noise_sigma_ == 1e300
+
+
+# ----------------------------------------------------------------------------- dense spectra
+@pytest.mark.parametrize("design", ["noiseless", "coded", "random"])
+@pytest.mark.parametrize("n_nonzero", [1000, 4096])
+def test_spectrum_denser_than_sparsity_is_not_converged(design, n_nonzero):
+    """Issues 21.2 / 22: a spectrum far denser than ``sparsity`` aliases into noise-like
+    bins; the fit must say it did not resolve it, for every one of 10 seeds."""
+    for seed in range(10):
+        p = make_sparse_walsh(12, n_nonzero, random_state=seed)
+        est = SparseWHT(sparsity=10, design=design, random_state=seed)
+        with pytest.warns(ConvergenceWarning, match="denser than sparsity"):
+            est.fit(p.signal)
+        assert not est.converged_ and est.read_probability_ < 0.5
+        assert est.support_.size < n_nonzero
+
+
+def test_sparse_signals_at_moderate_snr_stay_credible():
+    # the credibility check does not fire where the designs work (K = sparsity, 10 dB)
+    for design in ("noiseless", "coded", "random"):
+        for seed in range(5):
+            p = make_sparse_walsh(12, 10, snr_db=10, values="sign", random_state=seed)
+            est = SparseWHT(sparsity=10, design=design, random_state=seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                est.fit(p.signal)
+            assert est.read_probability_ > 0.9, (design, seed)
+            p = make_sparse_walsh(12, 10, random_state=seed)
+            assert SparseWHT(sparsity=10, design=design,
+                             random_state=seed).fit(p.signal).read_probability_ == 1.0
+
+
+def test_read_probability_against_simulation():
+    """Each design's read_probability(q) against Monte Carlo sign flips through decode."""
+    rng = np.random.default_rng(0)
+    check = np.random.RandomState(0)
+    n_bits, k = 10, 0b1011001110
+    for design, n_delays in (("noiseless", None), ("random", 33), ("coded", 31)):
+        delays = make_delays(design, n_bits, n_delays, check)
+        clean = signatures(np.array([k], dtype=np.uint64), delays.delays)[0]
+        for q in (0.01, 0.05, 0.15):
+            flips = rng.random((20000, clean.size)) < q
+            decoded, ok = delays.decode(np.where(flips, -clean, clean) * 3.0)
+            rate = np.mean(ok & (decoded == k))
+            assert rate == pytest.approx(delays.read_probability(q), abs=0.02), (design, q)
+
+
+@pytest.mark.parametrize("n_nonzero", [30, 100, 300])
+def test_adaptive_grows_the_bins_until_peeling_resolves(n_nonzero):
+    """``adaptive=True`` recovers spectra 3-30x denser than ``sparsity`` exactly (10 seeds)
+    and reports the samples of all its attempts, fewer than the signal has."""
+    n = 16
+    for seed in range(10):
+        p = make_sparse_walsh(n, n_nonzero, random_state=seed)
+        est = SparseWHT(sparsity=10, design="noiseless", adaptive=True, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            est.fit(p.signal)
+        assert est.converged_ and np.array_equal(est.support_, p.support), seed
+        np.testing.assert_allclose(est.coef_, p.coef, rtol=1e-9, atol=1e-9)
+        b0 = default_b(10, 3, n)
+        assert est.b_ > b0
+        assert est.n_samples_used_ == 3 * (n + 1) * sum(2**b for b in range(b0, est.b_ + 1))
+        assert est.n_samples_used_ < 2**n
+
+
+def test_adaptive_on_a_fully_dense_spectrum_stops_at_the_dense_cost():
+    p = make_sparse_walsh(14, 2**14, random_state=0)
+    est = SparseWHT(sparsity=10, design="noiseless", adaptive=True, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="2\\*\\*n"):
+        est.fit(p.signal)
+    assert not est.converged_ and est.n_samples_used_ <= 2**14
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_numba_fwht_same_result_with_any_thread_count(threads):
+    """The parallel twins (rows, then column ranges, dynamic schedule) agree bit for bit
+    with the serial ones: each value sees the same operations in the same order."""
+    import numba
+
+    x = np.random.default_rng(3).standard_normal((2, 2**21))
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        ref = fwht(x, backend="numba", normalize=True)
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        got = fwht(x, backend="numba", normalize=True)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(got, ref)

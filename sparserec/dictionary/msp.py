@@ -20,6 +20,7 @@ Convention: rows are atoms (scikit-learn's ``components_``), so ``X ≈ A W`` an
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 
@@ -52,6 +53,18 @@ def polar_factor(G):
     xp = array_namespace(G)
     U, s, Vt = xp.linalg.svd(G, full_matrices=False)
     return U @ Vt, s.sum()
+
+
+def _unit_scale(X) -> float:
+    """The power of two nearest ``max |X|`` (1 for all zeros).
+
+    ``X / scale`` is exact (no rounding) and of order one, so its fourth powers neither
+    underflow (``|X| ~ 1e-90``) nor overflow (``|X| ~ 1e80``); the polar factor, the
+    Frank–Wolfe oracle and the relative tests do not depend on the scale.
+    """
+    xp = array_namespace(X)
+    peak = float(xp.abs(X).max()) if X.size else 0.0
+    return math.ldexp(1.0, math.frexp(peak)[1]) if peak > 0 else 1.0
 
 
 def _l4_gradient(W, X):
@@ -153,8 +166,10 @@ def l4_msp(X, n_components: int | None = None, *, max_iter: int = 200, tol: floa
     -------
     result : Bunch
         ``components`` (n_components, n_features) with orthonormal rows, ``objective``
-        (``mean_i ‖W x_i‖₄⁴`` of the start and of every iterate: ``n_iter + 1`` values),
-        ``n_iter`` and ``converged``.
+        (``mean_i ‖W x_i‖₄⁴`` of the start and of every iterate, for the samples
+        divided by ``scale``: ``n_iter + 1`` values), ``n_iter``, ``converged`` and
+        ``scale`` (the power of two nearest ``max |X|``: dividing by it makes the fit
+        equivariant to the units of ``X``; ``objective × scale**4`` is in those units).
 
     Warns
     -----
@@ -184,6 +199,8 @@ def l4_msp(X, n_components: int | None = None, *, max_iter: int = 200, tol: floa
     check_scalar(max_iter, "max_iter", numbers.Integral, min_val=1)
     check_scalar(tol, "tol", numbers.Real, min_val=0)
     k = _check_n_components(n_components, X.shape[1])
+    scale = _unit_scale(X)
+    X = X / scale  # equivariance: the same components for X at any scale
     W = xp.asarray(_initial_components(dict_init, k, X.shape[1], random_state))
     G, value = _l4_gradient(W, X)
     objective, converged, n_iter = [value], False, 0
@@ -202,4 +219,5 @@ def l4_msp(X, n_components: int | None = None, *, max_iter: int = 200, tol: floa
         warnings.warn(f"l4_msp did not converge in max_iter={max_iter} iterations "
                       f"(tol={tol}); the last iterate is returned. Increase max_iter or tol.",
                       ConvergenceWarning, stacklevel=2)
-    return Bunch(components=W, objective=objective, n_iter=n_iter, converged=converged)
+    return Bunch(components=W, objective=objective, n_iter=n_iter, converged=converged,
+                 scale=scale)

@@ -7,17 +7,25 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils import check_random_state, check_scalar
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..backend import get_namespace, is_cupy_array, to_device, to_host
 from ..base import (
+    COMMON_PARAMETER_CONSTRAINTS,
     SparseEstimatorMixin,
     check_finite_array,
     check_option,
     validate_data,
     validate_xy,
 )
-from .msp import _check_n_components, _initial_components, _l4_gradient, polar_factor
+from .msp import (
+    _check_n_components,
+    _initial_components,
+    _l4_gradient,
+    _unit_scale,
+    polar_factor,
+)
 
 __all__ = ["OnlineOrthogonalDictionary"]
 
@@ -58,8 +66,9 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         square; fewer atoms give the ``n_components`` sparsest orthonormal directions).
         ``None`` means ``n_features``.
     batch_size : int, default=32
-        Samples per Frank–Wolfe step in :meth:`fit` (:meth:`partial_fit` takes the batch
-        it is given as one step). The schedules count steps, and the progress of the
+        Samples per Frank–Wolfe step, in :meth:`fit` and in :meth:`partial_fit` (which
+        cuts the stream into mini-batches of this size whatever the size of the chunks it
+        receives). The schedules count steps, and the progress of the
         iterate grows like ``Σ γ_t ∝ t^{1/4}``: smaller batches mean more steps per pass
         and better use of each sample, at the cost of one small SVD per step. 16–64 works
         well for 16–64 features; batches of several hundred need several passes.
@@ -119,19 +128,28 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
     iterate_ : ndarray of shape (n_components, n_features)
         The Frank–Wolfe iterate ``W_t`` (inside the spectral-norm ball).
     gradient_estimate_ : ndarray of shape (n_components, n_features)
-        The running gradient estimate ``G_t``.
+        The running gradient estimate ``G_t`` of the normalised samples ``X / scale_``
+        (times ``scale_**4`` in the units of ``X``).
+    scale_ : float
+        The power of two nearest the largest magnitude of the first batch with a nonzero
+        value (0 until then). Every batch is divided by it before the ℓ⁴ gradient, so the
+        fit is equivariant to the units of ``X``: the fourth powers of data of magnitude
+        1e-90 (which underflow) or 1e80 (which overflow) are never formed.
     frank_wolfe_gap_ : float
         The relative Frank–Wolfe gap of the last step (see ``tol``).
     n_samples_seen_ : int
-        Samples processed since the start (all passes and :meth:`partial_fit` calls).
+        Samples received since the start (all passes and :meth:`partial_fit` calls,
+        including ``n_samples_pending_``).
+    n_samples_pending_ : int
+        Samples received by :meth:`partial_fit` whose mini-batch is not complete yet.
     n_steps_ : int
         Frank–Wolfe steps (mini-batches) since the start: the ``t`` of the schedules.
     history_ : list of float
-        For each mini-batch of the last call to :meth:`fit` (all passes) or
-        :meth:`partial_fit` (one value), ``mean ‖W_{t−1} x‖₄⁴`` over the incoming batch
-        before it is used: an online (held-out) estimate of the objective at the current
-        iterate. (Per call, so that streaming through :meth:`partial_fit` keeps the memory
-        independent of the stream length.)
+        For each mini-batch completed in the last call to :meth:`fit` (all passes) or
+        :meth:`partial_fit`, ``mean ‖W_{t−1} x‖₄⁴`` over the incoming batch
+        (of ``X / scale_``) before it is used: an online (held-out) estimate of the
+        objective at the current iterate. (Per call, so that streaming through
+        :meth:`partial_fit` keeps the memory independent of the stream length.)
     n_iter_ : int
         Passes run by :meth:`fit`.
     converged_ : bool
@@ -156,8 +174,10 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
 
     Choices to note:
 
-    * ``t`` counts mini-batches (steps), not samples; with ``batch_size=1`` they agree.
-      A mini-batch gradient is the mean over its samples.
+    * ``t`` counts mini-batches (steps) of ``batch_size`` samples, and :meth:`partial_fit`
+      forms the same mini-batches from chunks of any size, so ``t`` is the number of
+      samples seen divided by ``batch_size`` however the stream is sliced. A mini-batch
+      gradient is the mean over its samples.
     * ``components_`` is the polar factor of the iterate (the iterate is a convex
       combination of orthogonal matrices; at a vertex, as the theory predicts in the
       limit, the two coincide). This makes the returned dictionary exactly orthonormal.
@@ -196,6 +216,19 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
     [3, 3, 3, 3]
     """
 
+    _parameter_constraints: dict = {
+        **COMMON_PARAMETER_CONSTRAINTS,
+        "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "step_exponent": [Interval(numbers.Real, 0, 1, closed="both")],
+        "averaging_exponent": [Interval(numbers.Real, 0, 1, closed="both")],
+        "transform_algorithm": [StrOptions(set(_TRANSFORMS))],
+        "transform_alpha": [Interval(numbers.Real, 0, np.inf, closed="left")],
+        "transform_n_nonzero_coefs": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "shuffle": ["boolean"],
+        "dict_init": ["array-like", None],
+    }
+
     def __init__(self, n_components: int | None = None, *, batch_size: int = 32,
                  step_exponent: float = 0.75, averaging_exponent: float = 0.5,
                  transform_algorithm: str = "hard_threshold", transform_alpha: float = 0.0,
@@ -219,15 +252,13 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
 
     # ------------------------------------------------------------------ checks
     def _check_params(self, n_features: int) -> int:
+        """The checks that depend on the data (the table covers the rest)."""
         k = _check_n_components(self.n_components, n_features)
-        check_scalar(self.batch_size, "batch_size", numbers.Integral, min_val=1)
-        for name in ("step_exponent", "averaging_exponent"):
-            check_scalar(getattr(self, name), name, numbers.Real, min_val=0.0, max_val=1.0)
-        check_scalar(self.shuffle, "shuffle", (bool, np.bool_))
         self._check_transform_params(k)
         return k
 
     def _check_transform_params(self, k: int) -> None:
+        # transform may run after set_params: the table's checks of its parameters, then k
         check_option(self.transform_algorithm, "transform_algorithm", _TRANSFORMS)
         check_scalar(self.transform_alpha, "transform_alpha", numbers.Real, min_val=0.0)
         if not np.isfinite(self.transform_alpha):
@@ -246,8 +277,8 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
     # ------------------------------------------------------------------ state
     def _start(self, X, rng) -> None:
         """Fresh state: random (or given) orthonormal iterate, zero gradient estimate."""
+        self._check_common_params(X)  # the parameter table first: scikit-learn's messages
         k = self._check_params(X.shape[1])
-        self._check_common_params(X)
         xp = get_namespace(self.backend_)
         W = _initial_components(self.dict_init, k, X.shape[1], rng)
         self.iterate_ = to_device(W, self.backend_, dtype=np.float64)
@@ -255,17 +286,45 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         self.n_steps_ = 0
         self.n_samples_seen_ = 0
         self.frank_wolfe_gap_ = float("nan")
+        self.scale_ = 0.0
+        self._pending_count, self._pending_gradient, self._pending_value = 0, None, 0.0
         self._components = None
         # backend="cupy" with NumPy input: the state stays on the GPU, components_ is NumPy
         self._host_output = not is_cupy_array(X)
 
+    def _normalised(self, batch):
+        """``batch / scale_``; the first batch with a nonzero value fixes ``scale_``.
+
+        ``scale_`` is the power of two nearest the largest magnitude of that batch: the
+        division is exact, and the fourth powers of the normalised data neither underflow
+        nor overflow whatever the units of ``X``. One scale for the whole stream keeps the
+        running gradient estimate a consistent average (the polar factor and the relative
+        Frank–Wolfe gap do not depend on it).
+        """
+        if self.scale_ == 0.0:
+            if not batch.size or float(get_namespace(self.backend_).abs(batch).max()) == 0:
+                return batch
+            self.scale_ = _unit_scale(batch)
+        return batch / self.scale_
+
+    def _gradient(self, batch):
+        """The mini-batch ℓ⁴ gradient of ``batch / scale_`` at the iterate, and its mean value."""
+        g_hat, value = _l4_gradient(self.iterate_, self._normalised(batch))
+        if not np.isfinite(value):
+            raise ValueError("the l4 gradient overflowed: this batch is more than 1e75 times "
+                             "larger than the first nonzero one, which set the scale of the "
+                             "stream (scale_); rescale X consistently")
+        return g_hat, value
+
     def _step(self, batch) -> None:
         """One Frank–Wolfe step on one mini-batch (rows of ``batch``)."""
+        g_hat, value = self._gradient(batch)
+        self.n_samples_seen_ += batch.shape[0]
+        self._update(g_hat, value)
+
+    def _update(self, g_hat, value) -> None:
+        """The Frank–Wolfe step ``t`` with the mini-batch gradient ``g_hat``."""
         t = self.n_steps_ + 1
-        g_hat, value = _l4_gradient(self.iterate_, batch)
-        if not np.isfinite(value):
-            raise ValueError("the l4 gradient overflowed (|X| too large for its 4th power "
-                             "in float64): rescale X")
         rho = t ** -float(self.averaging_exponent)
         gamma = t ** -float(self.step_exponent)
         G = self.gradient_estimate_
@@ -283,7 +342,42 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         self._components = None  # the polar factor of the new iterate, computed on demand
         self._record(value)
         self.n_steps_ = t
-        self.n_samples_seen_ += batch.shape[0]
+
+    def _stream(self, X) -> None:
+        """Cut the stream into mini-batches of ``batch_size`` whatever the chunks ``X``.
+
+        A mini-batch completed across several calls is the sum of the gradients of its
+        pieces, all taken at the same iterate (it only moves at a step): exactly the
+        gradient of the whole mini-batch. A chunk holding whole mini-batches steps on them
+        directly.
+        """
+        batch, m, start = int(self.batch_size), X.shape[0], 0
+        while start < m:
+            if self._pending_count == 0 and m - start >= batch:
+                self._step(X[start:start + batch])
+                start += batch
+                continue
+            part = X[start:start + max(batch - self._pending_count, 1)]
+            start += part.shape[0]
+            g_hat, value = self._gradient(part)
+            p = part.shape[0]
+            if self._pending_count == 0:
+                self._pending_gradient, self._pending_value = g_hat * p, value * p
+            else:
+                self._pending_gradient += g_hat * p
+                self._pending_value += value * p
+            self._pending_count += p
+            self.n_samples_seen_ += p
+            if self._pending_count >= batch:
+                count, self._pending_count = self._pending_count, 0
+                self._update(self._pending_gradient / count, self._pending_value / count)
+                self._pending_gradient = None
+
+    @property
+    def n_samples_pending_(self) -> int:
+        """Samples received by :meth:`partial_fit` that wait for their mini-batch to fill."""
+        check_is_fitted(self, "iterate_")
+        return self._pending_count
 
     def _device_components(self):
         # one SVD per read after a step, not per step: partial_fit streams stay cheap
@@ -318,6 +412,7 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         -------
         self
         """
+        self._validate_params()  # before the random state is drawn: the table's messages
         X = self._validate(X, reset=True)
         rng = check_random_state(self.random_state)
         self._start(X, rng)
@@ -338,11 +433,20 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         return self
 
     def partial_fit(self, X, y=None):
-        """One Frank–Wolfe step with the mini-batch ``X`` (continues after :meth:`fit`).
+        """Stream the samples ``X`` into mini-batches of ``batch_size``, one step per batch.
 
-        The first call starts from the random (or ``dict_init``) dictionary, exactly as
-        :meth:`fit` does, so a sequence of calls on consecutive chunks equals ``fit`` with
-        ``shuffle=False`` and ``batch_size`` equal to the chunk size.
+        The result depends on the samples seen, not on how the stream is sliced: the
+        stream is cut into consecutive mini-batches of ``batch_size`` samples whatever the
+        chunks (a chunk of 5000 makes 156 steps and keeps 8 samples pending; chunks of 1
+        make a step every ``batch_size`` calls). A mini-batch filled across calls uses the
+        sum of the gradients of its pieces, all at the same iterate, so it is exactly the
+        mini-batch gradient; only that ``O(n_components × n_features)`` sum is kept, no
+        sample. Samples of an unfinished mini-batch (``n_samples_pending_``) do not move
+        the dictionary until it fills. The first call starts from the random (or
+        ``dict_init``) dictionary, exactly as :meth:`fit` does, so streaming the rows of
+        ``X`` in chunks of any size equals ``fit(X)`` with ``shuffle=False`` and one pass
+        (up to rounding and the last, incomplete mini-batch, which ``fit`` uses and
+        :meth:`partial_fit` keeps pending).
 
         Parameters
         ----------
@@ -356,6 +460,8 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         self
         """
         first = not hasattr(self, "iterate_")
+        if first:
+            self._validate_params()
         if not first and type(X) is np.ndarray and X.ndim == 2 and X.dtype.kind == "f" \
                 and X.shape[0] > 0 and not hasattr(self, "feature_names_in_"):
             # a stream of NumPy batches: scikit-learn's validate_data costs about as much as
@@ -371,7 +477,7 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         else:
             self._check_params(X.shape[1])
             self.history_ = []
-        self._step(to_device(X, self.backend_, dtype=np.float64))
+        self._stream(to_device(X, self.backend_, dtype=np.float64))
         return self
 
     # ------------------------------------------------------------------ coding

@@ -2,142 +2,60 @@
 
 Imported lazily (only when ``backend="numba"`` runs), so ``import sparserec`` stays light.
 
-The dense transform of length ``N = 2**n`` works on a C-contiguous ``(batch, N)`` array:
+The dense transform of length ``N = 2**n`` works on a C-contiguous ``(batch, N)`` array
+(``H_N = H_R ⊗ H_L``: the row is an ``R × L`` matrix whose rows and then columns are
+transformed):
 
-* ``N <= 2**_CACHE_BITS``: each row is transformed in cache (:func:`_wht_row`): an unrolled
-  8-point butterfly on every 8 contiguous values (stages 1, 2, 4), then radix-8/radix-4
-  sweeps (three or two stages per sweep, the inner loop over contiguous views so that LLVM
-  vectorises it); rows in parallel when there is enough work.
-* larger ``N``: the row is viewed as an ``R × L`` matrix (``L <= 2**_CACHE_BITS``), since
-  ``H_N = H_R ⊗ H_L``: first every length-``L`` row in cache (parallel over rows), then
-  every column of length ``R``, in tiles of ``2**_TILE_BITS`` adjacent columns copied into
-  a contiguous buffer (runs of whole cache lines, few pages per tile; parallel over
-  tiles). Two sweeps over memory in all.
+* stages within ``L1`` (``2**_L1_BITS`` values, 32 KiB of float64): an unrolled 8-point
+  butterfly on every 8 contiguous values (stages 1, 2, 4), then radix-8 sweeps whose inner
+  loops run over contiguous views (LLVM vectorises them), on one L1-sized block at a time;
+* rows of up to ``L = 2**_CACHE_BITS`` values (256 KiB, in L2): the L1 blocks, then the
+  remaining stages in one radix-8 (or radix-4/2) sweep over the row while it is in L2;
+* longer transforms: the ``R`` rows of length ``L`` as above (one sweep over memory), then
+  the stages across rows as in-place radix-8 sweeps (radix-4/2 for the last one), each one
+  sweep over memory reading eight rows as contiguous streams. The butterfly groups of a
+  range of ``_CHUNK`` adjacent columns are independent of the other columns through all
+  these stages, so the threads take column ranges (16 of them per transform of
+  ``2**24``), each doing every cross-row stage on its range: no barrier between the
+  stages, one between the rows and the columns. The normalisation is folded into the
+  last sweep. For ``N = 2**24`` this is four sweeps over memory, each in place (a read and
+  a write of every value, no read-for-ownership of a second array), against the three
+  transfers of a copy.
+
+Threads: from ``2**_PARALLEL_BITS`` values in all, the parallel twins run with numba's
+thread count (:func:`numba.get_num_threads`); below that, the serial twins (a parallel
+region costs more than it saves, and on a busy machine it waits for its slowest thread).
+The parallel loops hand out their iterations dynamically (chunks of one row or one column
+range), so a thread that loses its core delays only its current item.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from numba import get_num_threads, njit, prange, set_num_threads
+import numba
+from numba import get_num_threads, njit, prange
 
 from ..utils.threads import configure_numba_threading
 
 configure_numba_threading()  # a fork-safe threading layer before any parallel kernel runs
 
+_L1_BITS = 12  # 2**12 float64 = 32 KiB: the first 12 stages in L1 (48 KiB here)
 _CACHE_BITS = 15  # rows of up to 2**15 values (256 KiB of float64) are done in L2 cache
-_TILE_BITS = 6  # the column pass moves runs of 64 adjacent values (8 cache lines of float64)
+_CHUNK_BITS = 11  # cross-row stages on ranges of 2**11 adjacent columns (16 KiB per row)
 _PARALLEL_BITS = 21  # below 2**21 values in all, threads cost more than they save
 
 
 @njit(cache=True, inline="always")
-def _radix8_sweep(a, off, length, step):
-    """Stages ``h``, ``2h`` and ``4h`` (``step = h × width``) over ``a[off : off + length]``."""
-    for i in range(off, off + length, 8 * step):
-        a0 = a[i:i + step]
-        a1 = a[i + step:i + 2 * step]
-        a2 = a[i + 2 * step:i + 3 * step]
-        a3 = a[i + 3 * step:i + 4 * step]
-        a4 = a[i + 4 * step:i + 5 * step]
-        a5 = a[i + 5 * step:i + 6 * step]
-        a6 = a[i + 6 * step:i + 7 * step]
-        a7 = a[i + 7 * step:i + 8 * step]
-        for j in range(step):
-            y0 = a0[j] + a1[j]
-            y1 = a0[j] - a1[j]
-            y2 = a2[j] + a3[j]
-            y3 = a2[j] - a3[j]
-            y4 = a4[j] + a5[j]
-            y5 = a4[j] - a5[j]
-            y6 = a6[j] + a7[j]
-            y7 = a6[j] - a7[j]
-            z0 = y0 + y2
-            z1 = y1 + y3
-            z2 = y0 - y2
-            z3 = y1 - y3
-            z4 = y4 + y6
-            z5 = y5 + y7
-            z6 = y4 - y6
-            z7 = y5 - y7
-            a0[j] = z0 + z4
-            a1[j] = z1 + z5
-            a2[j] = z2 + z6
-            a3[j] = z3 + z7
-            a4[j] = z0 - z4
-            a5[j] = z1 - z5
-            a6[j] = z2 - z6
-            a7[j] = z3 - z7
-
-
-@njit(cache=True, inline="always")
-def _radix4_sweep(a, off, length, step):
-    """Stages ``h`` and ``2h`` (``step = h × width``) over ``a[off : off + length]``.
-
-    The four quarter-blocks are taken as views so that LLVM sees independent contiguous
-    streams and vectorises the inner loop.
-    """
-    for i in range(off, off + length, 4 * step):
-        a0 = a[i:i + step]
-        a1 = a[i + step:i + 2 * step]
-        a2 = a[i + 2 * step:i + 3 * step]
-        a3 = a[i + 3 * step:i + 4 * step]
-        for j in range(step):
-            s01 = a0[j] + a1[j]
-            d01 = a0[j] - a1[j]
-            s23 = a2[j] + a3[j]
-            d23 = a2[j] - a3[j]
-            a0[j] = s01 + s23
-            a1[j] = d01 + d23
-            a2[j] = s01 - s23
-            a3[j] = d01 - d23
-
-
-@njit(cache=True, inline="always")
-def _radix2_sweep(a, off, length, step):
-    """Stage ``h`` (``step = h × width``) over ``a[off : off + length]``."""
-    for i in range(off, off + length, 2 * step):
-        a0 = a[i:i + step]
-        a1 = a[i + step:i + 2 * step]
-        for j in range(step):
-            x0 = a0[j]
-            a0[j] = x0 + a1[j]
-            a1[j] = x0 - a1[j]
-
-
-@njit(cache=True)
-def _wht_columns(a, off, length, width, first):
-    """WHT of length ``length`` along the rows of ``a[off : off + length*width]``.
-
-    Element ``(r, w)`` of the block is ``a[off + r*width + w]``; each of the ``width``
-    columns is transformed. ``first`` is the first stage still to do (1 = all of them).
-    Radix-8 sweeps where the contiguous runs are long (fewer loads and stores per
-    stage), radix-4 otherwise, one radix-2 sweep if a single stage is left.
-    """
-    h = first
-    while 8 * h <= length and h * width >= 64 and 16 * h != length:
-        _radix8_sweep(a, off, length * width, h * width)
-        h *= 8
-    while 4 * h <= length:
-        _radix4_sweep(a, off, length * width, h * width)
-        h *= 4
-    if h < length:
-        _radix2_sweep(a, off, length * width, h * width)
-
-
-@njit(cache=True)
-def _wht_row(a, off, length):
-    """In-place unnormalised WHT of the contiguous ``a[off : off + length]``."""
-    if length < 8:
-        _wht_columns(a, off, length, 1, 1)
-        return
-    for i in range(off, off + length, 8):  # stages 1, 2, 4 unrolled
-        y0 = a[i] + a[i + 1]
-        y1 = a[i] - a[i + 1]
-        y2 = a[i + 2] + a[i + 3]
-        y3 = a[i + 2] - a[i + 3]
-        y4 = a[i + 4] + a[i + 5]
-        y5 = a[i + 4] - a[i + 5]
-        y6 = a[i + 6] + a[i + 7]
-        y7 = a[i + 6] - a[i + 7]
+def _butterfly8(a0, a1, a2, a3, a4, a5, a6, a7, width, scale):
+    """The 8-point WHT across eight views of ``width`` values (three stages), times ``scale``."""
+    for j in range(width):
+        y0 = a0[j] + a1[j]
+        y1 = a0[j] - a1[j]
+        y2 = a2[j] + a3[j]
+        y3 = a2[j] - a3[j]
+        y4 = a4[j] + a5[j]
+        y5 = a4[j] - a5[j]
+        y6 = a6[j] + a7[j]
+        y7 = a6[j] - a7[j]
         z0 = y0 + y2
         z1 = y1 + y3
         z2 = y0 - y2
@@ -146,90 +64,241 @@ def _wht_row(a, off, length):
         z5 = y5 + y7
         z6 = y4 - y6
         z7 = y5 - y7
-        a[i] = z0 + z4
-        a[i + 1] = z1 + z5
-        a[i + 2] = z2 + z6
-        a[i + 3] = z3 + z7
-        a[i + 4] = z0 - z4
-        a[i + 5] = z1 - z5
-        a[i + 6] = z2 - z6
-        a[i + 7] = z3 - z7
-    _wht_columns(a, off, length, 1, 8)
+        a0[j] = z0 + z4
+        a1[j] = z1 + z5
+        a2[j] = z2 + z6
+        a3[j] = z3 + z7
+        a4[j] = z0 - z4
+        a5[j] = z1 - z5
+        a6[j] = z2 - z6
+        a7[j] = z3 - z7
+    if scale != 1.0:  # the last sweep only: a second pass over the views, in cache
+        for j in range(width):
+            a0[j] *= scale
+            a1[j] *= scale
+            a2[j] *= scale
+            a3[j] *= scale
+            a4[j] *= scale
+            a5[j] *= scale
+            a6[j] *= scale
+            a7[j] *= scale
 
 
 @njit(cache=True, inline="always")
-def _scale(a, off, length, scale):
+def _butterfly4(a0, a1, a2, a3, width, scale):
+    """The 4-point WHT across four views of ``width`` values (two stages), times ``scale``."""
+    for j in range(width):
+        s01 = a0[j] + a1[j]
+        d01 = a0[j] - a1[j]
+        s23 = a2[j] + a3[j]
+        d23 = a2[j] - a3[j]
+        a0[j] = s01 + s23
+        a1[j] = d01 + d23
+        a2[j] = s01 - s23
+        a3[j] = d01 - d23
     if scale != 1.0:
-        for i in range(off, off + length):
-            a[i] *= scale
+        for j in range(width):
+            a0[j] *= scale
+            a1[j] *= scale
+            a2[j] *= scale
+            a3[j] *= scale
+
+
+@njit(cache=True, inline="always")
+def _butterfly2(a0, a1, width, scale):
+    """The 2-point WHT across two views of ``width`` values (one stage), times ``scale``."""
+    for j in range(width):
+        x0 = a0[j]
+        a0[j] = x0 + a1[j]
+        a1[j] = x0 - a1[j]
+    if scale != 1.0:
+        for j in range(width):
+            a0[j] *= scale
+            a1[j] *= scale
 
 
 @njit(cache=True)
-def _rows_serial(flat, n_rows, length, scale):
-    for r in range(n_rows):
-        _wht_row(flat, r * length, length)
-        _scale(flat, r * length, length, scale)
+def _sweep(a, off, n_rows, row_len, h, radix, w0, w1, scale):
+    """Stages ``h`` … ``h·radix/2`` across the rows of ``a[off : off + n_rows*row_len]``.
+
+    Element ``(r, w)`` of the block is ``a[off + r*row_len + w]``; only the columns
+    ``w0 <= w < w1`` are touched. Each butterfly group reads ``radix`` rows ``h`` apart as
+    contiguous views of ``w1 − w0`` values (of ``h`` whole rows, ``h × row_len`` values,
+    when the range is the whole width).
+    """
+    step = h * row_len
+    width = w1 - w0
+    rows = h
+    if width == row_len:  # whole rows: the h rows of a view are one contiguous run
+        width, rows = step, 1
+    for g in range(0, n_rows, radix * h):
+        for q in range(rows):
+            i = off + (g + q) * row_len + w0
+            if radix == 8:
+                _butterfly8(a[i:i + width], a[i + step:i + step + width],
+                            a[i + 2 * step:i + 2 * step + width],
+                            a[i + 3 * step:i + 3 * step + width],
+                            a[i + 4 * step:i + 4 * step + width],
+                            a[i + 5 * step:i + 5 * step + width],
+                            a[i + 6 * step:i + 6 * step + width],
+                            a[i + 7 * step:i + 7 * step + width], width, scale)
+            elif radix == 4:
+                _butterfly4(a[i:i + width], a[i + step:i + step + width],
+                            a[i + 2 * step:i + 2 * step + width],
+                            a[i + 3 * step:i + 3 * step + width], width, scale)
+            else:
+                _butterfly2(a[i:i + width], a[i + step:i + step + width], width, scale)
 
 
-@njit(cache=True, parallel=True)
-def _rows_parallel(flat, n_rows, length, scale):
+@njit(cache=True)
+def _wht_columns(a, off, n_rows, row_len, first, w0, w1, scale):
+    """WHT of length ``n_rows`` down the columns ``w0 <= w < w1`` of the block at ``off``.
+
+    ``first`` is the first stage still to do (1 = all of them). Radix-8 sweeps (fewest
+    passes over the data), radix-4 for the last 4 or 16 rows (rather than radix-8 and
+    radix-2), radix-2 for a single stage left; ``scale`` is applied by the last sweep.
+    """
+    h = first
+    while h < n_rows:
+        if 8 * h <= n_rows and 16 * h != n_rows:
+            radix = 8
+        else:
+            radix = 4 if 4 * h <= n_rows else 2
+        _sweep(a, off, n_rows, row_len, h, radix, w0, w1,
+               scale if h * radix >= n_rows else 1.0)
+        h *= radix
+
+
+@njit(cache=True)
+def _wht_block(a, off, length):
+    """In-place unnormalised WHT of the contiguous ``a[off : off + length]`` (L1-sized)."""
+    if length < 8:
+        _wht_columns(a, off, length, 1, 1, 0, 1, 1.0)
+        return
+    b = a[off:off + length].reshape(length // 8, 8)  # rows of 8: LLVM vectorises across them
+    for r in range(b.shape[0]):  # stages 1, 2, 4 in registers
+        y0 = b[r, 0] + b[r, 1]
+        y1 = b[r, 0] - b[r, 1]
+        y2 = b[r, 2] + b[r, 3]
+        y3 = b[r, 2] - b[r, 3]
+        y4 = b[r, 4] + b[r, 5]
+        y5 = b[r, 4] - b[r, 5]
+        y6 = b[r, 6] + b[r, 7]
+        y7 = b[r, 6] - b[r, 7]
+        z0 = y0 + y2
+        z1 = y1 + y3
+        z2 = y0 - y2
+        z3 = y1 - y3
+        z4 = y4 + y6
+        z5 = y5 + y7
+        z6 = y4 - y6
+        z7 = y5 - y7
+        b[r, 0] = z0 + z4
+        b[r, 1] = z1 + z5
+        b[r, 2] = z2 + z6
+        b[r, 3] = z3 + z7
+        b[r, 4] = z0 - z4
+        b[r, 5] = z1 - z5
+        b[r, 6] = z2 - z6
+        b[r, 7] = z3 - z7
+    if length < 64:
+        _wht_columns(a, off, length, 1, 8, 0, 1, 1.0)
+        return
+    for i in range(off, off + length, 64):  # stages 8, 16, 32 on groups of 64 values
+        for j in range(i, i + 8):  # a fixed count: unrolled into vector operations
+            y0 = a[j] + a[j + 8]
+            y1 = a[j] - a[j + 8]
+            y2 = a[j + 16] + a[j + 24]
+            y3 = a[j + 16] - a[j + 24]
+            y4 = a[j + 32] + a[j + 40]
+            y5 = a[j + 32] - a[j + 40]
+            y6 = a[j + 48] + a[j + 56]
+            y7 = a[j + 48] - a[j + 56]
+            z0 = y0 + y2
+            z1 = y1 + y3
+            z2 = y0 - y2
+            z3 = y1 - y3
+            z4 = y4 + y6
+            z5 = y5 + y7
+            z6 = y4 - y6
+            z7 = y5 - y7
+            a[j] = z0 + z4
+            a[j + 8] = z1 + z5
+            a[j + 16] = z2 + z6
+            a[j + 24] = z3 + z7
+            a[j + 32] = z0 - z4
+            a[j + 40] = z1 - z5
+            a[j + 48] = z2 - z6
+            a[j + 56] = z3 - z7
+    _wht_columns(a, off, length, 1, 64, 0, 1, 1.0)
+
+
+@njit(cache=True)
+def _wht_row(a, off, length, scale):
+    """In-place WHT of the contiguous ``a[off : off + length]`` (in cache), times ``scale``.
+
+    L1-sized blocks first, then the stages across blocks in sweeps over the row.
+    """
+    block = 1 << _L1_BITS
+    if length <= block:
+        _wht_block(a, off, length)
+        if scale != 1.0:
+            for i in range(off, off + length):
+                a[i] *= scale
+        return
+    for start in range(off, off + length, block):
+        _wht_block(a, start, block)
+    _wht_columns(a, off, length // block, block, 1, 0, block, scale)
+
+
+def _rows(flat, n_rows, length, scale):
+    """Every row of length ``length <= 2**_CACHE_BITS`` in cache (rows in parallel)."""
     for r in prange(n_rows):
-        _wht_row(flat, r * length, length)
-        _scale(flat, r * length, length, scale)
+        _wht_row(flat, r * length, length, scale)
 
 
-@njit(cache=True, parallel=True)
-def _two_pass(flat, off, n_rows, row_len, tile, n_chunks, scale):
-    """WHT of ``flat[off : off + n_rows*row_len]``: rows in cache, then tiled columns.
+def _rows_then_columns(flat, off, n_rows, row_len, chunk, scale):
+    """WHT of ``flat[off : off + n_rows*row_len]`` as an ``n_rows × row_len`` matrix.
 
-    Each thread owns one buffer of ``n_rows × tile`` values and a contiguous range of
-    tiles; the copies are explicit loops (numba's slice assignment checks for overlap and
-    may copy through a temporary).
+    The rows in cache, then the stages across rows in place, by ranges of ``chunk``
+    adjacent columns (independent of each other through all those stages).
     """
     for r in prange(n_rows):
-        _wht_row(flat, off + r * row_len, row_len)
-    n_tiles = row_len // tile
-    for c in prange(n_chunks):
-        buf = np.empty(n_rows * tile, dtype=flat.dtype)
-        for t in range(c * n_tiles // n_chunks, (c + 1) * n_tiles // n_chunks):
-            col = off + t * tile
-            for r in range(n_rows):
-                src = flat[col + r * row_len:col + r * row_len + tile]
-                dst = buf[r * tile:(r + 1) * tile]
-                for w in range(tile):
-                    dst[w] = src[w]
-            _wht_columns(buf, 0, n_rows, tile, 1)
-            for r in range(n_rows):
-                dst = flat[col + r * row_len:col + r * row_len + tile]
-                src = buf[r * tile:(r + 1) * tile]
-                for w in range(tile):
-                    dst[w] = src[w] * scale
+        _wht_row(flat, off + r * row_len, row_len, 1.0)
+    for c in prange(row_len // chunk):
+        _wht_columns(flat, off, n_rows, row_len, 1, c * chunk, (c + 1) * chunk, scale)
+
+
+# one Python body each, compiled serial and parallel (prange runs as range in the former)
+_rows_serial = njit(cache=True)(_rows)
+_rows_parallel = njit(cache=True, parallel=True)(_rows)
+_two_pass_serial = njit(cache=True)(_rows_then_columns)
+_two_pass_parallel = njit(cache=True, parallel=True)(_rows_then_columns)
 
 
 def fwht_inplace(x2d, scale):
     """In-place WHT along the last axis of a C-contiguous 2-D array, times ``scale``.
 
-    Threads are used from ``2**_PARALLEL_BITS`` values on: below, a parallel region costs
-    more than it saves, and on a busy machine a thread waiting for a core stalls the
-    whole region.
+    Threads (numba's count) are used from ``2**_PARALLEL_BITS`` values on, with the loop
+    iterations handed out one at a time (dynamic scheduling).
     """
     n_rows, length = x2d.shape
     flat = x2d.reshape(-1)
     n_bits = length.bit_length() - 1
-    threads = get_num_threads() if flat.size >= 1 << _PARALLEL_BITS else 1
-    if n_bits <= _CACHE_BITS:
-        (_rows_parallel if threads > 1 else _rows_serial)(flat, n_rows, length, scale)
-        return
-    row_len = 1 << min(_CACHE_BITS, n_bits - _TILE_BITS)
-    tile = 1 << _TILE_BITS
-    before = get_num_threads()
-    set_num_threads(threads)  # thread-local: this caller's parallel regions only
+    parallel = get_num_threads() > 1 and flat.size >= 1 << _PARALLEL_BITS
+    previous = numba.set_parallel_chunksize(1) if parallel else None
     try:
+        if n_bits <= _CACHE_BITS:
+            (_rows_parallel if parallel else _rows_serial)(flat, n_rows, length, scale)
+            return
+        row_len = 1 << _CACHE_BITS
+        chunk = 1 << _CHUNK_BITS
+        kernel = _two_pass_parallel if parallel else _two_pass_serial
         for b in range(n_rows):
-            _two_pass(flat, b * length, length // row_len, row_len, tile,
-                      min(threads, row_len // tile), scale)
+            kernel(flat, b * length, length // row_len, row_len, chunk, scale)
     finally:
-        set_num_threads(before)
+        if parallel:
+            numba.set_parallel_chunksize(previous)
 
 
 @njit(cache=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from scipy.stats import binom
 
 from ..operators import parity
 from .bch import BCHCode
@@ -146,6 +147,13 @@ class NoiselessDelays:
         k = _bits_to_index(bits[:, 1:] ^ bits[:, :1])
         return k, np.ones(len(k), dtype=bool)
 
+    def read_probability(self, q: float) -> float:
+        """Probability of reading a single-ton's index when each sign flips w.p. ``q``.
+
+        The bits are the sign changes from delay 0: right when no sign flips, or all do.
+        """
+        return (1 - q) ** (self.n_bits + 1) + q ** (self.n_bits + 1)
+
 
 class RandomDelays:
     """``n_chains`` random offsets, each XOR-ed with ``{0, e_1, …, e_n}``.
@@ -168,6 +176,22 @@ class RandomDelays:
         votes = (bits[:, :, 1:] ^ bits[:, :, :1]).sum(axis=1, dtype=np.int64)
         k = _bits_to_index((2 * votes > self.n_chains).astype(np.uint8))
         return k, ~(2 * votes == self.n_chains).any(axis=1)
+
+    def read_probability(self, q: float) -> float:
+        """Probability of reading a single-ton's index when each sign flips w.p. ``q``.
+
+        Given the ``m`` chains whose reference sign flipped, the wrong votes on a bit are
+        ``Binomial(Q − m, q) + Binomial(m, 1 − q)``, independently for each bit; a bit is
+        right with a strict majority of right votes.
+        """
+        Q = self.n_chains
+        total = 0.0
+        for m in range(Q + 1):
+            wrong = np.convolve(binom.pmf(np.arange(Q - m + 1), Q - m, q),
+                                binom.pmf(np.arange(m + 1), m, 1 - q))
+            bit = wrong[:(Q + 1) // 2].sum()  # fewer than Q/2 wrong votes
+            total += binom.pmf(m, Q, q) * bit**self.n_bits
+        return float(total)
 
 
 @functools.cache
@@ -230,6 +254,12 @@ class CodedDelays:
     def t(self) -> int:
         """Number of sign errors corrected per bin."""
         return self.code.t
+
+    def read_probability(self, q: float) -> float:
+        """Probability of reading a single-ton's index when each sign flips w.p. ``q``
+        (at most ``t`` of the ``P`` signs flipped, or all but at most ``t``)."""
+        n = self.code.n
+        return float(binom.cdf(self.t, n, q) + binom.sf(n - self.t - 1, n, q))
 
     def decode(self, obs):
         words, ok = self.code.decode(_signs(obs))

@@ -10,12 +10,13 @@ import numpy as np
 from scipy.sparse import issparse
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state, check_scalar
+from sklearn.utils import Bunch, check_random_state, check_scalar
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._config import check_dense_size
 from ..backend import array_namespace, to_host
-from ..base import SparseEstimatorMixin, check_option
+from ..base import COMMON_PARAMETER_CONSTRAINTS, SparseEstimatorMixin
 from ..operators import walsh_eval
 from ..utils.threads import blas_limits
 from .designs import DESIGNS, make_delays, random_hashing, span
@@ -43,6 +44,16 @@ def default_b(sparsity: int, n_groups: int, n_bits: int) -> int:
     if n_bits - b < 6:
         b = max(b, math.ceil(math.log2(K / 0.4)))
     return min(n_bits, b)
+
+
+def _supported_sparsity(b: int, n_groups: int, n_bits: int) -> int:
+    """The largest sparsity whose :func:`default_b` is at most ``b``."""
+    lo, hi = 1, 2**b  # default_b(2**b) > b (load 0.8) and default_b is non-decreasing in K
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if default_b(mid, n_groups, n_bits) <= b else (lo, mid)
+    return lo
+
 
 _MAX_BITS = 62
 
@@ -88,7 +99,8 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
         errors ``t`` as that length allows.
     noise_sigma : float, optional
         Standard deviation of the noise on each sample. Estimated from the bin energies
-        when not given.
+        when not given (see Notes: an estimate that leaves the design unable to read the
+        coefficients is reported, not trusted).
     max_iter : int
         Maximum number of peeling rounds.
     tol : float
@@ -101,6 +113,15 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
         Draws the hashing matrices and the random delays.
     verbose : int
         Show a progress bar over the peeling rounds.
+    adaptive : bool, default=False
+        When the spectrum is not resolved (peeling stalls, ``max_iter`` runs out, or the
+        noise estimate is not credible), sub-sample again with twice the bins
+        (``b + 1``, fresh hashes, the sparsity the default rule gives that ``b``), and
+        accept a resolved spectrum only once twice the bins give the same support. It
+        stops, with a :class:`~sklearn.exceptions.ConvergenceWarning`, before all the
+        attempts together would read more than the ``2**n`` samples of the signal (the
+        dense :func:`~sparserec.wht.fwht` is then cheaper and exact).
+        ``n_samples_used_`` counts every attempt; ``b_`` is the last ``b``.
 
     Attributes
     ----------
@@ -115,15 +136,23 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
     n_delays_ : int
         Delays per group.
     n_samples_used_ : int
-        Number of signal values read, ``C · P · 2**b``.
+        Number of signal values read, ``C · P · 2**b`` (summed over the attempts of
+        ``adaptive=True``).
     noise_sigma_ : float
         Noise standard deviation used for the thresholds (given or estimated).
     n_iter_ : int
         Peeling rounds run.
     converged_ : bool
-        True when every bin was explained (all zero-tons) at the end.
+        True when every bin was explained (all zero-tons) at the end and the noise
+        estimate is credible (``read_probability_ >= 1/2``); with ``adaptive=True``, also
+        confirmed with twice the bins.
+    read_probability_ : float
+        With an estimated noise level: the probability that the delay design reads the
+        index of a single-ton whose energy is that of an occupied bin if the spectrum had
+        ``sparsity`` coefficients, at the estimated noise (1 when ``noise_sigma`` is
+        given). Below 1/2 the estimate is not credible (see Notes).
     history_ : list of float
-        Energy left in all bins after each round.
+        Energy left in all bins after each round, as a fraction of the energy before peeling.
 
     References
     ----------
@@ -156,6 +185,22 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
       from, where they would otherwise look like signal.
     * Only the samples read are checked for NaN or infinity: checking all of an array input
       would cost ``O(N)``.
+    * An unresolved spectrum is reported, not returned as "converged". A spectrum much
+      denser than ``sparsity`` aliases into every bin, and the sum of many coefficients in
+      a bin looks like Gaussian noise: the bin energies then give a noise estimate close
+      to the signal's RMS, every bin is a "zero-ton", and peeling returns nothing. No
+      statistic of the bins can tell such a spectrum from noise (a dense Gaussian
+      spectrum *is* white noise), so the estimate is checked against what the design
+      needs: the energy above the estimated noise, spread over the
+      ``1 − (1 − 2**-b)**sparsity`` occupied bins that ``sparsity`` implies, gives a
+      per-observation SNR ``ρ``, hence the probability ``q = Q(√ρ)`` that a sign flips,
+      and the probability that the design reads a single-ton's index at that ``q``
+      (noiseless: no sign or all signs flipped; random: a majority in every bit; coded:
+      at most ``t`` flips). When that probability is below 1/2, the design could not
+      have read the coefficients the estimate attributes to noise:
+      ``converged_=False`` with a :class:`~sklearn.exceptions.ConvergenceWarning` that
+      says so (denser than ``sparsity``, or noise too strong for the design), and
+      ``adaptive=True`` grows the number of bins until peeling resolves.
 
     Examples
     --------
@@ -167,10 +212,23 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
     (True, True)
     """
 
+    _parameter_constraints: dict = {
+        **COMMON_PARAMETER_CONSTRAINTS,
+        "sparsity": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_bits": [Interval(numbers.Integral, 1, _MAX_BITS, closed="both"), None],
+        "design": [StrOptions(set(DESIGNS))],
+        "n_groups": [Interval(numbers.Integral, 2, max(_CORE_THRESHOLD), closed="both")],
+        "b": [Interval(numbers.Integral, 1, _MAX_BITS, closed="both"), None],
+        "n_delays": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "noise_sigma": [Interval(numbers.Real, 0, np.inf, closed="left"), None],
+        "adaptive": ["boolean"],
+    }
+
     def __init__(self, sparsity: int = 10, n_bits: int | None = None, design: str = "coded",
                  n_groups: int = 3, b: int | None = None, n_delays: int | None = None,
                  noise_sigma: float | None = None, max_iter: int = 30, tol: float = 1e-10,
-                 backend: str = "auto", random_state=None, verbose: int = 0):
+                 backend: str = "auto", random_state=None, verbose: int = 0,
+                 adaptive: bool = False):
         self.sparsity = sparsity
         self.n_bits = n_bits
         self.design = design
@@ -178,6 +236,7 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
         self.b = b
         self.n_delays = n_delays
         self.noise_sigma = noise_sigma
+        self.adaptive = adaptive
         self.max_iter = max_iter
         self.tol = tol
         self.backend = backend
@@ -239,13 +298,10 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
         return values
 
     def _check_design(self, n_bits):
-        check_scalar(self.sparsity, "sparsity", numbers.Integral, min_val=1)
+        """The checks that depend on ``n`` (the table covers the rest); returns ``b``."""
         if self.sparsity > 2**n_bits:
             raise ValueError(f"sparsity must be at most 2**n_bits = {2**n_bits}, "
                              f"got {self.sparsity}")
-        check_option(self.design, "design", DESIGNS)
-        check_scalar(self.n_groups, "n_groups", numbers.Integral, min_val=2,
-                     max_val=max(_CORE_THRESHOLD))
         if self.b is None:
             b = default_b(self.sparsity, self.n_groups, n_bits)
         else:
@@ -257,12 +313,6 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
                 f"sparsity={self.sparsity} is more than the design supports: peeling "
                 f"{self.n_groups} groups of 2**b = {2**b} bins needs sparsity <= "
                 f"{int(capacity)}; increase b or n_groups")
-        if self.n_delays is not None:
-            check_scalar(self.n_delays, "n_delays", numbers.Integral, min_val=1)
-        if self.noise_sigma is not None:
-            check_scalar(self.noise_sigma, "noise_sigma", numbers.Real, min_val=0)
-            if not np.isfinite(self.noise_sigma):
-                raise ValueError(f"noise_sigma must be finite, got {self.noise_sigma!r}")
         return b
 
     # ------------------------------------------------------------------ fit
@@ -283,58 +333,127 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
         -------
         self
         """
+        self._validate_params()  # before reading x: scikit-learn's messages for the table
         query, n = self._signal(x, self.n_bits if n_bits is None else n_bits)
         b = self._check_design(n)
         self._check_common_params(None if callable(x) else x)
-        obs, delays, hashes = self._observe(query, n, b)
+        rng = check_random_state(self.random_state)
+        sparsity, samples, rounds, previous = int(self.sparsity), 0, 0, None
+        while True:
+            result = self._decode(query, n, b, sparsity, rng)
+            samples += result.n_samples
+            rounds += result.rounds
+            if not self.adaptive:
+                break
+            # adaptive: accept a resolved spectrum once twice the bins (fresh hashes) give
+            # the same support; a spectrum denser than assumed loses its weak coefficients
+            # to an inflated noise estimate, and those change with the bins
+            if result.converged and previous is not None and previous.converged \
+                    and np.array_equal(result.support, previous.support):
+                break
+            # twice the bins, while all the attempts read fewer samples than the signal has
+            # (beyond that the dense transform of all 2**n samples is cheaper and exact)
+            if b >= n or samples + 2 * result.n_samples > 2**n:
+                if result.converged and not (previous is not None and previous.converged):
+                    result.converged, result.unconfirmed = False, True
+                break
+            previous, b = result, b + 1
+            sparsity = max(sparsity, _supported_sparsity(b, self.n_groups, n))
+        self.support_, self.coef_ = result.support, result.coef
+        self.n_bits_, self.b_, self.n_delays_ = n, b, result.n_delays
+        self.n_samples_used_ = samples
+        self.noise_sigma_ = result.noise_sigma
+        self.read_probability_ = result.read_probability
+        self.n_iter_, self.converged_ = rounds, result.converged
+        tip = ("; adaptive=True stopped where the design would read more than the 2**n "
+               "samples of the signal (use fwht)" if self.adaptive
+               else "; adaptive=True grows b until peeling resolves")
+        if result.unreliable_noise:
+            warnings.warn(
+                f"SparseWHT: the estimated noise (noise_sigma_={self.noise_sigma_:.3g}, "
+                f"{100 * result.noise_share:.0f}% of the energy of the samples) leaves the "
+                f"{self.design} design a {100 * result.read_probability:.0f}% chance to read "
+                f"a coefficient of the energy that sparsity={sparsity} implies: the spectrum is "
+                "probably denser than sparsity (its aliases look like noise) or the noise too "
+                f"strong for the design; {len(self.coef_)} coefficient(s) returned. Increase "
+                f"sparsity or b, or give noise_sigma{tip}", ConvergenceWarning, stacklevel=2)
+        elif result.stalled and not result.converged:
+            warnings.warn(f"SparseWHT: peeling stalled after {result.rounds} round(s) with "
+                          f"{result.left} unresolved multi-ton bin(s); the spectrum may have "
+                          f"more than sparsity={sparsity} coefficients (increase sparsity, b or "
+                          f"n_groups) or the noise is too strong for the design{tip}",
+                          ConvergenceWarning, stacklevel=2)
+        elif result.get("unconfirmed"):
+            warnings.warn("SparseWHT: adaptive=True found a resolved spectrum but could not "
+                          "confirm it with twice the bins without reading more than the 2**n "
+                          "samples of the signal (use fwht)", ConvergenceWarning, stacklevel=2)
+        elif not result.converged:
+            self._set_convergence(rounds, False)
+        return self
+
+    def _decode(self, query, n, b, sparsity, rng) -> Bunch:
+        """One sub-sampling with ``2**b`` bins per group and the peeling of its bins."""
+        obs, delays, hashes, scale = self._observe(query, n, b, rng)
         n_bins, n_delays = obs.shape[1:]
+        energy = np.einsum("cbp,cbp->cb", obs, obs)
+        zero_fraction = (1 - 2.0**-b) ** sparsity
         if self.noise_sigma is None:
-            noise_var = estimate_bin_noise(np.einsum("cbp,cbp->cb", obs, obs), n_delays,
-                                           zero_fraction=(1 - 2.0**-b) ** self.sparsity)
+            noise_var = estimate_bin_noise(energy, n_delays, zero_fraction=zero_fraction)
         else:
-            noise_var = float(self.noise_sigma) ** 2 / n_bins
+            with np.errstate(over="ignore"):  # noise far above the signal: all zero-tons
+                noise_var = float(np.square(np.float64(self.noise_sigma) / scale)) / n_bins
+        noise_share, read, unreliable = 0.0, 1.0, False
+        total = float(energy.sum())
+        if self.noise_sigma is None and total > 0:
+            # the SNR per observation of an occupied bin if the spectrum had `sparsity`
+            # coefficients: the energy above the noise, over the bins they would occupy
+            noise_energy = energy.size * n_delays * noise_var
+            noise_share = min(1.0, noise_energy / total)
+            if noise_var > 0:
+                snr = max(total / noise_energy - 1.0, 0.0) / max(1.0 - zero_fraction, 1e-300)
+                read = delays.read_probability(0.5 * math.erfc(math.sqrt(snr / 2)))
+                unreliable = read < 0.5
         with blas_limits(1):  # tiny products: BLAS threads cost more than they save
             decoder = PeelingDecoder(obs, hashes, delays, noise_var, self.tol)
-            rounds, converged, stalled = 0, decoder.resolved, False
-            if not converged:
+            initial_energy = max(decoder.residual_energy, np.finfo(float).tiny)
+            rounds, resolved, stalled = 0, decoder.resolved, False
+            if not resolved:
                 for _ in self._iterations():
                     rounds += 1
                     stalled = decoder.round() == 0
-                    self._record(decoder.residual_energy)
-                    converged = decoder.resolved
-                    if converged or stalled:
+                    self._record(decoder.residual_energy / initial_energy)
+                    resolved = decoder.resolved
+                    if resolved or stalled:
                         break
         k = np.fromiter(decoder.coef, dtype=np.uint64, count=len(decoder.coef))
         coef = np.fromiter(decoder.coef.values(), dtype=np.float64, count=k.size)
         keep = n_delays * coef**2 > decoder.amplitude_threshold  # drop cancelled entries
         order = np.argsort(k[keep])
-        self.support_, self.coef_ = k[keep][order], coef[keep][order]
-        self.n_bits_, self.b_, self.n_delays_ = n, b, n_delays
-        self.n_samples_used_ = obs.size
-        self.noise_sigma_ = math.sqrt(noise_var * n_bins)
-        if stalled and not converged:
-            self.n_iter_, self.converged_ = rounds, False
-            left = int((decoder.energy > decoder.zero_threshold).sum())
-            warnings.warn(f"SparseWHT: peeling stalled after {rounds} round(s) with {left} "
-                          f"unresolved multi-ton bin(s); the spectrum may have more than "
-                          f"sparsity={self.sparsity} coefficients (increase sparsity, b or "
-                          "n_groups) or the noise is too strong for the design",
-                          ConvergenceWarning, stacklevel=2)
-        else:
-            self._set_convergence(rounds, converged)
-        return self
+        noise_sigma = math.sqrt(noise_var * n_bins) * scale if self.noise_sigma is None \
+            else float(self.noise_sigma)
+        return Bunch(support=k[keep][order], coef=coef[keep][order] * scale,
+                     n_delays=n_delays, n_samples=obs.size, noise_sigma=noise_sigma,
+                     rounds=rounds, stalled=stalled, converged=resolved and not unreliable,
+                     unreliable_noise=unreliable, noise_share=noise_share,
+                     read_probability=read,
+                     left=int((decoder.energy > decoder.zero_threshold).sum()))
 
-    def _observe(self, query, n_bits, b):
-        """Read the samples and return the bin observations ``(C, B, P)``, delays, hashes."""
-        rng = check_random_state(self.random_state)
+    def _observe(self, query, n_bits, b, rng):
+        """Read the samples and return the bin observations ``(C, B, P)``, delays, hashes
+        and the scale of the samples."""
         delays = make_delays(self.design, n_bits, self.n_delays, rng)
         hashes = [random_hashing(n_bits, b, delays.delays, rng) for _ in range(self.n_groups)]
         n_delays, n_bins = len(delays.delays), 2**b
         indices = np.stack([span(cols)[None, :] ^ delays.delays[:, None] for cols in hashes])
         samples = query(indices.reshape(-1)).reshape(self.n_groups * n_delays, n_bins)
-        obs = to_host(fwht(samples, backend=self.backend_)) / n_bins
+        # the samples in units of the power of two nearest their largest magnitude (an exact
+        # division): bin energies are squares, which would underflow for a signal of
+        # magnitude 1e-170 or overflow for 1e160
+        peak = float(np.abs(samples).max(initial=0.0))
+        scale = math.ldexp(1.0, math.frexp(peak)[1]) if peak > 0 else 1.0
+        obs = to_host(fwht(samples / scale, backend=self.backend_)) / n_bins
         obs = obs.reshape(self.n_groups, n_delays, n_bins).transpose(0, 2, 1)
-        return np.ascontiguousarray(obs), delays, hashes
+        return np.ascontiguousarray(obs), delays, hashes, scale
 
     # ------------------------------------------------------------------ use
     def predict(self, indices):
