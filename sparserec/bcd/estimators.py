@@ -16,20 +16,23 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state, check_scalar
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ..backend import array_namespace, get_namespace, is_cupy_array, to_host
-from ..base import SparseEstimatorMixin, check_option, validate_data, validate_xy
+from ..base import (
+    COMMON_PARAMETER_CONSTRAINTS,
+    SparseEstimatorMixin,
+    validate_data,
+    validate_xy,
+)
 from .blocks import PARTITIONS
 from .rules import RULES
 from .updates import UPDATES
 
 __all__ = ["BCDRegressor", "BCDClassifier", "BCDLabelPropagation"]
-
-_PENALTIES = ("l1", "l2", "elasticnet", None)
-
 
 def _check_y(check, y, **kwargs):
     """``check(y, **kwargs)`` (a scikit-learn check of ``y``), with errors that name ``y``."""
@@ -39,18 +42,44 @@ def _check_y(check, y, **kwargs):
         raise ValueError(f"y: {exc}") from exc
 
 
-def _check_blocks(est):
-    check_option(est.rule, "rule", tuple(RULES))
-    check_option(est.partition, "partition", tuple(PARTITIONS))
-    check_option(est.update, "update", tuple(UPDATES))
-    if est.block_size is not None:
-        check_scalar(est.block_size, "block_size", numbers.Integral, min_val=1)
+class _Count(Interval):
+    """An integer interval that refuses booleans (``True`` is not a count)."""
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+
+_COMMON = ("max_iter", "tol", "backend", "random_state", "verbose")
+#: constraints of the block parameters of every BCD estimator (the paper's three blocks)
+_BLOCK_CONSTRAINTS = {
+    "rule": [StrOptions(set(RULES))],
+    "partition": [StrOptions(set(PARTITIONS))],
+    "update": [StrOptions(set(UPDATES))],
+    "block_size": [_Count(numbers.Integral, 1, None, closed="left"), None],
+    **{k: COMMON_PARAMETER_CONSTRAINTS[k] for k in _COMMON},
+}
+_PENALTY_CONSTRAINTS = {
+    "penalty": [StrOptions({"l1", "l2", "elasticnet"}), None],
+    "l1_ratio": [Interval(numbers.Real, 0, 1, closed="both")],
+    "fit_intercept": ["boolean"],
+}
+
+
+def _pow2_scale(A):
+    """The power of two nearest to ``max |A|`` (1 for an all-zero ``A``).
+
+    Dividing by a power of two is exact, so the estimators solve the same problem, in the
+    same floating-point numbers, at every scale of their data (equivariance to scale).
+    """
+    if A.shape[0] * (A.shape[1] if A.ndim > 1 else 1) == 0:
+        return 1.0
+    top = float(abs(A).max())
+    if not np.isfinite(top) or top == 0.0:
+        return 1.0
+    return float(np.ldexp(1.0, int(np.round(np.log2(top)))))
 
 
 def _penalty_ratio(est):
-    if est.penalty not in _PENALTIES:
-        raise ValueError(f"penalty must be one of {_PENALTIES}, got {est.penalty!r}")
-    check_scalar(est.l1_ratio, "l1_ratio", numbers.Real, min_val=0.0, max_val=1.0)
     return {"l1": 1.0, "l2": 0.0, "elasticnet": float(est.l1_ratio), None: None}[est.penalty]
 
 
@@ -180,6 +209,13 @@ class BCDRegressor(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
     [0, 1, 2]
     """
 
+    _parameter_constraints = {
+        "loss": [StrOptions({"squared_error"})],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        **_PENALTY_CONSTRAINTS,
+        **_BLOCK_CONSTRAINTS,
+    }
+
     def __init__(self, loss="squared_error", penalty="l1", alpha=1.0, l1_ratio=0.5, *,
                  rule="gsl", partition="variable", update="newton", block_size=None,
                  fit_intercept=True, max_iter=1000, tol=1e-4, backend="auto",
@@ -209,11 +245,8 @@ class BCDRegressor(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         else:
             X, y = validate_data(self, X, y, accept_sparse=("csr", "csc", "coo"),
                                  y_numeric=True, dtype=[np.float64, np.float32])
-        check_option(self.loss, "loss", ("squared_error",))
-        ratio = _penalty_ratio(self)
-        check_scalar(self.alpha, "alpha", numbers.Real, min_val=0.0)
-        _check_blocks(self)
         self._check_common_params(X, y)
+        ratio = _penalty_ratio(self)
         p = X.shape[1]
         alpha = 0.0 if ratio is None else float(self.alpha)
         ratio = 0.0 if ratio is None else ratio
@@ -324,6 +357,13 @@ class BCDClassifier(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator):
     ((3, 4), 0.97)
     """
 
+    _parameter_constraints = {
+        "loss": [StrOptions({"log_loss"})],
+        "C": [Interval(numbers.Real, 0, None, closed="neither")],
+        **_PENALTY_CONSTRAINTS,
+        **_BLOCK_CONSTRAINTS,
+    }
+
     def __init__(self, loss="log_loss", penalty="l2", C=1.0, l1_ratio=0.5, *, rule="gsl",
                  partition="variable", update="newton", block_size=None, fit_intercept=True,
                  max_iter=1000, tol=1e-4, backend="auto", random_state=None, verbose=0):
@@ -349,11 +389,8 @@ class BCDClassifier(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc", "coo"),
                              dtype=[np.float64, np.float32])
         _check_y(check_classification_targets, y)
-        check_option(self.loss, "loss", ("log_loss",))
-        ratio = _penalty_ratio(self)
-        check_scalar(self.C, "C", numbers.Real, min_val=0.0, include_boundaries="neither")
-        _check_blocks(self)
         self._check_common_params(X)
+        ratio = _penalty_ratio(self)
         enc = LabelEncoder().fit(y)
         self.classes_ = enc.classes_
         if self.classes_.size < 2:
@@ -361,6 +398,9 @@ class BCDClassifier(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator):
                              f"({self.classes_[0]!r})")
         codes = enc.transform(y)
         n, p = X.shape
+        sx = _pow2_scale(X)  # solve on X / sx (exact): coef = W / sx
+        if sx != 1.0:
+            X = X / sx
         kern = _kernels(self.backend_)
         if self.classes_.size == 2:
             loss = LogisticLoss(X, codes.astype(float), self.fit_intercept, kern)
@@ -369,11 +409,11 @@ class BCDClassifier(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator):
         lam = 0.0 if ratio is None else 1.0 / (float(self.C) * n)
         ratio = 0.0 if ratio is None else ratio
         weights = np.append(np.ones(p), [0.0] * int(self.fit_intercept))
-        penalty = Penalty(weights * lam * ratio, weights * lam * (1 - ratio))
+        penalty = Penalty(weights * lam * ratio / sx, weights * lam * (1 - ratio) / sx**2)
         always = [p] if self.fit_intercept else []
         res = _solve(self, loss, penalty, np.zeros((loss.n_coef, loss.n_cols)), always)
         W = res.W
-        self.coef_ = W[:p].T.copy()
+        self.coef_ = W[:p].T / sx
         self.intercept_ = W[p].copy() if self.fit_intercept else np.zeros(loss.n_cols)
         self.dual_gap_ = res.gap
         _set_result(self, res)
@@ -469,6 +509,12 @@ class BCDLabelPropagation(SparseEstimatorMixin, ClassifierMixin, BaseEstimator):
     [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     """
 
+    _parameter_constraints = {
+        "affinity": [StrOptions({"precomputed", "knn"})],
+        "n_neighbors": [_Count(numbers.Integral, 1, None, closed="left")],
+        **_BLOCK_CONSTRAINTS,
+    }
+
     def __init__(self, affinity="precomputed", n_neighbors=7, *, rule="gsl", partition="forest",
                  update="message-passing", block_size=None, max_iter=1000, tol=1e-6,
                  backend="auto", random_state=None, verbose=0):
@@ -492,15 +538,16 @@ class BCDLabelPropagation(SparseEstimatorMixin, ClassifierMixin, BaseEstimator):
                 if W.shape[0] != W.shape[1]:
                     raise ValueError(f"W must be a square affinity matrix, got shape {W.shape}")
                 W = sp.csr_matrix(W)
+                W = W / _pow2_scale(W)  # the harmonic solution does not depend on the scale
                 if W.nnz and W.data.min() < 0:
                     raise ValueError("W must be non-negative")
                 asym = abs(W - W.T)
                 if asym.nnz and asym.max() > 1e-10 * max(abs(W).max(), 1.0):
                     raise ValueError("W must be symmetric")
                 return W
-            W = validate_data(self, X, accept_sparse=("csr", "csc", "coo"), dtype=np.float64,
-                              reset=False)
-            return sp.csr_matrix(W)
+            W = sp.csr_matrix(validate_data(self, X, accept_sparse=("csr", "csc", "coo"),
+                                            dtype=np.float64, reset=False))
+            return W / _pow2_scale(W)  # predict_proba normalises its rows
         from sklearn.neighbors import NearestNeighbors
 
         X = validate_data(self, X, reset=reset)
@@ -523,9 +570,7 @@ class BCDLabelPropagation(SparseEstimatorMixin, ClassifierMixin, BaseEstimator):
 
         from .losses import Penalty, QuadraticLoss
 
-        check_option(self.affinity, "affinity", ("precomputed", "knn"))
-        check_scalar(self.n_neighbors, "n_neighbors", numbers.Integral, min_val=1)
-        _check_blocks(self)
+        self._validate_params()
         if y is None:
             raise ValueError("requires y to be passed, but the target y is None")
         W = self._affinity(X, reset=True)
