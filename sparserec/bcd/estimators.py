@@ -129,59 +129,80 @@ _BLOCK_DOC = """\
 
 
 class BCDRegressor(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
-    __doc__ = f"""L1 / L2 / elastic-net least squares by greedy block coordinate descent.
+    __doc__ = f"""L1 / L2 / elastic-net least squares by greedy (block) coordinate descent.
 
     Minimises, exactly as :class:`sklearn.linear_model.ElasticNet` (and ``Lasso`` for
-    ``penalty="l1"``)::
+    ``penalty="l1"``, ``MultiTaskElasticNet`` with ``multi_task=True``)::
 
-        (1 / (2 n)) ‖y − X w − b‖² + α ρ ‖w‖₁ + ½ α (1 − ρ) ‖w‖²
+        (1 / (2 n)) Σ_i s_i (y_i − x_iᵀ w − b)² + α ρ ‖w‖₁ + ½ α (1 − ρ) ‖w‖²
 
-    with ``ρ = 1`` for ``"l1"``, ``0`` for ``"l2"``, ``l1_ratio`` for ``"elasticnet"``.
-    The default (GSL rule on variable blocks, Newton updates) selects each iteration the
-    coordinates with the largest subgradient-to-√L ratio, always keeping the current
-    non-zeros, and solves the block exactly: coordinate descent on the block's Gram
-    matrix until the signs settle, then a Newton (linear) solve on the active set.
+    with ``ρ = 1`` for ``"l1"``, ``0`` for ``"l2"``, ``l1_ratio`` for ``"elasticnet"`` and
+    ``s`` the sample weights rescaled to sum to ``n`` (scikit-learn's convention).
+
+    ``solver="cd"`` (:mod:`sparserec.bcd.cd`): the GSL rule of the paper picks a working
+    set (current non-zeros plus the largest subgradient-to-√L ratios), solved by
+    coordinate descent with O(n) / O(nnz of the column) residual updates and Anderson
+    extrapolation; the gap-safe rule screens out coordinates. ``solver="bcd"``
+    (:func:`sparserec.bcd.solver.bcd`): the paper's framework with any ``rule``,
+    ``partition`` and ``update`` (and the GPU backend).
 
     Parameters
     ----------
     loss : {{"squared_error"}}, default="squared_error"
     penalty : {{"l1", "l2", "elasticnet", None}}, default="l1"
     alpha : float, default=1.0
-        Regularisation strength ``α ≥ 0``.
+        Regularisation strength ``α ≥ 0`` (finite).
     l1_ratio : float in [0, 1], default=0.5
         ``ρ`` for ``penalty="elasticnet"``.
+    positive : bool, default=False
+        Constrain the coefficients to be ``≥ 0`` (``solver="cd"``).
+    multi_task : bool, default=False
+        For a 2-D ``y``: the row-group penalty ``α ρ Σ_j ‖W_j‖₂`` shared by the targets
+        (``MultiTaskLasso`` / ``MultiTaskElasticNet``) instead of independent targets.
+    solver : {{"auto", "cd", "bcd"}}, default="auto"
+        ``"auto"``: ``"cd"`` unless the backend is ``"cupy"`` or ``rule``/``partition``/
+        ``update`` ask for the paper's general framework (a rule other than ``"gs"``/
+        ``"gsl"``, a partition other than ``"variable"`` or an update other than
+        ``"newton"``).
 {_BLOCK_DOC.format(rule="gsl", partition="variable", update="newton")}
     fit_intercept : bool, default=True
         Fit ``b`` (unpenalised) by centring ``X`` and ``y``; sparse ``X`` is never densified.
+    warm_start : bool, default=False
+        Start from the previous ``coef_`` (when its shape fits).
     max_iter : int, default=1000
-        Maximum number of block updates.
+        ``"cd"``: the most coordinate-descent epochs (passes over the working set, as
+        scikit-learn counts); ``"bcd"``: the most block updates.
     tol : float, default=1e-4
-        Stop when the duality gap is ``≤ tol · ‖y − ȳ‖² / n`` — scikit-learn's definition
-        and scaling (``sklearn.linear_model.Lasso``). Without a penalty there is no gap: the
-        largest gradient entry must fall below ``tol`` times its starting value.
+        Stop when the duality gap is ``≤ tol · Σ_i s_i (y_i − ȳ)² / n`` — scikit-learn's
+        definition and scaling (``sklearn.linear_model.Lasso``). Without a penalty there is
+        no gap: the largest gradient entry must fall below ``tol`` times its starting value.
     backend : {{"auto", "numpy", "numba", "cupy"}}, default="auto"
         ``"numba"`` compiles the coordinate loops; ``"numpy"`` runs them interpreted (slow).
-        ``"cupy"`` (dense ``X``): the centred ``X`` and the residual live on the GPU, which
-        computes the full gradient and the residual updates; rules and block updates stay
-        on the host (:mod:`sparserec.bcd.device` says when this pays). CuPy ``X`` gives a
+        ``"cupy"`` (dense ``X``, ``solver="bcd"``): the centred ``X`` and the residual live
+        on the GPU (:mod:`sparserec.bcd.device` says when this pays). CuPy ``X`` gives a
         CuPy ``coef_``.
     random_state : int, RandomState or None, default=None
         For the random rules.
     verbose : int, default=0
-        Progress bar over the block updates.
+        Progress bar over the block updates (``"bcd"``).
 
     Attributes
     ----------
-    coef_ : ndarray of shape (n_features,)
-    intercept_ : float
-    dual_gap_ : float
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+        In the precision of ``X`` (float32 stays float32).
+    intercept_ : float or ndarray of shape (n_targets,)
+    dual_gap_ : float or ndarray of shape (n_targets,)
         Final duality gap (objective units), or the gradient norm without a penalty.
     active_set_ : ndarray of int
-        Indices of the non-zero coefficients.
+        Indices of the non-zero coefficients (for any target).
     active_set_iter_ : int
-        The block update after which the active set no longer changed.
+        ``"bcd"``: the block update after which the active set no longer changed;
+        ``"cd"``: the number of working-set solves.
+    solver_ : str
+        The solver used.
     n_iter_, converged_, history_ :
-        Block updates done, whether ``tol`` was met, objective after each update.
+        Epochs (``"cd"``) or block updates (``"bcd"``) done, whether ``tol`` was met, the
+        objective after each working-set solve (``"cd"``) or block update (``"bcd"``).
 
     References
     ----------
@@ -191,11 +212,12 @@ class BCDRegressor(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
 
     Notes
     -----
-    Deviations from the paper: with an L1 penalty, variable blocks always contain the
-    current non-zeros and grow with them (as the working sets of skglm/celer) — the paper
-    uses a fixed ``τ``; the block L1 subproblem is solved by coordinate descent on the
-    block Gram matrix followed by an active-set Newton solve rather than by a generic QP
-    solver.
+    The data are divided by powers of two internally (exact), so the fit is equivariant
+    to the scale of ``X`` and ``y``. Deviations from the paper: with an L1 penalty,
+    variable blocks always contain the current non-zeros and grow with them (as the
+    working sets of skglm/celer) — the paper uses a fixed ``τ``; the block L1 subproblem
+    of ``"bcd"`` is solved by coordinate descent on the block Gram matrix followed by an
+    active-set Newton solve rather than by a generic QP solver.
 
     Examples
     --------
@@ -212,83 +234,206 @@ class BCDRegressor(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
     _parameter_constraints = {
         "loss": [StrOptions({"squared_error"})],
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "positive": ["boolean"],
+        "multi_task": ["boolean"],
+        "solver": [StrOptions({"auto", "cd", "bcd"})],
+        "warm_start": ["boolean"],
         **_PENALTY_CONSTRAINTS,
         **_BLOCK_CONSTRAINTS,
     }
 
     def __init__(self, loss="squared_error", penalty="l1", alpha=1.0, l1_ratio=0.5, *,
-                 rule="gsl", partition="variable", update="newton", block_size=None,
-                 fit_intercept=True, max_iter=1000, tol=1e-4, backend="auto",
+                 positive=False, multi_task=False, solver="auto", rule="gsl",
+                 partition="variable", update="newton", block_size=None, fit_intercept=True,
+                 warm_start=False, max_iter=1000, tol=1e-4, backend="auto",
                  random_state=None, verbose=0):
         self.loss = loss
         self.penalty = penalty
         self.alpha = alpha
         self.l1_ratio = l1_ratio
+        self.positive = positive
+        self.multi_task = multi_task
+        self.solver = solver
         self.rule = rule
         self.partition = partition
         self.update = update
         self.block_size = block_size
         self.fit_intercept = fit_intercept
+        self.warm_start = warm_start
         self.max_iter = max_iter
         self.tol = tol
         self.backend = backend
         self.random_state = random_state
         self.verbose = verbose
 
-    def fit(self, X, y):
-        """Fit on ``X`` (dense or scipy.sparse, n_samples × n_features) and targets ``y``."""
-        from .losses import Penalty, SquaredLoss
+    def _resolve_solver(self):
+        paper = not (self.rule in ("gs", "gsl") and self.partition == "variable"
+                     and self.update == "newton")
+        solver = self.solver
+        if solver == "auto":
+            solver = "bcd" if self.backend_ == "cupy" or paper else "cd"
+        if solver == "cd" and paper:
+            raise ValueError("solver='cd' selects its working set by rule='gs' or 'gsl' and "
+                             "solves it by coordinate descent: it takes partition='variable'"
+                             f" and update='newton', got rule={self.rule!r}, partition="
+                             f"{self.partition!r}, update={self.update!r}; use "
+                             "solver='bcd' for the paper's other blocks")
+        if solver == "cd" and self.backend_ == "cupy":
+            raise ValueError("backend='cupy' needs solver='bcd' (or 'auto')")
+        if solver == "bcd":
+            for name in ("positive", "multi_task"):
+                if getattr(self, name):
+                    raise ValueError(f"{name}=True needs solver='cd' (or 'auto' with the "
+                                     "default rule, partition and update)")
+        return solver
 
+    def fit(self, X, y, sample_weight=None):
+        """Fit on ``X`` (dense or scipy.sparse, n_samples × n_features) and targets ``y``
+        (1-D, or 2-D for several targets), with optional non-negative ``sample_weight``."""
         on_gpu = is_cupy_array(X) or is_cupy_array(y)
         if on_gpu:
             X, y = validate_xy(self, X, y)
         else:
             X, y = validate_data(self, X, y, accept_sparse=("csr", "csc", "coo"),
-                                 y_numeric=True, dtype=[np.float64, np.float32])
+                                 y_numeric=True, multi_output=True,
+                                 dtype=[np.float64, np.float32])
         self._check_common_params(X, y)
+        self.solver_ = solver = self._resolve_solver()
+        n, p = X.shape
+        one_target = y.ndim == 1
+        if self.multi_task and one_target:
+            raise ValueError("multi_task=True needs a 2-D y (n_samples, n_targets), got a "
+                             "1-D y")
+        if self.multi_task and self.positive:
+            raise ValueError("positive=True cannot be combined with multi_task=True (the "
+                             "row-group penalty has no sign constraint)")
+        sw = _check_weights(sample_weight, X, n)
+        if sw is not None and solver == "bcd":
+            raise ValueError("sample_weight needs solver='cd' (or 'auto' with the default "
+                             "rule, partition and update)")
         ratio = _penalty_ratio(self)
-        p = X.shape[1]
         alpha = 0.0 if ratio is None else float(self.alpha)
         ratio = 0.0 if ratio is None else ratio
-        penalty = Penalty(np.full(p, alpha * ratio), np.full(p, alpha * (1 - ratio)))
+        xp = get_namespace("cupy") if on_gpu else np
+        Y = y.reshape(n, -1)
+        m = Y.shape[1]
+        if self.fit_intercept:
+            y_mean = Y.mean(axis=0) if sw is None else (sw @ Y) / n
+        else:
+            y_mean = xp.zeros(m)
+        sx, sy = _pow2_scale(X), _pow2_scale(Y)  # exact: the fit is scale-equivariant
+        W0 = np.zeros((p, m))
+        prev = getattr(self, "coef_", None)
+        if self.warm_start and prev is not None and np.size(prev) == p * m:
+            W0 = to_host(prev).reshape(m, p).T * (sx / sy)
+        Yc = (Y - y_mean) / sy
+        if solver == "cd":
+            W, gaps, n_iter, converged, outer = self._fit_cd(X, Yc, sw, W0, alpha, ratio, sx,
+                                                             sy)
+            x_mean = self._design_x_mean
+        else:
+            W, gaps, n_iter, converged, outer = self._fit_bcd(X, to_host(Yc), W0, alpha,
+                                                              ratio, sx, sy, on_gpu)
+            x_mean = to_host(X.mean(axis=0)).ravel() if self.fit_intercept else np.zeros(p)
+        coef = W.T * (sy / sx)  # (m, p)
+        intercept = to_host(y_mean) - coef @ x_mean
+        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+        coef = coef.astype(dtype, copy=False)
+        self.coef_ = coef[0] if one_target else coef
+        self.intercept_ = float(intercept[0]) if one_target else intercept.astype(dtype)
+        if on_gpu:  # GPU input: coef_ on the GPU
+            self.coef_ = xp.asarray(self.coef_)
+        gaps = np.asarray(gaps) * sy**2
+        self.dual_gap_ = float(gaps[0]) if one_target else gaps
+        self.active_set_ = np.flatnonzero(np.any(W != 0, axis=1))
+        self.active_set_iter_ = outer
+        self._set_convergence(n_iter, converged)
+        return self
+
+    def _fit_cd(self, X, Yc, sw, W0, alpha, ratio, sx, sy):
+        from .cd import Design, solve
+
+        n = X.shape[0]
+        design = Design(X, sw, self.fit_intercept, sx, _kernels(self.backend_))
+        self._design_x_mean = design.x_mean
+        Yw = design.weight_target(Yc)
+        l1 = n * alpha * ratio / (sx * sy)
+        l2 = n * alpha * (1 - ratio) / sx**2
+        kw = dict(l1=l1, l2=l2, positive=bool(self.positive), tol=float(self.tol),
+                  max_iter=self.max_iter, rule=self.rule)
+        if self.multi_task:
+            results = [solve(design, Yw, W0, group=True, **kw)]
+            W = results[0].W
+            gaps = [results[0].gap / n] * Yw.shape[1]
+        else:
+            results = [solve(design, Yw[:, [k]], W0[:, [k]], **kw) for k in range(Yw.shape[1])]
+            W = np.hstack([r.W for r in results])
+            gaps = [r.gap / n for r in results]
+        for r in results:
+            self._record(r.gap / n * sy**2)
+        return (W, gaps, max(r.n_iter for r in results), all(r.converged for r in results),
+                sum(r.n_outer for r in results))
+
+    def _fit_bcd(self, X, Yc, W0, alpha, ratio, sx, sy, on_gpu):
+        from .losses import Penalty, SquaredLoss
+
+        p = X.shape[1]
+        penalty = Penalty(np.full(p, alpha * ratio / (sx * sy)),
+                          np.full(p, alpha * (1 - ratio) / sx**2))
+        Xs = X / sx if sx != 1.0 else X
         if self.backend_ == "cupy":
             if sp.issparse(X):
                 raise TypeError("backend='cupy' needs a dense X (the GPU path keeps the "
                                 "centred X on the device); got a sparse matrix")
             from .device import DeviceSquaredLoss
 
-            loss = DeviceSquaredLoss(X, y, self.fit_intercept, _kernels(self.backend_),
-                                     get_namespace("cupy"))
+            xp = get_namespace("cupy")
+            losses = [DeviceSquaredLoss(Xs, xp.asarray(Yc[:, k]), self.fit_intercept,
+                                        _kernels(self.backend_), xp)
+                      for k in range(Yc.shape[1])]
         else:
-            loss = SquaredLoss(X, y, self.fit_intercept, _kernels(self.backend_))
-        res = _solve(self, loss, penalty, np.zeros((p, 1)))
-        self.coef_ = res.W[:, 0].copy()
-        if self.fit_intercept:
-            x_mean = to_host(X.mean(axis=0)).ravel() if on_gpu else \
-                np.asarray(X.mean(axis=0)).ravel()
-            self.intercept_ = float(loss.y_mean - x_mean @ self.coef_)
-        else:
-            self.intercept_ = 0.0
-        if on_gpu:  # GPU input: coef_ on the GPU
-            self.coef_ = get_namespace("cupy").asarray(self.coef_)
-        self.dual_gap_ = res.gap
-        _set_result(self, res)
-        return self
+            losses = [SquaredLoss(Xs, Yc[:, k], self.fit_intercept, _kernels(self.backend_))
+                      for k in range(Yc.shape[1])]
+        results = [_solve(self, loss, penalty, W0[:, [k]]) for k, loss in enumerate(losses)]
+        W = np.hstack([r.W for r in results])
+        return (W, [r.gap for r in results], max(r.n_iter for r in results),
+                all(r.converged for r in results), max(r.active_set_iter for r in results))
 
     def predict(self, X):
-        """Linear prediction ``X @ coef_ + intercept_``."""
+        """Linear prediction ``X @ coef_.T + intercept_``."""
         check_is_fitted(self)
         if is_cupy_array(X):
             X = validate_xy(self, X, reset=False)
-            return X @ array_namespace(X).asarray(self.coef_) + self.intercept_
+            return X @ array_namespace(X).asarray(self.coef_).T + self.intercept_
         X = validate_data(self, X, reset=False, accept_sparse=("csr", "csc", "coo"),
                           dtype=[np.float64, np.float32])
-        return np.asarray(X @ to_host(self.coef_)).ravel() + self.intercept_
+        out = np.asarray(X @ to_host(self.coef_).T) + self.intercept_
+        return out.astype(X.dtype, copy=False) if X.dtype == np.float32 else out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True
         return tags
+
+
+def _check_weights(sample_weight, X, n):
+    """Validated ``sample_weight`` rescaled to sum to ``n`` (scikit-learn's convention), or
+    ``None``; errors name ``sample_weight``."""
+    from sklearn.utils.validation import _check_sample_weight
+
+    if sample_weight is None:
+        return None
+    try:
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    except ValueError as exc:
+        msg = str(exc)
+        raise ValueError(msg if "sample_weight" in msg else f"sample_weight: {msg}") from exc
+    total = float(sw.sum())
+    if total <= 0:
+        raise ValueError("sample_weight: all weights are zero; at least one sample needs a "
+                         "positive weight")
+    return sw * (n / total)
 
 
 class BCDClassifier(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator):
