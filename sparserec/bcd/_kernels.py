@@ -305,7 +305,7 @@ def tree_substitute(order, parent, w_up, piv, rhs):
 # cs_j = sᵀx_j (:mod:`sparserec.bcd.cd` derives it).
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def cd_epoch_dense(X, r, w, ws, sq, l1, l2, positive):
     """One coordinate-descent pass over ``ws`` (dense, Fortran-ordered ``X``; ``r`` updated
     in place). Cost O(n) per coordinate. Returns the largest ``|Δw_j| (sq_j + l2)``."""
@@ -336,7 +336,7 @@ def cd_epoch_dense(X, r, w, ws, sq, l1, l2, positive):
     return worst
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def cd_epoch_sparse(indptr, indices, data, xm, cs, r, w, ws, sq, l1, l2, positive, state):
     """:func:`cd_epoch_dense` for a CSC ``X``, centred implicitly; ``state = [T, c]``.
     Cost O(nnz of the column) per coordinate."""
@@ -387,7 +387,7 @@ def _group_step(W, j, g, sq, l1, l2, m):
     return g
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def cd_epoch_dense_group(X, R, W, ws, sq, l1, l2):
     """:func:`cd_epoch_dense` for multi-task targets ``R`` (n, m) with the row-group
     penalty ``l1 Σ_j ‖W_j‖₂`` (MultiTaskElasticNet)."""
@@ -419,7 +419,7 @@ def cd_epoch_dense_group(X, R, W, ws, sq, l1, l2):
     return worst
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def cd_epoch_sparse_group(indptr, indices, data, xm, cs, R, W, ws, sq, l1, l2, T, c):
     """:func:`cd_epoch_dense_group` for a CSC ``X`` (``T``, ``c``: one per target)."""
     m = R.shape[1]
@@ -453,10 +453,18 @@ def cd_epoch_sparse_group(indptr, indices, data, xm, cs, R, W, ws, sq, l1, l2, T
     return worst
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def dense_cols_rmatvec(X, cols, R, out):
     """``out = X[:, cols].T @ R`` for a dense ``X`` (no copy of the columns)."""
     n, m = R.shape
+    if m == 1:  # one dot product per column (vectorised)
+        for t in range(cols.size):
+            j = cols[t]
+            acc = 0.0
+            for i in range(n):
+                acc += X[i, j] * R[i, 0]
+            out[t, 0] = acc
+        return
     for t in range(cols.size):
         j = cols[t]
         for k in range(m):
@@ -467,7 +475,7 @@ def dense_cols_rmatvec(X, cols, R, out):
                 out[t, k] += x * R[i, k]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def dense_cols_matvec(X, cols, D, out):
     """``out += X[:, cols] @ D`` for a dense ``X``."""
     n, m = out.shape

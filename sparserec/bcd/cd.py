@@ -114,6 +114,8 @@ class Design:
             self.k.csc_cols_rmatvec(X.indptr, X.indices, X.data, self.p, cols, R, out)
             if self.centred_sparse:
                 out -= np.outer(self.xm[cols], T)
+        elif cols.size == self.p and self.X.dtype == np.float64:
+            out[...] = self.X.T @ R  # BLAS
         else:
             self.k.dense_cols_rmatvec(self.X, cols, R, out)
         return out
@@ -262,7 +264,8 @@ def solve(design, Y, W0, *, l1, l2, positive=False, group=False, tol=1e-4, max_i
         score[active] = np.inf
         score[screened] = 0.0
         n_active = int(active.sum())
-        ws_size = min(p, max(ws_size, WS_START, 2 * n_active))
+        # double the working set each outer iteration (celer), at least twice the support
+        ws_size = min(p, max(2 * n_active, 2 * ws_size if outer > 1 else WS_START))
         cand = np.flatnonzero(score > 0)
         if cand.size > ws_size:
             cand = cand[np.argpartition(-score[cand], ws_size - 1)[:ws_size]]
