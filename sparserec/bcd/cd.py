@@ -30,11 +30,44 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["CDResult", "Design", "solve"]
+__all__ = ["CDResult", "Design", "Problem", "check_sample_weight", "pow2_scale", "solve"]
 
 ANDERSON_K = 5  # extrapolation memory (Bertrand & Massias 2021 use 5)
 WS_START = 10  # first working-set size (skglm's p0)
 INNER_FRACTION = 0.3  # inner solves stop at this fraction of the outer violation (skglm)
+
+
+def pow2_scale(A):
+    """The power of two nearest to ``max |A|`` (1 for an all-zero or empty ``A``).
+
+    Dividing by a power of two is exact, so the estimators solve the same problem, in the
+    same floating-point numbers, at every scale of their data (equivariance to scale).
+    """
+    if A.shape[0] * (A.shape[1] if A.ndim > 1 else 1) == 0:
+        return 1.0
+    top = float(abs(A).max()) if sp.issparse(A) else float(max(A.max(), -A.min()))
+    if not np.isfinite(top) or top == 0.0:
+        return 1.0
+    return float(np.ldexp(1.0, int(np.round(np.log2(top)))))
+
+
+def check_sample_weight(sample_weight, X):
+    """Validated ``sample_weight`` rescaled to sum to ``n`` (scikit-learn's convention), or
+    ``None``; errors name ``sample_weight`` (negative, NaN, all zero, wrong length)."""
+    from sklearn.utils.validation import _check_sample_weight
+
+    if sample_weight is None:
+        return None
+    try:
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    except ValueError as exc:
+        msg = str(exc)
+        raise ValueError(msg if "sample_weight" in msg else f"sample_weight: {msg}") from exc
+    total = float(sw.sum())
+    if total <= 0:
+        raise ValueError("sample_weight: all weights are zero; at least one sample needs a "
+                         "positive weight")
+    return sw * (X.shape[0] / total)
 
 
 @dataclass
@@ -136,6 +169,65 @@ class Design:
             return R
         s = np.ones(self.n) if self.s is None else self.s
         return R + np.outer(s, c)
+
+
+class Problem:
+    """``X`` and ``Y`` (n, m) prepared once for any number of fits (a path, warm starts).
+
+    Both are divided by powers of two (:func:`pow2_scale`), centred and row-weighted
+    (``sample_weight`` already validated by :func:`check_sample_weight`). Coefficients
+    inside are in those units; :meth:`coef` and :meth:`internal` convert.
+    """
+
+    def __init__(self, X, Y, sample_weight, fit_intercept, kernels):
+        self.n = n = X.shape[0]
+        self.sx, self.sy = pow2_scale(X), pow2_scale(Y)
+        self.design = Design(X, sample_weight, fit_intercept, self.sx, kernels)
+        sw = sample_weight
+        if fit_intercept:
+            self.y_mean = Y.mean(axis=0) if sw is None else (sw @ Y) / n
+        else:
+            self.y_mean = np.zeros(Y.shape[1])
+        self.Y = self.design.weight_target((Y - self.y_mean) / self.sy)
+
+    def penalties(self, alpha, ratio):
+        """``(l1, l2)`` in the solver's units (n times the objective, scaled data)."""
+        return (self.n * alpha * ratio / (self.sx * self.sy),
+                self.n * alpha * (1 - ratio) / self.sx**2)
+
+    def alpha_max(self, ratio, group=False):
+        """The smallest ``alpha`` with an all-zero solution (for ``ratio > 0``)."""
+        T = self.Y.sum(axis=0) if self.design.s is None else self.design.s @ self.Y
+        G = self.design.rmatvec(self.Y, T)
+        top = float(_row_norms(G, True).max(initial=0.0) if group else np.abs(G).max(initial=0.0))
+        return top * self.sx * self.sy / (self.n * ratio)
+
+    def fit(self, alpha, ratio, W0=None, *, group=False, **kw):
+        """Solve at ``alpha`` from ``W0`` (internal units); returns ``(W, results)``."""
+        l1, l2 = self.penalties(alpha, ratio)
+        p, m = self.design.p, self.Y.shape[1]
+        W0 = np.zeros((p, m)) if W0 is None else W0
+        if group:
+            res = [solve(self.design, self.Y, W0, l1=l1, l2=l2, group=True, **kw)]
+            return res[0].W, res
+        res = [solve(self.design, self.Y[:, [k]], W0[:, [k]], l1=l1, l2=l2, **kw)
+               for k in range(m)]
+        return np.hstack([r.W for r in res]), res
+
+    def gaps(self, results, m):
+        """Duality gaps in objective units of the original data, one per target."""
+        g = [r.gap / self.n * self.sy**2 for r in results]
+        return g * m if len(g) == 1 and m > 1 else g
+
+    def coef(self, W):
+        """``(m, p)`` coefficients in the units of the data."""
+        return W.T * (self.sy / self.sx)
+
+    def internal(self, coef):
+        return np.asarray(coef, dtype=float).reshape(-1, self.design.p).T * (self.sx / self.sy)
+
+    def intercept(self, coef):
+        return self.y_mean - coef @ self.design.x_mean
 
 
 def _row_norms(A, group):

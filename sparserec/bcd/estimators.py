@@ -29,6 +29,7 @@ from ..base import (
     validate_xy,
 )
 from .blocks import PARTITIONS
+from .cd import Problem, check_sample_weight, pow2_scale
 from .rules import RULES
 from .updates import UPDATES
 
@@ -63,20 +64,6 @@ _PENALTY_CONSTRAINTS = {
     "l1_ratio": [Interval(numbers.Real, 0, 1, closed="both")],
     "fit_intercept": ["boolean"],
 }
-
-
-def _pow2_scale(A):
-    """The power of two nearest to ``max |A|`` (1 for an all-zero ``A``).
-
-    Dividing by a power of two is exact, so the estimators solve the same problem, in the
-    same floating-point numbers, at every scale of their data (equivariance to scale).
-    """
-    if A.shape[0] * (A.shape[1] if A.ndim > 1 else 1) == 0:
-        return 1.0
-    top = float(abs(A).max())
-    if not np.isfinite(top) or top == 0.0:
-        return 1.0
-    return float(np.ldexp(1.0, int(np.round(np.log2(top)))))
 
 
 def _penalty_ratio(est):
@@ -307,77 +294,57 @@ class BCDRegressor(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         if self.multi_task and self.positive:
             raise ValueError("positive=True cannot be combined with multi_task=True (the "
                              "row-group penalty has no sign constraint)")
-        sw = _check_weights(sample_weight, X, n)
+        sw = check_sample_weight(sample_weight, X)
         if sw is not None and solver == "bcd":
             raise ValueError("sample_weight needs solver='cd' (or 'auto' with the default "
                              "rule, partition and update)")
         ratio = _penalty_ratio(self)
         alpha = 0.0 if ratio is None else float(self.alpha)
         ratio = 0.0 if ratio is None else ratio
-        xp = get_namespace("cupy") if on_gpu else np
         Y = y.reshape(n, -1)
         m = Y.shape[1]
-        if self.fit_intercept:
-            y_mean = Y.mean(axis=0) if sw is None else (sw @ Y) / n
-        else:
-            y_mean = xp.zeros(m)
-        sx, sy = _pow2_scale(X), _pow2_scale(Y)  # exact: the fit is scale-equivariant
-        W0 = np.zeros((p, m))
         prev = getattr(self, "coef_", None)
-        if self.warm_start and prev is not None and np.size(prev) == p * m:
-            W0 = to_host(prev).reshape(m, p).T * (sx / sy)
-        Yc = (Y - y_mean) / sy
+        warm = self.warm_start and prev is not None and np.size(prev) == p * m
         if solver == "cd":
-            W, gaps, n_iter, converged, outer = self._fit_cd(X, Yc, sw, W0, alpha, ratio, sx,
-                                                             sy)
-            x_mean = self._design_x_mean
+            prob = Problem(X, Y, sw, self.fit_intercept, _kernels(self.backend_))
+            W0 = prob.internal(to_host(prev)) if warm else None
+            W, results = prob.fit(alpha, ratio, W0, group=bool(self.multi_task),
+                                  positive=bool(self.positive), tol=float(self.tol),
+                                  max_iter=self.max_iter, rule=self.rule)
+            coef = prob.coef(W)
+            intercept = prob.intercept(coef)
+            gaps = prob.gaps(results, m)
+            n_iter = max(r.n_iter for r in results)
+            converged = all(r.converged for r in results)
+            outer = sum(r.n_outer for r in results)
+            for g in gaps:
+                self._record(g)
         else:
-            W, gaps, n_iter, converged, outer = self._fit_bcd(X, to_host(Yc), W0, alpha,
-                                                              ratio, sx, sy, on_gpu)
-            x_mean = to_host(X.mean(axis=0)).ravel() if self.fit_intercept else np.zeros(p)
-        coef = W.T * (sy / sx)  # (m, p)
-        intercept = to_host(y_mean) - coef @ x_mean
+            coef, intercept, gaps, n_iter, converged, outer = self._fit_bcd(
+                X, Y, alpha, ratio, prev if warm else None, on_gpu)
+            W = coef.T
         dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
         coef = coef.astype(dtype, copy=False)
         self.coef_ = coef[0] if one_target else coef
         self.intercept_ = float(intercept[0]) if one_target else intercept.astype(dtype)
         if on_gpu:  # GPU input: coef_ on the GPU
-            self.coef_ = xp.asarray(self.coef_)
-        gaps = np.asarray(gaps) * sy**2
-        self.dual_gap_ = float(gaps[0]) if one_target else gaps
+            self.coef_ = get_namespace("cupy").asarray(self.coef_)
+        self.dual_gap_ = float(gaps[0]) if one_target else np.asarray(gaps)
         self.active_set_ = np.flatnonzero(np.any(W != 0, axis=1))
         self.active_set_iter_ = outer
         self._set_convergence(n_iter, converged)
         return self
 
-    def _fit_cd(self, X, Yc, sw, W0, alpha, ratio, sx, sy):
-        from .cd import Design, solve
-
-        n = X.shape[0]
-        design = Design(X, sw, self.fit_intercept, sx, _kernels(self.backend_))
-        self._design_x_mean = design.x_mean
-        Yw = design.weight_target(Yc)
-        l1 = n * alpha * ratio / (sx * sy)
-        l2 = n * alpha * (1 - ratio) / sx**2
-        kw = dict(l1=l1, l2=l2, positive=bool(self.positive), tol=float(self.tol),
-                  max_iter=self.max_iter, rule=self.rule)
-        if self.multi_task:
-            results = [solve(design, Yw, W0, group=True, **kw)]
-            W = results[0].W
-            gaps = [results[0].gap / n] * Yw.shape[1]
-        else:
-            results = [solve(design, Yw[:, [k]], W0[:, [k]], **kw) for k in range(Yw.shape[1])]
-            W = np.hstack([r.W for r in results])
-            gaps = [r.gap / n for r in results]
-        for r in results:
-            self._record(r.gap / n * sy**2)
-        return (W, gaps, max(r.n_iter for r in results), all(r.converged for r in results),
-                sum(r.n_outer for r in results))
-
-    def _fit_bcd(self, X, Yc, W0, alpha, ratio, sx, sy, on_gpu):
+    def _fit_bcd(self, X, Y, alpha, ratio, prev, on_gpu):
         from .losses import Penalty, SquaredLoss
 
-        p = X.shape[1]
+        n, p = X.shape
+        xp = get_namespace("cupy") if on_gpu else np
+        y_mean = Y.mean(axis=0) if self.fit_intercept else xp.zeros(Y.shape[1])
+        sx, sy = pow2_scale(X), pow2_scale(Y)  # exact: the fit is scale-equivariant
+        Yc = to_host((Y - y_mean) / sy)
+        W0 = np.zeros((p, Y.shape[1])) if prev is None else \
+            to_host(prev).reshape(-1, p).T * (sx / sy)
         penalty = Penalty(np.full(p, alpha * ratio / (sx * sy)),
                           np.full(p, alpha * (1 - ratio) / sx**2))
         Xs = X / sx if sx != 1.0 else X
@@ -387,7 +354,6 @@ class BCDRegressor(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
                                 "centred X on the device); got a sparse matrix")
             from .device import DeviceSquaredLoss
 
-            xp = get_namespace("cupy")
             losses = [DeviceSquaredLoss(Xs, xp.asarray(Yc[:, k]), self.fit_intercept,
                                         _kernels(self.backend_), xp)
                       for k in range(Yc.shape[1])]
@@ -395,9 +361,12 @@ class BCDRegressor(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
             losses = [SquaredLoss(Xs, Yc[:, k], self.fit_intercept, _kernels(self.backend_))
                       for k in range(Yc.shape[1])]
         results = [_solve(self, loss, penalty, W0[:, [k]]) for k, loss in enumerate(losses)]
-        W = np.hstack([r.W for r in results])
-        return (W, [r.gap for r in results], max(r.n_iter for r in results),
-                all(r.converged for r in results), max(r.active_set_iter for r in results))
+        coef = np.hstack([r.W for r in results]).T * (sy / sx)
+        x_mean = to_host(X.mean(axis=0)).ravel() if self.fit_intercept else np.zeros(p)
+        intercept = to_host(y_mean) - coef @ x_mean
+        return (coef, intercept, [r.gap * sy**2 for r in results],
+                max(r.n_iter for r in results), all(r.converged for r in results),
+                max(r.active_set_iter for r in results))
 
     def predict(self, X):
         """Linear prediction ``X @ coef_.T + intercept_``."""
@@ -415,25 +384,6 @@ class BCDRegressor(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         tags.input_tags.sparse = True
         tags.target_tags.multi_output = True
         return tags
-
-
-def _check_weights(sample_weight, X, n):
-    """Validated ``sample_weight`` rescaled to sum to ``n`` (scikit-learn's convention), or
-    ``None``; errors name ``sample_weight``."""
-    from sklearn.utils.validation import _check_sample_weight
-
-    if sample_weight is None:
-        return None
-    try:
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-    except ValueError as exc:
-        msg = str(exc)
-        raise ValueError(msg if "sample_weight" in msg else f"sample_weight: {msg}") from exc
-    total = float(sw.sum())
-    if total <= 0:
-        raise ValueError("sample_weight: all weights are zero; at least one sample needs a "
-                         "positive weight")
-    return sw * (n / total)
 
 
 class BCDClassifier(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator):
@@ -460,6 +410,8 @@ class BCDClassifier(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator):
 {_BLOCK_DOC.format(rule="gsl", partition="variable", update="newton")}
     fit_intercept : bool, default=True
         The intercept is a coordinate of every block (not of forest blocks).
+    warm_start : bool, default=False
+        Start from the previous ``coef_`` and ``intercept_`` (same classes and features).
     max_iter : int, default=1000
         Maximum number of block updates.
     tol : float, default=1e-4
@@ -474,6 +426,7 @@ class BCDClassifier(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator):
     ----------
     classes_ : ndarray of shape (n_classes,)
     coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        In the precision of ``X`` (float32 stays float32).
     intercept_ : ndarray of shape (1,) or (n_classes,)
     dual_gap_ : float
     active_set_ : ndarray of int
@@ -505,13 +458,15 @@ class BCDClassifier(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator):
     _parameter_constraints = {
         "loss": [StrOptions({"log_loss"})],
         "C": [Interval(numbers.Real, 0, None, closed="neither")],
+        "warm_start": ["boolean"],
         **_PENALTY_CONSTRAINTS,
         **_BLOCK_CONSTRAINTS,
     }
 
     def __init__(self, loss="log_loss", penalty="l2", C=1.0, l1_ratio=0.5, *, rule="gsl",
                  partition="variable", update="newton", block_size=None, fit_intercept=True,
-                 max_iter=1000, tol=1e-4, backend="auto", random_state=None, verbose=0):
+                 warm_start=False, max_iter=1000, tol=1e-4, backend="auto",
+                 random_state=None, verbose=0):
         self.loss = loss
         self.penalty = penalty
         self.C = C
@@ -521,6 +476,7 @@ class BCDClassifier(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator):
         self.update = update
         self.block_size = block_size
         self.fit_intercept = fit_intercept
+        self.warm_start = warm_start
         self.max_iter = max_iter
         self.tol = tol
         self.backend = backend
@@ -543,7 +499,7 @@ class BCDClassifier(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator):
                              f"({self.classes_[0]!r})")
         codes = enc.transform(y)
         n, p = X.shape
-        sx = _pow2_scale(X)  # solve on X / sx (exact): coef = W / sx
+        sx = pow2_scale(X)  # solve on X / sx (exact): coef = W / sx
         if sx != 1.0:
             X = X / sx
         kern = _kernels(self.backend_)
@@ -556,9 +512,16 @@ class BCDClassifier(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator):
         weights = np.append(np.ones(p), [0.0] * int(self.fit_intercept))
         penalty = Penalty(weights * lam * ratio / sx, weights * lam * (1 - ratio) / sx**2)
         always = [p] if self.fit_intercept else []
-        res = _solve(self, loss, penalty, np.zeros((loss.n_coef, loss.n_cols)), always)
+        W0 = np.zeros((loss.n_coef, loss.n_cols))
+        prev = getattr(self, "coef_", None)
+        if self.warm_start and prev is not None and prev.shape == (loss.n_cols, p):
+            W0[:p] = prev.T * sx
+            if self.fit_intercept:
+                W0[p] = self.intercept_
+        res = _solve(self, loss, penalty, W0, always)
         W = res.W
-        self.coef_ = W[:p].T / sx
+        dtype = X.dtype if X.dtype == np.float32 else np.float64
+        self.coef_ = (W[:p].T / sx).astype(dtype, copy=False)
         self.intercept_ = W[p].copy() if self.fit_intercept else np.zeros(loss.n_cols)
         self.dual_gap_ = res.gap
         _set_result(self, res)
@@ -683,7 +646,7 @@ class BCDLabelPropagation(SparseEstimatorMixin, ClassifierMixin, BaseEstimator):
                 if W.shape[0] != W.shape[1]:
                     raise ValueError(f"W must be a square affinity matrix, got shape {W.shape}")
                 W = sp.csr_matrix(W)
-                W = W / _pow2_scale(W)  # the harmonic solution does not depend on the scale
+                W = W / pow2_scale(W)  # the harmonic solution does not depend on the scale
                 if W.nnz and W.data.min() < 0:
                     raise ValueError("W must be non-negative")
                 asym = abs(W - W.T)
@@ -692,7 +655,7 @@ class BCDLabelPropagation(SparseEstimatorMixin, ClassifierMixin, BaseEstimator):
                 return W
             W = sp.csr_matrix(validate_data(self, X, accept_sparse=("csr", "csc", "coo"),
                                             dtype=np.float64, reset=False))
-            return W / _pow2_scale(W)  # predict_proba normalises its rows
+            return W / pow2_scale(W)  # predict_proba normalises its rows
         from sklearn.neighbors import NearestNeighbors
 
         X = validate_data(self, X, reset=reset)
