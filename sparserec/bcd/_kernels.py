@@ -39,10 +39,22 @@ def csc_cols_matvec(indptr, indices, data, n_cols, cols, D, out):
                 out[i, k] += v * D[t, k]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def csc_cols_rmatvec(indptr, indices, data, n_cols, cols, R, out):
     """``out = X[:, cols].T @ R`` for a CSC ``X``; cost O(nnz of those columns)."""
     m = R.shape[1]
+    if m == 1:  # one sparse dot product per column
+        for t in range(cols.size):
+            j = cols[t]
+            acc = 0.0
+            if j == n_cols:
+                for i in range(R.shape[0]):
+                    acc += R[i, 0]
+            else:
+                for q in range(indptr[j], indptr[j + 1]):
+                    acc += data[q] * R[indices[q], 0]
+            out[t, 0] = acc
+        return
     for t in range(cols.size):
         j = cols[t]
         for k in range(m):
@@ -453,6 +465,75 @@ def cd_epoch_sparse_group(indptr, indices, data, xm, cs, R, W, ws, sq, l1, l2, T
     return worst
 
 
+@njit(cache=True)
+def cd_epochs(kind, X, indptr, indices, data, xm, cs, R, W, r, w, ws, sq, l1, l2, positive,
+              T, c, tol, hist):
+    """Up to ``hist.shape[0]`` epochs of the kernel ``kind`` (0 dense, 1 sparse, 2 dense
+    group, 3 sparse group) on ``ws``, storing ``W[ws]`` after each in ``hist``; stops once
+    an epoch's largest step is ``<= tol``. Returns ``(epochs, largest step)``: one call per
+    Anderson period instead of one per epoch. ``r``, ``w``: contiguous 1-D views of ``R``
+    and ``W`` for one target (so that the dot products vectorise)."""
+    m = R.shape[1]
+    worst = np.inf
+    state = np.empty(2)
+    for e in range(hist.shape[0]):
+        if kind == 0:
+            worst = cd_epoch_dense(X, r, w, ws, sq, l1, l2, positive)
+        elif kind == 1:
+            state[0] = T[0]
+            state[1] = c[0]
+            worst = cd_epoch_sparse(indptr, indices, data, xm, cs, r, w, ws, sq, l1, l2,
+                                    positive, state)
+            T[0] = state[0]
+            c[0] = state[1]
+        elif kind == 2:
+            worst = cd_epoch_dense_group(X, R, W, ws, sq, l1, l2)
+        else:
+            worst = cd_epoch_sparse_group(indptr, indices, data, xm, cs, R, W, ws, sq, l1, l2,
+                                          T, c)
+        for t in range(ws.size):
+            for k in range(m):
+                hist[e, t * m + k] = W[ws[t], k]
+        if worst <= tol:
+            return e + 1, worst
+    return hist.shape[0], worst
+
+
+@njit(cache=True, fastmath=True)
+def cd_epochs_gram(H, q, w, sq, l1, l2, positive, tol, hist):
+    """Coordinate descent on a working set through its Gram matrix ``H = X_wsᵀ X_ws``:
+    ``q = X_wsᵀ r`` is kept up to date in O(|ws|) per moved coordinate, so an epoch costs
+    O(|ws|²) whatever ``n`` (the covariance updates of Friedman et al. 2010). Epochs,
+    storage and stopping as :func:`cd_epochs`."""
+    b = w.size
+    worst = np.inf
+    for e in range(hist.shape[0]):
+        worst = 0.0
+        for j in range(b):
+            h = sq[j] + l2
+            if h <= 0.0:
+                continue
+            old = w[j]
+            z = sq[j] * old + q[j]
+            if z > l1:
+                new = (z - l1) / h
+            elif z < -l1 and not positive:
+                new = (z + l1) / h
+            else:
+                new = 0.0
+            if new != old:
+                d = new - old
+                for i in range(b):
+                    q[i] -= H[i, j] * d
+                w[j] = new
+                worst = max(worst, abs(d) * h)
+        for j in range(b):
+            hist[e, j] = w[j]
+        if worst <= tol:
+            return e + 1, worst
+    return hist.shape[0], worst
+
+
 @njit(cache=True, fastmath=True)
 def dense_cols_rmatvec(X, cols, R, out):
     """``out = X[:, cols].T @ R`` for a dense ``X`` (no copy of the columns)."""
@@ -494,7 +575,8 @@ def get(backend: str):
     names = ("csc_cols_matvec", "csc_cols_rmatvec", "csc_residual_update", "quadratic_l1_cd",
              "grow_forest", "greedy_coloring", "tree_factor", "tree_substitute",
              "cd_epoch_dense", "cd_epoch_sparse", "cd_epoch_dense_group",
-             "cd_epoch_sparse_group", "dense_cols_rmatvec", "dense_cols_matvec")
+             "cd_epoch_sparse_group", "cd_epochs", "cd_epochs_gram", "dense_cols_rmatvec",
+             "dense_cols_matvec")
     funcs = {name: globals()[name] for name in names}
     if backend != "numba":
         funcs = {name: f.py_func for name, f in funcs.items()}

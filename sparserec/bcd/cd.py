@@ -45,7 +45,10 @@ def pow2_scale(A):
     """
     if A.shape[0] * (A.shape[1] if A.ndim > 1 else 1) == 0:
         return 1.0
-    top = float(abs(A).max()) if sp.issparse(A) else float(max(A.max(), -A.min()))
+    vals = A.data if sp.issparse(A) else A
+    if vals.size == 0:
+        return 1.0
+    top = float(max(vals.max(), -vals.min()))
     if not np.isfinite(top) or top == 0.0:
         return 1.0
     return float(np.ldexp(1.0, int(np.round(np.log2(top)))))
@@ -94,32 +97,39 @@ class Design:
         dtype = np.dtype(X.dtype if X.dtype in (np.float32, np.float64) else np.float64)
         sw = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         self.s = None if sw is None else np.sqrt(sw)
-        if fit_intercept:
-            xm = (np.asarray(X.mean(axis=0)).ravel() if sw is None
-                  else np.asarray(sw @ X).ravel() / sw.sum())
-        else:
-            xm = np.zeros(p)
-        self.x_mean = xm.astype(float)  # in the units of X
         if self.sparse:
             Xs = X if X.format == "csc" else X.tocsc()
-            if Xs is X and (self.s is not None or scale != 1.0
-                            or not X.has_canonical_format):
-                Xs = X.copy()  # never modify the caller's matrix
-            Xs.sum_duplicates()
-            if self.s is not None:
-                Xs.data *= self.s[Xs.indices].astype(dtype)
-            if scale != 1.0:
-                Xs.data /= dtype.type(scale)
+            if not Xs.has_canonical_format:
+                Xs = Xs.copy() if Xs is X else Xs  # never modify the caller's matrix
+                Xs.sum_duplicates()
+            data = Xs.data
+            if self.s is not None or scale != 1.0:  # new values, shared pattern
+                data = data * (self.s[Xs.indices] / scale).astype(dtype) \
+                    if self.s is not None else data / dtype.type(scale)
+                Xs = sp.csc_matrix((data, Xs.indices, Xs.indptr), shape=Xs.shape)
             self.X = Xs
-            self.xm = self.x_mean / scale
-            s = np.ones(n) if self.s is None else self.s
-            self.cs = np.asarray(s @ Xs).ravel().astype(float)  # sᵀ x_j
-            sq = np.zeros(p)
             nz = np.flatnonzero(np.diff(Xs.indptr))
+            colsum = np.zeros(p)  # Σ_i s_i x̃_ij = sᵀ x_j (scaled)
+            sq = np.zeros(p)
             if nz.size:
-                sq[nz] = np.add.reduceat(Xs.data.astype(float) ** 2, Xs.indptr[nz])
-            sq -= 2 * self.xm * self.cs - self.xm**2 * float(s @ s)
+                d64 = data.astype(float, copy=False)
+                starts = Xs.indptr[nz]
+                sq[nz] = np.add.reduceat(d64 * d64, starts)
+                s_d = d64 if self.s is None else d64 * self.s[Xs.indices]
+                colsum[nz] = np.add.reduceat(s_d, starts)
+            # weighted mean of X: Σ sw x_ij / Σ sw = (sᵀ x̃_j) scale / Σ sw
+            total = float(n if sw is None else sw.sum())
+            xm = colsum * scale / total if fit_intercept else np.zeros(p)
+            self.x_mean = xm
+            self.xm = xm / scale
+            self.cs = colsum
+            sq -= 2 * self.xm * self.cs - self.xm**2 * total
         else:
+            if fit_intercept:
+                xm = X.mean(axis=0) if sw is None else (sw @ X) / sw.sum()
+            else:
+                xm = np.zeros(p)
+            self.x_mean = np.asarray(xm, dtype=float)
             Xc = np.array(X, dtype=dtype, order="F", copy=True)
             if fit_intercept:
                 Xc -= xm.astype(dtype)
@@ -133,6 +143,36 @@ class Design:
             sq = np.einsum("ij,ij->j", Xc, Xc, dtype=float)
         self.centred_sparse = self.sparse and bool(np.any(self.xm))
         self.sq = np.maximum(sq, 0.0)
+        self.full_gram = self.gram_pos = self.gram_cols = None
+
+    def gram(self, cols):
+        """``X_c[:, cols]ᵀ X_c[:, cols]`` (dense). After :meth:`precompute_gram`, read from
+        the full Gram matrix (``n ≥ p``) or from a cache of Gram columns ``X_cᵀ x_j`` that
+        grows with the working sets (``n < p``): a path reuses them from one ``alpha`` to
+        the next instead of recomputing a working-set Gram matrix per fit."""
+        if self.full_gram is not None:
+            return np.ascontiguousarray(self.full_gram[np.ix_(cols, cols)])
+        if self.gram_pos is None:
+            sub = self.X[:, cols]
+            return np.asarray(sub.T @ sub, dtype=float)
+        missing = cols[self.gram_pos[cols] < 0]
+        if missing.size:
+            block = np.asarray(self.X.T @ self.X[:, missing], dtype=float)  # (p, new)
+            start = self.gram_cols.shape[1]
+            self.gram_cols = np.hstack([self.gram_cols, block])
+            self.gram_pos[missing] = start + np.arange(missing.size)
+        return np.ascontiguousarray(self.gram_cols[cols][:, self.gram_pos[cols]])
+
+    def precompute_gram(self):
+        """Prepare Gram matrices for many fits (a path): the full ``X_cᵀ X_c`` when
+        ``n ≥ p``, else a cache of the Gram columns of the working sets (dense ``X``)."""
+        if self.sparse or self.full_gram is not None or self.gram_pos is not None:
+            return
+        if self.n >= self.p:
+            self.full_gram = np.asarray(self.X.T @ self.X, dtype=float)
+        else:
+            self.gram_pos = np.full(self.p, -1, dtype=np.int64)
+            self.gram_cols = np.empty((self.p, 0))
 
     def weight_target(self, Y):
         """``s ⊙ Y`` (``Y`` already centred)."""
@@ -283,30 +323,18 @@ def dual_gap(Rt, Y, G, W, l1, l2, positive, group):
     return max(primal - best, 0.0)
 
 
-class _Anderson:
-    """Anderson extrapolation of the last ``K + 1`` iterates (Bertrand & Massias 2021)."""
-
-    def __init__(self, K):
-        self.K, self.mem = K, []
-
-    def reset(self):
-        self.mem = []
-
-    def __call__(self, w):
-        self.mem.append(w.ravel().copy())
-        if len(self.mem) < self.K + 1:
-            return None
-        A = np.array(self.mem)
-        self.mem = []
-        U = np.diff(A, axis=0)
-        C = U @ U.T
-        try:
-            z = np.linalg.solve(C, np.ones(self.K))
-        except np.linalg.LinAlgError:
-            return None
-        if not np.all(np.isfinite(z)) or z.sum() == 0:
-            return None
-        return (z / z.sum()) @ A[1:]
+def _anderson(A):
+    """Anderson extrapolation from the iterates ``A`` (rows; Bertrand & Massias 2021), or
+    ``None`` when the system is singular."""
+    U = np.diff(A, axis=0)
+    C = U @ U.T
+    try:
+        z = np.linalg.solve(C, np.ones(C.shape[0]))
+    except np.linalg.LinAlgError:
+        return None
+    if not np.all(np.isfinite(z)) or z.sum() == 0:
+        return None
+    return (z / z.sum()) @ A[1:]
 
 
 def solve(design, Y, W0, *, l1, l2, positive=False, group=False, tol=1e-4, max_iter=1000,
@@ -331,7 +359,8 @@ def solve(design, Y, W0, *, l1, l2, positive=False, group=False, tol=1e-4, max_i
     epochs, outer, gap, converged = 0, 0, np.inf, False
     kkt_ref = None
     ws_size = WS_START
-    acc = _Anderson(ANDERSON_K)
+    dummy = np.zeros((1, 1), dtype=design.X.dtype)  # unused arrays of the other layout
+    empty_i = np.zeros(1, dtype=np.int32)
     while True:
         Rt = design.true_residual(R, c)
         G = design.rmatvec(R, T)
@@ -365,36 +394,69 @@ def solve(design, Y, W0, *, l1, l2, positive=False, group=False, tol=1e-4, max_i
         if ws.size == 0:
             break
         inner_tol = INNER_FRACTION * float(viol.max(initial=0.0))
-        acc.reset()
-        sqw = sq
+        if not design.sparse and not group and design.n >= ws.size:
+            epochs = _inner_gram(design, R, T, c, W, ws, G[ws, 0], l1, l2, positive,
+                                 inner_tol, epochs, max_iter)
+            continue
+        kind = (2 if group else 0) + int(design.sparse)
+        X = design.X
+        if design.sparse:
+            args = (dummy, X.indptr, X.indices, X.data)
+        else:
+            args = (X, empty_i, empty_i, dummy[0])
+        prev = W[ws].ravel()
         while epochs < max_iter:
-            epochs += 1
-            if group:
-                if design.sparse:
-                    X = design.X
-                    worst = k.cd_epoch_sparse_group(X.indptr, X.indices, X.data, design.xm,
-                                                    design.cs, R, W, ws, sqw, l1, l2, T, c)
-                else:
-                    worst = k.cd_epoch_dense_group(design.X, R, W, ws, sqw, l1, l2)
-            else:
-                w, r = W[:, 0], R[:, 0]
-                if design.sparse:
-                    X = design.X
-                    state = np.array([T[0], c[0]])
-                    worst = k.cd_epoch_sparse(X.indptr, X.indices, X.data, design.xm,
-                                              design.cs, r, w, ws, sqw, l1, l2, positive,
-                                              state)
-                    T[0], c[0] = state
-                else:
-                    worst = k.cd_epoch_dense(design.X, r, w, ws, sqw, l1, l2, positive)
-            if worst <= inner_tol:
+            hist = np.empty((min(ANDERSON_K, max_iter - epochs), ws.size * m))
+            done, worst = k.cd_epochs(kind, *args, design.xm, design.cs, R, W, R[:, 0],
+                                      W[:, 0], ws, sq, l1, l2, positive, T, c, inner_tol,
+                                      hist)
+            epochs += done
+            if worst <= inner_tol or done < ANDERSON_K:
                 break
-            extra = acc(W[ws])
+            extra = _anderson(np.vstack([prev, hist]))
+            prev = hist[-1]
             if extra is not None:
                 _try_extrapolation(design, R, T, c, W, ws, extra.reshape(ws.size, m),
                                    l1, l2, positive, group)
+                prev = W[ws].ravel()
     return CDResult(W=W, n_iter=epochs, converged=bool(converged), gap=float(gap),
                     n_outer=outer)
+
+
+def _inner_gram(design, R, T, c, W, ws, q, l1, l2, positive, tol, epochs, max_iter):
+    """Solve the working set through its Gram matrix (dense ``X``, ``n ≥ |ws|``): an epoch
+    costs O(|ws|²) instead of O(n |ws|); the residual is updated once at the end. Every
+    ``ANDERSON_K`` epochs the iterates are extrapolated (Anderson)."""
+    H = design.gram(ws)
+    sqw = np.ascontiguousarray(np.diag(H))
+    w0 = W[ws, 0].copy()
+    w = w0.copy()
+    q = np.array(q, dtype=float)
+    prev = w.copy()
+    while epochs < max_iter:
+        hist = np.empty((min(ANDERSON_K, max_iter - epochs), ws.size))
+        done, worst = design.k.cd_epochs_gram(H, q, w, sqw, l1, l2, positive, tol, hist)
+        epochs += done
+        if worst <= tol or done < ANDERSON_K:
+            break
+        extra = _anderson(np.vstack([prev, hist]))
+        prev = hist[-1]
+        if extra is not None:
+            if positive:
+                extra = np.maximum(extra, 0.0)
+            D = extra - w
+            # objective change, from q = X_wsᵀ r and H: −Dᵀq + ½ DᵀHD + Δpenalty
+            HD = H @ D
+            change = -D @ q + 0.5 * D @ HD + l1 * (np.abs(extra).sum() - np.abs(w).sum()) \
+                + 0.5 * l2 * (extra @ extra - w @ w)
+            if change < 0:
+                w, q = extra, q - HD
+                prev = w.copy()
+    D = w - w0
+    if np.any(D):
+        design.update(R, T, c, ws, D[:, None])
+        W[ws, 0] = w
+    return epochs
 
 
 def _objective_ws(Rt, Wws, l1, l2, group):

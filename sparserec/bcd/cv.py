@@ -47,6 +47,7 @@ def _fold_mse(X, Y, sw, train, test, ratio, grid, params, backend):
     """Mean squared test error (weighted, averaged over targets) along the path."""
     sw_train = check_sample_weight(_take(sw, train), X[train]) if sw is not None else None
     prob = Problem(X[train], Y[train], sw_train, params["fit_intercept"], _kernels(backend))
+    prob.design.precompute_gram()
     W = None
     mse = np.empty(grid.size)
     Xt, Yt = X[test], Y[test]

@@ -120,6 +120,7 @@ def bcd_path(X, y, *, l1_ratio=1.0, eps=1e-3, alphas=100, sample_weight=None,
         raise ValueError("positive=True cannot be combined with multi_task=True")
     sw = check_sample_weight(sample_weight, X)
     prob = Problem(X, Y, sw, fit_intercept, _kernels(backend))
+    prob.design.precompute_gram()  # many fits: one Gram matrix when n ≥ p (dense)
     if isinstance(alphas, numbers.Integral) and not isinstance(alphas, bool):
         if alphas < 1:
             raise ValueError(f"alphas must be a positive count or an array, got {alphas}")
