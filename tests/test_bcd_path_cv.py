@@ -77,7 +77,7 @@ def test_regressor_cv_chooses_lassocv_alpha():
 def test_regressor_cv_l1_ratio_list_like_elasticnetcv():
     X, y = _data(2)
     cv = KFold(3)
-    ours = BCDRegressorCV(l1_ratio=[0.3, 1.0], alphas=10, cv=cv, tol=1e-10).fit(X, y)
+    ours = BCDRegressorCV(l1_ratio=[0.3, 1.0], alphas=10, cv=cv, tol=1e-13).fit(X, y)
     ref = ElasticNetCV(l1_ratio=[0.3, 1.0], alphas=10, cv=cv, tol=1e-12,
                        max_iter=100000).fit(X, y)
     assert ours.alphas_.shape == ref.alphas_.shape == (2, 10)
