@@ -80,6 +80,7 @@ class CDResult:
     converged: bool
     gap: float  # final duality gap (n units), or the KKT violation without a penalty
     n_outer: int
+    state: tuple = None  # (residual, Tsum, c, gradient) at W, for a warm start
 
 
 class Design:
@@ -157,11 +158,16 @@ class Design:
             return np.asarray(sub.T @ sub, dtype=float)
         missing = cols[self.gram_pos[cols] < 0]
         if missing.size:
-            block = np.asarray(self.X.T @ self.X[:, missing], dtype=float)  # (p, new)
-            start = self.gram_cols.shape[1]
-            self.gram_cols = np.hstack([self.gram_cols, block])
+            start = self.gram_used
+            if start + missing.size > self.gram_cols.shape[1]:  # grow by doubling
+                cap = max(2 * self.gram_cols.shape[1], start + missing.size)
+                grown = np.empty((self.p, min(cap, self.p)))
+                grown[:, :start] = self.gram_cols[:, :start]
+                self.gram_cols = grown
+            self.gram_cols[:, start:start + missing.size] = self.X.T @ self.X[:, missing]
             self.gram_pos[missing] = start + np.arange(missing.size)
-        return np.ascontiguousarray(self.gram_cols[cols][:, self.gram_pos[cols]])
+            self.gram_used = start + missing.size
+        return self.gram_cols[np.ix_(cols, self.gram_pos[cols])]
 
     def precompute_gram(self):
         """Prepare Gram matrices for many fits (a path): the full ``X_cᵀ X_c`` when
@@ -172,7 +178,8 @@ class Design:
             self.full_gram = np.asarray(self.X.T @ self.X, dtype=float)
         else:
             self.gram_pos = np.full(self.p, -1, dtype=np.int64)
-            self.gram_cols = np.empty((self.p, 0))
+            self.gram_cols = np.empty((self.p, 64))
+            self.gram_used = 0
 
     def weight_target(self, Y):
         """``s ⊙ Y`` (``Y`` already centred)."""
@@ -242,10 +249,20 @@ class Problem:
         top = float(_row_norms(G, True).max(initial=0.0) if group else np.abs(G).max(initial=0.0))
         return top * self.sx * self.sy / (self.n * ratio)
 
-    def fit(self, alpha, ratio, W0=None, *, group=False, **kw):
-        """Solve at ``alpha`` from ``W0`` (internal units); returns ``(W, results)``."""
+    def fit(self, alpha, ratio, W0=None, *, group=False, previous=None, **kw):
+        """Solve at ``alpha`` from ``W0`` (internal units), or from the ``previous``
+        results (a path: their residuals and gradients are reused); returns
+        ``(W, results)``."""
         l1, l2 = self.penalties(alpha, ratio)
         p, m = self.design.p, self.Y.shape[1]
+        if previous is not None:
+            if group:
+                res = [solve(self.design, self.Y, previous[0].W, l1=l1, l2=l2, group=True,
+                             state=previous[0].state, **kw)]
+                return res[0].W, res
+            res = [solve(self.design, self.Y[:, [k]], r.W, l1=l1, l2=l2, state=r.state, **kw)
+                   for k, r in enumerate(previous)]
+            return np.hstack([r.W for r in res]), res
         W0 = np.zeros((p, m)) if W0 is None else W0
         if group:
             res = [solve(self.design, self.Y, W0, l1=l1, l2=l2, group=True, **kw)]
@@ -338,19 +355,25 @@ def _anderson(A):
 
 
 def solve(design, Y, W0, *, l1, l2, positive=False, group=False, tol=1e-4, max_iter=1000,
-          rule="gsl", screen=True):
+          rule="gsl", screen=True, state=None):
     """Minimise the problem of this module from ``W0`` (``(p, m)``; ``Y`` is ``(n, m)``,
-    centred and weighted). ``l1``/``l2`` are in n units. Returns a :class:`CDResult`."""
+    centred and weighted). ``l1``/``l2`` are in n units. ``state``: the ``state`` of a
+    previous result that ended at ``W0`` (a path: its residual and gradient are reused).
+    Returns a :class:`CDResult`."""
     k = design.k
     p, m = design.p, Y.shape[1]
     W = np.array(W0, dtype=float).reshape(p, m)
-    R = np.array(Y, dtype=float, order="C").reshape(-1, m)
-    T = R.sum(axis=0) if design.s is None else design.s @ R  # sᵀ r̃
-    c = np.zeros(m)
     sq = design.sq
-    nz0 = np.flatnonzero(np.any(W != 0, axis=1))
-    if nz0.size:
-        design.update(R, T, c, nz0, W[nz0])
+    if state is not None:
+        R, T, c, G_next = (a.copy() for a in state)
+    else:
+        R = np.array(Y, dtype=float, order="C").reshape(-1, m)
+        T = R.sum(axis=0) if design.s is None else design.s @ R  # sᵀ r̃
+        c = np.zeros(m)
+        G_next = None
+        nz0 = np.flatnonzero(np.any(W != 0, axis=1))
+        if nz0.size:
+            design.update(R, T, c, nz0, W[nz0])
     threshold = tol * float(np.vdot(Y, Y))
     score_scale = 1.0 / np.sqrt(np.where(sq + l2 > 0, sq + l2, np.inf)) if rule == "gsl" \
         else np.ones(p)
@@ -363,7 +386,8 @@ def solve(design, Y, W0, *, l1, l2, positive=False, group=False, tol=1e-4, max_i
     empty_i = np.zeros(1, dtype=np.int32)
     while True:
         Rt = design.true_residual(R, c)
-        G = design.rmatvec(R, T)
+        G = design.rmatvec(R, T) if G_next is None else G_next
+        G_next = None
         viol = violation(G, W, l1, l2, positive, group)
         gap = dual_gap(Rt, Y, G, W, l1, l2, positive, group)
         if gap is None:  # no penalty: the KKT violation relative to its start
@@ -420,7 +444,7 @@ def solve(design, Y, W0, *, l1, l2, positive=False, group=False, tol=1e-4, max_i
                                    l1, l2, positive, group)
                 prev = W[ws].ravel()
     return CDResult(W=W, n_iter=epochs, converged=bool(converged), gap=float(gap),
-                    n_outer=outer)
+                    n_outer=outer, state=(R, T, c, G))
 
 
 def _inner_gram(design, R, T, c, W, ws, q, l1, l2, positive, tol, epochs, max_iter):

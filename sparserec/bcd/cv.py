@@ -52,10 +52,11 @@ def _fold_mse(X, Y, sw, train, test, ratio, grid, params, backend):
     mse = np.empty(grid.size)
     Xt, Yt = X[test], Y[test]
     wt = None if sw is None else sw[test]
+    res = None
     for i, alpha in enumerate(grid):
-        W, _ = prob.fit(float(alpha), ratio, W, group=params["multi_task"],
-                        positive=params["positive"], tol=params["tol"],
-                        max_iter=params["max_iter"])
+        W, res = prob.fit(float(alpha), ratio, W, group=params["multi_task"],
+                          positive=params["positive"], tol=params["tol"],
+                          max_iter=params["max_iter"], previous=res)
         coef = prob.coef(W)
         pred = np.asarray(Xt @ coef.T) + prob.intercept(coef)
         err = ((Yt - pred) ** 2).mean(axis=1)

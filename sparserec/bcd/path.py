@@ -136,9 +136,11 @@ def bcd_path(X, y, *, l1_ratio=1.0, eps=1e-3, alphas=100, sample_weight=None,
     intercepts = np.empty((m, grid.size))
     gaps = np.empty(grid.size)
     n_iters = np.empty(grid.size, dtype=int)
+    res = None
     for i, alpha in enumerate(grid):
         W, res = prob.fit(float(alpha), float(l1_ratio), W, group=bool(multi_task),
-                          positive=bool(positive), tol=float(tol), max_iter=int(max_iter))
+                          positive=bool(positive), tol=float(tol), max_iter=int(max_iter),
+                          previous=res)
         coef = prob.coef(W)
         coefs[:, :, i] = coef
         intercepts[:, i] = prob.intercept(coef)
