@@ -534,6 +534,132 @@ def cd_epochs_gram(H, q, w, sq, l1, l2, positive, tol, hist):
     return hist.shape[0], worst
 
 
+@njit(cache=True)
+def cd_gram_solve(H, q, w, sq, l1, l2, positive, tol, max_epochs, K):
+    """:func:`cd_epochs_gram` until an epoch's largest step is ``<= tol`` or
+    ``max_epochs``, with Anderson extrapolation of the last ``K + 1`` iterates every ``K``
+    epochs (accepted when the objective decreases; Bertrand & Massias 2021), all compiled.
+    ``q`` and ``w`` are updated in place. Returns the epochs done."""
+    b = w.size
+    A = np.empty((K + 1, b))
+    A[0, :] = w
+    hist = np.empty((K, b))
+    U = np.empty((K, b))
+    epochs = 0
+    while epochs < max_epochs:
+        n_run = min(K, max_epochs - epochs)
+        done, worst = cd_epochs_gram(H, q, w, sq, l1, l2, positive, tol, hist[:n_run])
+        epochs += done
+        if worst <= tol or done < K:
+            break
+        A[1:, :] = hist
+        extra, ok = _anderson_point(A, U, positive)
+        if ok:
+            D = extra - w
+            HD = H @ D
+            change = -(D @ q) + 0.5 * (D @ HD) \
+                + l1 * (np.abs(extra).sum() - np.abs(w).sum()) \
+                + 0.5 * l2 * (extra @ extra - w @ w)
+            if change < 0.0:
+                w[:] = extra
+                q -= HD
+        A[0, :] = w
+    return epochs
+
+
+@njit(cache=True)
+def _anderson_point(A, U, positive):
+    """Anderson extrapolation of the rows of ``A`` (``K + 1`` iterates); ``ok`` False when
+    the system is degenerate."""
+    K = U.shape[0]
+    for k in range(K):
+        U[k, :] = A[k + 1] - A[k]
+    C = U @ U.T
+    scale = 0.0
+    for k in range(K):
+        scale = max(scale, C[k, k])
+    if not (scale > 0.0 and np.isfinite(scale)):
+        return A[K].copy(), False
+    for k in range(K):
+        C[k, k] += 1e-12 * scale  # a tiny ridge keeps the solve defined
+    z = np.linalg.solve(C, np.ones(K))
+    total = z.sum()
+    if not (np.all(np.isfinite(z)) and total != 0.0):
+        return A[K].copy(), False
+    extra = (z / total) @ A[1:]
+    if positive:
+        extra = np.maximum(extra, 0.0)
+    return extra, True
+
+
+@njit(cache=True)
+def cd_residual_solve(sparse, X, indptr, indices, data, xm, cs, r, w, ws, sq, l1, l2,
+                      positive, state, total_w, tol, max_epochs, K):
+    """One target: epochs of :func:`cd_epoch_dense` / :func:`cd_epoch_sparse` on ``ws``
+    until an epoch's largest step is ``<= tol`` or ``max_epochs``, with Anderson
+    extrapolation every ``K`` epochs, accepted when the objective
+    ``½‖r̃ + c s‖² + penalty`` decreases (``‖r̃ + c s‖² = ‖r̃‖² + 2cT + c² Σ s²``, with
+    ``state = [T, c]`` and ``total_w = Σ s²``). Returns the epochs done."""
+    b = ws.size
+    A = np.empty((K + 1, b))
+    U = np.empty((K, b))
+    for t in range(b):
+        A[0, t] = w[ws[t]]
+    r2 = np.empty_like(r)
+    epochs = 0
+    while epochs < max_epochs:
+        n_run = min(K, max_epochs - epochs)
+        worst = np.inf
+        done = 0
+        for e in range(n_run):
+            if sparse:
+                worst = cd_epoch_sparse(indptr, indices, data, xm, cs, r, w, ws, sq, l1, l2,
+                                        positive, state)
+            else:
+                worst = cd_epoch_dense(X, r, w, ws, sq, l1, l2, positive)
+            done += 1
+            for t in range(b):
+                A[e + 1, t] = w[ws[t]]
+            if worst <= tol:
+                break
+        epochs += done
+        if worst <= tol or done < K:
+            break
+        extra, ok = _anderson_point(A, U, positive)
+        if ok:
+            T, c = state[0], state[1]
+            T2, c2 = T, c
+            r2[:] = r
+            pen_old = 0.0
+            pen_new = 0.0
+            for t in range(b):
+                j = ws[t]
+                d = extra[t] - w[j]
+                pen_old += l1 * abs(w[j]) + 0.5 * l2 * w[j] * w[j]
+                pen_new += l1 * abs(extra[t]) + 0.5 * l2 * extra[t] * extra[t]
+                if d == 0.0:
+                    continue
+                if sparse:
+                    for q in range(indptr[j], indptr[j + 1]):
+                        r2[indices[q]] -= data[q] * d
+                    T2 -= cs[j] * d
+                    c2 += xm[j] * d
+                else:
+                    for i in range(r.size):
+                        r2[i] -= X[i, j] * d
+            old = 0.5 * (r @ r + 2 * c * T + c * c * total_w) + pen_old
+            new = 0.5 * (r2 @ r2 + 2 * c2 * T2 + c2 * c2 * total_w) + pen_new
+            if new < old:
+                r[:] = r2
+                state[0] = T2
+                state[1] = c2
+                for t in range(b):
+                    w[ws[t]] = extra[t]
+        for t in range(b):
+            A[0, t] = w[ws[t]]
+    return epochs
+
+
 @njit(cache=True, fastmath=True)
 def dense_cols_rmatvec(X, cols, R, out):
     """``out = X[:, cols].T @ R`` for a dense ``X`` (no copy of the columns)."""
@@ -575,7 +701,8 @@ def get(backend: str):
     names = ("csc_cols_matvec", "csc_cols_rmatvec", "csc_residual_update", "quadratic_l1_cd",
              "grow_forest", "greedy_coloring", "tree_factor", "tree_substitute",
              "cd_epoch_dense", "cd_epoch_sparse", "cd_epoch_dense_group",
-             "cd_epoch_sparse_group", "cd_epochs", "cd_epochs_gram", "dense_cols_rmatvec",
+             "cd_epoch_sparse_group", "cd_epochs", "cd_epochs_gram", "cd_gram_solve",
+             "cd_residual_solve", "dense_cols_rmatvec",
              "dense_cols_matvec")
     funcs = {name: globals()[name] for name in names}
     if backend != "numba":

@@ -145,6 +145,7 @@ class Design:
         self.centred_sparse = self.sparse and bool(np.any(self.xm))
         self.sq = np.maximum(sq, 0.0)
         self.full_gram = self.gram_pos = self.gram_cols = None
+        self.total_w = float(n if self.s is None else self.s @ self.s)  # Σ s_i²
 
     def gram(self, cols):
         """``X_c[:, cols]ᵀ X_c[:, cols]`` (dense). After :meth:`precompute_gram`, read from
@@ -422,8 +423,19 @@ def solve(design, Y, W0, *, l1, l2, positive=False, group=False, tol=1e-4, max_i
             epochs = _inner_gram(design, R, T, c, W, ws, G[ws, 0], l1, l2, positive,
                                  inner_tol, epochs, max_iter)
             continue
-        kind = (2 if group else 0) + int(design.sparse)
         X = design.X
+        if not group:
+            state = np.array([T[0], c[0]])
+            epochs += k.cd_residual_solve(
+                design.sparse, dummy if design.sparse else X,
+                X.indptr if design.sparse else empty_i,
+                X.indices if design.sparse else empty_i,
+                X.data if design.sparse else dummy[0], design.xm, design.cs, R[:, 0],
+                W[:, 0], ws, sq, l1, l2, bool(positive), state, design.total_w, inner_tol,
+                max_iter - epochs, ANDERSON_K)
+            T[0], c[0] = state
+            continue
+        kind = 2 + int(design.sparse)
         if design.sparse:
             args = (dummy, X.indptr, X.indices, X.data)
         else:
@@ -456,26 +468,8 @@ def _inner_gram(design, R, T, c, W, ws, q, l1, l2, positive, tol, epochs, max_it
     w0 = W[ws, 0].copy()
     w = w0.copy()
     q = np.array(q, dtype=float)
-    prev = w.copy()
-    while epochs < max_iter:
-        hist = np.empty((min(ANDERSON_K, max_iter - epochs), ws.size))
-        done, worst = design.k.cd_epochs_gram(H, q, w, sqw, l1, l2, positive, tol, hist)
-        epochs += done
-        if worst <= tol or done < ANDERSON_K:
-            break
-        extra = _anderson(np.vstack([prev, hist]))
-        prev = hist[-1]
-        if extra is not None:
-            if positive:
-                extra = np.maximum(extra, 0.0)
-            D = extra - w
-            # objective change, from q = X_wsᵀ r and H: −Dᵀq + ½ DᵀHD + Δpenalty
-            HD = H @ D
-            change = -D @ q + 0.5 * D @ HD + l1 * (np.abs(extra).sum() - np.abs(w).sum()) \
-                + 0.5 * l2 * (extra @ extra - w @ w)
-            if change < 0:
-                w, q = extra, q - HD
-                prev = w.copy()
+    epochs += design.k.cd_gram_solve(H, q, w, sqw, l1, l2, bool(positive), tol,
+                                     max_iter - epochs, ANDERSON_K)
     D = w - w0
     if np.any(D):
         design.update(R, T, c, ws, D[:, None])
