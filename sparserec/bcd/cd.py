@@ -144,7 +144,7 @@ class Design:
             sq = np.einsum("ij,ij->j", Xc, Xc, dtype=float)
         self.centred_sparse = self.sparse and bool(np.any(self.xm))
         self.sq = np.maximum(sq, 0.0)
-        self.full_gram = self.gram_pos = self.gram_cols = None
+        self.full_gram = self.gram_pos = self.gram_cols = self.last_gram = None
         self.total_w = float(n if self.s is None else self.s @ self.s)  # Σ s_i²
 
     def gram(self, cols):
@@ -152,6 +152,15 @@ class Design:
         the full Gram matrix (``n ≥ p``) or from a cache of Gram columns ``X_cᵀ x_j`` that
         grows with the working sets (``n < p``): a path reuses them from one ``alpha`` to
         the next instead of recomputing a working-set Gram matrix per fit."""
+        last = self.last_gram
+        if last is not None and np.array_equal(last[0], cols):  # same working set again
+            return last[1]
+        H = self._gram(cols)
+        if self.full_gram is not None or self.gram_pos is not None:
+            self.last_gram = (cols.copy(), H)
+        return H
+
+    def _gram(self, cols):
         if self.full_gram is not None:
             return np.ascontiguousarray(self.full_gram[np.ix_(cols, cols)])
         if self.gram_pos is None:
