@@ -26,12 +26,16 @@ _ESTIMATORS = {
     "BCDRegressor": "sparserec.bcd.estimators",
     "BCDClassifier": "sparserec.bcd.estimators",
     "BCDLabelPropagation": "sparserec.bcd.estimators",
+    "BCDRegressorCV": "sparserec.bcd.cv",
+    "BCDClassifierCV": "sparserec.bcd.cv",
     "OnlineOrthogonalDictionary": "sparserec.dictionary.online_orthogonal",
     "SparseWHT": "sparserec.wht.spright",
     "SelfCalibration": "sparserec.selfcal.estimators",
     "WaveletDeconvolution": "sparserec.deconv.estimators",
     "JointWaveletDeconvolution": "sparserec.deconv.estimators",
 }
+# public function name -> module defining it
+_FUNCTIONS = {"bcd_path": "sparserec.bcd.path"}
 _SUBMODULES = ("backend", "base", "datasets", "metrics", "operators", "io", "plotting",
                "imaging", "distributed", "sbl", "bcd", "dictionary", "wht", "selfcal", "deconv",
                "demos", "utils")
@@ -44,6 +48,7 @@ __all__ = [
     "get_config",
     "set_config",
     *_ESTIMATORS,
+    *_FUNCTIONS,
 ]
 
 
@@ -62,6 +67,8 @@ def all_estimators() -> list[tuple[str, type]]:
 def __getattr__(name: str):
     if name in _ESTIMATORS:
         return getattr(importlib.import_module(_ESTIMATORS[name]), name)
+    if name in _FUNCTIONS:
+        return getattr(importlib.import_module(_FUNCTIONS[name]), name)
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'sparserec' has no attribute {name!r}")

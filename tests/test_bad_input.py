@@ -130,7 +130,18 @@ def _regression(n=30, p=6):
 
 def _bcd_regressor():
     X, y = _regression()
-    _xy_rows("BCDRegressor", X, y)
+    _xy_rows("BCDRegressor", X, y, y_2d_ok=True)  # several targets, as sklearn's Lasso
+    ys = np.column_stack([y, y])
+    ys[3, 1] = np.nan  # NaN in one target
+    _add("BCDRegressor", "y 2-D with NaN in one target", "y",
+         lambda: _est("BCDRegressor").fit(X, ys))
+    for label, sw in [("negative", -np.ones(len(y))), ("NaN", np.full(len(y), np.nan)),
+                      ("all zero", np.zeros(len(y))), ("wrong length", np.ones(3))]:
+        _add("BCDRegressor", f"sample_weight {label}", "sample_weight",
+             lambda sw=sw: _est("BCDRegressor").fit(X, y, sample_weight=sw))
+    _add("BCDRegressor", "positive with multi_task", "positive",
+         lambda: _est("BCDRegressor", positive=True, multi_task=True)
+         .fit(X, np.column_stack([y, 2 * y])))
     _param_rows("BCDRegressor", lambda est: est.fit(X, y),
                 options=("loss", "penalty", "rule", "partition", "update"),
                 numbers=[("alpha", -1.0), ("l1_ratio", 1.5), ("block_size", 0)])

@@ -6,9 +6,11 @@ losses of :mod:`.losses`; the estimators sit on top.
 """
 
 from .blocks import PARTITIONS
+from .cv import BCDClassifierCV, BCDRegressorCV
 from .estimators import BCDClassifier, BCDLabelPropagation, BCDRegressor
+from .path import bcd_path
 from .rules import RULES
 from .updates import UPDATES
 
-__all__ = ["BCDRegressor", "BCDClassifier", "BCDLabelPropagation", "RULES", "PARTITIONS",
-           "UPDATES"]
+__all__ = ["BCDRegressor", "BCDClassifier", "BCDLabelPropagation", "BCDRegressorCV",
+           "BCDClassifierCV", "bcd_path", "RULES", "PARTITIONS", "UPDATES"]

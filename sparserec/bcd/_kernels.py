@@ -39,10 +39,22 @@ def csc_cols_matvec(indptr, indices, data, n_cols, cols, D, out):
                 out[i, k] += v * D[t, k]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def csc_cols_rmatvec(indptr, indices, data, n_cols, cols, R, out):
     """``out = X[:, cols].T @ R`` for a CSC ``X``; cost O(nnz of those columns)."""
     m = R.shape[1]
+    if m == 1:  # one sparse dot product per column
+        for t in range(cols.size):
+            j = cols[t]
+            acc = 0.0
+            if j == n_cols:
+                for i in range(R.shape[0]):
+                    acc += R[i, 0]
+            else:
+                for q in range(indptr[j], indptr[j + 1]):
+                    acc += data[q] * R[indices[q], 0]
+            out[t, 0] = acc
+        return
     for t in range(cols.size):
         j = cols[t]
         for k in range(m):
@@ -298,12 +310,400 @@ def tree_substitute(order, parent, w_up, piv, rhs):
     return x
 
 
+# ----------------------------------------------------------------- coordinate descent
+# Elastic-net least squares  ½‖r‖² + l1 Σ|w_j| + ½ l2 ‖w‖²  with r = y − X_c w, in "n units"
+# (the objective times n). Sparse X_c = X − s x̄ᵀ is never formed: the residual is kept as
+# r = r̃ + c·s, with T = sᵀr̃ carried along; x_jᵀ r = Σ_nnz x_ij r̃_i − x̄_j T and
+# cs_j = sᵀx_j (:mod:`sparserec.bcd.cd` derives it).
+
+
+@njit(cache=True, fastmath=True)
+def cd_epoch_dense(X, r, w, ws, sq, l1, l2, positive):
+    """One coordinate-descent pass over ``ws`` (dense, Fortran-ordered ``X``; ``r`` updated
+    in place). Cost O(n) per coordinate. Returns the largest ``|Δw_j| (sq_j + l2)``."""
+    n = X.shape[0]
+    worst = 0.0
+    for t in range(ws.size):
+        j = ws[t]
+        h = sq[j] + l2
+        if h <= 0.0:
+            continue
+        old = w[j]
+        g = 0.0
+        for i in range(n):
+            g += X[i, j] * r[i]
+        z = sq[j] * old + g
+        if z > l1:
+            new = (z - l1) / h
+        elif z < -l1 and not positive:
+            new = (z + l1) / h
+        else:
+            new = 0.0
+        if new != old:
+            d = new - old
+            for i in range(n):
+                r[i] -= X[i, j] * d
+            w[j] = new
+            worst = max(worst, abs(d) * h)
+    return worst
+
+
+@njit(cache=True, fastmath=True)
+def cd_epoch_sparse(indptr, indices, data, xm, cs, r, w, ws, sq, l1, l2, positive, state):
+    """:func:`cd_epoch_dense` for a CSC ``X``, centred implicitly; ``state = [T, c]``.
+    Cost O(nnz of the column) per coordinate."""
+    T = state[0]
+    c = state[1]
+    worst = 0.0
+    for t in range(ws.size):
+        j = ws[t]
+        h = sq[j] + l2
+        if h <= 0.0:
+            continue
+        old = w[j]
+        g = -xm[j] * T
+        for q in range(indptr[j], indptr[j + 1]):
+            g += data[q] * r[indices[q]]
+        z = sq[j] * old + g
+        if z > l1:
+            new = (z - l1) / h
+        elif z < -l1 and not positive:
+            new = (z + l1) / h
+        else:
+            new = 0.0
+        if new != old:
+            d = new - old
+            for q in range(indptr[j], indptr[j + 1]):
+                r[indices[q]] -= data[q] * d
+            T -= cs[j] * d
+            c += xm[j] * d
+            w[j] = new
+            worst = max(worst, abs(d) * h)
+    state[0] = T
+    state[1] = c
+    return worst
+
+
+@njit(cache=True)
+def _group_step(W, j, g, sq, l1, l2, m):
+    """Block soft-thresholding of row ``j``; returns the step ``D`` (length ``m``)."""
+    h = sq[j] + l2
+    nz = 0.0
+    for k in range(m):
+        g[k] += sq[j] * W[j, k]
+        nz += g[k] * g[k]
+    nz = np.sqrt(nz)
+    shrink = max(1.0 - l1 / nz, 0.0) / h if nz > 0.0 else 0.0
+    for k in range(m):
+        g[k] = g[k] * shrink - W[j, k]
+    return g
+
+
+@njit(cache=True, fastmath=True)
+def cd_epoch_dense_group(X, R, W, ws, sq, l1, l2):
+    """:func:`cd_epoch_dense` for multi-task targets ``R`` (n, m) with the row-group
+    penalty ``l1 Σ_j ‖W_j‖₂`` (MultiTaskElasticNet)."""
+    n, m = R.shape
+    worst = 0.0
+    g = np.empty(m)
+    for t in range(ws.size):
+        j = ws[t]
+        if sq[j] + l2 <= 0.0:
+            continue
+        g[:] = 0.0
+        for i in range(n):
+            x = X[i, j]
+            for k in range(m):
+                g[k] += x * R[i, k]
+        D = _group_step(W, j, g, sq, l1, l2, m)
+        dn = 0.0
+        for k in range(m):
+            dn = max(dn, abs(D[k]))
+        if dn == 0.0:
+            continue
+        for i in range(n):
+            x = X[i, j]
+            for k in range(m):
+                R[i, k] -= x * D[k]
+        for k in range(m):
+            W[j, k] += D[k]
+        worst = max(worst, dn * (sq[j] + l2))
+    return worst
+
+
+@njit(cache=True, fastmath=True)
+def cd_epoch_sparse_group(indptr, indices, data, xm, cs, R, W, ws, sq, l1, l2, T, c):
+    """:func:`cd_epoch_dense_group` for a CSC ``X`` (``T``, ``c``: one per target)."""
+    m = R.shape[1]
+    worst = 0.0
+    g = np.empty(m)
+    for t in range(ws.size):
+        j = ws[t]
+        if sq[j] + l2 <= 0.0:
+            continue
+        for k in range(m):
+            g[k] = -xm[j] * T[k]
+        for q in range(indptr[j], indptr[j + 1]):
+            i = indices[q]
+            for k in range(m):
+                g[k] += data[q] * R[i, k]
+        D = _group_step(W, j, g, sq, l1, l2, m)
+        dn = 0.0
+        for k in range(m):
+            dn = max(dn, abs(D[k]))
+        if dn == 0.0:
+            continue
+        for q in range(indptr[j], indptr[j + 1]):
+            i = indices[q]
+            for k in range(m):
+                R[i, k] -= data[q] * D[k]
+        for k in range(m):
+            T[k] -= cs[j] * D[k]
+            c[k] += xm[j] * D[k]
+            W[j, k] += D[k]
+        worst = max(worst, dn * (sq[j] + l2))
+    return worst
+
+
+@njit(cache=True)
+def cd_epochs(kind, X, indptr, indices, data, xm, cs, R, W, r, w, ws, sq, l1, l2, positive,
+              T, c, tol, hist):
+    """Up to ``hist.shape[0]`` epochs of the kernel ``kind`` (0 dense, 1 sparse, 2 dense
+    group, 3 sparse group) on ``ws``, storing ``W[ws]`` after each in ``hist``; stops once
+    an epoch's largest step is ``<= tol``. Returns ``(epochs, largest step)``: one call per
+    Anderson period instead of one per epoch. ``r``, ``w``: contiguous 1-D views of ``R``
+    and ``W`` for one target (so that the dot products vectorise)."""
+    m = R.shape[1]
+    worst = np.inf
+    state = np.empty(2)
+    for e in range(hist.shape[0]):
+        if kind == 0:
+            worst = cd_epoch_dense(X, r, w, ws, sq, l1, l2, positive)
+        elif kind == 1:
+            state[0] = T[0]
+            state[1] = c[0]
+            worst = cd_epoch_sparse(indptr, indices, data, xm, cs, r, w, ws, sq, l1, l2,
+                                    positive, state)
+            T[0] = state[0]
+            c[0] = state[1]
+        elif kind == 2:
+            worst = cd_epoch_dense_group(X, R, W, ws, sq, l1, l2)
+        else:
+            worst = cd_epoch_sparse_group(indptr, indices, data, xm, cs, R, W, ws, sq, l1, l2,
+                                          T, c)
+        for t in range(ws.size):
+            for k in range(m):
+                hist[e, t * m + k] = W[ws[t], k]
+        if worst <= tol:
+            return e + 1, worst
+    return hist.shape[0], worst
+
+
+@njit(cache=True, fastmath=True)
+def cd_epochs_gram(H, q, w, sq, l1, l2, positive, tol, hist):
+    """Coordinate descent on a working set through its Gram matrix ``H = X_wsᵀ X_ws``:
+    ``q = X_wsᵀ r`` is kept up to date in O(|ws|) per moved coordinate, so an epoch costs
+    O(|ws|²) whatever ``n`` (the covariance updates of Friedman et al. 2010). Epochs,
+    storage and stopping as :func:`cd_epochs`."""
+    b = w.size
+    worst = np.inf
+    for e in range(hist.shape[0]):
+        worst = 0.0
+        for j in range(b):
+            h = sq[j] + l2
+            if h <= 0.0:
+                continue
+            old = w[j]
+            z = sq[j] * old + q[j]
+            if z > l1:
+                new = (z - l1) / h
+            elif z < -l1 and not positive:
+                new = (z + l1) / h
+            else:
+                new = 0.0
+            if new != old:
+                d = new - old
+                for i in range(b):
+                    q[i] -= H[i, j] * d
+                w[j] = new
+                worst = max(worst, abs(d) * h)
+        for j in range(b):
+            hist[e, j] = w[j]
+        if worst <= tol:
+            return e + 1, worst
+    return hist.shape[0], worst
+
+
+@njit(cache=True)
+def cd_gram_solve(H, q, w, sq, l1, l2, positive, tol, max_epochs, K):
+    """:func:`cd_epochs_gram` until an epoch's largest step is ``<= tol`` or
+    ``max_epochs``, with Anderson extrapolation of the last ``K + 1`` iterates every ``K``
+    epochs (accepted when the objective decreases; Bertrand & Massias 2021), all compiled.
+    ``q`` and ``w`` are updated in place. Returns the epochs done."""
+    b = w.size
+    A = np.empty((K + 1, b))
+    A[0, :] = w
+    hist = np.empty((K, b))
+    U = np.empty((K, b))
+    epochs = 0
+    while epochs < max_epochs:
+        n_run = min(K, max_epochs - epochs)
+        done, worst = cd_epochs_gram(H, q, w, sq, l1, l2, positive, tol, hist[:n_run])
+        epochs += done
+        if worst <= tol or done < K:
+            break
+        A[1:, :] = hist
+        extra, ok = _anderson_point(A, U, positive)
+        if ok:
+            D = extra - w
+            HD = H @ D
+            change = -(D @ q) + 0.5 * (D @ HD) \
+                + l1 * (np.abs(extra).sum() - np.abs(w).sum()) \
+                + 0.5 * l2 * (extra @ extra - w @ w)
+            if change < 0.0:
+                w[:] = extra
+                q -= HD
+        A[0, :] = w
+    return epochs
+
+
+@njit(cache=True)
+def _anderson_point(A, U, positive):
+    """Anderson extrapolation of the rows of ``A`` (``K + 1`` iterates); ``ok`` False when
+    the system is degenerate."""
+    K = U.shape[0]
+    for k in range(K):
+        U[k, :] = A[k + 1] - A[k]
+    C = U @ U.T
+    scale = 0.0
+    for k in range(K):
+        scale = max(scale, C[k, k])
+    if not (scale > 0.0 and np.isfinite(scale)):
+        return A[K].copy(), False
+    for k in range(K):
+        C[k, k] += 1e-12 * scale  # a tiny ridge keeps the solve defined
+    z = np.linalg.solve(C, np.ones(K))
+    total = z.sum()
+    if not (np.all(np.isfinite(z)) and total != 0.0):
+        return A[K].copy(), False
+    extra = (z / total) @ A[1:]
+    if positive:
+        extra = np.maximum(extra, 0.0)
+    return extra, True
+
+
+@njit(cache=True)
+def cd_residual_solve(sparse, X, indptr, indices, data, xm, cs, r, w, ws, sq, l1, l2,
+                      positive, state, total_w, tol, max_epochs, K):
+    """One target: epochs of :func:`cd_epoch_dense` / :func:`cd_epoch_sparse` on ``ws``
+    until an epoch's largest step is ``<= tol`` or ``max_epochs``, with Anderson
+    extrapolation every ``K`` epochs, accepted when the objective
+    ``½‖r̃ + c s‖² + penalty`` decreases (``‖r̃ + c s‖² = ‖r̃‖² + 2cT + c² Σ s²``, with
+    ``state = [T, c]`` and ``total_w = Σ s²``). Returns the epochs done."""
+    b = ws.size
+    A = np.empty((K + 1, b))
+    U = np.empty((K, b))
+    for t in range(b):
+        A[0, t] = w[ws[t]]
+    r2 = np.empty_like(r)
+    epochs = 0
+    while epochs < max_epochs:
+        n_run = min(K, max_epochs - epochs)
+        worst = np.inf
+        done = 0
+        for e in range(n_run):
+            if sparse:
+                worst = cd_epoch_sparse(indptr, indices, data, xm, cs, r, w, ws, sq, l1, l2,
+                                        positive, state)
+            else:
+                worst = cd_epoch_dense(X, r, w, ws, sq, l1, l2, positive)
+            done += 1
+            for t in range(b):
+                A[e + 1, t] = w[ws[t]]
+            if worst <= tol:
+                break
+        epochs += done
+        if worst <= tol or done < K:
+            break
+        extra, ok = _anderson_point(A, U, positive)
+        if ok:
+            T, c = state[0], state[1]
+            T2, c2 = T, c
+            r2[:] = r
+            pen_old = 0.0
+            pen_new = 0.0
+            for t in range(b):
+                j = ws[t]
+                d = extra[t] - w[j]
+                pen_old += l1 * abs(w[j]) + 0.5 * l2 * w[j] * w[j]
+                pen_new += l1 * abs(extra[t]) + 0.5 * l2 * extra[t] * extra[t]
+                if d == 0.0:
+                    continue
+                if sparse:
+                    for q in range(indptr[j], indptr[j + 1]):
+                        r2[indices[q]] -= data[q] * d
+                    T2 -= cs[j] * d
+                    c2 += xm[j] * d
+                else:
+                    for i in range(r.size):
+                        r2[i] -= X[i, j] * d
+            old = 0.5 * (r @ r + 2 * c * T + c * c * total_w) + pen_old
+            new = 0.5 * (r2 @ r2 + 2 * c2 * T2 + c2 * c2 * total_w) + pen_new
+            if new < old:
+                r[:] = r2
+                state[0] = T2
+                state[1] = c2
+                for t in range(b):
+                    w[ws[t]] = extra[t]
+        for t in range(b):
+            A[0, t] = w[ws[t]]
+    return epochs
+
+
+@njit(cache=True, fastmath=True)
+def dense_cols_rmatvec(X, cols, R, out):
+    """``out = X[:, cols].T @ R`` for a dense ``X`` (no copy of the columns)."""
+    n, m = R.shape
+    if m == 1:  # one dot product per column (vectorised)
+        for t in range(cols.size):
+            j = cols[t]
+            acc = 0.0
+            for i in range(n):
+                acc += X[i, j] * R[i, 0]
+            out[t, 0] = acc
+        return
+    for t in range(cols.size):
+        j = cols[t]
+        for k in range(m):
+            out[t, k] = 0.0
+        for i in range(n):
+            x = X[i, j]
+            for k in range(m):
+                out[t, k] += x * R[i, k]
+
+
+@njit(cache=True, fastmath=True)
+def dense_cols_matvec(X, cols, D, out):
+    """``out += X[:, cols] @ D`` for a dense ``X``."""
+    n, m = out.shape
+    for t in range(cols.size):
+        j = cols[t]
+        for i in range(n):
+            x = X[i, j]
+            for k in range(m):
+                out[i, k] += x * D[t, k]
+
+
 def get(backend: str):
     """The kernels as a namespace: compiled for ``"numba"``, interpreted otherwise."""
     from types import SimpleNamespace
 
     names = ("csc_cols_matvec", "csc_cols_rmatvec", "csc_residual_update", "quadratic_l1_cd",
-             "grow_forest", "greedy_coloring", "tree_factor", "tree_substitute")
+             "grow_forest", "greedy_coloring", "tree_factor", "tree_substitute",
+             "cd_epoch_dense", "cd_epoch_sparse", "cd_epoch_dense_group",
+             "cd_epoch_sparse_group", "cd_epochs", "cd_epochs_gram", "cd_gram_solve",
+             "cd_residual_solve", "dense_cols_rmatvec",
+             "dense_cols_matvec")
     funcs = {name: globals()[name] for name in names}
     if backend != "numba":
         funcs = {name: f.py_func for name, f in funcs.items()}

@@ -16,6 +16,10 @@ CHECK_PARAMS: dict[str, dict] = {
     "SparseBayesianLearning": {"max_iter": 50},
     # fit(X, y) with features: the k-NN affinity is built from X (no square W to pass)
     "BCDLabelPropagation": {"affinity": "knn", "n_neighbors": 3},
+    # a short path and 3 folds keep the battery fast; a tight tol lets the weighted and
+    # repeated-rows fits agree to the check's 1e-7 (its alpha_ is nearly OLS: ~1500 epochs)
+    "BCDRegressorCV": {"alphas": 5, "cv": 3, "tol": 1e-10, "max_iter": 10_000},
+    "BCDClassifierCV": {"Cs": 3, "cv": 3},
     # fit(X) deconvolves X as one image (rows x columns); a 3x1 PSF fits the checks'
     # two-column data
     "WaveletDeconvolution": {"psf": [[0.25], [0.5], [0.25]], "n_scales": 2, "max_iter": 5},
