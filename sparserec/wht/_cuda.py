@@ -64,6 +64,52 @@ def fwht_plan(n_bits: int, itemsize: int, *, shared_bytes: int = SHARED_BYTES,
     return plan
 
 
+def _butterflies(s, axis: int, n_stages: int):
+    """The stages of a shared-memory loop on ``s`` (tiles along axis 0), pair by pair."""
+    half = 1 << (n_stages - 1) if n_stages else 0
+    p = np.arange(half)
+    for st in range(n_stages):
+        h = 1 << st
+        i = ((p >> st) << (st + 1)) | (p & (h - 1))
+        a = np.take(s, i, axis=axis)
+        b = np.take(s, i + h, axis=axis)
+        idx = [slice(None)] * s.ndim
+        idx[axis] = i
+        s[tuple(idx)] = a + b
+        idx[axis] = i + h
+        s[tuple(idx)] = a - b
+
+
+def emulate_plan(data: np.ndarray, plan, scale: float = 1.0) -> np.ndarray:
+    """Run ``plan`` on the flat array ``data`` (in place) with the kernels' index arithmetic.
+
+    Mirrors ``fwht_shared`` and ``fwht_strided`` of ``gpu/fwht.cu`` tile by tile (all tiles
+    at once): the tile bases, the strided addresses and the butterfly pairs.
+    """
+    total = data.size
+    for n, step in enumerate(plan):
+        last = n == len(plan) - 1
+        if step.log_cols < 0:  # fwht_shared: contiguous tiles of 2**n_bits
+            block = 1 << step.n_bits
+            base = np.arange(total // block)[:, None] << step.n_bits
+            addr = base + np.arange(block)[None, :]
+            tile_axis = 1
+        else:  # fwht_strided
+            cols, rows = 1 << step.log_cols, 1 << step.n_bits
+            stride = 1 << step.lo
+            low_tiles = stride >> step.log_cols
+            tile = np.arange(total // (rows * cols))
+            hi, lb = tile // low_tiles, tile % low_tiles
+            base = (hi << (step.lo + step.n_bits)) + (lb << step.log_cols)
+            k, j = np.arange(rows), np.arange(cols)
+            addr = base[:, None, None] + k[None, :, None] * stride + j[None, None, :]
+            tile_axis = 1
+        s = data[addr]
+        _butterflies(s, tile_axis, step.n_bits)
+        data[addr] = s * scale if last else s
+    return data
+
+
 RADIX_BITS = 4  # row bits done per register round of gpu/fwht.cu (16 values per thread)
 _NAMES = tuple(f"fwht_tile<{t}, {RADIX_BITS}>" for t in ("float", "double"))
 
