@@ -558,7 +558,7 @@ def make_blurred_image(image, psf, *, noise_sigma: float = 0.01, random_state=No
     >>> obs.noisy.shape
     (8, 8)
     """
-    from scipy.signal import fftconvolve
+    from .operators import mirror_blur
 
     image = np.asarray(image, dtype=np.float64)
     psf = np.asarray(psf, dtype=np.float64)
@@ -566,9 +566,7 @@ def make_blurred_image(image, psf, *, noise_sigma: float = 0.01, random_state=No
         raise ValueError(f"image and psf must be 2-D, got shapes {image.shape} and {psf.shape}")
     if noise_sigma < 0:
         raise ValueError(f"noise_sigma must be >= 0, got {noise_sigma}")
-    pad = [(k - 1 - k // 2, k // 2) for k in psf.shape]  # PSF centre at k // 2
-    padded = np.pad(image, pad, mode="symmetric")
-    blurred = fftconvolve(padded, psf, mode="valid")
+    blurred = mirror_blur(image, psf)
     rng = check_random_state(random_state)
     noisy = blurred + noise_sigma * rng.standard_normal(blurred.shape)
     return Bunch(noisy=noisy, blurred=blurred, image=image, psf=psf, noise_sigma=noise_sigma)

@@ -173,6 +173,27 @@ def transfer_function(kernel, shape, *, real: bool = True):
     return (fft.rfftn if real else fft.fftn)(padded, axes=axes)
 
 
+def mirror_blur(image, psf):
+    """Blur ``image`` as a scene that continues past the frame by mirror reflection.
+
+    The image is extended by half-sample mirror reflection (``numpy.pad(mode="symmetric")``)
+    by the PSF size and convolved (:class:`Convolution`, ``mode="valid"``), so the result
+    has the image's shape and no periodic wrap-around; the PSF's centre is ``k // 2``. It
+    is the forward model of the synthetic observations and of the baselines' residuals.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.operators import mirror_blur
+    >>> bool(np.allclose(mirror_blur(np.ones((5, 6)), np.ones((3, 3)) / 9), 1))
+    True
+    """
+    xp = array_namespace(image, psf)
+    pad = [(k - 1 - k // 2, k // 2) for k in psf.shape]  # PSF centre at k // 2
+    padded = xp.pad(image, pad, mode="symmetric")
+    return Convolution(psf, padded.shape, mode="valid").apply(padded)
+
+
 class Convolution(_NDOperator):
     """N-D convolution with a fixed kernel, by FFT (:mod:`scipy.fft`, or cuFFT on CuPy).
 

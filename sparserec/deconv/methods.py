@@ -50,7 +50,7 @@ def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
         (what the FITS history records).
     """
     from ..base import check_option
-    from ..datasets import make_blurred_image
+    from ..operators import mirror_blur
     from .baselines import (
         richardson_lucy_deconvolution,
         tikhonov_deconvolution,
@@ -87,7 +87,7 @@ def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
     else:
         n_iter = 50 if max_iter is None else max_iter
         out, params = richardson_lucy_deconvolution(image, psf, n_iter), {"n_iter": n_iter}
-    model = make_blurred_image(out, psf, noise_sigma=0.0).blurred
+    model = mirror_blur(out, psf)
     from .noise import estimate_noise_sigma
 
     sigma = estimate_noise_sigma(image) if noise_sigma is None else float(noise_sigma)
