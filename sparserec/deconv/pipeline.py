@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from ..utils.threads import thread_limits
+from ..utils.threads import thread_limited
 
 __all__ = ["METHODS", "deconvolve_array", "deconvolve_file", "load_psf"]
 
@@ -57,7 +57,7 @@ def _nan_message(plane, what: str) -> str:
     return f"{what} has {len(bad)} NaN pixel(s), e.g. at {where}{' ...' if len(bad) > 3 else ''}"
 
 
-@thread_limits()  # the n_threads setting (sparserec.set_config)
+@thread_limited  # the n_threads setting (sparserec.set_config)
 def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
                      k_sigma: float = 3.0, max_iter: int | None = None, background=0.0,
                      noise_sigma: float | None = None, tol: float = 1e-4,

@@ -28,7 +28,8 @@ import threading
 
 from .._config import get_config
 
-__all__ = ["blas_limits", "configure_numba_threading", "fft_workers", "thread_limits"]
+__all__ = ["blas_limits", "configure_numba_threading", "fft_workers", "thread_limited",
+           "thread_limits"]
 
 
 def fft_workers() -> int | None:
@@ -251,3 +252,33 @@ def thread_limits():
             if numba is not None:
                 stack.enter_context(_numba_threads(numba, n_threads))
         yield
+
+
+def thread_limited(func):
+    """Decorator: ``func`` runs under :func:`thread_limits`.
+
+    What :class:`sparserec.base.SparseEstimatorMixin` applies to estimator methods, and
+    public functions such as :func:`sparserec.wht.fwht` use. (A wrapper defined in
+    sparserec, so that :func:`sparserec.base.external_stacklevel` sees through it.)
+
+    Examples
+    --------
+    >>> import sparserec, scipy.fft
+    >>> from sparserec.utils.threads import thread_limited
+    >>> @thread_limited
+    ... def workers():
+    ...     return scipy.fft.get_workers()
+    >>> with sparserec.config_context(n_threads=2):
+    ...     workers()
+    2
+    """
+    if getattr(func, "_sparserec_threaded", False):
+        return func
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with thread_limits():
+            return func(*args, **kwargs)
+
+    wrapper._sparserec_threaded = True
+    return wrapper

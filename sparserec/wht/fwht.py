@@ -28,7 +28,7 @@ import numpy as np
 from ..backend import array_namespace, is_cupy_array, resolve_backend, to_device, to_host
 from ..base import check_option
 from ..operators import Hadamard, _fwht_reference
-from ..utils.threads import thread_limits
+from ..utils.threads import thread_limited
 
 __all__ = ["ORDERINGS", "fwht", "natural_index", "WalshHadamard"]
 
@@ -78,7 +78,7 @@ def _work_dtype(x):
     raise TypeError(f"x must be a numeric array, got dtype {x.dtype}")
 
 
-@thread_limits()  # the n_threads setting (sparserec.set_config)
+@thread_limited  # the n_threads setting (sparserec.set_config)
 def fwht(x, axis: int = -1, *, normalize: bool = False, ordering: str = "natural",
          backend: str = "auto", out=None):
     """Fast Walsh–Hadamard transform along one axis, in ``O(N log N)``.
