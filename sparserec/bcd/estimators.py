@@ -21,7 +21,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ..backend import array_namespace, get_namespace, is_cupy_array, to_host
-from ..base import SparseEstimatorMixin, check_option, validate_data, validate_xy
+from ..base import (
+    SparseEstimatorMixin,
+    check_option,
+    external_stacklevel,
+    validate_data,
+    validate_xy,
+)
 from .blocks import PARTITIONS
 from .rules import RULES
 from .updates import UPDATES
@@ -549,7 +555,7 @@ class BCDLabelPropagation(SparseEstimatorMixin, ClassifierMixin, BaseEstimator):
         if orphan.any():
             warnings.warn(f"{int(orphan.sum())} unlabelled node(s) lie in connected components "
                           "without any labelled node; they get the uniform distribution",
-                          UserWarning, stacklevel=2)
+                          UserWarning, stacklevel=external_stacklevel())
         u = np.flatnonzero(~labeled & ~orphan)
         lab = np.flatnonzero(labeled)
         self.history_ = []

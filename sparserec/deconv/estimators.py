@@ -23,7 +23,14 @@ from sklearn.utils import Bunch, check_array, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
 from ..backend import get_namespace, to_host
-from ..base import ConvergenceWarning, SparseEstimatorMixin, check_option, progress, validate_xy
+from ..base import (
+    ConvergenceWarning,
+    SparseEstimatorMixin,
+    check_option,
+    external_stacklevel,
+    progress,
+    validate_xy,
+)
 from .forward import BlurModel, object_grid
 from .noise import (
     coefficient_noise_std,
@@ -260,7 +267,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
             warnings.warn(f"{type(self).__name__}.transform: {n_unconverged} of {n_images} "
                           f"image(s) did not converge in max_iter={self.max_iter} iterations "
                           f"(tol={self.tol}); the last iterates are returned",
-                          ConvergenceWarning, stacklevel=3)
+                          ConvergenceWarning, stacklevel=external_stacklevel())
 
     def _transform_iterations(self):
         return iter(progress(range(self.max_iter), total=self.max_iter,

@@ -28,7 +28,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch, check_random_state, check_scalar
 
 from ..backend import array_namespace, to_host
-from ..base import check_finite_array
+from ..base import check_finite_array, external_stacklevel
 
 __all__ = ["l4_msp", "l4_objective", "polar_factor"]
 
@@ -201,5 +201,5 @@ def l4_msp(X, n_components: int | None = None, *, max_iter: int = 200, tol: floa
     if not converged:
         warnings.warn(f"l4_msp did not converge in max_iter={max_iter} iterations "
                       f"(tol={tol}); the last iterate is returned. Increase max_iter or tol.",
-                      ConvergenceWarning, stacklevel=2)
+                      ConvergenceWarning, stacklevel=external_stacklevel())
     return Bunch(components=W, objective=objective, n_iter=n_iter, converged=converged)

@@ -37,7 +37,7 @@ from scipy.sparse.linalg import LinearOperator
 from sklearn.utils import check_scalar
 
 from ..backend import array_namespace, get_namespace, host_backend, is_cupy_array, to_host
-from ..base import check_finite_array, check_option, validate_xy
+from ..base import check_finite_array, check_option, external_stacklevel, validate_xy
 from ..operators import Kronecker, mode_products
 from ..utils.threads import blas_limits
 from ._common import (
@@ -506,7 +506,8 @@ class KroneckerSBL(SBLRegressorMixin):
         if n_meas > n_feat:
             warnings.warn(f"X has more rows (M={n_meas}) than columns (N={n_feat}): the "
                           "system is overdetermined and sparse Bayesian learning brings "
-                          "little over least squares", UserWarning, stacklevel=2)
+                          "little over least squares", UserWarning,
+                          stacklevel=external_stacklevel())
         Y, one_d = as_columns(y)
         n_targets = Y.shape[1]
         Yt = Y.T.reshape((n_targets,) + tuple(m for m, _ in shapes))

@@ -13,7 +13,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ..backend import array_namespace, is_cupy_array, to_device, to_host
-from ..base import SparseEstimatorMixin, check_finite_array, check_option
+from ..base import (
+    SparseEstimatorMixin,
+    check_finite_array,
+    check_option,
+    external_stacklevel,
+)
 from .models import MODELS, make_model
 from .solvers import solve_lsq, solve_spectral
 
@@ -202,7 +207,7 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
             warnings.warn("A column-vector y was passed when a 1d array was expected: y of "
                           "shape (m, 1) is read as one snapshot of shape (m,). Several "
                           "snapshots go in the rows of y, shape (p, m).",
-                          DataConversionWarning, stacklevel=3)
+                          DataConversionWarning, stacklevel=external_stacklevel())
             y = y[:, 0]
         arrays = [A, y] + ([] if B is None else [_numeric(B, "B", ndim=2)])
         dtype = np.result_type(*(a.dtype for a in arrays), np.float64)
@@ -279,7 +284,7 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
                     f"{' ...' if dead.size > 10 else ''}: consistent with d_i = 0, where "
                     "s_i = 1/d_i is undefined. These sensors are left out of the system and "
                     "get calibration_ = 0, inverse_calibration_ = inf.", UserWarning,
-                    stacklevel=2)
+                    stacklevel=external_stacklevel())
                 sel = to_device(active, self.backend_)
                 A, y = A[..., sel, :], y[:, sel]
         model = make_model(self.model, A, y, B)
@@ -292,7 +297,7 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
                 f"unknowns defined up to scale, so its null space has dimension "
                 f"≥ {cols - rows}. Identifiability needs {model.counting_rule}; Ling & "
                 "Strohmer's guarantees (Gaussian A) ask for m p above the number of "
-                "unknowns by a poly-log factor.", UserWarning, stacklevel=2)
+                "unknowns by a poly-log factor.", UserWarning, stacklevel=external_stacklevel())
         w, c = self._constraint(model, active, n_sensors)
 
         solver = self.solver
@@ -310,7 +315,7 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
             warnings.warn("the augmented system [A_0; w*] is numerically rank deficient: "
                           "the null space of A_0 is probably not one-dimensional (too few "
                           "snapshots or a degenerate A), and the solution is not unique.",
-                          UserWarning, stacklevel=2)
+                          UserWarning, stacklevel=external_stacklevel())
         z = self._normalise(sol.z, w, c, xp)
         self._set_fitted(model, z, active, xp, on_gpu)
         for value in sol.history:
@@ -344,7 +349,7 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         if abs(complex(wz)) <= 1e-12 * float(xp.linalg.norm(w) * xp.linalg.norm(z)):
             warnings.warn("w* z ≈ 0 for the estimated z: w is orthogonal to the solution, "
                           "so w* z = c cannot fix its scale; z is returned with unit norm. "
-                          "Choose another w.", UserWarning, stacklevel=3)
+                          "Choose another w.", UserWarning, stacklevel=external_stacklevel())
             return z / xp.linalg.norm(z)
         return z * (c / wz)
 
@@ -353,7 +358,8 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         s_active = model.inverse_calibration(h)
         if bool(xp.any(s_active == 0)):
             warnings.warn("the estimated s = 1/d has exact zeros: the calibration is "
-                          "infinite there (calibration_ = inf).", UserWarning, stacklevel=3)
+                          "infinite there (calibration_ = inf).", UserWarning,
+                          stacklevel=external_stacklevel())
         with np.errstate(divide="ignore"):
             d_active = 1 / s_active
         s = xp.full(active.shape[0], xp.inf, dtype=s_active.dtype)

@@ -28,8 +28,8 @@ import threading
 
 from .._config import get_config
 
-__all__ = ["blas_limits", "configure_numba_threading", "fft_workers", "thread_limited",
-           "thread_limits"]
+__all__ = ["blas_limits", "configure_numba_threading", "fft_workers", "numba_threads",
+           "thread_limited", "thread_limits"]
 
 
 def fft_workers() -> int | None:
@@ -206,10 +206,32 @@ def _needs_launch_lock() -> bool:
     return numba is not None and numba.threading_layer() == "workqueue"
 
 
+_state = threading.local()  # .n_threads: the setting this thread's thread_limits applied
+_OUTSIDE = object()
+
+
 @contextlib.contextmanager
-def _numba_threads(numba, n_threads: int):
-    before = numba.get_num_threads()  # per-thread state in numba: restored on exit
-    numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
+def numba_threads(n_threads: int):
+    """Run numba's parallel kernels on ``n_threads`` threads inside a ``with`` block.
+
+    At most ``NUMBA_NUM_THREADS``; numba's thread count is per-thread state, restored on
+    exit. Nothing happens when numba cannot be imported. Kernels that are faster on one
+    thread below some size use it (rather than calling ``numba.set_num_threads``).
+
+    Examples
+    --------
+    >>> from sparserec.utils.threads import numba_threads
+    >>> with numba_threads(1):
+    ...     import numba
+    ...     numba.get_num_threads()
+    1
+    """
+    numba = configure_numba_threading()
+    if numba is None:
+        yield
+        return
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS)))
     try:
         yield
     finally:
@@ -240,9 +262,13 @@ def thread_limits():
     1
     """
     n_threads = get_config()["n_threads"]
+    outer = getattr(_state, "n_threads", _OUTSIDE)
+    if outer == n_threads:  # nested (fit -> transform -> fwht): all set already
+        yield
+        return
     numba = configure_numba_threading()
     with contextlib.ExitStack() as stack:
-        if _needs_launch_lock():
+        if outer is _OUTSIDE and _needs_launch_lock():
             stack.enter_context(_launch_lock)
         if n_threads is not None:
             import scipy.fft
@@ -250,8 +276,12 @@ def thread_limits():
             stack.enter_context(scipy.fft.set_workers(n_threads))
             stack.enter_context(blas_limits(n_threads))
             if numba is not None:
-                stack.enter_context(_numba_threads(numba, n_threads))
-        yield
+                stack.enter_context(numba_threads(n_threads))
+        _state.n_threads = n_threads
+        try:
+            yield
+        finally:
+            _state.n_threads = outer
 
 
 def thread_limited(func):

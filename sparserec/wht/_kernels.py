@@ -18,9 +18,9 @@ The dense transform of length ``N = 2**n`` works on a C-contiguous ``(batch, N)`
 from __future__ import annotations
 
 import numpy as np
-from numba import get_num_threads, njit, prange, set_num_threads
+from numba import get_num_threads, njit, prange
 
-from ..utils.threads import configure_numba_threading
+from ..utils.threads import configure_numba_threading, numba_threads
 
 configure_numba_threading()  # a fork-safe threading layer before any parallel kernel runs
 
@@ -222,14 +222,10 @@ def fwht_inplace(x2d, scale):
         return
     row_len = 1 << min(_CACHE_BITS, n_bits - _TILE_BITS)
     tile = 1 << _TILE_BITS
-    before = get_num_threads()
-    set_num_threads(threads)  # thread-local: this caller's parallel regions only
-    try:
+    with numba_threads(threads):  # thread-local: this caller's parallel regions only
         for b in range(n_rows):
             _two_pass(flat, b * length, length // row_len, row_len, tile,
                       min(threads, row_len // tile), scale)
-    finally:
-        set_num_threads(before)
 
 
 @njit(cache=True)

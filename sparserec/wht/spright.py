@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._config import check_dense_size
 from ..backend import array_namespace, to_host
-from ..base import SparseEstimatorMixin, check_option
+from ..base import SparseEstimatorMixin, check_option, external_stacklevel
 from ..datasets import _walsh_eval
 from ..utils.threads import blas_limits
 from .designs import DESIGNS, make_delays, random_hashing, span
@@ -319,7 +319,7 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
                           f"unresolved multi-ton bin(s); the spectrum may have more than "
                           f"sparsity={self.sparsity} coefficients (increase sparsity, b or "
                           "n_groups) or the noise is too strong for the design",
-                          ConvergenceWarning, stacklevel=2)
+                          ConvergenceWarning, stacklevel=external_stacklevel())
         else:
             self._set_convergence(rounds, converged)
         return self
