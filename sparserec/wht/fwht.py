@@ -99,8 +99,9 @@ def fwht(x, axis: int = -1, *, normalize: bool = False, ordering: str = "natural
         Row order of the output (see the module docstring).
     backend : {"auto", "numpy", "numba", "cupy"}
         ``"numba"``: in-place cache-blocked butterflies; from ``2**21`` values in all,
-        parallel over the batch or within the transform (``numba.set_num_threads``
-        sets the threads; one thread can be faster on a busy machine). ``"numpy"``: vectorised
+        parallel over the batch or within the transform (``sparserec.set_config(n_threads=...)``
+        or ``numba.set_num_threads`` sets the threads; one thread can be faster on a busy
+        machine). ``"numpy"``: vectorised
         butterflies (:func:`sparserec.operators._fwht_reference`). ``"cupy"``: the
         shared-memory kernels of ``gpu/fwht.cu`` (:mod:`sparserec.wht._cuda`; float32 stays
         float32); CuPy input gives CuPy output, NumPy input is copied to the GPU and the
