@@ -5,10 +5,10 @@ Run ``python benchmarks/bench_threads.py`` (about a minute on 2 cores).
 Two representative fits: a 256 x 256 :class:`~sparserec.WaveletDeconvolution` (numba
 parallel kernels and FFTs, 100 Condat-Vu iterations) and a
 :class:`~sparserec.SparseBayesianLearning` fit (BLAS: 300 x 1000, 100 EM iterations).
-Each is timed (median of ``--reps`` runs) quietly, then while ``--load`` CPU-bound
-processes spin (started here, stopped after the timings, at most ``--max-load-seconds``),
-with the default settings (``n_threads=None``: numba's, SciPy's and the BLAS' own thread
-counts) and with ``sparserec.set_config(n_threads=1)``. The target is loaded/quiet
+Each is timed quietly and while ``--load`` CPU-bound processes spin (started here and
+stopped after each round, at most ``--max-load-seconds``), in ``--reps`` alternating
+rounds (median), with the default settings (``n_threads=None``: numba's, SciPy's and the
+BLAS' own thread counts) and with ``sparserec.set_config(n_threads=1)``. The target is loaded/quiet
 <= 2: a thread pool that spins while waiting for a core (GNU OpenMP does) turns a busy
 machine into a 10-50x slow-down. ``--layer omp`` re-runs everything under numba's GNU
 OpenMP layer (numba's own default on Linux, which sparserec replaces: see
@@ -58,15 +58,11 @@ def _fits():
     }
 
 
-def _time(fit, reps):
-    """Median wall-clock and process CPU time (all threads) of ``reps`` fits."""
-    wall, cpu = [], []
-    for _ in range(reps):
-        w, c = time.perf_counter(), time.process_time()
-        fit()
-        wall.append(time.perf_counter() - w)
-        cpu.append(time.process_time() - c)
-    return statistics.median(wall), statistics.median(cpu)
+def _timed(fit):
+    """Wall-clock and process CPU time (all threads) of one fit."""
+    w, c = time.perf_counter(), time.process_time()
+    fit()
+    return time.perf_counter() - w, time.process_time() - c
 
 
 def _spinners(n, seconds):
@@ -74,6 +70,8 @@ def _spinners(n, seconds):
 
 
 def run(reps: int, n_load: int, max_load_seconds: float) -> list[dict]:
+    """Quiet and loaded runs alternate (``reps`` rounds), so that both see the same
+    background load from other users of the machine; medians are reported."""
     import numba
 
     import sparserec
@@ -84,17 +82,23 @@ def run(reps: int, n_load: int, max_load_seconds: float) -> list[dict]:
     rows = []
     for n_threads in (None, 1):
         sparserec.set_config(n_threads=n_threads)
-        quiet = {name: _time(fit, reps) for name, fit in fits.items()}
-        procs = _spinners(n_load, max_load_seconds)
-        try:
-            time.sleep(0.5)  # let the spinners start
-            loaded = {name: _time(fit, reps) for name, fit in fits.items()}
-        finally:
-            for p in procs:
-                p.kill()
-                p.wait()
+        quiet = {name: [] for name in fits}
+        loaded = {name: [] for name in fits}
+        for _ in range(reps):
+            for name, fit in fits.items():
+                quiet[name].append(_timed(fit))
+            procs = _spinners(n_load, max_load_seconds)
+            try:
+                time.sleep(0.3)  # let the spinners start
+                for name, fit in fits.items():
+                    loaded[name].append(_timed(fit))
+            finally:
+                for p in procs:
+                    p.kill()
+                    p.wait()
         for name in fits:
-            (qw, qc), (lw, lc) = quiet[name], loaded[name]
+            qw, qc = (statistics.median(t) for t in zip(*quiet[name], strict=True))
+            lw, lc = (statistics.median(t) for t in zip(*loaded[name], strict=True))
             rows.append({"fit": name, "n_threads": str(n_threads),
                          "layer": numba.threading_layer(), "quiet (s)": qw, "loaded (s)": lw,
                          "loaded/quiet": lw / qw, "CPU quiet (s)": qc, "CPU loaded (s)": lc,
@@ -105,7 +109,7 @@ def run(reps: int, n_load: int, max_load_seconds: float) -> list[dict]:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--load", type=int, default=2, help="CPU-bound processes")
     parser.add_argument("--max-load-seconds", type=float, default=60.0)
     parser.add_argument("--layer", choices=["sparserec", "omp"], default="sparserec",
