@@ -1,6 +1,7 @@
 """Fit time on a quiet and on a loaded machine, with default threads and with ``n_threads=1``.
 
-Run ``python benchmarks/bench_threads.py`` (about a minute on 2 cores).
+Run ``python benchmarks/bench_threads.py`` (about a minute on an idle 2-core machine,
+several on a busy one).
 
 Two representative fits: a 256 x 256 :class:`~sparserec.WaveletDeconvolution` (numba
 parallel kernels and FFTs, 100 Condat-Vu iterations) and a
@@ -109,7 +110,7 @@ def run(reps: int, n_load: int, max_load_seconds: float) -> list[dict]:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--load", type=int, default=2, help="CPU-bound processes")
     parser.add_argument("--max-load-seconds", type=float, default=60.0)
     parser.add_argument("--layer", choices=["sparserec", "omp"], default="sparserec",
