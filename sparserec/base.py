@@ -9,7 +9,6 @@ The shared constructor parameters have the same names everywhere: ``max_iter``, 
 
 from __future__ import annotations
 
-import functools
 import inspect
 import numbers
 import os
@@ -25,7 +24,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data as _sklearn_validate_data
 
 from .backend import BACKENDS, array_namespace, is_cupy_array, resolve_backend
-from .utils.threads import thread_limits
+from .utils.threads import thread_limited
 
 __all__ = [
     "COMMON_PARAMETER_CONSTRAINTS",
@@ -299,16 +298,6 @@ THREADED_METHODS = ("fit", "partial_fit", "predict", "predict_proba", "predict_l
                     "fit_predict", "score")
 
 
-def _with_thread_limits(method):
-    @functools.wraps(method)
-    def wrapper(*args, **kwargs):
-        with thread_limits():
-            return method(*args, **kwargs)
-
-    wrapper._sparserec_threaded = True
-    return wrapper
-
-
 class SparseEstimatorMixin:
     """Shared plumbing for sparserec estimators.
 
@@ -334,8 +323,8 @@ class SparseEstimatorMixin:
         super().__init_subclass__(**kwargs)
         for name in THREADED_METHODS:
             method = cls.__dict__.get(name)
-            if inspect.isfunction(method) and not getattr(method, "_sparserec_threaded", False):
-                setattr(cls, name, _with_thread_limits(method))
+            if inspect.isfunction(method):
+                setattr(cls, name, thread_limited(method))
 
     def _check_common_params(self, *arrays) -> str:
         if hasattr(type(self), "_parameter_constraints"):

@@ -25,6 +25,7 @@ from ..backend import array_namespace, get_namespace, is_cupy_array, to_host
 from ..base import (
     COMMON_PARAMETER_CONSTRAINTS,
     SparseEstimatorMixin,
+    external_stacklevel,
     validate_data,
     validate_xy,
 )
@@ -749,7 +750,7 @@ class BCDLabelPropagation(SparseEstimatorMixin, ClassifierMixin, BaseEstimator):
         if orphan.any():
             warnings.warn(f"{int(orphan.sum())} unlabelled node(s) lie in connected components "
                           "without any labelled node; they get the uniform distribution",
-                          UserWarning, stacklevel=2)
+                          UserWarning, stacklevel=external_stacklevel())
         u = np.flatnonzero(~labeled & ~orphan)
         lab = np.flatnonzero(labeled)
         self.history_ = []

@@ -34,6 +34,7 @@ from ..base import (
     SparseEstimatorMixin,
     check_finite_array,
     check_option,
+    external_stacklevel,
     progress,
     validate_xy,
 )
@@ -280,7 +281,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
             warnings.warn(f"{type(self).__name__}.transform: {n_unconverged} of {n_images} "
                           f"image(s) did not converge in max_iter={self.max_iter} iterations "
                           f"(tol={self.tol}); the last iterates are returned",
-                          ConvergenceWarning, stacklevel=3)
+                          ConvergenceWarning, stacklevel=external_stacklevel())
 
     def _transform_iterations(self):
         return iter(progress(range(self.max_iter), total=self.max_iter,

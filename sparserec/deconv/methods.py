@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import Bunch
 
-from ..utils.threads import thread_limits
+from ..utils.threads import thread_limited
 from .psf import PSF_MODELS
 
 __all__ = ["METHODS", "PSF_MODELS", "deconvolve_array"]
@@ -28,7 +28,7 @@ def _nan_message(plane, what: str) -> str:
     return f"{what} has {len(bad)} NaN pixel(s), e.g. at {where}{' ...' if len(bad) > 3 else ''}"
 
 
-@thread_limits()  # the n_threads setting (sparserec.set_config)
+@thread_limited  # the n_threads setting (sparserec.set_config)
 def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
                      k_sigma: float = 3.0, max_iter: int | None = None, background=0.0,
                      noise_sigma: float | None = None, tol: float = 1e-4,

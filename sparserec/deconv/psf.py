@@ -182,7 +182,7 @@ def check_psf(psf, image_shape=None, *, name: str = "psf", rtol: float = 1e-3) -
     np.float64(1.0)
     """
     from ..backend import to_host
-    from ..base import check_finite_array
+    from ..base import check_finite_array, external_stacklevel
 
     if psf is None:
         raise ValueError(f"{name} must be given: a 2-D array centred at k // 2 "
@@ -196,7 +196,7 @@ def check_psf(psf, image_shape=None, *, name: str = "psf", rtol: float = 1e-3) -
     if abs(total - 1) > rtol:
         warnings.warn(f"{name} sums to {total:.6g}, not 1; it was normalised to sum 1 "
                       "(the deconvolved image conserves the observed flux)",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=external_stacklevel())
     psf /= total
     centre = np.array([k // 2 for k in psf.shape], dtype=float)
     weights = np.abs(psf)
@@ -206,5 +206,5 @@ def check_psf(psf, image_shape=None, *, name: str = "psf", rtol: float = 1e-3) -
         warnings.warn(f"{name} centroid {tuple(np.round(centroid, 2))} is more than one "
                       f"pixel from the centre {tuple(centre)} (index k // 2); the "
                       "deconvolved image will be shifted accordingly", UserWarning,
-                      stacklevel=3)
+                      stacklevel=external_stacklevel())
     return psf

@@ -39,7 +39,7 @@ from sklearn.utils import check_scalar
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..backend import array_namespace, get_namespace, host_backend, is_cupy_array, to_host
-from ..base import check_finite_array, rms, validate_xy
+from ..base import check_finite_array, external_stacklevel, rms, validate_xy
 from ..operators import Kronecker, mode_products
 from ..utils.threads import blas_limits
 from ._common import (
@@ -583,7 +583,8 @@ class KroneckerSBL(SBLRegressorMixin):
         if n_meas > n_feat:
             warnings.warn(f"X has more rows (M={n_meas}) than columns (N={n_feat}): the "
                           "system is overdetermined and sparse Bayesian learning brings "
-                          "little over least squares", UserWarning, stacklevel=2)
+                          "little over least squares", UserWarning,
+                          stacklevel=external_stacklevel())
         Y, one_d = as_columns(y)
         n_targets = Y.shape[1]
         y_offset = Y.mean(axis=0) if self.fit_intercept else xp.zeros(n_targets)

@@ -19,6 +19,7 @@ from ..base import (
     SparseEstimatorMixin,
     check_finite_array,
     check_option,
+    external_stacklevel,
     rms,
 )
 from .models import MODELS, make_model
@@ -252,7 +253,7 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
             warnings.warn("A column-vector y was passed when a 1d array was expected: y of "
                           "shape (m, 1) is read as one snapshot of shape (m,). Several "
                           "snapshots go in the rows of y, shape (p, m).",
-                          DataConversionWarning, stacklevel=3)
+                          DataConversionWarning, stacklevel=external_stacklevel())
             y = y[:, 0]
         arrays = [A, y] + ([] if B is None else [_numeric(B, "B", ndim=2)])
         dtype = np.result_type(*(a.dtype for a in arrays), np.float64)
@@ -345,7 +346,7 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
                     f"{' ...' if dead.size > 10 else ''}: consistent with d_i = 0, where "
                     "s_i = 1/d_i is undefined. These sensors are left out of the system and "
                     "get calibration_ = 0, inverse_calibration_ = inf.", UserWarning,
-                    stacklevel=2)
+                    stacklevel=external_stacklevel())
                 sel = to_device(active, self.backend_)
                 A, y = A[..., sel, :], y[:, sel]
         model = make_model(self.model, A, y, B)
@@ -467,7 +468,7 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         if abs(complex(wz)) <= 1e-12 * float(xp.linalg.norm(w) * xp.linalg.norm(z)):
             warnings.warn("w* z ≈ 0 for the estimated z: w is orthogonal to the solution, "
                           "so w* z = c cannot fix its scale; z is returned with unit norm. "
-                          "Choose another w.", UserWarning, stacklevel=3)
+                          "Choose another w.", UserWarning, stacklevel=external_stacklevel())
             return z / xp.linalg.norm(z)
         return z * (c / wz)
 
@@ -476,7 +477,8 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
         s_active = model.inverse_calibration(h)
         if bool(xp.any(s_active == 0)):
             warnings.warn("the estimated s = 1/d has exact zeros: the calibration is "
-                          "infinite there (calibration_ = inf).", UserWarning, stacklevel=3)
+                          "infinite there (calibration_ = inf).", UserWarning,
+                          stacklevel=external_stacklevel())
         with np.errstate(divide="ignore"):
             d_active = 1 / s_active
         s = xp.full(active.shape[0], xp.inf, dtype=s_active.dtype)

@@ -28,7 +28,8 @@ import threading
 
 from .._config import get_config
 
-__all__ = ["blas_limits", "configure_numba_threading", "fft_workers", "thread_limits"]
+__all__ = ["blas_limits", "configure_numba_threading", "fft_workers", "numba_threads",
+           "thread_limited", "thread_limits"]
 
 
 def fft_workers() -> int | None:
@@ -205,10 +206,32 @@ def _needs_launch_lock() -> bool:
     return numba is not None and numba.threading_layer() == "workqueue"
 
 
+_state = threading.local()  # .n_threads: the setting this thread's thread_limits applied
+_OUTSIDE = object()
+
+
 @contextlib.contextmanager
-def _numba_threads(numba, n_threads: int):
-    before = numba.get_num_threads()  # per-thread state in numba: restored on exit
-    numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
+def numba_threads(n_threads: int):
+    """Run numba's parallel kernels on ``n_threads`` threads inside a ``with`` block.
+
+    At most ``NUMBA_NUM_THREADS``; numba's thread count is per-thread state, restored on
+    exit. Nothing happens when numba cannot be imported. Kernels that are faster on one
+    thread below some size use it (rather than calling ``numba.set_num_threads``).
+
+    Examples
+    --------
+    >>> from sparserec.utils.threads import numba_threads
+    >>> with numba_threads(1):
+    ...     import numba
+    ...     numba.get_num_threads()
+    1
+    """
+    numba = configure_numba_threading()
+    if numba is None:
+        yield
+        return
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS)))
     try:
         yield
     finally:
@@ -224,7 +247,8 @@ def thread_limits():
     the block and restored after. With ``None``: nothing is changed. Either way numba's
     threading layer is made fork-safe first (:func:`configure_numba_threading`), and when
     that layer is ``"workqueue"`` (not thread-safe) calls from several threads run one at
-    a time. Usable as a decorator.
+    a time. :func:`thread_limited` is the decorator form; a nested call under the same
+    setting (``fit`` calling ``transform``) changes nothing and costs a few microseconds.
 
     Thread safety: the numba and FFT settings are per thread; the BLAS limit is
     process-wide (combined across threads by :func:`blas_limits`).
@@ -239,9 +263,13 @@ def thread_limits():
     1
     """
     n_threads = get_config()["n_threads"]
+    outer = getattr(_state, "n_threads", _OUTSIDE)
+    if outer == n_threads:  # nested (fit -> transform -> fwht): all set already
+        yield
+        return
     numba = configure_numba_threading()
     with contextlib.ExitStack() as stack:
-        if _needs_launch_lock():
+        if outer is _OUTSIDE and _needs_launch_lock():
             stack.enter_context(_launch_lock)
         if n_threads is not None:
             import scipy.fft
@@ -249,5 +277,39 @@ def thread_limits():
             stack.enter_context(scipy.fft.set_workers(n_threads))
             stack.enter_context(blas_limits(n_threads))
             if numba is not None:
-                stack.enter_context(_numba_threads(numba, n_threads))
-        yield
+                stack.enter_context(numba_threads(n_threads))
+        _state.n_threads = n_threads
+        try:
+            yield
+        finally:
+            _state.n_threads = outer
+
+
+def thread_limited(func):
+    """Decorator: ``func`` runs under :func:`thread_limits`.
+
+    What :class:`sparserec.base.SparseEstimatorMixin` applies to estimator methods, and
+    public functions such as :func:`sparserec.wht.fwht` use. (A wrapper defined in
+    sparserec, so that :func:`sparserec.base.external_stacklevel` sees through it.)
+
+    Examples
+    --------
+    >>> import sparserec, scipy.fft
+    >>> from sparserec.utils.threads import thread_limited
+    >>> @thread_limited
+    ... def workers():
+    ...     return scipy.fft.get_workers()
+    >>> with sparserec.config_context(n_threads=2):
+    ...     workers()
+    2
+    """
+    if getattr(func, "_sparserec_threaded", False):
+        return func
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with thread_limits():
+            return func(*args, **kwargs)
+
+    wrapper._sparserec_threaded = True
+    return wrapper

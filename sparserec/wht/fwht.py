@@ -28,7 +28,7 @@ import numpy as np
 from ..backend import array_namespace, is_cupy_array, resolve_backend, to_device, to_host
 from ..base import check_option
 from ..operators import Hadamard, fwht_reference
-from ..utils.threads import thread_limits
+from ..utils.threads import thread_limited
 
 __all__ = ["ORDERINGS", "fwht", "natural_index", "WalshHadamard"]
 
@@ -78,7 +78,7 @@ def _work_dtype(x):
     raise TypeError(f"x must be a numeric array, got dtype {x.dtype}")
 
 
-@thread_limits()  # the n_threads setting (sparserec.set_config)
+@thread_limited  # the n_threads setting (sparserec.set_config)
 def fwht(x, axis: int = -1, *, normalize: bool = False, ordering: str = "natural",
          backend: str = "auto", out=None):
     """Fast Walsh–Hadamard transform along one axis, in ``O(N log N)``.
@@ -99,8 +99,9 @@ def fwht(x, axis: int = -1, *, normalize: bool = False, ordering: str = "natural
         Row order of the output (see the module docstring).
     backend : {"auto", "numpy", "numba", "cupy"}
         ``"numba"``: in-place cache-blocked butterflies; from ``2**21`` values in all,
-        parallel over the batch or within the transform (``numba.set_num_threads``
-        sets the threads; one thread can be faster on a busy machine). ``"numpy"``: vectorised
+        parallel over the batch or within the transform (``sparserec.set_config(n_threads=...)``
+        or ``numba.set_num_threads`` sets the threads; one thread can be faster on a busy
+        machine). ``"numpy"``: vectorised
         butterflies (:func:`sparserec.operators.fwht_reference`). ``"cupy"``: the
         shared-memory kernels of ``gpu/fwht.cu`` (:mod:`sparserec.wht._cuda`; float32 stays
         float32); CuPy input gives CuPy output, NumPy input is copied to the GPU and the
