@@ -29,8 +29,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import shutil
-import tempfile
 import time
 import traceback
 import warnings
@@ -275,7 +273,7 @@ def _write_output(result, output: Path, *, header, stored_dtype, history, schedu
     import dask
     import dask.array as da
 
-    from .io import atomic_output, check_output_path, create_fits
+    from .io import atomic_output, create_fits
 
     kind = _check_output(output, overwrite=overwrite, inputs=inputs)
     if kind == "fits":
@@ -285,19 +283,9 @@ def _write_output(result, output: Path, *, header, stored_dtype, history, schedu
             store = da.store(result.astype(dtype), target, lock=False, compute=False)
             dask.compute(store, scheduler=scheduler)
         return output
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".part",
-                                dir=output.parent))
-    try:
+    with atomic_output(output, overwrite=overwrite, inputs=inputs, directory=True) as tmp:
         store = da.to_zarr(result, str(tmp), overwrite=True, compute=False)
         dask.compute(store, scheduler=scheduler)
-        check_output_path(output, overwrite=overwrite, inputs=inputs)  # again, after the work
-        if output.is_dir() and not output.is_symlink():
-            shutil.rmtree(output)
-        elif output.exists() or output.is_symlink():
-            output.unlink()
-        os.replace(tmp, output)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return output
 
 
