@@ -227,6 +227,12 @@ def _deconvolve_block(block, psf, params):
         return deconvolve_array(block, psf, **params).image
 
 
+def _keep_empty(out, tile):
+    """A tile without data (all NaN: a mosaic gap) stays empty, whatever its halo held."""
+    tile = np.asarray(tile)
+    return np.full(out.shape, np.nan) if tile.size and np.isnan(tile).all() else out
+
+
 def _deconvolve_window(block_info=None, *, source, depth, psf, params):
     """One output tile of a file input: read its window (tile plus halo, cut at the image
     border, exactly as ``map_overlap(boundary="none")`` builds it), solve, trim.
@@ -241,8 +247,9 @@ def _deconvolve_window(block_info=None, *, source, depth, psf, params):
     h, w = info["shape"]
     a0, a1 = max(0, r0 - depth[0]), min(h, r1 + depth[0])
     b0, b1 = max(0, c0 - depth[1]), min(w, c1 + depth[1])
-    out = _deconvolve_block(source[a0:a1, b0:b1], psf, params)
-    return out[r0 - a0: r1 - a0, c0 - b0: c1 - b0]
+    window = source[a0:a1, b0:b1]
+    core = (slice(r0 - a0, r1 - a0), slice(c0 - b0, c1 - b0))
+    return _keep_empty(_deconvolve_block(window, psf, params)[core], np.asarray(window)[core])
 
 
 # ---------------------------------------------------------------------- outputs
@@ -307,7 +314,9 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
         Target tile side: each axis is cut into ``ceil(n / tile)`` nearly equal chunks.
     halo : int, optional
         Pixels of overlap on each side of a tile (solved, then discarded). Default
-        :func:`default_halo` (twice the PSF half-width plus the starlet reach).
+        :func:`default_halo` (twice the PSF half-width plus the starlet reach). Tiles
+        overlap by at most the smallest tile's side: a larger halo is cut to it with a
+        warning, and the result reports the halo used.
     client : None, distributed.Client, str
         Where to run (see the module notes): ``None`` (active client, else threads),
         a ``Client``, a scheduler address, ``"local"``, or ``"threads"``/``"sync"``.
@@ -336,7 +345,9 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
     result : Bunch
         ``image`` (ndarray, or a Dask array with ``compute=False``, or ``None`` when
         ``output`` is written), ``output`` (Path or None), ``noise_sigma``,
-        ``background``, ``tile`` (chunk sizes), ``halo``, ``seconds``.
+        ``background``, ``tile`` (chunk sizes), ``halo`` (the overlap used: 0 for a
+        single tile), ``seconds``. A tile whose pixels are all NaN (a mosaic gap) stays
+        NaN in the result.
 
     Notes
     -----
@@ -393,6 +404,12 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
     chunks = arr.chunks
     arr = arr.astype(np.float64)
     depth = {a: (0 if len(c) == 1 else min(int(halo), min(c))) for a, c in enumerate(chunks)}
+    cut = [a for a, c in enumerate(chunks) if len(c) > 1]
+    halo_used = min(depth[a] for a in cut) if cut else 0  # what the tiles really overlap
+    if cut and halo_used < int(halo):
+        warnings.warn(f"halo={int(halo)} exceeds the smallest tile ({halo_used} pixels): the "
+                      f"tiles overlap by {halo_used} pixels; give a larger tile for a larger "
+                      "halo", UserWarning, stacklevel=2)
     with _scheduler(client) as (scheduler, _), warnings.catch_warnings():
         # tiles run on threads of this process too (threaded scheduler): keep their
         # per-tile ConvergenceWarning quiet here as well as in _deconvolve_block
@@ -405,6 +422,8 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
             result = da.map_overlap(_deconvolve_block, arr, depth=depth, boundary="none",
                                     trim=True, dtype=np.float64, meta=np.empty((0, 0)),
                                     psf=psf, params=block_params)
+            result = da.map_blocks(_keep_empty, result, arr, dtype=np.float64,
+                                   meta=np.empty((0, 0)))
         else:  # the same windows, each read by its own tile task (see _deconvolve_window)
             result = da.map_blocks(_deconvolve_window, chunks=chunks, dtype=np.float64,
                                    meta=np.empty((0, 0)), source=reader,
@@ -417,7 +436,8 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
         else:
             from . import __version__
 
-            history = [f"sparserec {__version__} deconvolve_tiled: tile={tile} halo={halo}",
+            history = [f"sparserec {__version__} deconvolve_tiled: tile={tile} "
+                       f"halo={halo_used}",
                        " ".join(f"{k}={v}" for k, v in sorted(params.items())),
                        f"noise_sigma={sigma:.4g} background={sky:.4g}"]
             out_path = _write_output(result, Path(output), header=header,
@@ -425,7 +445,7 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
                                      scheduler=scheduler, overwrite=overwrite, inputs=inputs)
             image_out = None
     return Bunch(image=image_out, output=out_path, noise_sigma=sigma, background=sky,
-                 tile=chunks, halo=int(halo), seconds=time.perf_counter() - start)
+                 tile=chunks, halo=halo_used, seconds=time.perf_counter() - start)
 
 
 # ---------------------------------------------------------------------- many fits

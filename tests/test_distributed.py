@@ -333,3 +333,32 @@ def test_cli_tiled_with_scheduler_address(tmp_path, client):
     expected = deconvolve_tiled(obs, gaussian_psf(11, fwhm=3.5), tile=64, client="threads",
                                 max_iter=10).image
     np.testing.assert_allclose(fits.getdata(tmp_path / "out.fits"), expected, atol=1e-10)
+
+
+def test_halo_larger_than_a_tile_is_reported_truthfully(tmp_path):
+    fits = pytest.importorskip("astropy.io.fits")
+    _, obs = _sky(64, seed=4)
+    with pytest.warns(UserWarning, match="halo=40 exceeds the smallest tile"):
+        res = deconvolve_tiled(obs, PSF, tile=32, halo=40, client="sync", max_iter=5,
+                               output=tmp_path / "o.fits")
+    assert res.halo == 32
+    assert "halo=32" in str(fits.getheader(tmp_path / "o.fits")["HISTORY"])
+    assert deconvolve_tiled(obs, PSF, tile=64, halo=8, client="sync", max_iter=2).halo == 0
+
+
+@pytest.mark.parametrize("as_file", [False, True])
+def test_all_nan_tile_stays_empty(tmp_path, as_file):
+    """A mosaic gap (one tile of NaN) stays NaN, whatever its halo holds; its neighbours
+    are deconvolved (the sparse methods mask NaN pixels)."""
+    fits = pytest.importorskip("astropy.io.fits")
+    _, obs = _sky(64, seed=5)
+    obs[:32, :32] = np.nan
+    source = obs
+    if as_file:
+        source = tmp_path / "gap.fits"
+        fits.PrimaryHDU(obs).writeto(source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        out = deconvolve_tiled(source, PSF, tile=32, halo=8, client="sync", max_iter=5).image
+    assert np.isnan(out[:32, :32]).all()
+    assert np.isfinite(out[32:, :]).all() and np.isfinite(out[:32, 32:]).all()
