@@ -504,7 +504,95 @@ def _fit_batch(estimator, batch):
     return out
 
 
-def fit_many(estimator, problems, client=None, *, batch_size: int = 1) -> list[FitResult]:
+def _lost(batch, why: str) -> list[FitResult]:
+    return [FitResult(i, None, why) for i, _ in batch]
+
+
+def _fit_threads(estimator, batches, n_workers: int, deadline: float | None):
+    """Outcomes of ``batches`` on daemon threads, stopping at ``deadline``.
+
+    A batch still running at the deadline is reported as timed out; its thread cannot
+    be stopped (Python threads cannot be killed) and finishes in the background.
+    """
+    import queue
+    import threading
+
+    todo: queue.Queue = queue.Queue()
+    for i in range(len(batches)):
+        todo.put(i)
+    done: dict[int, list[FitResult]] = {}
+
+    def work():
+        while True:
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            done[i] = _fit_batch(estimator, batches[i])
+
+    threads = [threading.Thread(target=work, daemon=True, name=f"sparserec-fit-{k}")
+               for k in range(max(1, min(n_workers, len(batches))))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+    while True:  # the deadline passed: no new batch starts
+        try:
+            todo.get_nowait()
+        except queue.Empty:
+            break
+    return [done.get(i) for i in range(len(batches))]
+
+
+def _fit_cluster(client, estimator, batches, deadline: float | None):
+    """Outcomes of ``batches`` as tasks on a distributed ``client``: ``(results or None,
+    error)`` per batch. Problems lost with a worker that died are retried one at a time,
+    so that a fit that kills its worker takes down only itself."""
+    from distributed import wait
+
+    def remaining():
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+    def run(group):
+        futures = client.map(_fit_batch, [estimator] * len(group), group, pure=False)
+        try:
+            wait(futures, timeout=remaining())
+        except TimeoutError:
+            pass
+        outcomes = []
+        for fut in futures:
+            if fut.status == "finished":
+                outcomes.append((fut.result(), None))
+            elif fut.status == "error":  # the task died (a worker crashed), not a fit
+                exc = fut.exception()
+                outcomes.append((None, f"{type(exc).__name__}: {exc}"))
+            elif fut.status == "cancelled":  # e.g. by client.restart()
+                outcomes.append((None, f"CancelledError: task {fut.key} was cancelled"))
+            else:  # still pending or running at the deadline
+                outcomes.append((None, "TimeoutError: not finished within timeout"))
+        client.cancel([f for f in futures if f.status == "pending"])
+        del futures
+        return outcomes
+
+    outcomes = run(batches)
+    for k, (out, error) in enumerate(outcomes):
+        if out is not None or error.startswith("TimeoutError"):
+            continue
+        # lost with a worker: retry each of its problems alone, one after the other (a
+        # healthy fit that shared the dying worker now succeeds; the crasher fails again)
+        retried = []
+        for item in batches[k]:
+            if deadline is not None and time.monotonic() >= deadline:
+                retried += _lost([item], "TimeoutError: not finished within timeout")
+                continue
+            (res, err), = run([[item]])
+            retried += res if res is not None else _lost([item], err)
+        outcomes[k] = (retried, None)
+    return outcomes
+
+
+def fit_many(estimator, problems, client=None, *, batch_size: int = 1,
+             timeout: float | None = None) -> list[FitResult]:
     """Fit clones of ``estimator`` on many independent problems, on Dask.
 
     Parameters
@@ -520,15 +608,30 @@ def fit_many(estimator, problems, client=None, *, batch_size: int = 1) -> list[F
     batch_size : int, default=1
         Problems per task. Larger batches cut the per-task overhead (about a
         millisecond on a distributed scheduler) for tiny fits; an exception is still
-        reported per problem, but a worker that crashes on a batch more often than the
-        scheduler allows (``distributed.scheduler.allowed-failures``) takes its whole
-        batch down with it.
+        reported per problem.
+    timeout : float, optional
+        Seconds the whole call may take. Problems not finished by then are reported as
+        failed (``"TimeoutError: ..."``) and the others keep their results. On a
+        cluster their tasks are cancelled, but a fit already running cannot be stopped
+        (Python threads cannot be killed): it keeps its worker thread busy until it
+        returns (``client.restart()`` frees it; ``client="local"`` closes its cluster on
+        return). With ``"threads"`` the fits run on daemon threads, and one still
+        running at the deadline finishes in the background. Not available with
+        ``"sync"`` or ``"processes"``.
 
     Returns
     -------
     results : list of FitResult
         One per problem, in input order: ``ok``, ``estimator`` (the fitted clone) or
         ``error`` (``"ExceptionType: message"``) and ``traceback``.
+
+    Notes
+    -----
+    A fit that kills its worker process (a crash in compiled code, the memory limit)
+    does not take the others down: on a distributed cluster, every problem lost with a
+    worker is retried alone, one after the other, so healthy problems that shared the
+    worker get their results and the crasher is reported (``KilledWorker``, after the
+    scheduler's ``distributed.scheduler.allowed-failures`` attempts).
 
     Examples
     --------
@@ -550,36 +653,34 @@ def fit_many(estimator, problems, client=None, *, batch_size: int = 1) -> list[F
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) \
             or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.floating)) \
+                or not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if isinstance(client, str) and client in _LOCAL_SCHEDULERS and client != "threads":
+            raise ValueError(f"timeout needs fits that run beside the caller: client="
+                             f"'threads', 'local', an address or a Client, not {client!r}")
     if not hasattr(estimator, "fit"):
         raise TypeError(f"estimator must have a fit method, got {type(estimator).__name__}")
+    deadline = None if timeout is None else time.monotonic() + float(timeout)
     items = list(enumerate(problems))
     batches = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
     results: list[FitResult | None] = [None] * len(items)
-    with _scheduler(client) as (scheduler, _):
-        if isinstance(scheduler, str):
+    with _scheduler(client) as (scheduler, n_workers):
+        if isinstance(scheduler, str) and deadline is not None:
+            outs = _fit_threads(estimator, batches, n_workers, deadline)
+            outcomes = [(o, None if o is not None else
+                         f"TimeoutError: not finished within timeout={timeout} s")
+                        for o in outs]
+        elif isinstance(scheduler, str):
             tasks = [dask.delayed(_fit_batch, pure=False)(estimator, b) for b in batches]
-            outcomes = [(b, out, None) for b, out in
-                        zip(batches, dask.compute(*tasks, scheduler=scheduler), strict=True)]
+            outcomes = [(out, None) for out in dask.compute(*tasks, scheduler=scheduler)]
         else:
-            from distributed import wait
-
-            futures = scheduler.map(_fit_batch, [estimator] * len(batches), batches,
-                                    pure=False)
-            wait(futures)
-            outcomes = []
-            for b, fut in zip(batches, futures, strict=True):
-                if fut.status == "finished":
-                    outcomes.append((b, fut.result(), None))
-                elif fut.status == "error":  # the task died (worker crashes), not a fit
-                    exc = fut.exception()
-                    outcomes.append((b, None, f"{type(exc).__name__}: {exc}"))
-                else:  # cancelled, e.g. by client.restart()
-                    outcomes.append((b, None, f"CancelledError: task {fut.key} was "
-                                              f"{fut.status}"))
-            del futures
-    for batch, out, crash in outcomes:
-        if out is None:
-            out = [FitResult(i, None, crash) for i, _ in batch]
-        for r in out:
+            outcomes = _fit_cluster(scheduler, estimator, batches, deadline)
+            outcomes = [(out, err if err is None or not err.startswith("TimeoutError")
+                         else f"TimeoutError: not finished within timeout={timeout} s")
+                        for out, err in outcomes]
+    for batch, (out, crash) in zip(batches, outcomes, strict=True):
+        for r in (out if out is not None else _lost(batch, crash)):
             results[r.index] = r
     return results
