@@ -50,6 +50,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._version import __version__
+from .backend import BACKENDS
 from .utils.table import format_table, format_value
 
 FAMILY_DEMOS = {
@@ -328,7 +329,7 @@ def _add_deconvolve(sub) -> None:
     dec.add_argument("--background", default="0",
                      help="sky level kept out of the positivity constraint: a number or "
                           "'auto' (astronomical images; default 0)")
-    dec.add_argument("--backend", choices=("auto", "numpy", "numba", "cupy"),
+    dec.add_argument("--backend", choices=BACKENDS,
                      default="auto", help="compute backend (default: auto)")
     dec.add_argument("--report", help="also write a PNG with observed/deconvolved/"
                                       "residual/PSF panels")
