@@ -17,17 +17,22 @@ Commands
 
 Demo contract
 -------------
-Each family provides a module (listed in :data:`FAMILY_DEMOS`) with a function
-``run(quick: bool = False, random_state: int = 0) -> dict`` returning::
+Each family provides a module of :mod:`sparserec.demos` (listed in :data:`FAMILY_DEMOS`)
+with two functions. ``warm() -> None`` calls every method the family times once on a
+tiny problem (numba compilation, first imports, cached tables); the CLI runs it first
+and reports its time apart, so that no row's time includes a first-call cost, in every
+family alike. ``run(quick: bool = False, random_state: int = 0) -> dict`` returns::
 
     {"title": str,                 # what the family does, one line
      "data": str,                  # what it ran on
      "rows": [{"method": str, "<metric>": float, ..., "time (s)": float}, ...],
+     "notes": [str, ...],          # optional: what a reader needs to read the rows
      "figure": {"kind": ..., ...}} # optional, drawn by sparserec.plotting.plot_demo
 
 The first row is sparserec's method, later rows are its baselines. A family whose module
 does not exist yet is reported as missing; one that raises is reported as failed and the
-others still run.
+others still run. The report records the versions, the command's parameters and the
+seed.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._version import __version__
+from .backend import BACKENDS
 from .utils.table import format_table, format_value
 
 FAMILY_DEMOS = {
@@ -122,7 +128,15 @@ def _cmd_info(args) -> int:
     return 0
 
 
-def _write_html(path: Path, results: dict) -> None:
+def _environment() -> dict:
+    """What a demo ran on: versions of Python, sparserec and its dependencies, the CPU."""
+    versions = {name: _version_of(name) for name in _CORE}
+    return {"sparserec": __version__, "python": platform.python_version(),
+            "platform": f"{platform.system()} {platform.machine()}",
+            "cpus": os.cpu_count(), **{k: v for k, v in versions.items() if v}}
+
+
+def _write_html(path: Path, results: dict, run_info: dict) -> None:
     from html import escape
 
     parts = ["<!doctype html><meta charset='utf-8'><title>sparserec demo</title>",
@@ -130,18 +144,26 @@ def _write_html(path: Path, results: dict) -> None:
              "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px}"
              "</style>",
              f"<h1>sparserec {escape(__version__)} demo</h1>"]
+    for title in ("parameters", "environment", "time"):
+        items = ", ".join(f"{escape(str(k))} = {escape(str(v))}"
+                          for k, v in run_info[title].items())
+        parts.append(f"<p><b>{title}</b>: {items}</p>")
     for family, res in results.items():
         parts.append(f"<h2>{escape(family)}</h2>")
         if res["status"] != "ok":
             parts.append(f"<p><b>{escape(res['status'])}</b> {escape(res.get('error', ''))}</p>")
             continue
-        parts.append(f"<p>{escape(res['title'])}<br><i>{escape(res['data'])}</i></p>")
+        parts.append(f"<p>{escape(res['title'])}<br><i>{escape(res['data'])}</i><br>"
+                     f"run {res['seconds']:.2f} s; first calls (warm-up, not in the rows) "
+                     f"{res['warm_seconds']:.2f} s</p>")
         columns = list(dict.fromkeys(k for row in res["rows"] for k in row))
         parts.append("<table><tr>" + "".join(f"<th>{escape(c)}</th>" for c in columns) + "</tr>")
         for row in res["rows"]:
             cells = "".join(f"<td>{escape(format_value(row.get(c, '')))}</td>" for c in columns)
             parts.append(f"<tr>{cells}</tr>")
         parts.append("</table>")
+        for note in res.get("notes", ()):
+            parts.append(f"<p><small>{escape(note)}</small></p>")
         if res.get("figure_file"):
             parts.append(f"<p><img src='{escape(res['figure_file'])}' style='max-width:100%'></p>")
     from .io import atomic_output
@@ -161,6 +183,7 @@ def _cmd_demo(args) -> int:
     if unknown:
         raise CLIError(f"--family must be among {sorted(FAMILY_DEMOS)}, got {unknown}")
     families = args.family or list(FAMILY_DEMOS)
+    wall, cpu = time.perf_counter(), time.process_time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results, failed = {}, 0
@@ -169,14 +192,20 @@ def _cmd_demo(args) -> int:
         if importlib.util.find_spec(_family_package(module)) is None:
             results[family] = {"status": "missing", "error": "this solver family is not built yet"}
             continue
-        start = time.perf_counter()
         try:
-            res = importlib.import_module(module).run(quick=args.quick, random_state=args.seed)
+            demo = importlib.import_module(module)
+            start = time.perf_counter()
+            if hasattr(demo, "warm"):  # first calls, timed apart (see the demo contract)
+                demo.warm()
+            warm_seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            res = demo.run(quick=args.quick, random_state=args.seed)
         except Exception as exc:
             failed += 1
             results[family] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
             continue
-        res = {"status": "ok", **res, "seconds": time.perf_counter() - start}
+        res = {"status": "ok", **res, "seconds": time.perf_counter() - start,
+               "warm_seconds": warm_seconds}
         figure = res.pop("figure", None)
         if figure is not None:
             fig = plot_demo(figure, figure=Figure())
@@ -190,12 +219,22 @@ def _cmd_demo(args) -> int:
         if res["status"] != "ok":
             print(f"{res['status'].upper()} ({res['error']})")
             continue
-        print(f"{res['title']}  [{res['seconds']:.1f} s]\n   data: {res['data']}")
+        print(f"{res['title']}  [{res['seconds']:.1f} s; first calls "
+              f"{res['warm_seconds']:.1f} s]\n   data: {res['data']}")
         print(format_table(res["rows"], indent=3))
+        for note in res.get("notes", ()):
+            print(f"   note: {note}")
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    run_info = {"parameters": {"quick": args.quick, "seed": args.seed,
+                               "families": ", ".join(families)},
+                "environment": _environment(),
+                "time": {"wall (s)": round(wall, 2), "CPU, all threads (s)": round(cpu, 2)}}
     with atomic_output(out / "results.json", overwrite=True) as tmp:
-        tmp.write_text(json.dumps(results, indent=2, default=float), encoding="utf-8")
-    _write_html(out / "index.html", results)
-    print(f"\nreport written to {out / 'index.html'}")
+        tmp.write_text(json.dumps({**run_info, "families": results}, indent=2, default=float),
+                       encoding="utf-8")
+    _write_html(out / "index.html", results, run_info)
+    print(f"\ndemo took {wall:.1f} s ({cpu:.1f} s of CPU time); report written to "
+          f"{out / 'index.html'}")
     return 1 if failed else 0
 
 
@@ -290,7 +329,7 @@ def _add_deconvolve(sub) -> None:
     dec.add_argument("--background", default="0",
                      help="sky level kept out of the positivity constraint: a number or "
                           "'auto' (astronomical images; default 0)")
-    dec.add_argument("--backend", choices=("auto", "numpy", "numba", "cupy"),
+    dec.add_argument("--backend", choices=BACKENDS,
                      default="auto", help="compute backend (default: auto)")
     dec.add_argument("--report", help="also write a PNG with observed/deconvolved/"
                                       "residual/PSF panels")
@@ -327,7 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run every solver family on bundled data")
     demo.add_argument("--out", default="sparserec-demo",
                       help="report folder (default: ./sparserec-demo/)")
-    demo.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
+    demo.add_argument("--quick", action="store_true",
+                      help="small sizes: about 10 s of CPU time, most of it compiling numba "
+                           "kernels on first use (timed apart)")
     demo.add_argument("--family", action="append", metavar="NAME",
                       help=f"run only this family (repeatable): {', '.join(FAMILY_DEMOS)}")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

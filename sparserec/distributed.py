@@ -29,8 +29,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import shutil
-import tempfile
 import time
 import traceback
 import warnings
@@ -233,6 +231,12 @@ def _deconvolve_block(block, psf, params):
         return deconvolve_array(block, psf, **params).image
 
 
+def _keep_empty(out, tile):
+    """A tile without data (all NaN: a mosaic gap) stays empty, whatever its halo held."""
+    tile = np.asarray(tile)
+    return np.full(out.shape, np.nan) if tile.size and np.isnan(tile).all() else out
+
+
 def _deconvolve_window(block_info=None, *, source, depth, psf, params):
     """One output tile of a file input: read its window (tile plus halo, cut at the image
     border, exactly as ``map_overlap(boundary="none")`` builds it), solve, trim.
@@ -247,8 +251,9 @@ def _deconvolve_window(block_info=None, *, source, depth, psf, params):
     h, w = info["shape"]
     a0, a1 = max(0, r0 - depth[0]), min(h, r1 + depth[0])
     b0, b1 = max(0, c0 - depth[1]), min(w, c1 + depth[1])
-    out = _deconvolve_block(source[a0:a1, b0:b1], psf, params)
-    return out[r0 - a0: r1 - a0, c0 - b0: c1 - b0]
+    window = source[a0:a1, b0:b1]
+    core = (slice(r0 - a0, r1 - a0), slice(c0 - b0, c1 - b0))
+    return _keep_empty(_deconvolve_block(window, psf, params)[core], np.asarray(window)[core])
 
 
 # ---------------------------------------------------------------------- outputs
@@ -279,7 +284,7 @@ def _write_output(result, output: Path, *, header, stored_dtype, history, schedu
     import dask
     import dask.array as da
 
-    from .io import atomic_output, check_output_path, create_fits
+    from .io import atomic_output, create_fits
 
     kind = _check_output(output, overwrite=overwrite, inputs=inputs)
     if kind == "fits":
@@ -289,19 +294,9 @@ def _write_output(result, output: Path, *, header, stored_dtype, history, schedu
             store = da.store(result.astype(dtype), target, lock=False, compute=False)
             dask.compute(store, scheduler=scheduler)
         return output
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".part",
-                                dir=output.parent))
-    try:
+    with atomic_output(output, overwrite=overwrite, inputs=inputs, directory=True) as tmp:
         store = da.to_zarr(result, str(tmp), overwrite=True, compute=False)
         dask.compute(store, scheduler=scheduler)
-        check_output_path(output, overwrite=overwrite, inputs=inputs)  # again, after the work
-        if output.is_dir() and not output.is_symlink():
-            shutil.rmtree(output)
-        elif output.exists() or output.is_symlink():
-            output.unlink()
-        os.replace(tmp, output)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return output
 
 
@@ -323,7 +318,9 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
         Target tile side: each axis is cut into ``ceil(n / tile)`` nearly equal chunks.
     halo : int, optional
         Pixels of overlap on each side of a tile (solved, then discarded). Default
-        :func:`default_halo` (twice the PSF half-width plus the starlet reach).
+        :func:`default_halo` (twice the PSF half-width plus the starlet reach). Tiles
+        overlap by at most the smallest tile's side: a larger halo is cut to it with a
+        warning, and the result reports the halo used.
     client : None, distributed.Client, str
         Where to run (see the module notes): ``None`` (active client, else threads),
         a ``Client``, a scheduler address, ``"local"``, or ``"threads"``/``"sync"``.
@@ -352,7 +349,9 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
     result : Bunch
         ``image`` (ndarray, or a Dask array with ``compute=False``, or ``None`` when
         ``output`` is written), ``output`` (Path or None), ``noise_sigma``,
-        ``background``, ``tile`` (chunk sizes), ``halo``, ``seconds``.
+        ``background``, ``tile`` (chunk sizes), ``halo`` (the overlap used: 0 for a
+        single tile), ``seconds``. A tile whose pixels are all NaN (a mosaic gap) stays
+        NaN in the result.
 
     Notes
     -----
@@ -409,6 +408,12 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
     chunks = arr.chunks
     arr = arr.astype(np.float64)
     depth = {a: (0 if len(c) == 1 else min(int(halo), min(c))) for a, c in enumerate(chunks)}
+    cut = [a for a, c in enumerate(chunks) if len(c) > 1]
+    halo_used = min(depth[a] for a in cut) if cut else 0  # what the tiles really overlap
+    if cut and halo_used < int(halo):
+        warnings.warn(f"halo={int(halo)} exceeds the smallest tile ({halo_used} pixels): the "
+                      f"tiles overlap by {halo_used} pixels; give a larger tile for a larger "
+                      "halo", UserWarning, stacklevel=2)
     with _scheduler(client) as (scheduler, _), warnings.catch_warnings():
         # tiles run on threads of this process too (threaded scheduler): keep their
         # per-tile ConvergenceWarning quiet here as well as in _deconvolve_block
@@ -421,6 +426,8 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
             result = da.map_overlap(_deconvolve_block, arr, depth=depth, boundary="none",
                                     trim=True, dtype=np.float64, meta=np.empty((0, 0)),
                                     psf=psf, params=block_params)
+            result = da.map_blocks(_keep_empty, result, arr, dtype=np.float64,
+                                   meta=np.empty((0, 0)))
         else:  # the same windows, each read by its own tile task (see _deconvolve_window)
             result = da.map_blocks(_deconvolve_window, chunks=chunks, dtype=np.float64,
                                    meta=np.empty((0, 0)), source=reader,
@@ -433,7 +440,8 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
         else:
             from . import __version__
 
-            history = [f"sparserec {__version__} deconvolve_tiled: tile={tile} halo={halo}",
+            history = [f"sparserec {__version__} deconvolve_tiled: tile={tile} "
+                       f"halo={halo_used}",
                        " ".join(f"{k}={v}" for k, v in sorted(params.items())),
                        f"noise_sigma={sigma:.4g} background={sky:.4g}"]
             out_path = _write_output(result, Path(output), header=header,
@@ -441,7 +449,7 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
                                      scheduler=scheduler, overwrite=overwrite, inputs=inputs)
             image_out = None
     return Bunch(image=image_out, output=out_path, noise_sigma=sigma, background=sky,
-                 tile=chunks, halo=int(halo), seconds=time.perf_counter() - start)
+                 tile=chunks, halo=halo_used, seconds=time.perf_counter() - start)
 
 
 # ---------------------------------------------------------------------- many fits
@@ -501,7 +509,95 @@ def _fit_batch(estimator, batch):
     return out
 
 
-def fit_many(estimator, problems, client=None, *, batch_size: int = 1) -> list[FitResult]:
+def _lost(batch, why: str) -> list[FitResult]:
+    return [FitResult(i, None, why) for i, _ in batch]
+
+
+def _fit_threads(estimator, batches, n_workers: int, deadline: float | None):
+    """Outcomes of ``batches`` on daemon threads, stopping at ``deadline``.
+
+    A batch still running at the deadline is reported as timed out; its thread cannot
+    be stopped (Python threads cannot be killed) and finishes in the background.
+    """
+    import queue
+    import threading
+
+    todo: queue.Queue = queue.Queue()
+    for i in range(len(batches)):
+        todo.put(i)
+    done: dict[int, list[FitResult]] = {}
+
+    def work():
+        while True:
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            done[i] = _fit_batch(estimator, batches[i])
+
+    threads = [threading.Thread(target=work, daemon=True, name=f"sparserec-fit-{k}")
+               for k in range(max(1, min(n_workers, len(batches))))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+    while True:  # the deadline passed: no new batch starts
+        try:
+            todo.get_nowait()
+        except queue.Empty:
+            break
+    return [done.get(i) for i in range(len(batches))]
+
+
+def _fit_cluster(client, estimator, batches, deadline: float | None):
+    """Outcomes of ``batches`` as tasks on a distributed ``client``: ``(results or None,
+    error)`` per batch. Problems lost with a worker that died are retried one at a time,
+    so that a fit that kills its worker takes down only itself."""
+    from distributed import wait
+
+    def remaining():
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+    def run(group):
+        futures = client.map(_fit_batch, [estimator] * len(group), group, pure=False)
+        try:
+            wait(futures, timeout=remaining())
+        except TimeoutError:
+            pass
+        outcomes = []
+        for fut in futures:
+            if fut.status == "finished":
+                outcomes.append((fut.result(), None))
+            elif fut.status == "error":  # the task died (a worker crashed), not a fit
+                exc = fut.exception()
+                outcomes.append((None, f"{type(exc).__name__}: {exc}"))
+            elif fut.status == "cancelled":  # e.g. by client.restart()
+                outcomes.append((None, f"CancelledError: task {fut.key} was cancelled"))
+            else:  # still pending or running at the deadline
+                outcomes.append((None, "TimeoutError: not finished within timeout"))
+        client.cancel([f for f in futures if f.status == "pending"])
+        del futures
+        return outcomes
+
+    outcomes = run(batches)
+    for k, (out, error) in enumerate(outcomes):
+        if out is not None or error.startswith("TimeoutError"):
+            continue
+        # lost with a worker: retry each of its problems alone, one after the other (a
+        # healthy fit that shared the dying worker now succeeds; the crasher fails again)
+        retried = []
+        for item in batches[k]:
+            if deadline is not None and time.monotonic() >= deadline:
+                retried += _lost([item], "TimeoutError: not finished within timeout")
+                continue
+            (res, err), = run([[item]])
+            retried += res if res is not None else _lost([item], err)
+        outcomes[k] = (retried, None)
+    return outcomes
+
+
+def fit_many(estimator, problems, client=None, *, batch_size: int = 1,
+             timeout: float | None = None) -> list[FitResult]:
     """Fit clones of ``estimator`` on many independent problems, on Dask.
 
     Parameters
@@ -517,15 +613,30 @@ def fit_many(estimator, problems, client=None, *, batch_size: int = 1) -> list[F
     batch_size : int, default=1
         Problems per task. Larger batches cut the per-task overhead (about a
         millisecond on a distributed scheduler) for tiny fits; an exception is still
-        reported per problem, but a worker that crashes on a batch more often than the
-        scheduler allows (``distributed.scheduler.allowed-failures``) takes its whole
-        batch down with it.
+        reported per problem.
+    timeout : float, optional
+        Seconds the whole call may take. Problems not finished by then are reported as
+        failed (``"TimeoutError: ..."``) and the others keep their results. On a
+        cluster their tasks are cancelled, but a fit already running cannot be stopped
+        (Python threads cannot be killed): it keeps its worker thread busy until it
+        returns (``client.restart()`` frees it; ``client="local"`` closes its cluster on
+        return). With ``"threads"`` the fits run on daemon threads, and one still
+        running at the deadline finishes in the background. Not available with
+        ``"sync"`` or ``"processes"``.
 
     Returns
     -------
     results : list of FitResult
         One per problem, in input order: ``ok``, ``estimator`` (the fitted clone) or
         ``error`` (``"ExceptionType: message"``) and ``traceback``.
+
+    Notes
+    -----
+    A fit that kills its worker process (a crash in compiled code, the memory limit)
+    does not take the others down: on a distributed cluster, every problem lost with a
+    worker is retried alone, one after the other, so healthy problems that shared the
+    worker get their results and the crasher is reported (``KilledWorker``, after the
+    scheduler's ``distributed.scheduler.allowed-failures`` attempts).
 
     Examples
     --------
@@ -547,36 +658,34 @@ def fit_many(estimator, problems, client=None, *, batch_size: int = 1) -> list[F
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) \
             or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.floating)) \
+                or not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if isinstance(client, str) and client in _LOCAL_SCHEDULERS and client != "threads":
+            raise ValueError(f"timeout needs fits that run beside the caller: client="
+                             f"'threads', 'local', an address or a Client, not {client!r}")
     if not hasattr(estimator, "fit"):
         raise TypeError(f"estimator must have a fit method, got {type(estimator).__name__}")
+    deadline = None if timeout is None else time.monotonic() + float(timeout)
     items = list(enumerate(problems))
     batches = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
     results: list[FitResult | None] = [None] * len(items)
-    with _scheduler(client) as (scheduler, _):
-        if isinstance(scheduler, str):
+    with _scheduler(client) as (scheduler, n_workers):
+        if isinstance(scheduler, str) and deadline is not None:
+            outs = _fit_threads(estimator, batches, n_workers, deadline)
+            outcomes = [(o, None if o is not None else
+                         f"TimeoutError: not finished within timeout={timeout} s")
+                        for o in outs]
+        elif isinstance(scheduler, str):
             tasks = [dask.delayed(_fit_batch, pure=False)(estimator, b) for b in batches]
-            outcomes = [(b, out, None) for b, out in
-                        zip(batches, dask.compute(*tasks, scheduler=scheduler), strict=True)]
+            outcomes = [(out, None) for out in dask.compute(*tasks, scheduler=scheduler)]
         else:
-            from distributed import wait
-
-            futures = scheduler.map(_fit_batch, [estimator] * len(batches), batches,
-                                    pure=False)
-            wait(futures)
-            outcomes = []
-            for b, fut in zip(batches, futures, strict=True):
-                if fut.status == "finished":
-                    outcomes.append((b, fut.result(), None))
-                elif fut.status == "error":  # the task died (worker crashes), not a fit
-                    exc = fut.exception()
-                    outcomes.append((b, None, f"{type(exc).__name__}: {exc}"))
-                else:  # cancelled, e.g. by client.restart()
-                    outcomes.append((b, None, f"CancelledError: task {fut.key} was "
-                                              f"{fut.status}"))
-            del futures
-    for batch, out, crash in outcomes:
-        if out is None:
-            out = [FitResult(i, None, crash) for i, _ in batch]
-        for r in out:
+            outcomes = _fit_cluster(scheduler, estimator, batches, deadline)
+            outcomes = [(out, err if err is None or not err.startswith("TimeoutError")
+                         else f"TimeoutError: not finished within timeout={timeout} s")
+                        for out, err in outcomes]
+    for batch, (out, crash) in zip(batches, outcomes, strict=True):
+        for r in (out if out is not None else _lost(batch, crash)):
             results[r.index] = r
     return results

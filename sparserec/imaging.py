@@ -62,16 +62,22 @@ def load_psf(psf=None, *, psf_model: str | None = None, fwhm: float | None = Non
 
 
 def _planes(data, kind: str):
-    """The 2-D planes of an image and how to put them back together."""
+    """The 2-D planes to deconvolve, and how to put the result back together.
+
+    A colour raster is deconvolved channel by channel, except its alpha channel (the
+    last of 2 or 4), which is a mask, not light: it is passed through unchanged.
+    """
     if data.ndim == 2:
         return [data], lambda planes: planes[0]
-    if data.ndim == 3 and kind == "raster" and data.shape[-1] in (3, 4):
-        return [data[..., c] for c in range(data.shape[-1])], \
-            lambda planes: np.stack(planes, axis=-1)
+    if data.ndim == 3 and kind == "raster" and data.shape[-1] in (1, 2, 3, 4):
+        n_colour = data.shape[-1] - (data.shape[-1] in (2, 4))
+        alpha = [data[..., n_colour]] if n_colour < data.shape[-1] else []
+        return [data[..., c] for c in range(n_colour)], \
+            lambda planes: np.stack(list(planes) + alpha, axis=-1)
     if data.ndim == 3 and kind == "fits":
         return list(data), np.stack
-    raise ValueError(f"expected a 2-D image, an RGB(A) raster or a FITS cube, got shape "
-                     f"{data.shape}")
+    raise ValueError(f"expected a 2-D image, a raster of 1 to 4 channels or a FITS cube, "
+                     f"got shape {data.shape}")
 
 
 def _report_figure(panels: dict, title: str, stretch: str):
@@ -97,7 +103,12 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
     input_path, output_path : str or Path
         FITS (``.fits``, ``.fit``, ``.fts``, optionally ``.gz``) or PNG/JPEG/TIFF. The
         output is written to a temporary file and renamed; it may not be the input, and
-        an existing output is replaced only with ``overwrite``.
+        an existing output is replaced only with ``overwrite``. Every path, format and
+        conversion is checked before the deconvolution starts
+        (:func:`sparserec.io.check_image_output`): a raster is written in the input's
+        dtype where the format allows (float data into an integer raster are mapped
+        from their range to the format's), an alpha channel is passed through, and
+        complex data are refused.
     psf : str, Path or 2-D array, optional
         The PSF (a file read like the input, or an array).
     psf_model : {"gaussian", "moffat", "airy"}, optional
@@ -111,7 +122,8 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
         Passed to :func:`sparserec.deconv.methods.deconvolve_array` (``max_iter`` is the
         iteration count of Richardson–Lucy).
     report : str or Path, optional
-        A PNG with observed / deconvolved / residual / PSF panels.
+        A PNG with observed / deconvolved / residual / PSF panels (of the first plane),
+        written together with the output: both or neither.
     verbose : bool
         Progress bars.
 
@@ -136,18 +148,34 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
     'test'
     """
     from . import __version__
-    from .io import FITS_SUFFIXES, atomic_output, check_output_path, read_image, write_image
+    from .io import (
+        atomic_outputs,
+        check_image_output,
+        check_output_path,
+        image_format,
+        read_image,
+        write_image,
+    )
 
     start = time.perf_counter()
     input_path, output_path = Path(input_path), Path(output_path)
     psf_file = psf if isinstance(psf, (str, Path)) else None
     inputs = [input_path] + ([Path(psf_file)] if psf_file is not None else [])
-    for path in [output_path] + ([Path(report)] if report is not None else []):
-        check_output_path(path, overwrite=overwrite, inputs=inputs)  # before the work
-    if report is not None and Path(report).resolve() == output_path.resolve():
-        raise ValueError("report must differ from output_path")
+    # every check before any work: formats, paths, then the conversion the output needs
+    image_format(input_path)
+    image_format(output_path)
+    outputs = [output_path]
+    if report is not None:
+        if Path(report).suffix.lower() != ".png":
+            raise ValueError(f"report must be a .png file, got {str(report)!r}")
+        if Path(report).resolve() == output_path.resolve():
+            raise ValueError("report must differ from output_path")
+        outputs.append(Path(report))
+    for path in outputs:
+        check_output_path(path, overwrite=overwrite, inputs=inputs)
     psf_array, psf_desc = load_psf(psf, psf_model=psf_model, fwhm=fwhm, size=psf_size)
     src = read_image(input_path)
+    stored = check_image_output(output_path, shape=src.data.shape, like=src)
     planes, assemble = _planes(src.data, src.format)
     results = [deconvolve_array(p, psf_array, method=method, n_scales=n_scales,
                                 k_sigma=k_sigma, max_iter=max_iter, background=background,
@@ -163,12 +191,12 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
     history = [part for line in lines for part in
                textwrap.wrap(line, 72, break_long_words=False, break_on_hyphens=False)]
     written = out
-    if not output_path.name.lower().endswith(FITS_SUFFIXES) and src.format == "fits":
+    if stored.kind in "ui" and (src.format == "fits" or src.dtype.kind == "f"):
+        # physical values (FITS, float TIFF) into an integer raster: map their range to
+        # the format's, rather than clip everything outside [0, 1]
         lo, hi = float(np.min(out)), float(np.max(out))
         written = (out - lo) / (hi - lo) if hi > lo else np.zeros_like(out)
-    write_image(output_path, written, like=src, history=history, overwrite=overwrite,
-                inputs=inputs)
-    report_path = None
+    fig = None
     if report is not None:
         first = results[0]
         observed = planes[0]
@@ -177,9 +205,12 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
              "residual (observed − model)": observed - first.model, "PSF": psf_array},
             f"{input_path.name}: {method} deconvolution",
             "asinh" if src.format == "fits" else "linear")
-        with atomic_output(report, overwrite=overwrite, inputs=inputs) as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
-        report_path = Path(report)
+    # all or nothing: both temporary files exist before either is renamed into place
+    with atomic_outputs(outputs, overwrite=overwrite, inputs=inputs) as tmps:
+        write_image(output_path, written, like=src, history=history, into=tmps[0])
+        if fig is not None:
+            fig.savefig(tmps[1], format="png", dpi=100)
+    report_path = Path(report) if report is not None else None
     return Bunch(output=output_path, report=report_path, image=out,
                  noise_sigma=[r.noise_sigma for r in results],
                  seconds=time.perf_counter() - start, history=history)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
+import stat
 import tempfile
 import warnings
 from pathlib import Path
@@ -18,8 +20,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-__all__ = ["read_image", "write_image", "atomic_output", "check_output_path", "FitsBlocks",
-           "create_fits", "FITS_SUFFIXES", "RASTER_SUFFIXES"]
+__all__ = ["read_image", "write_image", "image_format", "check_image_output",
+           "check_output_path", "atomic_output", "atomic_outputs", "FitsBlocks", "create_fits",
+           "FITS_SUFFIXES", "RASTER_SUFFIXES"]
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -28,8 +31,16 @@ _FITS_STRUCTURE = ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "E
                    "BSCALE", "BZERO", "XTENSION", "PCOUNT", "GCOUNT", "END")
 
 
-def _kind(path: Path) -> str:
-    name = path.name.lower()
+def image_format(path) -> str:
+    """``"fits"`` or ``"raster"``, from the suffix of ``path``; ValueError for another one.
+
+    Examples
+    --------
+    >>> from sparserec.io import image_format
+    >>> image_format("sky.fits.gz"), image_format("photo.TIF")
+    ('fits', 'raster')
+    """
+    name = Path(path).name.lower()
     if name.endswith(FITS_SUFFIXES):
         return "fits"
     if name.endswith(RASTER_SUFFIXES):
@@ -46,6 +57,12 @@ def _astropy_fits():
     return fits
 
 
+def _complex_message(path, dtype) -> str:
+    return (f"image {str(path)!r} holds complex data ({dtype}); sparserec deconvolves real "
+            "images: split it into its real and imaginary parts (or take its modulus) and "
+            "process each")
+
+
 def read_image(path) -> Bunch:
     """Read an image file as float64.
 
@@ -57,20 +74,22 @@ def read_image(path) -> Bunch:
     Returns
     -------
     image : Bunch
-        ``data`` (float64; integer rasters scaled to ``[0, 1]``), ``header`` (the FITS
-        header, or ``None``), ``dtype`` (the stored dtype, reused when writing back),
-        ``path``, ``format`` (``"fits"`` or ``"raster"``).
+        ``data`` (float64; integer rasters divided by their dtype's maximum, so unsigned
+        ones lie in ``[0, 1]`` and signed ones in ``[-1, 1]``; colour rasters are
+        ``(rows, columns, channels)``, FITS cubes ``(planes, rows, columns)``),
+        ``header`` (the FITS header, or ``None``), ``dtype`` (the stored dtype, reused
+        when writing back), ``path``, ``format`` (``"fits"`` or ``"raster"``).
 
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        For an unsupported, unreadable or truncated file, or one without image data;
-        the message is one line naming the file.
+        For an unsupported, unreadable or truncated file, one without image data, or one
+        holding complex data; the message is one line naming the file.
     """
     path = Path(path)
-    kind = _kind(path)
+    kind = image_format(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such image file: {str(path)!r}")
     try:
@@ -85,20 +104,21 @@ def read_image(path) -> Bunch:
                 hdu = next((h for h in hdul if h.data is not None and h.data.ndim >= 2), None)
                 if hdu is None:
                     raise ValueError("it holds no image data (no HDU with a 2-D array)")
-                stored = hdu.data.dtype
-                data = np.squeeze(np.asarray(hdu.data, dtype=np.float64))
-                header = hdu.header.copy()
-            scale = 1.0
+                stored, header = hdu.data.dtype, hdu.header.copy()
+                data = None if stored.kind == "c" else np.squeeze(np.asarray(hdu.data,
+                                                                             dtype=np.float64))
         else:
             import imageio.v3 as iio
 
             raw = iio.imread(path)
             stored, header = raw.dtype, None
             scale = float(np.iinfo(stored).max) if stored.kind in "ui" else 1.0
-            data = raw.astype(np.float64) / scale
+            data = None if stored.kind == "c" else raw.astype(np.float64) / scale
     except (OSError, ValueError, TypeError, EOFError, IndexError, KeyError, Warning) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ValueError(f"cannot read image {str(path)!r}: {reason}") from exc
+    if data is None:  # never cast away an imaginary part
+        raise ValueError(_complex_message(path, stored))
     if data.ndim < 2:
         raise ValueError(f"cannot read image {str(path)!r}: expected a 2-D image, "
                          f"got shape {data.shape}")
@@ -115,6 +135,8 @@ def check_output_path(path, *, overwrite: bool = False, inputs=()) -> Path:
         If ``path`` is one of ``inputs`` (an input is never overwritten).
     FileExistsError
         If ``path`` exists and ``overwrite`` is false.
+    FileNotFoundError
+        If the folder of ``path`` does not exist.
     """
     path = Path(path)
     for src in map(Path, inputs):
@@ -131,75 +153,223 @@ def check_output_path(path, *, overwrite: bool = False, inputs=()) -> Path:
     return path
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where the system tells it (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read it by setting it, and put it back at once
+    os.umask(mask)
+    return mask
+
+
+def _output_mode(path: Path, directory: bool) -> int:
+    """The permission bits a plain ``open`` (``mkdir``) would leave on ``path``: those of
+    the file it replaces, else the default under the process umask."""
+    if path.exists():
+        return stat.S_IMODE(path.stat().st_mode)
+    return (0o777 if directory else 0o666) & ~_umask()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
-def atomic_output(path, *, overwrite: bool = False, inputs=()):
+def atomic_output(path, *, overwrite: bool = False, inputs=(), directory: bool = False):
     """Yield a temporary path that is renamed to ``path`` only if the block succeeds.
 
-    The path is first checked by :func:`check_output_path`.
+    The path is first checked by :func:`check_output_path`. The temporary file (or, with
+    ``directory=True``, folder: a Zarr store) lies beside ``path``; once complete it gets
+    the permissions a plain ``open`` would give (the umask's, or those of the file it
+    replaces) and is renamed over ``path``. On any error, also ``KeyboardInterrupt``, it is
+    removed and ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> import os, tempfile, pathlib
+    >>> from sparserec.io import atomic_output
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "notes.txt"
+    >>> with atomic_output(target) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> target.read_text(), oct(target.stat().st_mode & 0o777) == oct(0o666 & ~os.umask(0o22))
+    ('done', True)
     """
     path = check_output_path(path, overwrite=overwrite, inputs=inputs)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    mode = _output_mode(path, directory)
+    if directory:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    else:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
     try:
         yield tmp
+        os.chmod(tmp, mode)  # mkstemp/mkdtemp made it private (0600/0700)
+        if directory and path.exists():
+            _remove(path)  # a folder cannot be renamed over another one
         os.replace(tmp, path)
     finally:  # also on KeyboardInterrupt: no partial output is left behind
-        tmp.unlink(missing_ok=True)
+        if tmp.exists():
+            _remove(tmp)
+
+
+@contextlib.contextmanager
+def atomic_outputs(paths, *, overwrite: bool = False, inputs=()):
+    """:func:`atomic_output` for several files written together: yield their temporary
+    paths; all are renamed into place only if the block succeeds, none otherwise (every
+    temporary file is created, so every folder is known writable, before the block)."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(atomic_output(p, overwrite=overwrite, inputs=inputs))
+               for p in paths]
+
+
+def check_image_output(path, *, shape, like: Bunch | None = None) -> np.dtype:
+    """The dtype an image of ``shape`` is stored with in ``path``; refuse, before any work,
+    what that format cannot hold.
+
+    FITS keeps a float template's dtype (else float64). A raster keeps the integer dtype
+    of a raster template, or is refused when the format cannot store it (never clipped
+    or truncated silently); float data (from FITS, a float raster, or without a
+    template) become float32 in TIFF, 16 bits in a gray PNG and 8 bits in a colour PNG
+    or a JPEG. Colour rasters are ``(rows, columns, channels)`` with 2 to 4 channels
+    (2 and 4 have alpha).
+
+    Raises
+    ------
+    ValueError
+        For an unsupported suffix, a FITS cube or a channel count a raster cannot hold,
+        an alpha channel in a JPEG, or an integer template the format cannot store.
+
+    Examples
+    --------
+    >>> from sparserec.io import check_image_output
+    >>> check_image_output("out.tif", shape=(64, 64))
+    dtype('float32')
+    >>> check_image_output("out.jpg", shape=(64, 64, 4))
+    Traceback (most recent call last):
+    ...
+    ValueError: 'out.jpg': JPEG has no alpha channel: write a PNG or TIFF for 4 channels
+    """
+    kind = image_format(path)
+    shape = tuple(shape)
+    if kind == "fits":
+        if like is not None and like.dtype.kind == "f":
+            return np.dtype(like.dtype).newbyteorder("=")
+        return np.dtype(np.float64)
+    name = f"{str(path)!r}"
+    suffix = Path(path).suffix.lower()
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}.get(suffix, "TIFF")
+    if like is not None and like.format == "fits" and len(shape) == 3:
+        raise ValueError(f"{name}: a FITS cube of {shape[0]} planes cannot be written as "
+                         f"{fmt}: write a FITS output")
+    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[-1] not in (2, 3, 4)):
+        raise ValueError(f"{name}: {fmt} holds 2-D images, gray or of 2 to 4 channels "
+                         f"(rows, columns, channels), got shape {shape}")
+    if fmt == "JPEG" and len(shape) == 3 and shape[-1] in (2, 4):
+        raise ValueError(f"{name}: JPEG has no alpha channel: write a PNG or TIFF for "
+                         f"{shape[-1]} channels")
+    # what each format stores here (TIFF: anything; PNG: 16 bits for gray images only)
+    if fmt == "TIFF":
+        allowed = None
+    elif fmt == "PNG" and len(shape) == 2:
+        allowed = (np.dtype(np.uint8), np.dtype(np.uint16))
+    else:
+        allowed = (np.dtype(np.uint8),)
+    template = np.dtype(like.dtype) if like is not None and like.format == "raster" else None
+    if template is not None and template.kind in "uib":
+        if template.kind == "b":
+            template = np.dtype(np.uint8)
+        if allowed is not None and template not in allowed:
+            what = ("the negative values of" if template.kind == "i"
+                    else "the precision of")
+            raise ValueError(f"{name}: {fmt} cannot store {what} the {template} input "
+                             f"here: write a TIFF or FITS output")
+        return template.newbyteorder("=")
+    if template is not None and fmt == "TIFF":  # a float TIFF stays float
+        return template.newbyteorder("=")
+    # float data (from FITS, a float raster or no template)
+    return np.dtype(np.float32) if allowed is None else allowed[-1]
 
 
 def write_image(path, data, *, like: Bunch | None = None, history=(), overwrite: bool = False,
-                inputs=()) -> Path:
+                inputs=(), into=None) -> Path:
     """Write an image atomically, in the format given by the suffix of ``path``.
 
     Parameters
     ----------
     path : str or Path
         Output file (``.fits``, ``.png``, ``.tif``, ...).
-    data : 2-D array
-        The image (float).
+    data : array
+        The image (real): 2-D, ``(rows, columns, channels)`` for a colour raster, or
+        ``(planes, rows, columns)`` for a FITS cube (a colour raster written to FITS
+        becomes one plane per channel).
     like : Bunch, optional
         What :func:`read_image` returned for the input: its FITS header is copied, and a
-        raster is written back in the input's integer dtype (``uint8``/``uint16``).
+        raster is written back in the input's dtype (:func:`check_image_output`), scaled
+        back by that dtype's maximum and clipped to its range.
     history : sequence of str
         Lines added as FITS ``HISTORY`` cards (ignored for rasters).
     overwrite : bool
         Replace an existing output.
     inputs : sequence of paths
         Files that must not be overwritten (the pipeline's inputs).
+    into : Path, optional
+        Write into this temporary file (from :func:`atomic_output` or
+        :func:`atomic_outputs`, which renames it) instead of writing ``path`` atomically.
 
     Returns
     -------
     path : Path
+
+    Raises
+    ------
+    ValueError
+        For NaN/infinite pixels, complex data, or what :func:`check_image_output` refuses.
     """
     path = Path(path)
-    kind = _kind(path)
+    kind = image_format(path)
     data = np.asarray(data)
+    if np.iscomplexobj(data):
+        raise ValueError(_complex_message(path, data.dtype))
     if not np.isfinite(data).all():
         raise ValueError("refusing to write an image with NaN or infinite pixels")
-    with atomic_output(path, overwrite=overwrite, inputs=inputs) as tmp:
-        if kind == "fits":
-            fits = _astropy_fits()
-            header = like.header.copy() if like is not None and like.header is not None else None
-            stored = like.dtype if like is not None and like.dtype.kind == "f" else np.float64
-            hdu = fits.PrimaryHDU(data.astype(stored), header=header)
-            for line in history:  # FITS cards are ASCII: escape the rest (file names)
-                hdu.header.add_history(line.encode("ascii", "backslashreplace").decode())
-            hdu.writeto(tmp, overwrite=True, output_verify="silentfix")
-        else:
-            import imageio.v3 as iio
-
-            dtype = like.dtype if like is not None else np.dtype(np.uint8)
-            if path.suffix.lower() in (".png", ".jpg", ".jpeg") and dtype.kind == "f":
-                dtype = np.dtype(np.uint16)
-            if dtype.kind in "ui":
-                top = np.iinfo(dtype).max
-                out = np.clip(np.rint(data * top), 0, top).astype(dtype)
-            else:
-                out = data.astype(dtype)
-            extension = ".tif" if path.suffix.lower() in (".tif", ".tiff") else path.suffix
-            iio.imwrite(tmp, out, extension=extension.lower())
+    dtype = check_image_output(path, shape=data.shape, like=like)
+    if kind == "fits" and like is not None and like.format == "raster" and data.ndim == 3:
+        data = np.moveaxis(data, -1, 0)  # FITS planes come first
+    if into is None:
+        with atomic_output(path, overwrite=overwrite, inputs=inputs) as tmp:
+            _store(tmp, path, kind, data, dtype, like, history)
+    else:
+        _store(Path(into), path, kind, data, dtype, like, history)
     return path
+
+
+def _store(tmp: Path, path: Path, kind: str, data, dtype, like, history) -> None:
+    if kind == "fits":
+        fits = _astropy_fits()
+        header = like.header.copy() if like is not None and like.header is not None else None
+        hdu = fits.PrimaryHDU(data.astype(dtype), header=header)
+        for line in history:  # FITS cards are ASCII: escape the rest (file names)
+            hdu.header.add_history(line.encode("ascii", "backslashreplace").decode())
+        hdu.writeto(tmp, overwrite=True, output_verify="silentfix")
+        return
+    import imageio.v3 as iio
+
+    if dtype.kind in "ui":
+        info = np.iinfo(dtype)
+        out = np.clip(np.rint(data * info.max), info.min, info.max).astype(dtype)
+    else:
+        out = data.astype(dtype)
+    suffix = path.suffix.lower()
+    iio.imwrite(tmp, out, extension=".tif" if suffix in (".tif", ".tiff") else suffix)
 
 
 # --------------------------------------------------------------------- FITS by blocks

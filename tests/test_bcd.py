@@ -7,10 +7,12 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import sklearn
 from scipy.sparse.linalg import spsolve
 from scipy.special import log_softmax
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import ElasticNet, LogisticRegression
+from sklearn.utils.fixes import parse_version
 
 from sparserec import BCDClassifier, BCDLabelPropagation, BCDRegressor
 from sparserec.bcd import PARTITIONS, RULES, UPDATES, _kernels
@@ -95,8 +97,11 @@ def test_classifier_matches_sklearn_objective(dataset, penalty, rho, fit_interce
     X = StandardScaler().fit_transform(X)[::2]
     y = y[::2]
     C = 0.3
+    # before scikit-learn 1.8, l1_ratio counts only with penalty="elasticnet"
+    old = rho and parse_version(sklearn.__version__) < parse_version("1.8")
     ref = LogisticRegression(C=C, l1_ratio=rho, solver="saga" if rho else "lbfgs", tol=1e-12,
-                             max_iter=100_000, fit_intercept=fit_intercept)
+                             max_iter=100_000, fit_intercept=fit_intercept,
+                             **({"penalty": "elasticnet"} if old else {}))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ref.fit(X, y)

@@ -33,13 +33,20 @@ def test_entry_point_installed():
 def test_demo_quick_writes_report(tmp_path, capsys):
     out = tmp_path / "report"
     code = main(["demo", "--quick", "--quiet", "--out", str(out)])
-    results = json.loads((out / "results.json").read_text())
+    report = json.loads((out / "results.json").read_text())
+    results = report["families"]
     assert set(results) == set(FAMILY_DEMOS)
+    # the report says what ran, on what and how: versions, parameters, seed
+    assert report["parameters"]["seed"] == 0 and report["parameters"]["quick"] is True
+    assert report["environment"]["sparserec"] == __version__ and report["environment"]["numpy"]
+    html = (out / "index.html").read_text()
+    assert "seed = 0" in html and "numpy = " in html and "first calls" in html
     failed = {k: v for k, v in results.items() if v["status"] == "failed"}
     assert not failed and code == 0
     for family, res in results.items():
         if res["status"] == "ok":
             assert res["rows"] and "time (s)" in res["rows"][0], family
+            assert res["warm_seconds"] >= 0, family
             assert (out / res["figure_file"]).stat().st_size > 1000
     assert (out / "index.html").exists()
     assert not list(out.glob("*.part"))

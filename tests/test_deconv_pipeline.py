@@ -1,6 +1,7 @@
 """The file pipeline behind ``sparserec deconvolve``: FITS and PNG in and out, end to end."""
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,3 +145,126 @@ def test_library_errors_name_parameters_not_flags(field, tmp_path):
     with pytest.raises(FileExistsError, match="overwrite=True") as info:
         deconvolve_file(path, tmp_path / "exists.fits", psf_model="gaussian", fwhm=2.0)
     assert "--" not in str(info.value)
+
+
+# ------------------------------------------------------------------ no data loss in files
+def _blurred_raster(rng, shape=(40, 40)):
+    img = np.clip(make_sky_field(shape, n_stars=4, n_galaxies=2, random_state=1).image / 20,
+                  0, 1)
+    return make_blurred_image(img, PSF, noise_sigma=0.01, random_state=0).noisy
+
+
+def test_rgba_alpha_is_passed_through(tmp_path, rng):
+    import imageio.v3 as iio
+
+    grey = np.clip(_blurred_raster(rng), 0, 1)
+    alpha = np.zeros(grey.shape, np.uint8)
+    alpha[5:30, 8:35] = 255  # a mask, not light: it must come out unchanged
+    alpha[0, 0] = 17
+    rgba = np.dstack([(grey * 255).astype(np.uint8)] * 3 + [alpha])
+    iio.imwrite(tmp_path / "in.png", rgba)
+    res = deconvolve_file(tmp_path / "in.png", tmp_path / "out.png", psf_model="gaussian",
+                          fwhm=3.5, method="wiener")
+    out = iio.imread(res.output)
+    assert out.shape == rgba.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[..., 3], alpha)
+    assert len(res.noise_sigma) == 3  # three colour planes deconvolved, not four
+    assert not np.array_equal(out[..., 0], rgba[..., 0])
+
+
+def test_int16_and_float_tiff_keep_sign_and_range(tmp_path, rng):
+    """The file result is the array result, in the input's dtype: no clip to [0, 1], no
+    loss of sign (reference: deconvolve_array on the same values)."""
+    import imageio.v3 as iio
+
+    from sparserec.deconv.psf import psf_model
+
+    psf = psf_model("gaussian", 3.5)
+    field = _blurred_raster(rng)
+    signed = np.rint((field - 0.3) * 20000).astype(np.int16)  # a bias-subtracted frame
+    iio.imwrite(tmp_path / "s.tif", signed, extension=".tif")
+    deconvolve_file(tmp_path / "s.tif", tmp_path / "s-out.tif", psf_model="gaussian",
+                    fwhm=3.5, method="wiener")
+    out = iio.imread(tmp_path / "s-out.tif")
+    expected = deconvolve_array(signed / 32767.0, psf, method="wiener").image * 32767
+    assert out.dtype == np.int16 and out.min() < -1000
+    np.testing.assert_array_equal(out, np.clip(np.rint(expected), -32768, 32767))
+    floats = ((field - 0.3) * 1e4).astype(np.float32)
+    iio.imwrite(tmp_path / "f.tif", floats, extension=".tif")
+    deconvolve_file(tmp_path / "f.tif", tmp_path / "f-out.tif", psf_model="gaussian",
+                    fwhm=3.5, method="wiener")
+    out = iio.imread(tmp_path / "f-out.tif")
+    expected = deconvolve_array(floats, psf, method="wiener").image
+    assert out.dtype == np.float32 and out.min() < -1000
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("name,args,match", [
+    ("out.npy", [], "unsupported image format"),
+    ("out.jpg", [], "no alpha channel"),
+    ("out.png", ["--report", "r.jpg"], "report must be a .png"),
+])
+def test_cli_refuses_bad_outputs_before_any_work(tmp_path, capsys, monkeypatch, name, args,
+                                                 match):
+    import imageio.v3 as iio
+
+    import sparserec.imaging
+
+    iio.imwrite(tmp_path / "in.png", np.zeros((32, 32, 4), np.uint8))
+
+    def no_work(*a, **k):
+        raise AssertionError("the deconvolution started before the output was checked")
+
+    monkeypatch.setattr(sparserec.imaging, "deconvolve_array", no_work)
+    monkeypatch.chdir(tmp_path)
+    code = main(["deconvolve", "in.png", "--psf-model", "gaussian", "--fwhm", "2", "-o", name,
+                 *args])
+    err = capsys.readouterr().err
+    assert code == 2 and match in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
+def test_report_failure_leaves_no_output(field, tmp_path, monkeypatch):
+    """All or nothing: a report that cannot be written (here: its folder refuses the
+    temporary file, as an unwritable folder does for a non-root user) leaves no output."""
+    import tempfile
+
+    _, _, path, _ = field
+    (tmp_path / "locked").mkdir()
+    real = tempfile.mkstemp
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir).name == "locked":
+            raise PermissionError(13, "Permission denied", str(dir))
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    out = tmp_path / "out.fits"
+    code = main(["deconvolve", str(path), "--psf-model", "gaussian", "--fwhm", "3", "-o",
+                 str(out), "--report", str(tmp_path / "locked" / "r.png"), "--max-iter", "3",
+                 "--quiet"])
+    assert code == 2 and not out.exists()
+    assert not list(tmp_path.glob("**/*.part"))
+    monkeypatch.setattr(tempfile, "mkstemp", real)
+
+    def broken_savefig(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    from matplotlib.figure import Figure
+
+    monkeypatch.setattr(Figure, "savefig", broken_savefig)
+    with pytest.raises(OSError, match="No space"):
+        deconvolve_file(path, out, psf_model="gaussian", fwhm=3.0, max_iter=3,
+                        report=tmp_path / "r.png")
+    assert not out.exists() and not (tmp_path / "r.png").exists()
+
+
+def test_complex_input_is_refused_clearly(tmp_path):
+    import imageio.v3 as iio
+
+    iio.imwrite(tmp_path / "c.tif", np.ones((16, 16), np.complex64), extension=".tif")
+    with pytest.raises(ValueError, match="complex data"):
+        deconvolve_file(tmp_path / "c.tif", tmp_path / "o.tif", psf_model="gaussian",
+                        fwhm=2.0)
+    with pytest.raises(TypeError, match="complex"):
+        deconvolve_array(np.ones((16, 16), complex), PSF, method="wiener")

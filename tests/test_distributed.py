@@ -333,3 +333,114 @@ def test_cli_tiled_with_scheduler_address(tmp_path, client):
     expected = deconvolve_tiled(obs, gaussian_psf(11, fwhm=3.5), tile=64, client="threads",
                                 max_iter=10).image
     np.testing.assert_allclose(fits.getdata(tmp_path / "out.fits"), expected, atol=1e-10)
+
+
+def test_halo_larger_than_a_tile_is_reported_truthfully(tmp_path):
+    fits = pytest.importorskip("astropy.io.fits")
+    _, obs = _sky(64, seed=4)
+    with pytest.warns(UserWarning, match="halo=40 exceeds the smallest tile"):
+        res = deconvolve_tiled(obs, PSF, tile=32, halo=40, client="sync", max_iter=5,
+                               output=tmp_path / "o.fits")
+    assert res.halo == 32
+    assert "halo=32" in str(fits.getheader(tmp_path / "o.fits")["HISTORY"])
+    assert deconvolve_tiled(obs, PSF, tile=64, halo=8, client="sync", max_iter=2).halo == 0
+
+
+@pytest.mark.parametrize("as_file", [False, True])
+def test_all_nan_tile_stays_empty(tmp_path, as_file):
+    """A mosaic gap (one tile of NaN) stays NaN, whatever its halo holds; its neighbours
+    are deconvolved (the sparse methods mask NaN pixels)."""
+    fits = pytest.importorskip("astropy.io.fits")
+    _, obs = _sky(64, seed=5)
+    obs[:32, :32] = np.nan
+    source = obs
+    if as_file:
+        source = tmp_path / "gap.fits"
+        fits.PrimaryHDU(obs).writeto(source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        out = deconvolve_tiled(source, PSF, tile=32, halo=8, client="sync", max_iter=5).image
+    assert np.isnan(out[:32, :32]).all()
+    assert np.isfinite(out[32:, :]).all() and np.isfinite(out[:32, 32:]).all()
+
+
+class _Sleepy(BCDRegressor):
+    """Hangs (sleeps ``seconds``) on the marked problem (21 rows)."""
+
+    def __init__(self, seconds=0.0, alpha=1.0):
+        super().__init__(alpha=alpha)
+        self.seconds = seconds
+
+    def fit(self, X, y):
+        if X.shape[0] == 21:
+            import time
+
+            time.sleep(self.seconds)
+        return super().fit(X, y)
+
+
+class _AlwaysKill(BCDRegressor):
+    """Kills its worker process whenever it fits the marked problem (21 rows)."""
+
+    def fit(self, X, y):
+        if X.shape[0] == 21:
+            os.kill(os.getpid(), 9)
+        return super().fit(X, y)
+
+
+def _with_marked(n, marked):
+    problems = _regression_problems(n)
+    X, y = problems[marked]
+    problems[marked] = (np.vstack([X, X[:1]]), np.append(y, y[0]))  # 21 rows
+    return problems
+
+
+def test_fit_many_timeout_on_threads():
+    import time
+
+    problems = _with_marked(8, 3)
+    start = time.perf_counter()
+    results = fit_many(_Sleepy(20.0, alpha=0.05), problems, client="threads", timeout=3)
+    assert time.perf_counter() - start < 15  # the hung fit did not block the call
+    assert [r.ok for r in results] == [i != 3 for i in range(8)]
+    assert results[3].error.startswith("TimeoutError") and "timeout=3" in results[3].error
+    with pytest.raises(ValueError, match="timeout must be a positive"):
+        fit_many(BCDRegressor(), problems, client="threads", timeout=0)
+    with pytest.raises(ValueError, match="timeout needs fits that run beside"):
+        fit_many(BCDRegressor(), problems, client="sync", timeout=1)
+
+
+@pytest.mark.slow  # ~15 s: a hung task holds a worker for its sleep
+def test_fit_many_timeout_on_cluster(client):
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        fit_many(BCDRegressor(alpha=0.05), _regression_problems(4), client=client)  # compile
+        results = fit_many(_Sleepy(12.0, alpha=0.05), _with_marked(10, 4), client=client,
+                           timeout=6)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert [r.ok for r in results] == [i != 4 for i in range(10)]
+    assert results[4].error.startswith("TimeoutError")
+
+
+@pytest.mark.slow  # a cluster of its own, and worker restarts: ~15 s
+def test_fit_many_isolates_a_fit_that_kills_its_worker():
+    """Healthy problems that share a worker with a crasher keep their results (retried
+    alone); the crasher is reported, the call returns."""
+    import cloudpickle
+    import dask
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+                distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True,
+                                         dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as c:
+            results = fit_many(_AlwaysKill(alpha=0.05), _with_marked(24, 7), client=c)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert [r.index for r in results] == list(range(24))
+    assert [r.ok for r in results] == [i != 7 for i in range(24)]
+    assert "KilledWorker" in results[7].error

@@ -1,3 +1,6 @@
+import os
+import stat
+
 import numpy as np
 import pytest
 
@@ -104,3 +107,157 @@ def test_bad_paths(tmp_path):
         read_image(tmp_path / "x.bmp")
     with pytest.raises(ValueError, match="NaN"):
         write_image(tmp_path / "nan.fits", np.full((2, 2), np.nan))
+
+
+# ------------------------------------------------------------------ format x dtype x layout
+def _raw(dtype, shape, rng):
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return (rng.standard_normal(shape) * 100).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
+
+
+LOSSLESS = [(".png", np.uint8, c) for c in (None, 2, 3, 4)] + [(".png", np.uint16, None)] + [
+    (".tif", d, c) for d in (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+    for c in (None, 3, 4)]
+
+
+@pytest.mark.parametrize("suffix,dtype,channels", LOSSLESS,
+                         ids=[f"{s[1:]}-{np.dtype(d).name}-{c or 1}ch" for s, d, c in LOSSLESS])
+def test_raster_round_trip_is_exact(tmp_path, rng, suffix, dtype, channels):
+    """Read, write back in the input's format: every value, sign and channel survives
+    (int16 negatives, float TIFF range, alpha)."""
+    import imageio.v3 as iio
+
+    raw = _raw(dtype, (9, 7) if channels is None else (9, 7, channels), rng)
+    iio.imwrite(tmp_path / f"in{suffix}", raw, extension=suffix)
+    img = read_image(tmp_path / f"in{suffix}")
+    write_image(tmp_path / f"out{suffix}", img.data, like=img)
+    back = iio.imread(tmp_path / f"out{suffix}")
+    assert back.dtype == raw.dtype and back.shape == raw.shape
+    np.testing.assert_array_equal(back, raw)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32, np.float32, np.float64])
+def test_fits_round_trip_keeps_values(tmp_path, rng, dtype):
+    raw = _raw(dtype, (5, 6), rng)
+    img = read_image(_fits_file(tmp_path / "in.fits", raw))
+    write_image(tmp_path / "out.fits", img.data, like=img)
+    back = fits.getdata(tmp_path / "out.fits")
+    assert back.dtype.kind == "f"
+    if np.dtype(dtype).kind == "f":
+        assert back.dtype.itemsize == np.dtype(dtype).itemsize
+    np.testing.assert_array_equal(back, raw.astype(np.float64))
+
+
+def test_jpeg_round_trip(tmp_path, rng):
+    import imageio.v3 as iio
+
+    ramp = np.add.outer(np.arange(16), np.arange(16)) * 7.0  # smooth: JPEG keeps it
+    raw = np.stack([ramp, ramp[::-1], ramp.T], axis=-1).astype(np.uint8)
+    iio.imwrite(tmp_path / "in.jpg", raw)
+    img = read_image(tmp_path / "in.jpg")
+    write_image(tmp_path / "out.jpg", img.data, like=img)
+    back = iio.imread(tmp_path / "out.jpg")
+    assert back.dtype == np.uint8 and back.shape == raw.shape
+    assert np.abs(back.astype(int) - iio.imread(tmp_path / "in.jpg").astype(int)).mean() < 4
+
+
+def test_float_tiff_without_template_stays_float(tmp_path, rng):
+    data = rng.standard_normal((6, 4)) * 50 - 20  # far outside [0, 1]
+    write_image(tmp_path / "a.tif", data)
+    img = read_image(tmp_path / "a.tif")
+    assert img.dtype == np.float32
+    np.testing.assert_allclose(img.data, data, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_complex_raster_is_refused_not_cast(tmp_path, rng, dtype):
+    """FITS images cannot be complex; TIFF can (and any array can)."""
+    import imageio.v3 as iio
+
+    raw = (rng.standard_normal((4, 4)) + 1j * rng.standard_normal((4, 4))).astype(dtype)
+    path = tmp_path / "c.tif"
+    iio.imwrite(path, raw, extension=".tif")
+    with pytest.raises(ValueError, match="complex data") as info:
+        read_image(path)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match="complex data"):
+        write_image(tmp_path / "o.fits", raw)
+
+
+@pytest.mark.parametrize("name,shape,like,match", [
+    ("out.npy", (4, 4), None, "unsupported image format"),
+    ("out.jpg", (4, 4, 4), None, "no alpha channel"),
+    ("out.jpg", (4, 4, 2), None, "no alpha channel"),
+    ("out.png", (4, 4, 5), None, "2 to 4 channels"),
+    ("out.png", (3, 4, 4), "fits", "FITS cube of 3 planes"),
+    ("out.png", (4, 4), np.int16, "negative values"),
+    ("out.jpg", (4, 4), np.int16, "negative values"),
+    ("out.jpg", (4, 4), np.uint16, "precision"),
+    ("out.png", (4, 4, 3), np.uint16, "precision"),
+])
+def test_conversions_a_format_cannot_hold_are_refused(name, shape, like, match):
+    from sklearn.utils import Bunch
+
+    from sparserec.io import check_image_output
+
+    if like == "fits":
+        like = Bunch(format="fits", dtype=np.dtype(np.float32), header=None)
+    elif like is not None:
+        like = Bunch(format="raster", dtype=np.dtype(like), header=None)
+    with pytest.raises(ValueError, match=match):
+        check_image_output(name, shape=shape, like=like)
+
+
+def test_rgb_raster_to_fits_is_planes_first(tmp_path, rng):
+    import imageio.v3 as iio
+
+    raw = _raw(np.uint8, (5, 6, 3), rng)
+    iio.imwrite(tmp_path / "in.png", raw)
+    img = read_image(tmp_path / "in.png")
+    write_image(tmp_path / "out.fits", img.data, like=img)
+    np.testing.assert_allclose(fits.getdata(tmp_path / "out.fits"),
+                               np.moveaxis(raw, -1, 0) / 255)
+
+
+# ------------------------------------------------------------------------- permissions
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_outputs_get_the_permissions_of_a_plain_open(tmp_path, rng, umask):
+    """atomic_output's temporary file is private (mkstemp): the output is not."""
+    old = os.umask(umask)
+    try:
+        for name in ("a.fits", "a.png", "a.tif"):
+            write_image(tmp_path / name, rng.random((4, 4)))
+            with open(tmp_path / f"plain-{name}", "w"):
+                pass
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == \
+                stat.S_IMODE((tmp_path / f"plain-{name}").stat().st_mode) == 0o666 & ~umask
+        with atomic_output(tmp_path / "store.zarr", directory=True) as tmp:
+            (tmp / "chunk").write_bytes(b"x")
+        assert stat.S_IMODE((tmp_path / "store.zarr").stat().st_mode) == 0o777 & ~umask
+    finally:
+        os.umask(old)
+
+
+def test_replaced_output_keeps_its_permissions(tmp_path, rng):
+    target = tmp_path / "a.fits"
+    write_image(target, rng.random((4, 4)))
+    os.chmod(target, 0o640)
+    write_image(target, rng.random((4, 4)), overwrite=True)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_atomic_outputs_all_or_nothing(tmp_path):
+    from sparserec.io import atomic_outputs
+
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    with pytest.raises(RuntimeError), atomic_outputs([a, b]) as (ta, tb):
+        ta.write_text("a")
+        raise RuntimeError("the second file failed")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_outputs([a, b]) as (ta, tb):
+        ta.write_text("a")
+        tb.write_text("b")
+    assert a.read_text() == "a" and b.read_text() == "b"

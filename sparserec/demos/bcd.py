@@ -57,14 +57,40 @@ def rules_experiment(partition: str = "variable", *, n_iter: int = 500, block_si
     return {"histories": histories, "optimum": optimum}
 
 
-def run(quick: bool = False, random_state: int = 0) -> dict:
-    """Lasso by greedy BCD vs scikit-learn (and skglm); rule comparison figure."""
+def _models(alpha: float) -> dict:
     import importlib.util
-    import warnings
 
     from sklearn.linear_model import Lasso
 
     from ..bcd.estimators import BCDRegressor
+
+    models = {"BCDRegressor (GSL, variable blocks, Newton)": BCDRegressor(alpha=alpha, tol=1e-6),
+              "scikit-learn Lasso (cyclic CD)": Lasso(alpha=alpha, tol=1e-6, max_iter=100_000)}
+    if importlib.util.find_spec("skglm") is not None:
+        from skglm import Lasso as SkglmLasso
+
+        models["skglm Lasso (working sets)"] = SkglmLasso(alpha=alpha, tol=1e-6)
+    return models
+
+
+def warm() -> None:
+    """Call every timed method once on a tiny problem (numba compilation, first imports)."""
+    import warnings
+
+    from ..datasets import make_sparse_regression
+
+    prob = make_sparse_regression(20, 30, 3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for model in _models(0.01).values():
+            model.fit(prob.X, prob.y)
+        rules_experiment(n_iter=2)
+
+
+def run(quick: bool = False, random_state: int = 0) -> dict:
+    """Lasso by greedy BCD vs scikit-learn (and skglm); rule comparison figure."""
+    import warnings
+
     from ..datasets import make_sparse_regression
     from ..metrics import nmse_db, support_f1
 
@@ -72,15 +98,8 @@ def run(quick: bool = False, random_state: int = 0) -> dict:
     prob = make_sparse_regression(n, p, k, correlation=0.6, snr_db=20, random_state=random_state)
     X, y = prob.X, prob.y
     alpha = float(np.abs((X - X.mean(0)).T @ (y - y.mean())).max() / n) / 20
-    models = {"BCDRegressor (GSL, variable blocks, Newton)": BCDRegressor(alpha=alpha, tol=1e-6),
-              "scikit-learn Lasso (cyclic CD)": Lasso(alpha=alpha, tol=1e-6, max_iter=100_000)}
-    if importlib.util.find_spec("skglm") is not None:
-        from skglm import Lasso as SkglmLasso
-
-        models["skglm Lasso (working sets)"] = SkglmLasso(alpha=alpha, tol=1e-6)
     rows = []
-    for name, model in models.items():
-        model.fit(X[:20], y[:20])  # warm-up: JIT compilation is not timed
+    for name, model in _models(alpha).items():
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -17,6 +17,18 @@ from ..sbl.kronecker import KroneckerSBL
 from ..utils.threads import blas_limits
 
 
+def warm() -> None:
+    """Call every timed method once on a tiny problem (numba compilation, first imports)."""
+    op = Kronecker(np.eye(2), np.eye(3))
+    y = np.arange(1.0, 7.0)
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        KroneckerSBL("am", max_iter=2).fit(op, y)
+        KroneckerSBL("svd", max_iter=2).fit(op, y)
+        SparseBayesianLearning(max_iter=2).fit(op.todense(), y)
+        kronecker_omp(op, y, 1)
+
+
 def run(quick: bool = False, random_state: int = 0) -> dict:
     """Estimate one IRS-aided MIMO channel with KroSBL and its baselines."""
     size = ({"n_bs": 8, "n_irs": 32, "n_grid": 8, "n_pilots": 4} if quick else
@@ -36,8 +48,6 @@ def run(quick: bool = False, random_state: int = 0) -> dict:
     # small matrices: threaded BLAS only adds overhead (much of it on a busy machine)
     with warnings.catch_warnings(), blas_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
-        # load the compiled AM kernel outside the timings
-        KroneckerSBL("am", max_iter=1).fit(Kronecker(np.eye(2), np.eye(2)), np.ones(4))
         for name, fit in methods.items():
             start = time.perf_counter()
             coef = fit()
@@ -57,6 +67,17 @@ def run(quick: bool = False, random_state: int = 0) -> dict:
                 f"2 paths per link, SNR 15 dB; M = {m} measurements, N = {n} angular "
                 f"coefficients ({p.support.size} nonzero); single-threaded BLAS",
         "rows": rows,
+        "notes": [
+            "Kronecker OMP is Caiafa & Cichocki's greedy N-way OMP, the greedy reference of "
+            "He & Joseph's comparison, given the true number of indices per factor (an "
+            "oracle). It picks one index per factor by correlation with the residual; here "
+            f"the MS factor has {p.pilots.shape[1]} pilot rows for "
+            f"{p.ms_steering.shape[1]} MS angles (underdetermined and coherent), and its "
+            "picks go wrong: on the full demo's channel (3 pilots, 8 MS angles) it reached "
+            "-0.5 to -6 dB channel NMSE (support F1 0 to 0.5) for seeds 0-3 and for 3 to 8 "
+            "pilots (measured), while the SBL estimators, which weigh all factors jointly, "
+            "recover the support.",
+        ],
         "figure": {"kind": "stems", "truth": np.abs(p.coef),
                    "estimate": np.abs(estimates["KroSBL-AM"]),
                    "title": "angular-domain cascaded channel |x|: truth and KroSBL-AM",

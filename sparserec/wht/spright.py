@@ -471,7 +471,7 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
         idx = np.asarray(indices)
         if idx.dtype.kind not in "ui":
             raise TypeError(f"indices must be integers, got dtype {idx.dtype}")
-        if idx.size and (idx.min() < 0 or idx.astype(np.uint64).max() >> self.n_bits_):
+        if idx.size and (idx.min() < 0 or idx.astype(np.uint64).max() >> np.uint64(self.n_bits_)):
             raise ValueError(f"indices must lie in [0, 2**n_bits_ = 2**{self.n_bits_})")
         return walsh_eval(idx, self.support_, self.coef_)
 
