@@ -654,6 +654,7 @@ class KroneckerSBL(SBLRegressorMixin):
         shift = xp.zeros((Yt.shape[0],) + (1,) * (Yt.ndim - 1))  # intercept (centred y)
         is_complex = bool(xp.iscomplexobj(Yt)) or any(bool(xp.iscomplexobj(A)) for A in factors)
         n_columns = math.prod(n for _, n in shapes)
+        exact = variant == "am" or len(shapes) == 1  # SVD of one factor is the EM update
         for _ in self._iterations():
             sub = [A[:, xp.asarray(a)] for A, a in zip(factors, active, strict=True)]
             post = kronecker_posterior(sub, [xp.asarray(g) for g in gammas], Yt - shift,
@@ -663,7 +664,7 @@ class KroneckerSBL(SBLRegressorMixin):
                 resid = Yt - mode_products(sub, post.mean)
                 shift = resid.reshape(resid.shape[0], -1).mean(axis=1).reshape(shift.shape)
             mean_sq = xp.mean(xp.abs(post.mean) ** 2, axis=0)
-            if variant == "am":  # the evidence test presumes the exact (AM) M-step
+            if exact:  # the evidence test presumes an exact M-step (AM, or one factor)
                 prior = outer([xp.asarray(g) for g in gammas])
                 relevant = significant(to_host(evidence_ratio(mean_sq, post.sigma_diag, prior)),
                                        Yt.shape[0], is_complex, n_columns)
@@ -688,7 +689,7 @@ class KroneckerSBL(SBLRegressorMixin):
                                             is_complex)
                 if back is None:
                     return active, gammas, sigma2, True, shift
-                if variant == "svd":  # its rank-one M-step would prune it again
+                if not exact:  # its rank-one M-step would prune it again
                     warnings.warn(
                         "SVD-KroSBL pruned a factor entry that the evidence wants back "
                         f"(factor {back[0]}, entry {back[1]}): the rank-one M-step cannot "

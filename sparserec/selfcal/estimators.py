@@ -70,8 +70,8 @@ class SelfCalibration(SparseEstimatorMixin, RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    model : {"repeated", "diverse", "snapshots", "subspace", "inverse_subspace"}, \
-            default="repeated"
+    model : {"repeated", "diverse", "snapshots", "subspace", "inverse_subspace"}
+        Default ``"repeated"``.
         ``repeated``: ``y_l = D A_l x`` (``A`` of shape ``(p, m, n)``, one ``x``).
         ``diverse``: ``y_l = D A_l x_l`` (``A`` of shape ``(p, m, n)``, ``p`` signals;
         blind deconvolution via diverse inputs).
