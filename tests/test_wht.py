@@ -97,11 +97,12 @@ def test_fwht_inverse_orthogonal_linear(backend, rng):
                                atol=1e-10)
 
 
-@pytest.mark.parametrize("n_bits", [15, 16, 17, 19, 20, 21])
+@pytest.mark.parametrize("n_bits", [15, 16, 17, 19, 20, pytest.param(21, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_numba_matches_numpy_on_large_transforms(n_bits, dtype, rng):
     # above 2**15 the numba kernel does rows in cache then sweeps across 2..128 rows
-    # (radix 2, 8, 8+4+4, 4+4, ...); from 2**21 values in all, in parallel
+    # (radix 2, 8, 8+4+4, 4+4, ...); from 2**21 values in all (n_bits=20: two rows), in
+    # parallel
     x = rng.normal(size=(2, 2**n_bits)).astype(dtype)
     ref = fwht(x.astype(np.float64), backend="numpy")
     for ordering in ("natural", "sequency"):

@@ -25,8 +25,9 @@ transformed):
 Threads: from ``2**_PARALLEL_BITS`` values in all, the parallel twins run with numba's
 thread count (:func:`numba.get_num_threads`); below that, the serial twins (a parallel
 region costs more than it saves, and on a busy machine it waits for its slowest thread).
-The parallel loops hand out their iterations dynamically (chunks of one row or one column
-range), so a thread that loses its core delays only its current item.
+The parallel loops hand out their iterations dynamically (one long row or column range,
+or enough short rows for ``2**_CACHE_BITS`` values, at a time), so a thread that loses its
+core delays only its current item.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def _butterfly2(a0, a1, width, scale):
             a1[j] *= scale
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sweep(a, off, n_rows, row_len, h, radix, w0, w1, scale):
     """Stages ``h`` … ``h·radix/2`` across the rows of ``a[off : off + n_rows*row_len]``.
 
@@ -155,12 +156,15 @@ def _wht_columns(a, off, n_rows, row_len, first, w0, w1, scale):
     """WHT of length ``n_rows`` down the columns ``w0 <= w < w1`` of the block at ``off``.
 
     ``first`` is the first stage still to do (1 = all of them). Radix-8 sweeps (fewest
-    passes over the data), radix-4 for the last 4 or 16 rows (rather than radix-8 and
+    passes over the data) where the contiguous runs are long enough (64 values) for eight
+    streams to pay, radix-4 otherwise and for the last 16 rows (rather than radix-8 and
     radix-2), radix-2 for a single stage left; ``scale`` is applied by the last sweep.
     """
     h = first
+    whole = w1 - w0 == row_len
     while h < n_rows:
-        if 8 * h <= n_rows and 16 * h != n_rows:
+        run = h * row_len if whole else w1 - w0  # contiguous values per stream
+        if 8 * h <= n_rows and run >= 64 and 16 * h != n_rows:
             radix = 8
         else:
             radix = 4 if 4 * h <= n_rows else 2
@@ -169,22 +173,21 @@ def _wht_columns(a, off, n_rows, row_len, first, w0, w1, scale):
         h *= radix
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _wht_block(a, off, length):
     """In-place unnormalised WHT of the contiguous ``a[off : off + length]`` (L1-sized)."""
     if length < 8:
         _wht_columns(a, off, length, 1, 1, 0, 1, 1.0)
         return
-    b = a[off:off + length].reshape(length // 8, 8)  # rows of 8: LLVM vectorises across them
-    for r in range(b.shape[0]):  # stages 1, 2, 4 in registers
-        y0 = b[r, 0] + b[r, 1]
-        y1 = b[r, 0] - b[r, 1]
-        y2 = b[r, 2] + b[r, 3]
-        y3 = b[r, 2] - b[r, 3]
-        y4 = b[r, 4] + b[r, 5]
-        y5 = b[r, 4] - b[r, 5]
-        y6 = b[r, 6] + b[r, 7]
-        y7 = b[r, 6] - b[r, 7]
+    for i in range(off, off + length, 8):  # stages 1, 2, 4 in registers
+        y0 = a[i] + a[i + 1]
+        y1 = a[i] - a[i + 1]
+        y2 = a[i + 2] + a[i + 3]
+        y3 = a[i + 2] - a[i + 3]
+        y4 = a[i + 4] + a[i + 5]
+        y5 = a[i + 4] - a[i + 5]
+        y6 = a[i + 6] + a[i + 7]
+        y7 = a[i + 6] - a[i + 7]
         z0 = y0 + y2
         z1 = y1 + y3
         z2 = y0 - y2
@@ -193,44 +196,15 @@ def _wht_block(a, off, length):
         z5 = y5 + y7
         z6 = y4 - y6
         z7 = y5 - y7
-        b[r, 0] = z0 + z4
-        b[r, 1] = z1 + z5
-        b[r, 2] = z2 + z6
-        b[r, 3] = z3 + z7
-        b[r, 4] = z0 - z4
-        b[r, 5] = z1 - z5
-        b[r, 6] = z2 - z6
-        b[r, 7] = z3 - z7
-    if length < 64:
-        _wht_columns(a, off, length, 1, 8, 0, 1, 1.0)
-        return
-    for i in range(off, off + length, 64):  # stages 8, 16, 32 on groups of 64 values
-        for j in range(i, i + 8):  # a fixed count: unrolled into vector operations
-            y0 = a[j] + a[j + 8]
-            y1 = a[j] - a[j + 8]
-            y2 = a[j + 16] + a[j + 24]
-            y3 = a[j + 16] - a[j + 24]
-            y4 = a[j + 32] + a[j + 40]
-            y5 = a[j + 32] - a[j + 40]
-            y6 = a[j + 48] + a[j + 56]
-            y7 = a[j + 48] - a[j + 56]
-            z0 = y0 + y2
-            z1 = y1 + y3
-            z2 = y0 - y2
-            z3 = y1 - y3
-            z4 = y4 + y6
-            z5 = y5 + y7
-            z6 = y4 - y6
-            z7 = y5 - y7
-            a[j] = z0 + z4
-            a[j + 8] = z1 + z5
-            a[j + 16] = z2 + z6
-            a[j + 24] = z3 + z7
-            a[j + 32] = z0 - z4
-            a[j + 40] = z1 - z5
-            a[j + 48] = z2 - z6
-            a[j + 56] = z3 - z7
-    _wht_columns(a, off, length, 1, 64, 0, 1, 1.0)
+        a[i] = z0 + z4
+        a[i + 1] = z1 + z5
+        a[i + 2] = z2 + z6
+        a[i + 3] = z3 + z7
+        a[i + 4] = z0 - z4
+        a[i + 5] = z1 - z5
+        a[i + 6] = z2 - z6
+        a[i + 7] = z3 - z7
+    _wht_columns(a, off, length, 1, 8, 0, 1, 1.0)
 
 
 @njit(cache=True)
@@ -286,11 +260,15 @@ def fwht_inplace(x2d, scale):
     flat = x2d.reshape(-1)
     n_bits = length.bit_length() - 1
     parallel = get_num_threads() > 1 and flat.size >= 1 << _PARALLEL_BITS
-    previous = numba.set_parallel_chunksize(1) if parallel else None
+    # dynamic scheduling, in items of at least 2**_CACHE_BITS values (short rows grouped)
+    items = max(1, (1 << _CACHE_BITS) // length)
+    previous = numba.set_parallel_chunksize(items) if parallel else None
     try:
         if n_bits <= _CACHE_BITS:
             (_rows_parallel if parallel else _rows_serial)(flat, n_rows, length, scale)
             return
+        if parallel:
+            numba.set_parallel_chunksize(1)  # one column range or one long row at a time
         row_len = 1 << _CACHE_BITS
         chunk = 1 << _CHUNK_BITS
         kernel = _two_pass_parallel if parallel else _two_pass_serial
