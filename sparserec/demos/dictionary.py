@@ -17,7 +17,7 @@ _ECG_ERROR = 0.2  # relative reconstruction error at which the ECG bases are com
 def warm() -> None:
     """Call every timed method once on a tiny problem (numba compilation, first imports)."""
     data = make_dictionary_data(4, 200, theta=0.3, random_state=0)
-    with threadpool_limits(1):
+    with blas_limits(1):
         recovery_vs_samples(data.X, data.dictionary, [100, 200], random_state=0)
         OnlineOrthogonalDictionary(shuffle=True, random_state=0).fit(data.X)
         l4_msp(data.X, random_state=0)

@@ -21,7 +21,7 @@ def warm() -> None:
     """Call every timed method once on a tiny problem (numba compilation, first imports)."""
     op = Kronecker(np.eye(2), np.eye(3))
     y = np.arange(1.0, 7.0)
-    with warnings.catch_warnings(), threadpool_limits(1):
+    with warnings.catch_warnings(), blas_limits(1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         KroneckerSBL("am", max_iter=2).fit(op, y)
         KroneckerSBL("svd", max_iter=2).fit(op, y)

@@ -19,7 +19,7 @@ def warm() -> None:
     image = np.random.default_rng(0).random((8, 8))
     prob = diverse_inputs_deblurring(image, tile=4, detector=8, psf_sigma=(0.9, 0.45),
                                      snr_db=None, random_state=0)
-    with threadpool_limits(1):
+    with blas_limits(1):
         for method in ("lsq", "spectral"):
             SelfCalibration(model="diverse", method=method, random_state=0).fit(prob.A, prob.y)
         alternating_least_squares(prob.A, prob.y, "diverse", max_iter=2)
