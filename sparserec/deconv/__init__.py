@@ -13,11 +13,13 @@ from .baselines import (
     wiener_deconvolution,
 )
 from .estimators import JointWaveletDeconvolution, WaveletDeconvolution
+from .functions import deconvolve
 from .noise import estimate_background, estimate_noise_sigma, multiresolution_support
 from .psf import airy_psf, gaussian_psf, moffat_psf
 from .starlet import starlet_adjoint, starlet_reconstruct, starlet_transform
 
 __all__ = [
+    "deconvolve",
     "WaveletDeconvolution",
     "JointWaveletDeconvolution",
     "starlet_transform",

@@ -461,6 +461,10 @@ class WaveletDeconvolution(_SparseDeconvolution):
         -------
         self
         """
+        if y is not None and np.ndim(y) == 2:  # the habit of fit(image, psf)
+            raise TypeError("WaveletDeconvolution.fit(X) takes the image only: give the PSF "
+                            "to the constructor, WaveletDeconvolution(psf=...).fit(image), "
+                            "or call sparserec.deconv.deconvolve(image, psf)")
         image = validate_xy(self, X, ensure_all_finite="allow-nan", ensure_min_samples=1)
         image = _check_image(image, "image")
         k_sigma = self._check_settings()
