@@ -16,7 +16,8 @@ import numpy as np
 
 from .._config import check_dense_size
 
-__all__ = ["gaussian_psf", "moffat_psf", "airy_psf", "check_psf", "psf_model", "PSF_MODELS"]
+__all__ = ["gaussian_psf", "moffat_psf", "airy_psf", "check_psf", "psf_model", "PSF_MODELS",
+           "psf_from_star", "fit_psf", "resample_psf", "radial_profile_psf"]
 
 _J1_FIRST_ZERO = 3.8317059702075125  # first zero of the Bessel function J1
 _AIRY_HALF_MAX = 1.616339948310703  # x where (2 J1(x) / x)² = 1/2
@@ -39,6 +40,20 @@ def _shape(shape, default: float) -> tuple[int, int]:
 def _radius(shape):
     rows, cols = np.indices(shape, dtype=np.float64)
     return np.hypot(rows - shape[0] // 2, cols - shape[1] // 2)
+
+
+def _profile(name: str, r, fwhm: float, beta: float = 4.765):
+    """The unnormalised circular profile ``name`` of a given FWHM at radii ``r``."""
+    if name == "gaussian":
+        return np.exp(-0.5 * (r * (2 * math.sqrt(2 * math.log(2))) / fwhm) ** 2)
+    if name == "moffat":
+        alpha = fwhm / (2 * math.sqrt(2 ** (1 / beta) - 1))
+        return (1 + (r / alpha) ** 2) ** (-beta)
+    from scipy.special import j1
+
+    x = 2 * _AIRY_HALF_MAX * r / fwhm
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(x > 0, (2 * j1(x) / np.where(x > 0, x, 1)) ** 2, 1.0)
 
 
 def _positive(value, name):
@@ -71,7 +86,7 @@ def gaussian_psf(shape=None, *, fwhm: float | None = None,
     s = _positive(sigma, "sigma") if sigma is not None else \
         _positive(fwhm, "fwhm") / (2 * math.sqrt(2 * math.log(2)))
     shape = _shape(shape, 4 * s)
-    psf = np.exp(-0.5 * (_radius(shape) / s) ** 2)
+    psf = _profile("gaussian", _radius(shape), s * 2 * math.sqrt(2 * math.log(2)))
     return psf / psf.sum()
 
 
@@ -90,9 +105,8 @@ def moffat_psf(shape=None, *, fwhm: float, beta: float = 4.765) -> np.ndarray:
     """
     fwhm = _positive(fwhm, "fwhm")
     beta = _positive(beta, "beta")
-    alpha = fwhm / (2 * math.sqrt(2 ** (1 / beta) - 1))
     shape = _shape(shape, 4 * fwhm)
-    psf = (1 + (_radius(shape) / alpha) ** 2) ** (-beta)
+    psf = _profile("moffat", _radius(shape), fwhm, beta)
     return psf / psf.sum()
 
 
@@ -116,17 +130,13 @@ def airy_psf(shape=None, *, first_zero: float | None = None,
     >>> bool(psf[16, 20] < 1e-3 * psf[16, 16]), round(float(psf.sum()), 6)
     (True, 1.0)
     """
-    from scipy.special import j1
-
     if (fwhm is None) == (first_zero is None):
         raise ValueError("give exactly one of first_zero and fwhm")
     if first_zero is None:
         first_zero = _positive(fwhm, "fwhm") * _J1_FIRST_ZERO / (2 * _AIRY_HALF_MAX)
     r0 = _positive(first_zero, "first_zero")
     shape = _shape(shape, 4 * r0)
-    x = _J1_FIRST_ZERO * _radius(shape) / r0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        psf = np.where(x > 0, (2 * j1(x) / x) ** 2, 1.0)
+    psf = _profile("airy", _radius(shape), r0 * 2 * _AIRY_HALF_MAX / _J1_FIRST_ZERO)
     return psf / psf.sum()
 
 
@@ -208,3 +218,160 @@ def check_psf(psf, image_shape=None, *, name: str = "psf", rtol: float = 1e-3) -
                       "deconvolved image will be shifted accordingly", UserWarning,
                       stacklevel=external_stacklevel())
     return psf
+
+
+# ------------------------------------------------------------------ PSF tools
+def _centroid(img):
+    total = img.sum()
+    rows, cols = np.indices(img.shape)
+    return float((rows * img).sum() / total), float((cols * img).sum() / total)
+
+
+def psf_from_star(image, *, size: int, center=None) -> np.ndarray:
+    """A PSF from the image of an isolated star (or a PSF file's array).
+
+    Cuts a ``size × size`` stamp (``size`` odd) around ``center`` (default: the brightest
+    pixel), subtracts the sky (the median of the stamp's border), moves the star's
+    centroid to the stamp's centre ``size // 2`` by a sub-pixel Fourier shift, clips the
+    negative noise to zero and normalises to sum 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.ndimage import shift
+    >>> from sparserec.deconv import gaussian_psf
+    >>> from sparserec.deconv.psf import psf_from_star
+    >>> field = np.zeros((64, 64)); field[20:35, 30:45] = gaussian_psf(15, sigma=2.0)
+    >>> psf = psf_from_star(shift(field, (0.3, -0.4)), size=15)
+    >>> psf.shape, bool(np.unravel_index(psf.argmax(), psf.shape) == (7, 7))
+    ((15, 15), True)
+    """
+    from scipy.ndimage import fourier_shift
+
+    from ..base import check_finite_array
+
+    image = np.asarray(check_finite_array(image, "image", ndim=2), dtype=np.float64)
+    if not isinstance(size, numbers.Integral) or size < 3 or size % 2 == 0:
+        raise ValueError(f"size must be an odd integer >= 3, got {size!r}")
+    if size > min(image.shape):
+        raise ValueError(f"size={size} is larger than the image {image.shape}")
+    if center is None:
+        center = np.unravel_index(int(np.argmax(image)), image.shape)
+    half = size // 2
+    r0, c0 = (min(max(int(round(c)), half), n - 1 - half)
+              for c, n in zip(center, image.shape, strict=True))
+    stamp = image[r0 - half:r0 + half + 1, c0 - half:c0 + half + 1].copy()
+    border = np.concatenate([stamp[0], stamp[-1], stamp[1:-1, 0], stamp[1:-1, -1]])
+    stamp -= np.median(border)
+    if not stamp.sum() > 0:
+        raise ValueError("image has no star above the sky in the stamp: give center")
+    cy, cx = _centroid(np.clip(stamp, 0, None))
+    stamp = np.fft.ifft2(fourier_shift(np.fft.fft2(stamp), (half - cy, half - cx))).real
+    stamp = np.clip(stamp, 0, None)
+    return stamp / stamp.sum()
+
+
+def fit_psf(star, model: str = "moffat"):
+    """Fit a circular Gaussian, Moffat or Airy model to the image of a star.
+
+    Least squares (:func:`scipy.optimize.least_squares`) over the amplitude, the sub-pixel
+    centre, the FWHM, a constant sky and (Moffat) the exponent ``β``.
+
+    Returns
+    -------
+    psf : ndarray
+        The fitted model, centred at ``k // 2`` of the star's shape, normalised to sum 1.
+    params : dict
+        ``fwhm``, ``center`` (row, col), ``sky``, ``amplitude`` and, for Moffat, ``beta``.
+
+    Examples
+    --------
+    >>> from sparserec.deconv import moffat_psf
+    >>> from sparserec.deconv.psf import fit_psf
+    >>> psf, params = fit_psf(moffat_psf(25, fwhm=4.0, beta=3.0), "moffat")
+    >>> round(params["fwhm"], 3), round(params["beta"], 3)
+    (4.0, 3.0)
+    """
+    from scipy.optimize import least_squares
+
+    from ..base import check_finite_array, check_option
+
+    check_option(model, "model", PSF_MODELS)
+    star = np.asarray(check_finite_array(star, "star", ndim=2), dtype=np.float64)
+    rows, cols = np.indices(star.shape, dtype=np.float64)
+    peak = float(star.max())
+    cy, cx = np.unravel_index(int(np.argmax(star)), star.shape)
+    half_max = star > star.min() + 0.5 * (peak - star.min())
+    fwhm0 = max(2 * math.sqrt(half_max.sum() / math.pi), 1.0)
+
+    def profile(p):
+        r = np.hypot(rows - p[1], cols - p[2])
+        beta = p[5] if model == "moffat" else 4.765
+        return p[0] * _profile(model, r, p[3], beta) + p[4]
+
+    start = [peak, cy, cx, fwhm0, float(np.median(star))] + ([3.0] if model == "moffat" else [])
+    lower = [0, -np.inf, -np.inf, 1e-3, -np.inf] + ([0.5] if model == "moffat" else [])
+    fit = least_squares(lambda p: (profile(p) - star).ravel(), start,
+                        bounds=(lower, [np.inf] * len(start)), x_scale="jac")
+    p = fit.x
+    params = {"amplitude": float(p[0]), "center": (float(p[1]), float(p[2])),
+              "fwhm": float(p[3]), "sky": float(p[4])}
+    if model == "moffat":
+        params["beta"] = float(p[5])
+    psf = _profile(model, _radius(star.shape), p[3], params.get("beta", 4.765))
+    return psf / psf.sum(), params
+
+
+def resample_psf(psf, factor: float) -> np.ndarray:
+    """A PSF sampled ``factor`` times finer (``factor > 1``) or coarser, to the data's
+    pixel scale (``factor = psf pixel size / data pixel size``), flux kept.
+
+    Cubic-spline interpolation (:func:`scipy.ndimage.zoom`) about the centre; the
+    result has an odd shape centred at ``k // 2`` and sums to 1.
+
+    Examples
+    --------
+    >>> from sparserec.deconv import gaussian_psf
+    >>> from sparserec.deconv.psf import fit_psf, resample_psf
+    >>> fine = resample_psf(gaussian_psf(21, fwhm=3.0), 2.0)
+    >>> round(fit_psf(fine, "gaussian")[1]["fwhm"], 1)
+    6.0
+    """
+    from scipy.ndimage import map_coordinates
+
+    psf = check_psf(psf, rtol=np.inf)  # any normalisation: the result sums to 1
+    factor = _positive(factor, "factor")
+    side = [2 * int(math.floor((k // 2) * factor)) + 1 for k in psf.shape]
+    grid = [(np.arange(n) - n // 2) / factor + k // 2 for n, k in zip(side, psf.shape,
+                                                                      strict=True)]
+    rows, cols = np.meshgrid(*grid, indexing="ij")
+    out = np.clip(map_coordinates(psf, [rows, cols], order=3, mode="constant"), 0, None)
+    return out / out.sum()
+
+
+def radial_profile_psf(psf) -> np.ndarray:
+    """The rotational average of a PSF about its centre ``k // 2``: a circular PSF.
+
+    The PSF is averaged over one-pixel-wide annuli; each pixel gets that profile
+    interpolated linearly (between the annuli's mean radii) at its radius; normalised to
+    sum 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.deconv.psf import radial_profile_psf
+    >>> rows, cols = np.indices((15, 15)) - 7
+    >>> elliptic = np.exp(-(rows / 3.0) ** 2 - (cols / 1.5) ** 2)
+    >>> round_psf = radial_profile_psf(elliptic)
+    >>> bool(np.allclose(round_psf, round_psf.T))
+    True
+    """
+    psf = check_psf(psf, rtol=np.inf)  # any normalisation: the result sums to 1
+    r = _radius(psf.shape)
+    ring = np.floor(r + 0.5).astype(int).ravel()
+    counts = np.bincount(ring)
+    filled = counts > 0
+    radius = np.bincount(ring, r.ravel())[filled] / counts[filled]  # each annulus' mean radius
+    mean = np.bincount(ring, psf.ravel())[filled] / counts[filled]
+    out = np.interp(r, radius, mean)
+    return out / out.sum()
