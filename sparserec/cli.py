@@ -293,7 +293,8 @@ def _deconvolve_tiled(args, background) -> int:
               "max_iter": args.max_iter, "backend": args.backend}
     res = deconvolve_tiled(source, psf, tile=tile, halo=args.halo,
                            client=args.scheduler, output=args.output,
-                           overwrite=args.overwrite, background=background, **params)
+                           overwrite=args.overwrite, background=background,
+                           progress=not args.quiet, **params)
     if not args.quiet:
         shape = tuple(sum(c) for c in res.tile)
         print(f"{args.method}: wrote {res.output} ({shape[0]}x{shape[1]} in "

@@ -300,11 +300,20 @@ def _write_output(result, output: Path, *, header, stored_dtype, history, schedu
     return output
 
 
+def _tile_progress(enabled: bool, scheduler):
+    """A tqdm bar over the tile tasks (local schedulers; a cluster has its dashboard)."""
+    if not enabled or not isinstance(scheduler, str):
+        return contextlib.nullcontext()
+    from tqdm.dask import TqdmCallback
+
+    return TqdmCallback(desc="tiles", leave=False)
+
+
 def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
                      client=None, output=None, overwrite: bool = False,
                      noise_sigma: float | None = None, background=0.0,
                      compute: bool = True, max_noise_pixels: int = MAX_NOISE_PIXELS,
-                     **params) -> Bunch:
+                     progress: bool = False, **params) -> Bunch:
     """Deconvolve a large image tile by tile on Dask.
 
     Parameters
@@ -340,6 +349,9 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
         ``False`` returns the lazy Dask array in ``image`` (no output is written).
     max_noise_pixels : int
         Largest image whose noise is estimated on all pixels.
+    progress : bool, default=False
+        Show a tqdm progress bar over the tile tasks (local schedulers: ``"threads"``,
+        ``"processes"``, ``"sync"``; a cluster shows progress on its dashboard).
     **params
         Passed to :func:`sparserec.deconv.methods.deconvolve_array` (``method``,
         ``n_scales``, ``k_sigma``, ``max_iter``, ``tol``, ``backend``).
@@ -436,7 +448,8 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
         if not compute:
             image_out = result
         elif output is None:
-            image_out = dask.compute(result, scheduler=scheduler)[0]
+            with _tile_progress(progress, scheduler):
+                image_out = dask.compute(result, scheduler=scheduler)[0]
         else:
             from . import __version__
 
@@ -444,9 +457,11 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
                        f"halo={halo_used}",
                        " ".join(f"{k}={v}" for k, v in sorted(params.items())),
                        f"noise_sigma={sigma:.4g} background={sky:.4g}"]
-            out_path = _write_output(result, Path(output), header=header,
-                                     stored_dtype=stored_dtype, history=history,
-                                     scheduler=scheduler, overwrite=overwrite, inputs=inputs)
+            with _tile_progress(progress, scheduler):
+                out_path = _write_output(result, Path(output), header=header,
+                                         stored_dtype=stored_dtype, history=history,
+                                         scheduler=scheduler, overwrite=overwrite,
+                                         inputs=inputs)
             image_out = None
     return Bunch(image=image_out, output=out_path, noise_sigma=sigma, background=sky,
                  tile=chunks, halo=halo_used, seconds=time.perf_counter() - start)
