@@ -599,7 +599,7 @@ def cd_residual_solve(sparse, X, indptr, indices, data, xm, cs, r, w, ws, sq, l1
     until an epoch's largest step is ``<= tol`` or ``max_epochs``, with Anderson
     extrapolation every ``K`` epochs, accepted when the objective
     ``½‖r̃ + c s‖² + penalty`` decreases (``‖r̃ + c s‖² = ‖r̃‖² + 2cT + c² Σ s²``, with
-    ``state = [T, c]`` and ``total_w = Σ s²``). Returns the epochs done."""
+    ``state = [T, c]`` and ``total_w = Σ s²``). Returns ``(epochs, last largest step)``."""
     b = ws.size
     A = np.empty((K + 1, b))
     U = np.empty((K, b))
@@ -607,9 +607,9 @@ def cd_residual_solve(sparse, X, indptr, indices, data, xm, cs, r, w, ws, sq, l1
         A[0, t] = w[ws[t]]
     r2 = np.empty_like(r)
     epochs = 0
+    worst = np.inf
     while epochs < max_epochs:
         n_run = min(K, max_epochs - epochs)
-        worst = np.inf
         done = 0
         for e in range(n_run):
             if sparse:
@@ -657,7 +657,7 @@ def cd_residual_solve(sparse, X, indptr, indices, data, xm, cs, r, w, ws, sq, l1
                     w[ws[t]] = extra[t]
         for t in range(b):
             A[0, t] = w[ws[t]]
-    return epochs
+    return epochs, worst
 
 
 @njit(cache=True, fastmath=True)

@@ -179,6 +179,10 @@ class Design:
             self.gram_used = start + missing.size
         return self.gram_cols[np.ix_(cols, self.gram_pos[cols])]
 
+    def gram_cached(self):
+        """Whether :meth:`gram` reads a kept Gram matrix (after :meth:`precompute_gram`)."""
+        return self.full_gram is not None or self.gram_pos is not None
+
     def precompute_gram(self):
         """Prepare Gram matrices for many fits (a path): the full ``X_cᵀ X_c`` when
         ``n ≥ p``, else a cache of the Gram columns of the working sets (dense ``X``)."""
@@ -428,21 +432,34 @@ def solve(design, Y, W0, *, l1, l2, positive=False, group=False, tol=1e-4, max_i
         if ws.size == 0:
             break
         inner_tol = INNER_FRACTION * float(viol.max(initial=0.0))
-        if not design.sparse and not group and design.n >= ws.size:
+        gram_ok = not design.sparse and not group and design.n >= ws.size
+        X = design.X
+        if gram_ok and design.gram_cached():
             epochs = _inner_gram(design, R, T, c, W, ws, G[ws, 0], l1, l2, positive,
                                  inner_tol, epochs, max_iter)
             continue
-        X = design.X
         if not group:
+            # Residual epochs cost 2n|ws|; a Gram matrix costs n|ws|² once, then |ws|² per
+            # epoch. Not knowing the epochs ahead, run |ws|/2 residual epochs first and
+            # form the Gram matrix only if they did not suffice (ski rental: at most twice
+            # the cost of the better choice in hindsight).
+            cap = max_iter - epochs
+            if gram_ok:
+                cap = min(cap, max(ANDERSON_K, ws.size // 2))
             state = np.array([T[0], c[0]])
-            epochs += k.cd_residual_solve(
+            done, worst = k.cd_residual_solve(
                 design.sparse, dummy if design.sparse else X,
                 X.indptr if design.sparse else empty_i,
                 X.indices if design.sparse else empty_i,
                 X.data if design.sparse else dummy[0], design.xm, design.cs, R[:, 0],
                 W[:, 0], ws, sq, l1, l2, bool(positive), state, design.total_w, inner_tol,
-                max_iter - epochs, ANDERSON_K)
+                cap, ANDERSON_K)
             T[0], c[0] = state
+            epochs += done
+            if gram_ok and worst > inner_tol and epochs < max_iter:
+                viol_ws = design.rmatvec(R, T, ws)
+                epochs = _inner_gram(design, R, T, c, W, ws, viol_ws[:, 0], l1, l2,
+                                     positive, inner_tol, epochs, max_iter)
             continue
         kind = 2 + int(design.sparse)
         if design.sparse:
