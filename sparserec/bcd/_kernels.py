@@ -127,7 +127,7 @@ def quadratic_l1_cd(H, c, w, l1, l2, max_sweeps, tol, stable_sweeps):
                 diff = new - old
                 w[j] = new
                 for i in range(n):
-                    q[i] += H[i, j] * diff
+                    q[i] += H[j, i] * diff  # H symmetric: row j is contiguous
         viol = 0.0
         for j in range(n):
             g = q[j] + l2[j] * w[j] - c[j]
@@ -524,7 +524,7 @@ def cd_epochs_gram(H, q, w, sq, l1, l2, positive, tol, hist):
             if new != old:
                 d = new - old
                 for i in range(b):
-                    q[i] -= H[i, j] * d
+                    q[i] -= H[j, i] * d  # H symmetric: row j is contiguous
                 w[j] = new
                 worst = max(worst, abs(d) * h)
         for j in range(b):
