@@ -127,7 +127,7 @@ def quadratic_l1_cd(H, c, w, l1, l2, max_sweeps, tol, stable_sweeps):
                 diff = new - old
                 w[j] = new
                 for i in range(n):
-                    q[i] += H[j, i] * diff  # H symmetric: row j is contiguous
+                    q[i] += H[i, j] * diff
         viol = 0.0
         for j in range(n):
             g = q[j] + l2[j] * w[j] - c[j]
