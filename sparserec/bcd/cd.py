@@ -461,7 +461,6 @@ def solve(design, Y, W0, *, l1, l2, positive=False, group=False, tol=1e-4, max_i
                 epochs = _inner_gram(design, R, T, c, W, ws, viol_ws[:, 0], l1, l2,
                                      positive, inner_tol, epochs, max_iter)
             continue
-        kind = 2 + int(design.sparse)
         if design.sparse:
             args = (dummy, X.indptr, X.indices, X.data)
         else:
@@ -469,9 +468,8 @@ def solve(design, Y, W0, *, l1, l2, positive=False, group=False, tol=1e-4, max_i
         prev = W[ws].ravel()
         while epochs < max_iter:
             hist = np.empty((min(ANDERSON_K, max_iter - epochs), ws.size * m))
-            done, worst = k.cd_epochs(kind, *args, design.xm, design.cs, R, W, R[:, 0],
-                                      W[:, 0], ws, sq, l1, l2, positive, T, c, inner_tol,
-                                      hist)
+            done, worst = k.cd_epochs_group(design.sparse, *args, design.xm, design.cs, R, W,
+                                            ws, sq, l1, l2, T, c, inner_tol, hist)
             epochs += done
             if worst <= inner_tol or done < ANDERSON_K:
                 break
