@@ -86,6 +86,9 @@ class CDResult:
 class Design:
     """``X_c = diag(s) (X − 1 x̄ᵀ) / scale`` for the solver (``s = √sample_weight``).
 
+    ``scale=None``: a power of two chosen here (:func:`pow2_scale` of the largest column
+    RMS of the centred dense ``X``, of ``max |X|`` for a sparse one), kept in ``scale``.
+
     Dense ``X`` is copied once, centred, weighted and scaled, in Fortran order and its own
     float precision. A CSC ``X`` keeps its pattern: only its values are weighted/scaled
     (copied when that changes them), and centring stays implicit.
@@ -95,6 +98,8 @@ class Design:
         n, p = X.shape
         self.n, self.p, self.k = n, p, kernels
         self.sparse = sp.issparse(X)
+        if scale is None and self.sparse:
+            scale = pow2_scale(X)
         dtype = np.dtype(X.dtype if X.dtype in (np.float32, np.float64) else np.float64)
         sw = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         self.s = None if sw is None else np.sqrt(sw)
@@ -131,19 +136,22 @@ class Design:
             else:
                 xm = np.zeros(p)
             self.x_mean = np.asarray(xm, dtype=float)
-            Xc = np.array(X, dtype=dtype, order="F", copy=True)
-            if fit_intercept:
-                Xc -= xm.astype(dtype)
+            Xc = np.empty((n, p), dtype=dtype, order="F")
+            np.subtract(X, xm.astype(dtype), out=Xc, casting="unsafe")  # copy and centre
             if self.s is not None:
                 Xc *= self.s[:, None].astype(dtype)
+            sq = np.einsum("ij,ij->j", Xc, Xc, dtype=float)
+            if scale is None:  # the power of two nearest to the largest column RMS
+                scale = pow2_scale(np.sqrt(sq / n))
             if scale != 1.0:
                 Xc /= dtype.type(scale)
+                sq /= scale * scale
             self.X = Xc
             self.xm = np.zeros(p)
             self.cs = np.zeros(p)
-            sq = np.einsum("ij,ij->j", Xc, Xc, dtype=float)
         self.centred_sparse = self.sparse and bool(np.any(self.xm))
         self.sq = np.maximum(sq, 0.0)
+        self.scale = float(scale)
         self.full_gram = self.gram_pos = self.gram_cols = self.last_gram = None
         self.total_w = float(n if self.s is None else self.s @ self.s)  # Σ s_i²
 
@@ -242,8 +250,8 @@ class Problem:
 
     def __init__(self, X, Y, sample_weight, fit_intercept, kernels):
         self.n = n = X.shape[0]
-        self.sx, self.sy = pow2_scale(X), pow2_scale(Y)
-        self.design = Design(X, sample_weight, fit_intercept, self.sx, kernels)
+        self.design = Design(X, sample_weight, fit_intercept, None, kernels)
+        self.sx, self.sy = self.design.scale, pow2_scale(Y)
         sw = sample_weight
         if fit_intercept:
             self.y_mean = Y.mean(axis=0) if sw is None else (sw @ Y) / n
