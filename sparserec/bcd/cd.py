@@ -170,7 +170,7 @@ class Design:
 
     def _gram(self, cols):
         if self.full_gram is not None:
-            return np.ascontiguousarray(self.full_gram[np.ix_(cols, cols)])
+            return self.full_gram.take(cols, axis=0).take(cols, axis=1)
         if self.gram_pos is None:
             sub = self.X[:, cols]
             return np.asarray(sub.T @ sub, dtype=float)
@@ -185,7 +185,7 @@ class Design:
             self.gram_cols[:, start:start + missing.size] = self.X.T @ self.X[:, missing]
             self.gram_pos[missing] = start + np.arange(missing.size)
             self.gram_used = start + missing.size
-        return self.gram_cols[np.ix_(cols, self.gram_pos[cols])]
+        return self.gram_cols.take(cols, axis=0).take(self.gram_pos[cols], axis=1)
 
     def gram_cached(self):
         """Whether :meth:`gram` reads a kept Gram matrix (after :meth:`precompute_gram`)."""
