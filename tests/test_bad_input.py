@@ -159,6 +159,22 @@ def _bcd_classifier():
                 numbers=[("C", 0.0), ("C", -1.0), ("l1_ratio", -0.5)])
 
 
+def _bcd_cv():
+    X, y = _regression()
+    labels = (y > 0).astype(int)
+    _xy_rows("BCDRegressorCV", X, y, y_2d_ok=True)
+    _add("BCDRegressorCV", "sample_weight negative", "sample_weight",
+         lambda: _est("BCDRegressorCV").fit(X, y, sample_weight=-np.ones(len(y))))
+    _add("BCDRegressorCV", "l1_ratio list with NaN", "l1_ratio",
+         lambda: _est("BCDRegressorCV", l1_ratio=[0.5, float("nan")]).fit(X, y))
+    _param_rows("BCDRegressorCV", lambda est: est.fit(X, y), options=(),
+                numbers=[("eps", 0.0), ("alphas", 0), ("l1_ratio", 1.5), ("cv", "five")])
+    _xy_rows("BCDClassifierCV", X, labels)
+    _add("BCDClassifierCV", "y continuous", "y", lambda: _est("BCDClassifierCV").fit(X, y))
+    _param_rows("BCDClassifierCV", lambda est: est.fit(X, labels), options=("penalty",),
+                numbers=[("Cs", 0), ("l1_ratio", -0.5)])
+
+
 def _label_propagation():
     name = "BCDLabelPropagation"
     X, y = _regression(20, 3)
@@ -429,8 +445,8 @@ def _deconvolution():
                     options=("wavelet", "solver"))
 
 
-for _build in (_bcd_regressor, _bcd_classifier, _label_propagation, _sbl, _dictionary, _wht,
-               _selfcal, _deconvolution):
+for _build in (_bcd_regressor, _bcd_classifier, _bcd_cv, _label_propagation, _sbl,
+               _dictionary, _wht, _selfcal, _deconvolution):
     _build()
 
 

@@ -212,3 +212,17 @@ def test_classifier_cd_refuses_multinomial():
     X, y, _ = _problem(11)
     with pytest.raises(ValueError, match="solver='cd'"):
         BCDClassifier(solver="cd").fit(X, np.arange(len(y)) % 3)
+
+
+def test_classifier_warm_start_resumes():
+    from sparserec import BCDClassifier
+
+    X, y, _ = _problem(12)
+    labels = (y > np.median(y)).astype(int)
+    clf = BCDClassifier(penalty="l1", C=0.5, tol=1e-10, warm_start=True).fit(X, labels)
+    first = clf.n_iter_
+    clf.fit(X, labels)
+    assert clf.n_iter_ < first
+    cold = BCDClassifier(penalty="l1", C=0.4, tol=1e-10).fit(X, labels)
+    clf.set_params(C=0.4).fit(X, labels)
+    np.testing.assert_allclose(clf.coef_, cold.coef_, atol=1e-5)

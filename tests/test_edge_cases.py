@@ -74,6 +74,8 @@ def _setups():
         "BCDRegressor": (dict(alpha=0.01, update="gradient", partition="fixed",
                               block_size=2, tol=1e-12), (X, y)),
         "BCDClassifier": (dict(tol=1e-12), (Xc, (yc > 0).astype(int))),
+        "BCDRegressorCV": (dict(alphas=5, cv=3, tol=1e-12), (X, y)),
+        "BCDClassifierCV": (dict(Cs=3, cv=3, tol=1e-12), (Xc, (yc > 0).astype(int))),
         "BCDLabelPropagation": (dict(affinity="knn", n_neighbors=3, tol=1e-12),
                                 (_regression(30, 3)[0], labels)),
         "KroneckerSBL": (dict(tol=1e-12), (X, y)),

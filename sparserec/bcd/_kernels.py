@@ -466,31 +466,20 @@ def cd_epoch_sparse_group(indptr, indices, data, xm, cs, R, W, ws, sq, l1, l2, T
 
 
 @njit(cache=True)
-def cd_epochs(kind, X, indptr, indices, data, xm, cs, R, W, r, w, ws, sq, l1, l2, positive,
-              T, c, tol, hist):
-    """Up to ``hist.shape[0]`` epochs of the kernel ``kind`` (0 dense, 1 sparse, 2 dense
-    group, 3 sparse group) on ``ws``, storing ``W[ws]`` after each in ``hist``; stops once
-    an epoch's largest step is ``<= tol``. Returns ``(epochs, largest step)``: one call per
-    Anderson period instead of one per epoch. ``r``, ``w``: contiguous 1-D views of ``R``
-    and ``W`` for one target (so that the dot products vectorise)."""
+def cd_epochs_group(sparse, X, indptr, indices, data, xm, cs, R, W, ws, sq, l1, l2, T, c,
+                    tol, hist):
+    """Up to ``hist.shape[0]`` epochs of :func:`cd_epoch_dense_group` /
+    :func:`cd_epoch_sparse_group` on ``ws``, storing ``W[ws]`` after each in ``hist``;
+    stops once an epoch's largest step is ``<= tol``. Returns ``(epochs, largest step)``:
+    one call per Anderson period instead of one per epoch."""
     m = R.shape[1]
     worst = np.inf
-    state = np.empty(2)
     for e in range(hist.shape[0]):
-        if kind == 0:
-            worst = cd_epoch_dense(X, r, w, ws, sq, l1, l2, positive)
-        elif kind == 1:
-            state[0] = T[0]
-            state[1] = c[0]
-            worst = cd_epoch_sparse(indptr, indices, data, xm, cs, r, w, ws, sq, l1, l2,
-                                    positive, state)
-            T[0] = state[0]
-            c[0] = state[1]
-        elif kind == 2:
-            worst = cd_epoch_dense_group(X, R, W, ws, sq, l1, l2)
-        else:
+        if sparse:
             worst = cd_epoch_sparse_group(indptr, indices, data, xm, cs, R, W, ws, sq, l1, l2,
                                           T, c)
+        else:
+            worst = cd_epoch_dense_group(X, R, W, ws, sq, l1, l2)
         for t in range(ws.size):
             for k in range(m):
                 hist[e, t * m + k] = W[ws[t], k]
@@ -504,7 +493,7 @@ def cd_epochs_gram(H, q, w, sq, l1, l2, positive, tol, hist):
     """Coordinate descent on a working set through its Gram matrix ``H = X_wsᵀ X_ws``:
     ``q = X_wsᵀ r`` is kept up to date in O(|ws|) per moved coordinate, so an epoch costs
     O(|ws|²) whatever ``n`` (the covariance updates of Friedman et al. 2010). Epochs,
-    storage and stopping as :func:`cd_epochs`."""
+    storage and stopping as :func:`cd_epochs_group`."""
     b = w.size
     worst = np.inf
     for e in range(hist.shape[0]):
@@ -524,7 +513,7 @@ def cd_epochs_gram(H, q, w, sq, l1, l2, positive, tol, hist):
             if new != old:
                 d = new - old
                 for i in range(b):
-                    q[i] -= H[i, j] * d
+                    q[i] -= H[j, i] * d  # H symmetric: row j is contiguous
                 w[j] = new
                 worst = max(worst, abs(d) * h)
         for j in range(b):
@@ -599,7 +588,7 @@ def cd_residual_solve(sparse, X, indptr, indices, data, xm, cs, r, w, ws, sq, l1
     until an epoch's largest step is ``<= tol`` or ``max_epochs``, with Anderson
     extrapolation every ``K`` epochs, accepted when the objective
     ``½‖r̃ + c s‖² + penalty`` decreases (``‖r̃ + c s‖² = ‖r̃‖² + 2cT + c² Σ s²``, with
-    ``state = [T, c]`` and ``total_w = Σ s²``). Returns the epochs done."""
+    ``state = [T, c]`` and ``total_w = Σ s²``). Returns ``(epochs, last largest step)``."""
     b = ws.size
     A = np.empty((K + 1, b))
     U = np.empty((K, b))
@@ -607,9 +596,9 @@ def cd_residual_solve(sparse, X, indptr, indices, data, xm, cs, r, w, ws, sq, l1
         A[0, t] = w[ws[t]]
     r2 = np.empty_like(r)
     epochs = 0
+    worst = np.inf
     while epochs < max_epochs:
         n_run = min(K, max_epochs - epochs)
-        worst = np.inf
         done = 0
         for e in range(n_run):
             if sparse:
@@ -657,7 +646,7 @@ def cd_residual_solve(sparse, X, indptr, indices, data, xm, cs, r, w, ws, sq, l1
                     w[ws[t]] = extra[t]
         for t in range(b):
             A[0, t] = w[ws[t]]
-    return epochs
+    return epochs, worst
 
 
 @njit(cache=True, fastmath=True)
@@ -701,7 +690,7 @@ def get(backend: str):
     names = ("csc_cols_matvec", "csc_cols_rmatvec", "csc_residual_update", "quadratic_l1_cd",
              "grow_forest", "greedy_coloring", "tree_factor", "tree_substitute",
              "cd_epoch_dense", "cd_epoch_sparse", "cd_epoch_dense_group",
-             "cd_epoch_sparse_group", "cd_epochs", "cd_epochs_gram", "cd_gram_solve",
+             "cd_epoch_sparse_group", "cd_epochs_group", "cd_epochs_gram", "cd_gram_solve",
              "cd_residual_solve", "dense_cols_rmatvec",
              "dense_cols_matvec")
     funcs = {name: globals()[name] for name in names}

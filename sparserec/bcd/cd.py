@@ -86,6 +86,9 @@ class CDResult:
 class Design:
     """``X_c = diag(s) (X − 1 x̄ᵀ) / scale`` for the solver (``s = √sample_weight``).
 
+    ``scale=None``: a power of two chosen here (:func:`pow2_scale` of the largest column
+    RMS of the centred dense ``X``, of ``max |X|`` for a sparse one), kept in ``scale``.
+
     Dense ``X`` is copied once, centred, weighted and scaled, in Fortran order and its own
     float precision. A CSC ``X`` keeps its pattern: only its values are weighted/scaled
     (copied when that changes them), and centring stays implicit.
@@ -95,6 +98,8 @@ class Design:
         n, p = X.shape
         self.n, self.p, self.k = n, p, kernels
         self.sparse = sp.issparse(X)
+        if scale is None and self.sparse:
+            scale = pow2_scale(X)
         dtype = np.dtype(X.dtype if X.dtype in (np.float32, np.float64) else np.float64)
         sw = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         self.s = None if sw is None else np.sqrt(sw)
@@ -131,19 +136,22 @@ class Design:
             else:
                 xm = np.zeros(p)
             self.x_mean = np.asarray(xm, dtype=float)
-            Xc = np.array(X, dtype=dtype, order="F", copy=True)
-            if fit_intercept:
-                Xc -= xm.astype(dtype)
+            Xc = np.empty((n, p), dtype=dtype, order="F")
+            np.subtract(X, xm.astype(dtype), out=Xc, casting="unsafe")  # copy and centre
             if self.s is not None:
                 Xc *= self.s[:, None].astype(dtype)
+            sq = np.einsum("ij,ij->j", Xc, Xc, dtype=float)
+            if scale is None:  # the power of two nearest to the largest column RMS
+                scale = pow2_scale(np.sqrt(sq / n))
             if scale != 1.0:
                 Xc /= dtype.type(scale)
+                sq /= scale * scale
             self.X = Xc
             self.xm = np.zeros(p)
             self.cs = np.zeros(p)
-            sq = np.einsum("ij,ij->j", Xc, Xc, dtype=float)
         self.centred_sparse = self.sparse and bool(np.any(self.xm))
         self.sq = np.maximum(sq, 0.0)
+        self.scale = float(scale)
         self.full_gram = self.gram_pos = self.gram_cols = self.last_gram = None
         self.total_w = float(n if self.s is None else self.s @ self.s)  # Σ s_i²
 
@@ -162,7 +170,7 @@ class Design:
 
     def _gram(self, cols):
         if self.full_gram is not None:
-            return np.ascontiguousarray(self.full_gram[np.ix_(cols, cols)])
+            return self.full_gram.take(cols, axis=0).take(cols, axis=1)
         if self.gram_pos is None:
             sub = self.X[:, cols]
             return np.asarray(sub.T @ sub, dtype=float)
@@ -177,7 +185,11 @@ class Design:
             self.gram_cols[:, start:start + missing.size] = self.X.T @ self.X[:, missing]
             self.gram_pos[missing] = start + np.arange(missing.size)
             self.gram_used = start + missing.size
-        return self.gram_cols[np.ix_(cols, self.gram_pos[cols])]
+        return self.gram_cols.take(cols, axis=0).take(self.gram_pos[cols], axis=1)
+
+    def gram_cached(self):
+        """Whether :meth:`gram` reads a kept Gram matrix (after :meth:`precompute_gram`)."""
+        return self.full_gram is not None or self.gram_pos is not None
 
     def precompute_gram(self):
         """Prepare Gram matrices for many fits (a path): the full ``X_cᵀ X_c`` when
@@ -238,8 +250,8 @@ class Problem:
 
     def __init__(self, X, Y, sample_weight, fit_intercept, kernels):
         self.n = n = X.shape[0]
-        self.sx, self.sy = pow2_scale(X), pow2_scale(Y)
-        self.design = Design(X, sample_weight, fit_intercept, self.sx, kernels)
+        self.design = Design(X, sample_weight, fit_intercept, None, kernels)
+        self.sx, self.sy = self.design.scale, pow2_scale(Y)
         sw = sample_weight
         if fit_intercept:
             self.y_mean = Y.mean(axis=0) if sw is None else (sw @ Y) / n
@@ -428,23 +440,35 @@ def solve(design, Y, W0, *, l1, l2, positive=False, group=False, tol=1e-4, max_i
         if ws.size == 0:
             break
         inner_tol = INNER_FRACTION * float(viol.max(initial=0.0))
-        if not design.sparse and not group and design.n >= ws.size:
+        gram_ok = not design.sparse and not group and design.n >= ws.size
+        X = design.X
+        if gram_ok and design.gram_cached():
             epochs = _inner_gram(design, R, T, c, W, ws, G[ws, 0], l1, l2, positive,
                                  inner_tol, epochs, max_iter)
             continue
-        X = design.X
         if not group:
+            # Residual epochs cost 2n|ws|; a Gram matrix costs n|ws|² once, then |ws|² per
+            # epoch. Not knowing the epochs ahead, run |ws|/2 residual epochs first and
+            # form the Gram matrix only if they did not suffice (ski rental: at most twice
+            # the cost of the better choice in hindsight).
+            cap = max_iter - epochs
+            if gram_ok:
+                cap = min(cap, max(ANDERSON_K, ws.size // 2))
             state = np.array([T[0], c[0]])
-            epochs += k.cd_residual_solve(
+            done, worst = k.cd_residual_solve(
                 design.sparse, dummy if design.sparse else X,
                 X.indptr if design.sparse else empty_i,
                 X.indices if design.sparse else empty_i,
                 X.data if design.sparse else dummy[0], design.xm, design.cs, R[:, 0],
                 W[:, 0], ws, sq, l1, l2, bool(positive), state, design.total_w, inner_tol,
-                max_iter - epochs, ANDERSON_K)
+                cap, ANDERSON_K)
             T[0], c[0] = state
+            epochs += done
+            if gram_ok and worst > inner_tol and epochs < max_iter:
+                viol_ws = design.rmatvec(R, T, ws)
+                epochs = _inner_gram(design, R, T, c, W, ws, viol_ws[:, 0], l1, l2,
+                                     positive, inner_tol, epochs, max_iter)
             continue
-        kind = 2 + int(design.sparse)
         if design.sparse:
             args = (dummy, X.indptr, X.indices, X.data)
         else:
@@ -452,9 +476,8 @@ def solve(design, Y, W0, *, l1, l2, positive=False, group=False, tol=1e-4, max_i
         prev = W[ws].ravel()
         while epochs < max_iter:
             hist = np.empty((min(ANDERSON_K, max_iter - epochs), ws.size * m))
-            done, worst = k.cd_epochs(kind, *args, design.xm, design.cs, R, W, R[:, 0],
-                                      W[:, 0], ws, sq, l1, l2, positive, T, c, inner_tol,
-                                      hist)
+            done, worst = k.cd_epochs_group(design.sparse, *args, design.xm, design.cs, R, W,
+                                            ws, sq, l1, l2, T, c, inner_tol, hist)
             epochs += done
             if worst <= inner_tol or done < ANDERSON_K:
                 break

@@ -299,7 +299,10 @@ class BCDClassifierCV(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator
         """Cross-validate on ``X`` (dense or sparse) and class labels ``y``."""
         X, y = validate_data(self, X, y, accept_sparse=("csr", "csc"),
                              dtype=[np.float64, np.float32])
-        check_classification_targets(y)
+        try:
+            check_classification_targets(y)
+        except ValueError as exc:
+            raise ValueError(f"y: {exc}") from exc
         self._check_common_params(X)
         if isinstance(self.Cs, numbers.Integral) and not isinstance(self.Cs, bool):
             Cs = np.logspace(-4, 4, int(self.Cs))
