@@ -13,9 +13,8 @@ import warnings
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -228,7 +227,7 @@ def _fold_scores(X, y, train, test, Cs, params):
     return scores
 
 
-class BCDClassifierCV(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator):
+class BCDClassifierCV(SparseEstimatorMixin, ClassifierMixin, BaseEstimator):
     """Logistic regression with ``C`` chosen by cross-validation (LogisticRegressionCV).
 
     For every fold, :class:`~sparserec.BCDClassifier` is fitted along ``Cs`` in increasing
@@ -338,7 +337,14 @@ class BCDClassifierCV(SparseEstimatorMixin, LinearClassifierMixin, BaseEstimator
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, accept_sparse=("csr", "csc", "coo"),
                           dtype=[np.float64, np.float32])
-        return super().decision_function(X)
+        return self._final.decision_function(X)
+
+    def predict(self, X):
+        """Class labels of the refitted model."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, accept_sparse=("csr", "csc", "coo"),
+                          dtype=[np.float64, np.float32])
+        return self._final.predict(X)
 
     def predict_proba(self, X):
         """Class probabilities of the refitted model."""
