@@ -78,7 +78,9 @@ def read_image(path) -> Bunch:
         ones lie in ``[0, 1]`` and signed ones in ``[-1, 1]``; colour rasters are
         ``(rows, columns, channels)``, FITS cubes ``(planes, rows, columns)``),
         ``header`` (the FITS header, or ``None``), ``dtype`` (the stored dtype, reused
-        when writing back), ``path``, ``format`` (``"fits"`` or ``"raster"``).
+        when writing back), ``path``, ``format`` (``"fits"`` or ``"raster"``),
+        ``hdu_index`` and ``n_hdus`` (the HDU read and how many the file has: a
+        multi-extension file is written back whole, its image HDU replaced).
 
     Raises
     ------
@@ -101,9 +103,11 @@ def read_image(path) -> Bunch:
                 warnings.simplefilter("error", AstropyUserWarning)
                 hdul = fits.open(path, memmap=False)
             with hdul:
-                hdu = next((h for h in hdul if h.data is not None and h.data.ndim >= 2), None)
-                if hdu is None:
+                index = next((i for i, h in enumerate(hdul)
+                              if h.data is not None and h.data.ndim >= 2), None)
+                if index is None:
                     raise ValueError("it holds no image data (no HDU with a 2-D array)")
+                hdu, n_hdus = hdul[index], len(hdul)
                 stored, header = hdu.data.dtype, hdu.header.copy()
                 data = None if stored.kind == "c" else np.squeeze(np.asarray(hdu.data,
                                                                              dtype=np.float64))
@@ -111,7 +115,7 @@ def read_image(path) -> Bunch:
             import imageio.v3 as iio
 
             raw = iio.imread(path)
-            stored, header = raw.dtype, None
+            stored, header, index, n_hdus = raw.dtype, None, 0, 1
             scale = float(np.iinfo(stored).max) if stored.kind in "ui" else 1.0
             data = None if stored.kind == "c" else raw.astype(np.float64) / scale
     except (OSError, ValueError, TypeError, EOFError, IndexError, KeyError, Warning) as exc:
@@ -122,7 +126,8 @@ def read_image(path) -> Bunch:
     if data.ndim < 2:
         raise ValueError(f"cannot read image {str(path)!r}: expected a 2-D image, "
                          f"got shape {data.shape}")
-    return Bunch(data=data, header=header, dtype=np.dtype(stored), path=path, format=kind)
+    return Bunch(data=data, header=header, dtype=np.dtype(stored), path=path, format=kind,
+                 hdu_index=index, n_hdus=n_hdus)
 
 
 def check_output_path(path, *, overwrite: bool = False, inputs=()) -> Path:
@@ -355,17 +360,33 @@ def write_image(path, data, *, like: Bunch | None = None, history=(), overwrite:
 def _store(tmp: Path, path: Path, kind: str, data, dtype, like, history) -> None:
     if kind == "fits":
         fits = _astropy_fits()
-        header = like.header.copy() if like is not None and like.header is not None else None
-        hdu = fits.PrimaryHDU(data.astype(dtype), header=header)
+        if like is not None and like.format == "fits" and getattr(like, "n_hdus", 1) > 1:
+            # a multi-extension file: every HDU kept (primary header, tables, other
+            # images), the one that was read replaced by the result
+            with fits.open(like.path, memmap=False) as source:
+                hdul = fits.HDUList([h.copy() for h in source])
+            hdu = hdul[like.hdu_index]
+            hdu.data = data.astype(dtype)
+        else:
+            header = like.header.copy() if like is not None and like.header is not None \
+                else None
+            hdu = fits.PrimaryHDU(data.astype(dtype), header=header)
+            hdul = fits.HDUList([hdu])
         for line in history:  # FITS cards are ASCII: escape the rest (file names)
             hdu.header.add_history(line.encode("ascii", "backslashreplace").decode())
-        hdu.writeto(tmp, overwrite=True, output_verify="silentfix")
+        hdul.writeto(tmp, overwrite=True, output_verify="silentfix")
         return
     import imageio.v3 as iio
 
     if dtype.kind in "ui":
         info = np.iinfo(dtype)
-        out = np.clip(np.rint(data * info.max), info.min, info.max).astype(dtype)
+        scaled = np.rint(data * info.max)
+        if n_out := int(((scaled < info.min) | (scaled > info.max)).sum()):
+            low = -1 if info.min < 0 else 0
+            warnings.warn(f"{n_out} pixel(s) outside [{low}, 1] were clipped when writing "
+                          f"{path.name} as {dtype} (write FITS or a float TIFF to keep them)",
+                          UserWarning, stacklevel=3)
+        out = np.clip(scaled, info.min, info.max).astype(dtype)
     else:
         out = data.astype(dtype)
     suffix = path.suffix.lower()

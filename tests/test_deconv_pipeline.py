@@ -268,3 +268,28 @@ def test_complex_input_is_refused_clearly(tmp_path):
                         fwhm=2.0)
     with pytest.raises(TypeError, match="complex"):
         deconvolve_array(np.ones((16, 16), complex), PSF, method="wiener")
+
+
+def test_multi_extension_fits_keeps_every_hdu(field, tmp_path):
+    _, y, _, psf_path = field
+    table = fits.BinTableHDU.from_columns([fits.Column(name="flux", format="D",
+                                                       array=np.arange(3.0))], name="CAT")
+    source = tmp_path / "mef.fits"
+    fits.HDUList([fits.PrimaryHDU(header=fits.Header({"TELESCOP": "HST"})),
+                  fits.ImageHDU(y, header=fits.Header({"EXTNAME": "SCI", "GAIN": 2.0})),
+                  table]).writeto(source)
+    out = tmp_path / "mef_out.fits"
+    deconvolve_file(source, out, psf=psf_path, max_iter=20)
+    with fits.open(out) as hdul, fits.open(source) as src:
+        assert [h.name for h in hdul] == ["PRIMARY", "SCI", "CAT"]
+        assert hdul[0].header["TELESCOP"] == "HST" and hdul["SCI"].header["GAIN"] == 2.0
+        assert "method=starlet" in str(hdul["SCI"].header["HISTORY"])
+        np.testing.assert_array_equal(hdul["CAT"].data["flux"], src["CAT"].data["flux"])
+        expected = WaveletDeconvolution(PSF, max_iter=20).fit(y).image_
+        np.testing.assert_allclose(hdul["SCI"].data, expected, rtol=1e-6, atol=1e-9)
+
+
+def test_saving_warns_when_it_clips(tmp_path):
+    with pytest.warns(UserWarning, match=r"2 pixel\(s\) outside \[0, 1\] were clipped"):
+        write_image(tmp_path / "x.png", np.array([[0.5, 1.5], [-0.2, 0.0]]))
+    assert not list(tmp_path.glob("*.png.*"))  # no half-written temporary left
