@@ -88,7 +88,7 @@ def _report_figure(panels: dict, title: str, stretch: str):
     from .plotting import plot_image_panels
 
     return plot_image_panels(panels, suptitle=title, stretch=stretch, ncols=4,
-                             figure=Figure())
+                             colorbar=True, figure=Figure())
 
 
 def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None = None,
