@@ -362,7 +362,7 @@ def test_cli_interrupted_write_leaves_no_partial_file(cli_dir, capsys, monkeypat
         Path(path).write_bytes(b"SIMPLE  =                    T" + b" " * 1000)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fits.PrimaryHDU, "writeto", half_write)
+    monkeypatch.setattr(fits.HDUList, "writeto", half_write)
     before = sorted(cli_dir.iterdir())
     code, _ = _run(["deconvolve", cli_dir / "entrée ☃.fits", "-o", cli_dir / "out.fits",
                     *_MODEL], capsys, monkeypatch)

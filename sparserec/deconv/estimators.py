@@ -461,7 +461,7 @@ class WaveletDeconvolution(_SparseDeconvolution):
         -------
         self
         """
-        if y is not None and np.ndim(y) == 2:  # the habit of fit(image, psf)
+        if len(getattr(y, "shape", ())) == 2:  # the habit of fit(image, psf)
             raise TypeError("WaveletDeconvolution.fit(X) takes the image only: give the PSF "
                             "to the constructor, WaveletDeconvolution(psf=...).fit(image), "
                             "or call sparserec.deconv.deconvolve(image, psf)")
