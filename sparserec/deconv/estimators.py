@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import Bunch, check_array, check_scalar
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..backend import (
@@ -30,6 +31,7 @@ from ..backend import (
     to_host,
 )
 from ..base import (
+    COMMON_PARAMETER_CONSTRAINTS,
     ConvergenceWarning,
     SparseEstimatorMixin,
     check_finite_array,
@@ -53,6 +55,23 @@ from .wavelets import StarletTransform, make_transform
 __all__ = ["WaveletDeconvolution", "JointWaveletDeconvolution"]
 
 _SOLVERS = ("condat-vu", "fista")
+
+#: scikit-learn parameter constraints shared by both estimators (finer checks that depend
+#: on several parameters, e.g. one k_sigma per scale, stay in ``_check_settings``)
+_SHARED_CONSTRAINTS = {
+    **{k: COMMON_PARAMETER_CONSTRAINTS[k] for k in ("max_iter", "tol", "backend", "verbose")},
+    "wavelet": [str],
+    "n_scales": [Interval(numbers.Integral, 2, 12, closed="both")],
+    "decimated": ["boolean"],
+    "solver": [StrOptions(set(_SOLVERS))],
+    "k_sigma": [StrOptions({"sure"}), Interval(numbers.Real, 0, None, closed="left"),
+                "array-like"],
+    "n_reweights": [Interval(numbers.Integral, 0, None, closed="left")],
+    "positivity": ["boolean"],
+    "background": [StrOptions({"auto"}), Interval(numbers.Real, None, None, closed="neither"),
+                   "array-like"],
+    "use_support": ["boolean"],
+}
 
 
 def _check_image(image, name: str):
@@ -131,15 +150,8 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
 
     # ------------------------------------------------------------------ checks
     def _check_settings(self):
-        check_option(self.solver, "solver", _SOLVERS)
-        if not isinstance(self.wavelet, str):
-            raise ValueError(f"wavelet must be 'starlet' or a PyWavelets name, got "
-                             f"{self.wavelet!r}")
-        check_scalar(self.n_scales, "n_scales", numbers.Integral, min_val=2, max_val=12)
-        check_scalar(self.n_reweights, "n_reweights", numbers.Integral, min_val=0)
-        for name in ("positivity", "use_support", "decimated"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        # the table first: scikit-learn's messages before any data is read
+        self._validate_params()
         k = np.atleast_1d(np.asarray(self.k_sigma, dtype=np.float64))
         if k.ndim != 1 or k.size not in (1, self.n_scales - 1) or not np.all(np.isfinite(k)) \
                 or np.any(k < 0):
@@ -364,6 +376,12 @@ _REFERENCES = """
 
 
 class WaveletDeconvolution(_SparseDeconvolution):
+    _parameter_constraints = {
+        **_SHARED_CONSTRAINTS,
+        "psf": ["array-like", None],
+        "noise_sigma": [Interval(numbers.Real, 0, None, closed="left"), None],
+    }
+
     __doc__ = """Sparse wavelet/starlet deconvolution of an image with a known PSF.
 
     Solves ``min_{x ≥ 0} ½‖y − C H x‖² + ‖λ ⊙ Φ x‖₁`` where ``H`` convolves with the
@@ -528,6 +546,13 @@ class WaveletDeconvolution(_SparseDeconvolution):
 
 
 class JointWaveletDeconvolution(_SparseDeconvolution):
+    _parameter_constraints = {
+        **_SHARED_CONSTRAINTS,
+        "psfs": ["array-like", None],
+        "pixel_ratios": ["array-like", None],
+        "noise_sigmas": ["array-like", None],
+    }
+
     __doc__ = """Joint sparse deconvolution of several images of one scene.
 
     Each band ``b`` sees the same object ``x`` through its own PSF ``h_b``, at its own
