@@ -39,3 +39,8 @@ def test_joint_deconvolution_is_scale_equivariant(observation, scale):
     est = JointWaveletDeconvolution([PSF, PSF], **kw).fit([b * scale for b in bands])
     np.testing.assert_allclose(est.image_ / scale, ref.image_, rtol=1e-5,
                                atol=1e-5 * np.abs(ref.image_).max())
+
+
+def test_a_noise_level_far_above_the_data_is_refused(observation):
+    with pytest.raises(ValueError, match="more than 1e[+]06 times the image's peak"):
+        WaveletDeconvolution(PSF, noise_sigma=1e300).fit(observation)

@@ -55,6 +55,7 @@ from .wavelets import StarletTransform, make_transform
 __all__ = ["WaveletDeconvolution", "JointWaveletDeconvolution"]
 
 _SOLVERS = ("condat-vu", "fista")
+_MAX_NOISE_TO_PEAK = 1e6  # a noise level this far above the data is a unit mistake
 
 #: scikit-learn parameter constraints shared by both estimators (finer checks that depend
 #: on several parameters, e.g. one k_sigma per scale, stay in ``_check_settings``)
@@ -213,6 +214,11 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         scale = scale if scale > 0 else 1.0
         images = [y / scale for y in images]
         sigmas = [s / scale for s in sigmas]
+        if max(sigmas) > _MAX_NOISE_TO_PEAK:  # float32 thresholds would overflow
+            raise ValueError(f"the noise level ({max(sigmas) * scale:.3g}) is more than "
+                             f"{_MAX_NOISE_TO_PEAK:.0e} times the image's peak "
+                             f"({scale:.3g}): every coefficient would be noise; check the "
+                             "units of noise_sigma / noise_sigmas")
         positive = [s for s in sigmas if s > 0]
         weights = [(min(positive) / s) ** 2 if s > 0 else 1.0 for s in sigmas] \
             if positive else [1.0] * len(sigmas)
