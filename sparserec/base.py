@@ -319,6 +319,15 @@ class SparseEstimatorMixin:
        :class:`~sklearn.exceptions.ConvergenceWarning` when ``max_iter`` ran out.
     """
 
+    # the HTML repr (notebooks) links each estimator to its API page
+    _doc_link_module = "sparserec"
+    _doc_link_template = ("https://sparserec.readthedocs.io/en/stable/generated/"
+                          "sparserec.{estimator_name}.html")
+
+    def _doc_link_url_param_generator(self):
+        return {"estimator_name": type(self).__name__}
+
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         for name in THREADED_METHODS:

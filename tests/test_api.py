@@ -60,3 +60,12 @@ def test_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+@pytest.mark.parametrize("name, cls", ESTIMATORS, ids=[n for n, _ in ESTIMATORS])
+def test_html_repr_links_to_the_api_page(name, cls):
+    from sklearn.utils import estimator_html_repr
+
+    link = f"https://sparserec.readthedocs.io/en/stable/generated/sparserec.{name}.html"
+    assert cls()._get_doc_link() == link
+    assert link in estimator_html_repr(cls())
