@@ -281,6 +281,53 @@ def test_noise_sigma_and_background_estimates(rng):
     assert estimate_background(obs.noisy + 3.0) == pytest.approx(3.0, abs=0.01)
 
 
+def _nonperiodic_blur(scene, psf, margin):
+    """The scene blurred, then the frame cut out of its interior (no wrap-around)."""
+    return fftconvolve(scene, psf[::-1, ::-1], mode="same")[margin:-margin, margin:-margin]
+
+
+NOISE_PSFS = {
+    "gaussian": gaussian_psf(15, fwhm=3.5),
+    "moffat": moffat_psf(21, fwhm=3.0, beta=2.5),
+    "airy": airy_psf(21, fwhm=3.0),
+    "motion": np.pad(np.full((1, 9), 1 / 9), ((4, 4), (0, 0))),
+}
+
+
+@pytest.mark.parametrize("psf_name", sorted(NOISE_PSFS))
+@pytest.mark.parametrize("image_name", ["camera", "brick", "stars"])
+def test_noise_sigma_unbiased_on_blurred_images(image_name, psf_name):
+    """Known sigma (0.5 % and 2 % of the range) on natural and star images blurred by four
+    PSF families without wrap-around: within 5 % (the finest-scale MAD was 10-20 % high
+    on the natural ones)."""
+    from skimage import data
+
+    psf = NOISE_PSFS[psf_name]
+    n = 128 + 2 * 21
+    if image_name == "stars":
+        scene = make_sky_field((n, n), n_stars=25, n_galaxies=0, flux_range=(5, 50),
+                               random_state=3).image
+    else:
+        scene = getattr(data, image_name)()[100:100 + n, 100:100 + n].astype(float)
+    scene = (scene - scene.min()) / np.ptp(scene)
+    blurred = _nonperiodic_blur(scene, psf, 21)
+    for seed, sigma in enumerate((0.005, 0.02)):
+        noisy = blurred + sigma * np.random.default_rng(seed).standard_normal(blurred.shape)
+        assert estimate_noise_sigma(noisy, psf) == pytest.approx(sigma, rel=0.05)
+
+
+def test_noise_sigma_of_pure_noise_and_bad_input(rng):
+    noise = rng.normal(0, 0.3, (96, 128))
+    assert estimate_noise_sigma(noise) == pytest.approx(0.3, rel=0.05)
+    assert estimate_noise_sigma(noise, gaussian_psf(9, sigma=2.0)) == \
+        pytest.approx(0.3, rel=0.05)
+    assert estimate_noise_sigma(np.full((32, 32), 4.0)) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="fraction"):
+        estimate_noise_sigma(noise, fraction=0.0)
+    with pytest.raises(ValueError, match="noise_sigma"):
+        estimate_noise_sigma(noise[:4, :4])
+
+
 def test_coefficient_noise_matches_simulation(rng):
     psf = gaussian_psf(9, sigma=1.5)
     shape, offset = object_grid((96, 96), [psf.shape])

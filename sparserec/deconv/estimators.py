@@ -467,7 +467,7 @@ class WaveletDeconvolution(_SparseDeconvolution):
         self.psf_ = check_psf(self.psf, image.shape)
         self._check_common_params(image)
         if self.noise_sigma is None:
-            self.noise_sigma_ = estimate_noise_sigma(image)
+            self.noise_sigma_ = estimate_noise_sigma(image, self.psf_)
         else:
             self.noise_sigma_ = self._check_sigma(self.noise_sigma, "noise_sigma")
         self.background_ = self._backgrounds(self.background, [image])[0]
@@ -660,7 +660,8 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
         if not estimate_noise:
             sigmas = list(self.noise_sigma_)
         elif self.noise_sigmas is None:
-            sigmas = [estimate_noise_sigma(b) for b in bands]
+            sigmas = [estimate_noise_sigma(b, p if r == 1 else None)
+                      for b, p, r in zip(bands, psfs, ratios, strict=True)]
         else:
             sigmas = list(np.atleast_1d(self.noise_sigmas))
             if len(sigmas) != n:
