@@ -271,6 +271,8 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                 k = k_sigma[-1]
             elif isinstance(transform, StarletTransform):
                 k = k_sigma[group]  # one plane per scale, finest first
+            elif hasattr(transform, "scale_of"):
+                k = k_sigma[transform.scale_of(group)]
             else:  # pywt groups run coarsest first, three orientations per scale
                 k = k_sigma[transform.level - 1 - group // 3]
             lam[groups == group] = k * s
