@@ -223,7 +223,13 @@ def _observe(scene, psf, margin, noise, seed):
     blurred = fftconvolve(scene, psf[::-1, ::-1], mode="same")
     crop = (slice(margin, -margin), slice(margin, -margin))
     rng = np.random.default_rng(seed)
-    return blurred[crop] + noise * rng.standard_normal(blurred[crop].shape), scene[crop]
+    frame = blurred[crop]
+    # the noise level is relative to the observed (blurred) range, for stars as for photos
+    return frame + noise * np.ptp(frame) * rng.standard_normal(frame.shape), scene[crop]
+
+
+def _true_sigma(scene, psf, margin, noise):
+    return noise * np.ptp(_observe(scene, psf, margin, 0.0, 0)[0])
 
 
 def _star_flux_error(image, field, margin, radius=4):
@@ -273,7 +279,7 @@ def matrix_cell(name, pname, psf, noise, size, seed, settings=None):
     best = max(scores, key=scores.get)
     p_ours = psnr(truth, ours)
     return {"image": name, "psf": pname, "noise": noise,
-            "sigma est/true": est.noise_sigma_ / noise,
+            "sigma est/true": est.noise_sigma_ / _true_sigma(scene, psf, margin, noise),
             "PSNR ours": p_ours,
             "interior - full": psnr(truth[inner], ours[inner],
                                     data_range=np.ptp(truth)) - p_ours,
@@ -281,6 +287,8 @@ def matrix_cell(name, pname, psf, noise, size, seed, settings=None):
             "PSNR best": scores[best], "SSIM best": ssim(truth, base[best][0]),
             "margin (dB)": p_ours - scores[best], "iters": est.n_iter_,
             "conv. warn": n_warn, "t ours (s)": t_ours,
+            "wavelet": getattr(est, "wavelet_", est.wavelet),
+            "k": getattr(est, "threshold_", est.k_sigma),
             "flux err": _star_flux_error(ours, field, margin)
             if name == "stars" else float("nan")}
 
