@@ -60,7 +60,7 @@ _AUTO_WAVELETS = ("starlet", "haar")
 # k_sigma="sure": thresholds tried (in units of the propagated noise, a geometric grid
 # of ratio √2 from the classical 4σ down), iterations per continuation stage, and the
 # size of the Monte-Carlo probe relative to the noise
-SURE_GRID = (4.0, 2.8, 2.0, 1.4, 1.0, 0.7)
+SURE_GRID = (4.0, 2.8, 2.0, 1.4, 1.0, 0.7, 0.5)
 SURE_STAGE = 25
 SURE_EPS = 0.1
 
@@ -508,7 +508,7 @@ _NOTES = """
     refused. The thresholds use the noise propagated exactly through ``Hᵀ`` and the
     transform (from the filters' energies) rather than by a noise simulation.
     ``k_sigma="sure"``: for each candidate dictionary, the thresholds ``k · σ_j`` are
-    decreased along the grid ``k = 4, 2.8, 2, 1.4, 1, 0.7`` (continuation, 25
+    decreased along the grid ``k = 4, 2.8, 2, 1.4, 1, 0.7, 0.5`` (continuation, 25
     warm-started iterations each) on the data ``y`` and on ``y + ε b`` (``b`` a fixed
     Gaussian probe, ``ε = 0.1 σ``); the Monte-Carlo SURE of Ramani, Blu & Unser [6]_,
 
