@@ -427,7 +427,8 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
     def _set_choice(self, res):
         self.wavelet_ = res.wavelet
         self.threshold_ = res.k_sigma[0] if len(set(res.k_sigma)) == 1 else res.k_sigma
-        self.sure_path_ = res.sure
+        self.sure_path_ = {w: np.array([(k, r) for v, k, r in res.sure if v == w])
+                           for w in dict.fromkeys(v for v, _, _ in res.sure)}
 
     def _warn_unconverged(self, n_images: int, n_unconverged: int):
         if n_unconverged:
@@ -578,8 +579,9 @@ class WaveletDeconvolution(_SparseDeconvolution):
         The dictionary used (the choice of ``wavelet="auto"``).
     threshold_ : float or list of float
         The ``k_sigma`` used (the choice of ``k_sigma="sure"``).
-    sure_path_ : list of (str, float, float)
-        ``(wavelet, k, SURE)`` of every candidate tried (empty for a given ``k_sigma``).
+    sure_path_ : dict
+        ``{wavelet: array of (k, SURE) rows}`` for every candidate tried (empty for a
+        given ``k_sigma``).
     background_ : float
         The sky level used (given or estimated).
     n_iter_ : int
