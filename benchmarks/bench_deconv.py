@@ -220,6 +220,8 @@ def _scene(name, size, margin):
               "text": "text"}[name]
     img = load_image(source) if source in ("hubble_deep_field", "camera") else \
         getattr(__import__("skimage.data", fromlist=["x"]), source)() / 255.0
+    if min(img.shape) < n:  # text is 172 px high: extend it by reflection
+        img = np.pad(img, [(0, max(0, n - s)) for s in img.shape], mode="symmetric")
     r0 = (img.shape[0] - n) // 2
     c0 = (img.shape[1] - n) // 2
     img = np.asarray(img[r0:r0 + n, c0:c0 + n], dtype=np.float64)
