@@ -18,13 +18,11 @@ deconvolution of each band alone.
 # sharp band: Gaussian PSF σ = 1 px, noise σ = 1 (the faint galaxies drown in it). The
 # deep band: PSF σ = 3 px, noise σ = 0.05, then binned 2 × 2 (48 × 48 pixels). PSFs are
 # sampled on the fine grid.
-import warnings
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from sparserec import JointWaveletDeconvolution
-from sparserec.base import ConvergenceWarning
 from sparserec.datasets import make_blurred_image, make_sky_field
 from sparserec.deconv import gaussian_psf
 from sparserec.plotting import plot_image_panels
@@ -48,10 +46,8 @@ fits = {
     "joint": (JointWaveletDeconvolution([sharp_psf, wide_psf], pixel_ratios=[1, 2]),
               [sharp, deep]),
 }
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", ConvergenceWarning)
-    for est, bands in fits.values():
-        est.fit(bands)
+for est, bands in fits.values():
+    est.fit(bands)
 
 # %%
 # Quality at a common resolution

@@ -43,7 +43,7 @@ def test_fits_round_trip_keeps_header_and_matches_the_estimator(field, tmp_path)
     assert "method=starlet" in history and "psf.fits" in history and "noise_sigma=" in history
     assert {"max_iter=50", "n_iter=50"} <= set(history.split())  # cards break between words
     data = fits.getdata(out)
-    expected = WaveletDeconvolution(PSF, max_iter=50).fit(y).image_
+    expected = WaveletDeconvolution(PSF, max_iter=50, k_sigma=3.0).fit(y).image_
     np.testing.assert_allclose(data, expected, rtol=1e-6, atol=1e-9)
     assert np.linalg.norm(data - sky.image) < np.linalg.norm(y - sky.image)
     assert res.output == out and res.noise_sigma[0] == pytest.approx(0.02, rel=0.15)

@@ -7,6 +7,7 @@ Richardson–Lucy) with the same boundary treatment.
 """
 
 from .baselines import (
+    accelerated_richardson_lucy,
     richardson_lucy_deconvolution,
     tikhonov_deconvolution,
     unsupervised_wiener_deconvolution,
@@ -35,4 +36,5 @@ __all__ = [
     "wiener_deconvolution",
     "unsupervised_wiener_deconvolution",
     "richardson_lucy_deconvolution",
+    "accelerated_richardson_lucy",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "wiener_deconvolution",
     "unsupervised_wiener_deconvolution",
     "richardson_lucy_deconvolution",
+    "accelerated_richardson_lucy",
     "laplacian_kernel",
 ]
 
@@ -149,3 +150,123 @@ def richardson_lucy_deconvolution(image, psf, n_iter: int = 30) -> np.ndarray:
     check_scalar(n_iter, "n_iter", numbers.Integral, min_val=1)
     ext, crop = _extend(image, psf)
     return richardson_lucy(ext, psf, num_iter=n_iter, clip=False)[crop]
+
+
+def _tv_divergence(x, eps: float):
+    """``div(∇x / |∇x|)``: forward differences (zero at the last row/column) and minus
+    their adjoint, so ``⟨div p, x⟩ = −⟨p, ∇x⟩``; ``eps`` smooths ``|∇x|`` where the
+    image is flat."""
+    gx = np.zeros_like(x)
+    gy = np.zeros_like(x)
+    gx[:, :-1] = x[:, 1:] - x[:, :-1]
+    gy[:-1, :] = x[1:, :] - x[:-1, :]
+    norm = np.sqrt(gx**2 + gy**2 + eps**2)
+    px, py = gx / norm, gy / norm
+    div = px.copy()
+    div[:, 1:] -= px[:, :-1]
+    div += py
+    div[1:, :] -= py[:-1, :]
+    return div
+
+
+def accelerated_richardson_lucy(image, psf, *, n_iter: int | None = None,
+                                tv_weight: float = 0.0, noise_sigma: float | None = None,
+                                max_iter: int = 500, return_n_iter: bool = False):
+    """Richardson–Lucy with Biggs–Andrews acceleration, optional total variation, and
+    no periodic or dark-edge assumption.
+
+    The object lives on a grid extended beyond the frame by the PSF size (the forward
+    model of :class:`~sparserec.WaveletDeconvolution`), only the frame is observed, and
+    the multiplicative update is normalised by ``Hᵀ 1`` (the boundary method of
+    Bertero & Boccacci 2005), so the edges neither ring nor darken:
+
+        x ← x / (Hᵀ1 · (1 − λ_TV div(∇x/|∇x|))) · Hᵀ[(y + b) / (H x + b)],
+
+    with ``b`` the smallest offset making the data non-negative (Gaussian noise can dip
+    below zero; RL needs non-negative data). Each step is taken from the Biggs–Andrews
+    vector extrapolation ``v = x_k + α_k (x_k − x_{k−1})``,
+    ``α_k = ⟨g_{k−1}, g_{k−2}⟩ / ⟨g_{k−2}, g_{k−2}⟩ ∈ [0, 1]`` (``g`` the change made by
+    each RL step), which typically cuts the iteration count several-fold. The total
+    variation term is that of Dey et al. (2006); its denominator is kept above 1/2 (the
+    scheme is stable only for small ``λ_TV``).
+
+    The number of iterations is RL's regularisation. By default (``n_iter=None``) the
+    iterations stop by the discrepancy principle (Morozov 1966): at the first iterate
+    whose residual ``‖y − C H x‖²`` falls to ``N σ²`` (``σ`` given or estimated by
+    :func:`~sparserec.deconv.estimate_noise_sigma`), or at ``max_iter``.
+
+    Parameters
+    ----------
+    image : 2-D array
+    psf : 2-D array
+        Centred at ``k // 2``.
+    n_iter : int, optional
+        Fixed number of iterations (no discrepancy stop).
+    tv_weight : float, default=0.0
+        ``λ_TV``, in units of the data's scale (``0`` : plain RL). Typical 0.001–0.01.
+    noise_sigma : float, optional
+        For the discrepancy stop.
+    max_iter : int, default=500
+    return_n_iter : bool, default=False
+        Also return the number of iterations run.
+
+    References
+    ----------
+    D. S. C. Biggs, M. Andrews, "Acceleration of iterative image restoration
+    algorithms", Appl. Opt. 36 (1997) 1766. M. Bertero, P. Boccacci, "A simple method for
+    the reduction of boundary effects in the Richardson–Lucy approach to image
+    deconvolution", A&A 437 (2005) 369. N. Dey et al., "Richardson–Lucy algorithm with
+    total variation regularization for 3D confocal microscope deconvolution", Microsc.
+    Res. Tech. 69 (2006) 260.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.deconv import accelerated_richardson_lucy, gaussian_psf
+    >>> x = accelerated_richardson_lucy(np.ones((32, 32)), gaussian_psf(7, sigma=1.0),
+    ...                                 n_iter=20)
+    >>> bool(np.allclose(x, 1.0, atol=1e-3))  # flat up to the edges
+    True
+    """
+    from .forward import BlurModel, object_grid
+    from .noise import estimate_noise_sigma
+
+    image, psf = _prepare(image, psf)
+    check_scalar(tv_weight, "tv_weight", numbers.Real, min_val=0)
+    check_scalar(max_iter, "max_iter", numbers.Integral, min_val=1)
+    if n_iter is not None:
+        check_scalar(n_iter, "n_iter", numbers.Integral, min_val=1)
+    if noise_sigma is None:
+        noise_sigma = estimate_noise_sigma(image, psf) if n_iter is None else 0.0
+    else:
+        check_scalar(noise_sigma, "noise_sigma", numbers.Real, min_val=0)
+    offset = max(0.0, -float(image.min())) + 1e-6 * max(float(np.abs(image).max()), 1e-300)
+    data = image + offset
+    shape, corner = object_grid(image.shape, [psf.shape])
+    model = BlurModel([data], [psf], [1], [1.0], shape, corner, dtype=np.float64)
+    norm = model.adjoint([np.ones_like(data)])
+    seen = norm > 1e-3 * norm.max()
+    norm = np.where(seen, norm, 1.0)
+    x = np.where(seen, max(float(image.mean()), offset), 0.0)
+    target = image.size * noise_sigma**2
+    steps = n_iter if n_iter is not None else max_iter
+    prev, g1, g2 = x, None, None
+    done = 0
+    while done < steps:
+        done += 1
+        alpha = 0.0
+        if g2 is not None:
+            alpha = float(np.clip(np.vdot(g1, g2) / max(np.vdot(g2, g2), 1e-300), 0, 1))
+        v = np.maximum(x + alpha * (x - prev), 0)
+        update = model.adjoint([data / (model.apply(v)[0] + offset)]) / norm
+        denom = 1.0
+        if tv_weight > 0:
+            denom = np.maximum(1 - tv_weight * _tv_divergence(v, 1e-3 * offset + 1e-8), 0.5)
+        new = np.where(seen, v * update / denom, 0.0)
+        g2, g1 = g1, new - v
+        prev, x = x, new
+        if n_iter is None and \
+                float(np.sum((model.apply(x)[0] + offset - data) ** 2)) <= target:
+            break
+    out = model.frame(x)
+    return (out, done) if return_n_iter else out

@@ -1,7 +1,7 @@
 """Noise level, its propagation into the coefficients, and the multi-resolution support.
 
-- :func:`estimate_noise_sigma`: white Gaussian noise level of an image from the median
-  absolute deviation (MAD) of its finest starlet plane, which holds little signal.
+- :func:`estimate_noise_sigma`: white Gaussian noise level of a blurred image from the
+  power of its Fourier coefficients at the frequencies the PSF emptied of signal.
 - :func:`coefficient_noise_std`: standard deviation, per group of coefficients, of the
   noise that the data term's gradient carries into the transform domain; the
   thresholds are ``k_sigma`` times it (Starck, Murtagh & Fadili 2015, ch. 8). Computed
@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import array_namespace, to_host
+from ..backend import to_host
 from .starlet import Starlet, starlet_noise_levels
 
-__all__ = ["mad_std", "estimate_noise_sigma", "estimate_background",
+__all__ = ["mad_std", "estimate_noise_sigma", "periodic_component", "estimate_background",
            "coefficient_noise_std", "multiresolution_support"]
 
 _NORMAL_MAD = 0.6744897501960817  # Φ⁻¹(3/4): the MAD of a unit Gaussian (scipy's "normal")
@@ -50,10 +50,96 @@ def _fill_nan(image):
     return np.where(bad, np.median(image[~bad]), image), bad
 
 
-def estimate_noise_sigma(image) -> float:
-    """White Gaussian noise level of ``image`` by MAD on its finest starlet plane.
+def periodic_component(image):
+    """The periodic component ``p = u − s`` of Moisan's periodic-plus-smooth decomposition.
 
-    NaN pixels are ignored (with the finest-plane coefficients that touch them).
+    ``s`` is the smooth image whose Laplacian equals the jumps of ``u`` across its
+    periodic borders, so ``p`` has no border discontinuity and its discrete Fourier
+    spectrum has no cross of leakage from the edges (L. Moisan, "Periodic plus smooth
+    image decomposition", J. Math. Imaging Vis. 39 (2011)). ``s`` is smooth: white noise
+    keeps its level at high frequencies.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.deconv.noise import periodic_component
+    >>> ramp = np.add.outer(np.arange(8.0), np.arange(8.0))
+    >>> p = periodic_component(ramp)
+    >>> bool(abs(p[0] - p[-1]).max() < abs(ramp[0] - ramp[-1]).max())
+    True
+    """
+    from scipy import fft
+
+    u = np.asarray(image, dtype=np.float64)
+    m, n = u.shape
+    v = np.zeros_like(u)
+    v[0, :] += u[-1, :] - u[0, :]
+    v[-1, :] -= u[-1, :] - u[0, :]
+    v[:, 0] += u[:, -1] - u[:, 0]
+    v[:, -1] -= u[:, -1] - u[:, 0]
+    den = (2 * np.cos(2 * np.pi * np.arange(m) / m)[:, None]
+           + 2 * np.cos(2 * np.pi * np.arange(n // 2 + 1) / n)[None, :] - 4)
+    den[0, 0] = 1.0
+    spec = fft.rfft2(v) / den
+    spec[0, 0] = 0.0
+    return u - fft.irfft2(spec, s=(m, n))
+
+
+def _leakage_order(shape, psf):
+    """Expected blurred-signal power at each frequency of the real half spectrum, up to a
+    factor, for two object spectra: ``max_{5×5} |ĥ|² / |ω|²`` (the ``1/|ω|²`` power law
+    of natural images, Field 1987) and ``max_{3×3} |ĥ|²`` (the flat spectrum of point
+    sources); the maximum over neighbouring frequencies allows for the spectral leakage
+    of a finite, non-periodic frame near the PSF's zeros (wider for the photographs,
+    whose edges leak more)."""
+    from scipy.ndimage import maximum_filter
+
+    from ..operators import transfer_function
+
+    m, n = shape
+    w2 = np.fft.fftfreq(m)[:, None] ** 2 + np.fft.rfftfreq(n)[None, :] ** 2
+    w2[0, 0] = np.inf
+    if psf is None:
+        return (1.0 / w2,)
+    if psf.shape[0] > m or psf.shape[1] > n:
+        raise ValueError(f"psf: shape {psf.shape} larger than the image {shape}")
+    h2 = np.abs(np.fft.fftshift(transfer_function(np.asarray(psf, np.float64), shape),
+                                axes=0)) ** 2
+    wide = np.fft.ifftshift(maximum_filter(h2, size=5, mode="nearest"), axes=0)
+    narrow = np.fft.ifftshift(maximum_filter(h2, size=3, mode="nearest"), axes=0)
+    return wide / w2, narrow + 1e-12 / w2
+
+
+def estimate_noise_sigma(image, psf=None, *, fraction: float = 0.25) -> float:
+    """White Gaussian noise level of a blurred image, from the frequencies the blur emptied.
+
+    The image's periodic component (:func:`periodic_component`, no edge leakage) is
+    Fourier transformed (unitary); white noise of deviation ``σ`` gives every frequency a
+    power ``|ŷ(ω)|²`` exponentially distributed with mean ``σ²``, while the blurred signal
+    has the power ``|ĥ(ω)|² |x̂(ω)|²``. The ``fraction`` of the frequencies where the
+    signal is expected to be weakest — smallest ``|ĥ|² / |ω|²`` (the PSF's transfer
+    function times the ``1/|ω|²`` spectrum of natural images), or smallest ``|ĥ|²``
+    (the flat spectrum of point sources) — hold noise only, and
+    ``σ² = median |ŷ|² / ln 2`` there (the median of an exponential; robust to the few
+    frequencies a bright source or an edge still reaches); of the two, the smaller
+    (signal only adds power). Without ``psf``,
+    the highest frequencies are used. This replaces the MAD of the finest wavelet scale
+    (Donoho & Johnstone 1994), which the signal that a PSF lets through at that scale
+    biases upward on natural images (by 10–20 % measured); here the blur's effect is
+    taken into account by the choice of frequencies. Images with NaN pixels fall back to
+    that MAD (the masked pixels break the Fourier statistics). Limitation: a PSF that
+    empties no band of frequencies (a motion blur) seen on bright point sources leaves
+    signal in every frequency; the estimate is then high (25 % on a star field at 0.5 %
+    noise): give the noise level.
+
+    Parameters
+    ----------
+    image : 2-D array
+    psf : 2-D array, optional
+        The PSF (centred at ``k // 2``) that blurred ``image``.
+    fraction : float, default=0.25
+        Share of the frequencies used (their count sets the accuracy: about
+        ``0.72 / √(fraction · N / 2)`` relative standard error for ``N`` pixels).
 
     Examples
     --------
@@ -65,14 +151,30 @@ def estimate_noise_sigma(image) -> float:
     >>> round(estimate_noise_sigma(smooth + rng.normal(0, 0.05, smooth.shape)), 3)
     0.05
     """
-    xp = array_namespace(image)
-    if xp is not np and not bool(xp.isnan(image).any()):
-        # on the GPU: the finest plane and its MAD on the device (scipy.stats runs on the
-        # host only); the same statistic as mad_std
-        plane = Starlet(image.shape, 2, "cupy", image.dtype).forward(image)[0]
-        mad = xp.median(xp.abs(plane - xp.median(plane)))
-        return float(mad) / _NORMAL_MAD / float(starlet_noise_levels(2)[0])
+    from scipy import fft
+
     image = np.asarray(to_host(image), dtype=np.float64)
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    if np.isnan(image).any():
+        return _starlet_mad_sigma(image)
+    if min(image.shape) < 8:
+        raise ValueError(f"image: shape {image.shape} too small to estimate the noise "
+                         "level (at least 8 x 8 pixels); give noise_sigma")
+    spec = fft.rfft2(periodic_component(image), norm="ortho")
+    power = np.abs(spec.ravel()) ** 2
+    estimates = []
+    for order in _leakage_order(image.shape, None if psf is None else to_host(psf)):
+        k = max(16, int(fraction * order.size))
+        chosen = np.argpartition(order.ravel(), k)[:k]
+        estimates.append((np.median(power[chosen]) / np.log(2),))
+    # signal only adds power: the prior whose frequencies hold the least is the right one
+    return float(np.sqrt(min(e[0] for e in estimates)))
+
+
+def _starlet_mad_sigma(image) -> float:
+    """MAD of the finest starlet plane; NaN pixels are ignored with the coefficients
+    that touch them."""
     filled, bad = _fill_nan(image)
     plane = Starlet(image.shape, 2).forward(filled)[0]
     if bad is not None:

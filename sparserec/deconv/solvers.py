@@ -44,10 +44,32 @@ class SolverState:
     converged: bool = False
 
 
-def _converged(partial, tol: float) -> bool:
-    """``‖x_{n+1} − x_n‖ ≤ tol ‖x_{n+1}‖`` from the per-row sums ``(Σ dx², Σ x²)``."""
-    dx2, xx2 = (float(v) for v in partial[:, :2].sum(axis=0))
-    return math.sqrt(dx2) <= tol * math.sqrt(xx2)
+class _Stopping:
+    """The stopping rule: the relative change of the iterate AND of the objective.
+
+    Tested every ``check_every`` iterations (the only point where a GPU loop waits for
+    the device): ``‖x_{n+1} − x_n‖ ≤ tol ‖x_{n+1}‖`` (from the per-row sums
+    ``(Σ dx², Σ x²)`` of the last update) and ``|F_n − F_{n−m}| ≤ m · tol · |F_n|`` over
+    the ``m = check_every`` iterations since the previous test. The iterate alone can
+    stall for an iteration while the objective still decreases (and the objective of a
+    primal–dual method can stall while the iterate still moves along a flat valley);
+    requiring both guards against stopping on either stall.
+    """
+
+    def __init__(self, tol: float, check_every: int):
+        self.tol, self.every = tol, check_every
+        self.count, self.last = 0, None
+
+    def __call__(self, partial, objective) -> bool:
+        self.count += 1
+        if self.count % self.every:
+            return False
+        value = float(objective)
+        last, self.last = self.last, value
+        dx2, xx2 = (float(v) for v in partial[:, :2].sum(axis=0))
+        if last is None or math.sqrt(dx2) > self.tol * math.sqrt(xx2):
+            return False
+        return abs(value - last) <= self.every * self.tol * max(abs(value), 1e-300)
 
 
 def condat_vu(model, transform, lam, state: SolverState, *, positivity: bool, iterations,
@@ -56,8 +78,9 @@ def condat_vu(model, transform, lam, state: SolverState, *, positivity: bool, it
 
     ``lam`` has the transform's ``coeff_shape`` (zero on unpenalised coefficients);
     ``kernels`` is the namespace of :func:`sparserec.deconv._kernels.get`. Stops when
-    ``‖x_{n+1} − x_n‖ ≤ tol ‖x_{n+1}‖`` (tested every ``check_every`` iterations, the
-    only point where the loop waits for the device) or when ``iterations`` runs out.
+    the relative changes of the iterate and of the objective fall below ``tol``
+    (:class:`_Stopping`, tested every ``check_every`` iterations) or when
+    ``iterations`` runs out.
     ``record`` receives each iteration's objective as a 0-d array of the model's array
     module.
     """
@@ -79,15 +102,17 @@ def condat_vu(model, transform, lam, state: SolverState, *, positivity: bool, it
     rows_w = k.partials(xp, wx.shape[0], wx.shape[1])
     k.dual_step(xp.zeros_like(u), wx, wx, lam, dt(0), rows_w)  # Σ λ|Φx| of x_0
     n_done, converged = 0, False
+    stop = _Stopping(tol, check_every)
     for _ in iterations:
         value, grad = model.value_and_gradient(x, lazy=True)
-        record(value + rows_w.sum())
+        objective = value + rows_w.sum()
+        record(objective)
         transform.adjoint(u, out=phit_u)
         k.primal_step(x, grad, phit_u, dt(tau), positivity, z, rows_x)
         transform.forward(z, out=wz)
         k.dual_step(u, wz, wx, lam, dt(sigma), rows_w)
         n_done += 1
-        if n_done % check_every == 0 and _converged(rows_x, tol):
+        if stop(rows_x, objective):
             converged = True
             break
     state.n_iter += n_done
@@ -99,9 +124,9 @@ def fista(model, transform, lam, state: SolverState, *, iterations, tol: float, 
           kernels, check_every: int = 1) -> SolverState:
     """Run FISTA iterations on the synthesis coefficients ``state.alpha`` (in place).
 
-    The image ``state.x = Ψ α`` is updated on return. Stops when the relative change of
-    the coefficients is below ``tol`` (tested every ``check_every`` iterations) or when
-    ``iterations`` runs out.
+    The image ``state.x = Ψ α`` is updated on return. Stops when the relative changes of
+    the coefficients and of the objective are below ``tol`` (:class:`_Stopping`) or
+    when ``iterations`` runs out.
     """
     k, xp = kernels, model.xp
     step = 1.0 / (model.lipschitz * transform.synthesis_norm2)
@@ -114,16 +139,18 @@ def fista(model, transform, lam, state: SolverState, *, iterations, tol: float, 
     t = 1.0
     rows = k.partials(xp, y.size // y.shape[-1], 3)
     n_done, converged = 0, False
+    stop = _Stopping(tol, check_every)
     for _ in iterations:
         value, grad = model.value_and_gradient(transform.synthesis(y), lazy=True)
         g = transform.synthesis_adjoint(grad)
         t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
         k.fista_step(y.reshape(shape2d), g.reshape(shape2d), dt(step), lam.reshape(shape2d),
                      dt((t - 1) / t_next), prev.reshape(shape2d), rows)
-        record(value + rows[:, 2].sum())  # the objective where the gradient was taken
+        objective = value + rows[:, 2].sum()  # where the gradient was taken
+        record(objective)
         t = t_next
         n_done += 1
-        if n_done % check_every == 0 and _converged(rows, tol):
+        if stop(rows, objective):
             converged = True
             break
     state.alpha = prev

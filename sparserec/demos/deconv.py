@@ -46,10 +46,8 @@ def run(quick: bool = False, random_state: int = 0) -> dict:
                      "time (s)": time.perf_counter() - start})
         images[name] = out
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        record("WaveletDeconvolution (starlet)",
-               lambda: WaveletDeconvolution(psf, background="auto").fit(y).image_)
+    record("WaveletDeconvolution (starlet)",
+           lambda: WaveletDeconvolution(psf, background="auto").fit(y).image_)
     record("Wiener (best balance)", lambda: max(
         (wiener_deconvolution(y, psf, b) for b in (3e-3, 1e-2, 3e-2)),
         key=lambda x: psnr(truth, x)))
