@@ -162,9 +162,9 @@ def _check_signal(image, sigma: float, name: str):
     if spread == 0:
         warnings.warn(f"{name} is constant: nothing to deconvolve (noise_sigma = 0, no "
                       "regularisation)", UserWarning, stacklevel=3)
-    elif sigma > 0 and spread <= sigma**2 * (1 + 4 * math.sqrt(2 / values.size)):
-        warnings.warn(f"{name} holds no signal above its noise level (variance "
-                      f"{spread:.3g}, noise_sigma**2 = {sigma**2:.3g}): the deconvolution "
+    elif sigma > 0 and math.sqrt(spread) <= sigma * math.sqrt(1 + 4 * math.sqrt(2 / values.size)):
+        warnings.warn(f"{name} holds no signal above its noise level (standard deviation "
+                      f"{math.sqrt(spread):.3g}, noise_sigma = {sigma:.3g}): the deconvolution "
                       "is a flat image; check noise_sigma and the data", UserWarning,
                       stacklevel=3)
 

@@ -65,15 +65,16 @@ def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
                         "its modulus) separately")
     image = np.asarray(image, dtype=np.float64)
     if method in ("starlet", "wavelet"):
-        extra = {} if method == "starlet" else {"wavelet": _PYWT_WAVELET, "solver": "fista"}
+        extra = {"wavelet": "starlet"} if method == "starlet" else \
+            {"wavelet": _PYWT_WAVELET, "solver": "fista"}
         est = WaveletDeconvolution(psf, n_scales=n_scales, k_sigma=k_sigma,
                                    max_iter=200 if max_iter is None else max_iter,
                                    background=background, noise_sigma=noise_sigma,
                                    tol=tol, backend=backend, verbose=int(verbose), **extra)
         est.fit(image)
-        params = {"method": method, "wavelet": est.wavelet, "solver": est.solver,
-                  "n_scales": n_scales, "k_sigma": k_sigma, "max_iter": est.max_iter,
-                  "n_iter": est.n_iter_}
+        params = {"method": method, "wavelet": est.wavelet_, "solver": est.solver,
+                  "n_scales": n_scales, "k_sigma": k_sigma, "threshold": est.threshold_,
+                  "max_iter": est.max_iter, "n_iter": est.n_iter_}
         return Bunch(image=est.image_, model=est.model_, noise_sigma=est.noise_sigma_,
                      background=est.background_, n_iter=est.n_iter_, params=params)
     if np.isnan(image).any():
@@ -90,7 +91,7 @@ def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
     model = mirror_blur(out, psf)
     from .noise import estimate_noise_sigma
 
-    sigma = estimate_noise_sigma(image) if noise_sigma is None else float(noise_sigma)
+    sigma = estimate_noise_sigma(image, psf) if noise_sigma is None else float(noise_sigma)
     return Bunch(image=out, model=model, noise_sigma=sigma,
                  background=0.0, n_iter=params.get("n_iter", 1),
                  params={"method": method, **params})

@@ -126,8 +126,9 @@ def estimate_noise_sigma(image, psf=None, *, fraction: float = 0.25) -> float:
     the highest frequencies are used. This replaces the MAD of the finest wavelet scale
     (Donoho & Johnstone 1994), which the signal that a PSF lets through at that scale
     biases upward on natural images (by 10–20 % measured); here the blur's effect is
-    taken into account by the choice of frequencies. Images with NaN pixels fall back to
-    that MAD (the masked pixels break the Fourier statistics). Limitation: a PSF that
+    taken into account by the choice of frequencies. Images with NaN pixels or a side
+    under 8 pixels fall back to that MAD (masked pixels break the Fourier statistics).
+    Limitation: a PSF that
     empties no band of frequencies (a motion blur) seen on bright point sources leaves
     signal in every frequency; the estimate is then high (25 % on a star field at 0.5 %
     noise): give the noise level.
@@ -156,11 +157,10 @@ def estimate_noise_sigma(image, psf=None, *, fraction: float = 0.25) -> float:
     image = np.asarray(to_host(image), dtype=np.float64)
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
-    if np.isnan(image).any():
+    if np.isnan(image).any() or min(image.shape) < 8:
+        # masked pixels break the Fourier statistics, and a side under 8 pixels has too
+        # few frequencies: the finest-scale MAD
         return _starlet_mad_sigma(image)
-    if min(image.shape) < 8:
-        raise ValueError(f"image: shape {image.shape} too small to estimate the noise "
-                         "level (at least 8 x 8 pixels); give noise_sigma")
     spec = fft.rfft2(periodic_component(image), norm="ortho")
     power = np.abs(spec.ravel()) ** 2
     estimates = []

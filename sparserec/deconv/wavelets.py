@@ -110,10 +110,19 @@ class StationaryHaar:
         self.coeff_shape = (3 * self.level + 1,) + self.shape
 
     @property
-    def groups(self) -> np.ndarray:
+    def plane_labels(self) -> np.ndarray:
+        """The group of each plane (three orientations per level, ``-1`` coarse)."""
         labels = np.arange(self.coeff_shape[0])
         labels[-1] = -1
-        return np.broadcast_to(labels[:, None, None], self.coeff_shape)
+        return labels
+
+    @property
+    def groups(self) -> np.ndarray:
+        return np.broadcast_to(self.plane_labels[:, None, None], self.coeff_shape)
+
+    def per_group(self, values: dict, xp, dtype):
+        """A coefficient array holding ``values[group]`` on each group (0 elsewhere)."""
+        return _fill_planes(self.plane_labels, values, self.coeff_shape, xp, dtype)
 
     def scale_of(self, group: int) -> int:
         """Scale index (finest 0) of a detail group."""
