@@ -105,7 +105,9 @@ def test_classifier_matches_sklearn_objective(dataset, penalty, rho, fit_interce
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ref.fit(X, y)
-    est = BCDClassifier(C=C, penalty=penalty, tol=1e-11, fit_intercept=fit_intercept).fit(X, y)
+    # tol 1e-9: with NumPy 1.26 / SciPy 1.11 (the declared floors) the duality gap of the
+    # three-class L1 fit stalls at 3e-10 at the optimum (its rounding floor)
+    est = BCDClassifier(C=C, penalty=penalty, tol=1e-9, fit_intercept=fit_intercept).fit(X, y)
     assert est.converged_
     ours = logistic_objective(X, y, est.coef_, est.intercept_, C, rho, est.classes_)
     theirs = logistic_objective(X, y, ref.coef_, ref.intercept_, C, rho, ref.classes_)
