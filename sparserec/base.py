@@ -32,12 +32,38 @@ __all__ = [
     "SparseEstimatorMixin",
     "check_option",
     "check_finite_array",
+    "pow2_scale",
     "external_stacklevel",
     "progress",
     "rms",
     "validate_data",
     "validate_xy",
 ]
+
+
+def pow2_scale(x) -> float:
+    """The power of two nearest to ``max |x|`` (1 for an all-zero, empty or non-finite ``x``).
+
+    Dividing data by a power of two is exact (no rounding), so an estimator that works on
+    ``x / pow2_scale(x)`` solves the same problem in the same floating-point numbers at
+    every scale of its data: its results are equivariant to the scale, and squares or
+    fourth powers of the data neither underflow nor overflow. ``x`` may be a NumPy or
+    CuPy array or a scipy.sparse matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.base import pow2_scale
+    >>> pow2_scale(np.array([3.0, -1e-90])), pow2_scale(np.zeros(3))
+    (4.0, 1.0)
+    """
+    values = x.data if hasattr(x, "tocsr") else x  # the stored values of a sparse matrix
+    if values.size == 0:
+        return 1.0
+    top = max(float(values.max()), -float(values.min()))
+    if not np.isfinite(top) or top == 0.0:
+        return 1.0
+    return float(np.ldexp(1.0, int(np.round(np.log2(top)))))
 
 
 def check_option(value, name: str, options) -> str:

@@ -30,28 +30,15 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["CDResult", "Design", "Problem", "check_sample_weight", "pow2_scale", "solve"]
+from ..base import pow2_scale
+
+__all__ = ["CDResult", "Design", "Problem", "check_sample_weight", "solve"]
 
 ANDERSON_K = 5  # extrapolation memory (Bertrand & Massias 2021 use 5)
 WS_START = 10  # first working-set size (skglm's p0)
 INNER_FRACTION = 0.3  # inner solves stop at this fraction of the outer violation (skglm)
 
 
-def pow2_scale(A):
-    """The power of two nearest to ``max |A|`` (1 for an all-zero or empty ``A``).
-
-    Dividing by a power of two is exact, so the estimators solve the same problem, in the
-    same floating-point numbers, at every scale of their data (equivariance to scale).
-    """
-    if A.shape[0] * (A.shape[1] if A.ndim > 1 else 1) == 0:
-        return 1.0
-    vals = A.data if sp.issparse(A) else A
-    if vals.size == 0:
-        return 1.0
-    top = float(max(vals.max(), -vals.min()))
-    if not np.isfinite(top) or top == 0.0:
-        return 1.0
-    return float(np.ldexp(1.0, int(np.round(np.log2(top)))))
 
 
 def check_sample_weight(sample_weight, X):

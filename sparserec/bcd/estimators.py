@@ -26,11 +26,12 @@ from ..base import (
     COMMON_PARAMETER_CONSTRAINTS,
     SparseEstimatorMixin,
     external_stacklevel,
+    pow2_scale,
     validate_data,
     validate_xy,
 )
 from .blocks import PARTITIONS
-from .cd import Problem, check_sample_weight, pow2_scale
+from .cd import Problem, check_sample_weight
 from .rules import RULES
 from .updates import UPDATES
 

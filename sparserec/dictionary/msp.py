@@ -20,7 +20,6 @@ Convention: rows are atoms (scikit-learn's ``components_``), so ``X ≈ A W`` an
 
 from __future__ import annotations
 
-import math
 import numbers
 import warnings
 
@@ -29,7 +28,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch, check_random_state, check_scalar
 
 from ..backend import array_namespace, to_host
-from ..base import check_finite_array
+from ..base import check_finite_array, pow2_scale
 
 __all__ = ["l4_msp", "l4_objective", "polar_factor"]
 
@@ -53,18 +52,6 @@ def polar_factor(G):
     xp = array_namespace(G)
     U, s, Vt = xp.linalg.svd(G, full_matrices=False)
     return U @ Vt, s.sum()
-
-
-def _unit_scale(X) -> float:
-    """The power of two nearest ``max |X|`` (1 for all zeros).
-
-    ``X / scale`` is exact (no rounding) and of order one, so its fourth powers neither
-    underflow (``|X| ~ 1e-90``) nor overflow (``|X| ~ 1e80``); the polar factor, the
-    Frank–Wolfe oracle and the relative tests do not depend on the scale.
-    """
-    xp = array_namespace(X)
-    peak = float(xp.abs(X).max()) if X.size else 0.0
-    return math.ldexp(1.0, math.frexp(peak)[1]) if peak > 0 else 1.0
 
 
 def _l4_gradient(W, X):
@@ -199,7 +186,7 @@ def l4_msp(X, n_components: int | None = None, *, max_iter: int = 200, tol: floa
     check_scalar(max_iter, "max_iter", numbers.Integral, min_val=1)
     check_scalar(tol, "tol", numbers.Real, min_val=0)
     k = _check_n_components(n_components, X.shape[1])
-    scale = _unit_scale(X)
+    scale = pow2_scale(X)
     X = X / scale  # equivariance: the same components for X at any scale
     W = xp.asarray(_initial_components(dict_init, k, X.shape[1], random_state))
     G, value = _l4_gradient(W, X)

@@ -16,6 +16,7 @@ from ..base import (
     SparseEstimatorMixin,
     check_finite_array,
     check_option,
+    pow2_scale,
     validate_data,
     validate_xy,
 )
@@ -23,7 +24,6 @@ from .msp import (
     _check_n_components,
     _initial_components,
     _l4_gradient,
-    _unit_scale,
     polar_factor,
 )
 
@@ -304,7 +304,7 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         if self.scale_ == 0.0:
             if not batch.size or float(get_namespace(self.backend_).abs(batch).max()) == 0:
                 return batch
-            self.scale_ = _unit_scale(batch)
+            self.scale_ = pow2_scale(batch)
         return batch / self.scale_
 
     def _gradient(self, batch):

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._config import check_dense_size
 from ..backend import array_namespace, to_host
-from ..base import COMMON_PARAMETER_CONSTRAINTS, SparseEstimatorMixin
+from ..base import COMMON_PARAMETER_CONSTRAINTS, SparseEstimatorMixin, pow2_scale
 from ..operators import walsh_eval
 from ..utils.threads import blas_limits
 from .designs import DESIGNS, make_delays, random_hashing, span
@@ -458,8 +458,7 @@ class SparseWHT(SparseEstimatorMixin, BaseEstimator):
         # the samples in units of the power of two nearest their largest magnitude (an exact
         # division): bin energies are squares, which would underflow for a signal of
         # magnitude 1e-170 or overflow for 1e160
-        peak = float(np.abs(samples).max(initial=0.0))
-        scale = math.ldexp(1.0, math.frexp(peak)[1]) if peak > 0 else 1.0
+        scale = pow2_scale(samples)
         obs = to_host(fwht(samples / scale, backend=self.backend_)) / n_bins
         obs = obs.reshape(self.n_groups, n_delays, n_bins).transpose(0, 2, 1)
         return np.ascontiguousarray(obs), delays, hashes, scale
