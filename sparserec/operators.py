@@ -152,7 +152,8 @@ def transfer_function(kernel, shape, *, real: bool = True):
 
     The one PSF → transfer-function step of sparserec (the deconvolution forward model,
     :class:`Convolution` in ``"circular"`` mode). ``real=True`` gives the half spectrum
-    of ``rfftn``. The kernel's array module (NumPy or CuPy) is kept.
+    of ``rfftn``. The kernel's array module (NumPy or CuPy) is kept. A kernel larger
+    than the grid is folded onto it (the circular convolution of the grid).
 
     Examples
     --------
@@ -167,9 +168,16 @@ def transfer_function(kernel, shape, *, real: bool = True):
     fft = scipy_namespace(xp, "fft")
     shape = tuple(int(n) for n in shape)
     axes = tuple(range(kernel.ndim))
-    padded = xp.zeros(shape, dtype=kernel.dtype)
+    # a kernel larger than the grid is folded onto it (its periodic summation): the DFT
+    # is then the kernel's spectrum sampled at the grid's frequencies, as for a small one
+    reps = [-(-k // n) for k, n in zip(kernel.shape, shape, strict=True)]
+    padded = xp.zeros(tuple(r * n for r, n in zip(reps, shape, strict=True)),
+                      dtype=kernel.dtype)
     padded[tuple(slice(0, k) for k in kernel.shape)] = kernel
     padded = xp.roll(padded, [-(k // 2) for k in kernel.shape], axis=axes)
+    if any(r > 1 for r in reps):
+        folded = padded.reshape([d for r, n in zip(reps, shape, strict=True) for d in (r, n)])
+        padded = folded.sum(axis=tuple(range(0, 2 * len(shape), 2)))
     return (fft.rfftn if real else fft.fftn)(padded, axes=axes)
 
 

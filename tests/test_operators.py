@@ -132,3 +132,15 @@ def test_stacked(rng, axis):
 def test_stacked_bad_shapes():
     with pytest.raises(ValueError, match="same number of columns"):
         Stacked([np.ones((2, 3)), np.ones((2, 4))])
+
+
+def test_transfer_function_folds_a_kernel_larger_than_the_grid(rng):
+    from sparserec.operators import transfer_function
+
+    kernel, shape = rng.random((9, 7)), (4, 5)
+    x = rng.random(shape)
+    ref = np.zeros(shape)  # the circular convolution on the 4 x 5 grid, term by term
+    for i, j, a, b in np.ndindex(*shape, *kernel.shape):
+        ref[(i + a - 4) % 4, (j + b - 3) % 5] += x[i, j] * kernel[a, b]
+    got = np.fft.ifft2(np.fft.fft2(x) * transfer_function(kernel, shape, real=False)).real
+    np.testing.assert_allclose(got, ref, atol=1e-12)

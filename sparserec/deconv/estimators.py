@@ -50,7 +50,7 @@ from .noise import (
     multiresolution_support,
 )
 from .prox import reweight
-from .psf import check_psf, check_psf_size
+from .psf import check_psf
 from .solvers import SolverState, condat_vu, fista, support_debias
 from .wavelets import StarletTransform, make_transform
 
@@ -685,7 +685,7 @@ class WaveletDeconvolution(_SparseDeconvolution):
         image = validate_xy(self, X, ensure_all_finite="allow-nan", ensure_min_samples=1)
         image = _check_image(image, "image")
         k_sigma = self._check_settings()
-        self.psf_ = check_psf(self.psf, image.shape)
+        self.psf_ = check_psf(self.psf)  # any size: the object grid extends by it
         self._check_common_params(image)
         if self.noise_sigma is None:
             self.noise_sigma_ = estimate_noise_sigma(image, self.psf_)
@@ -734,7 +734,6 @@ class WaveletDeconvolution(_SparseDeconvolution):
         for i, img in enumerate(batch):
             name = "image" if single else f"images[{i}]"
             img = _check_image(img, name)
-            check_psf_size(self.psf_.shape, img.shape, "psf", image_name=name)
             bg = self._backgrounds(self.background, [img])
             res = self._solve([img], [self.psf_], [1], [self.noise_sigma_], bg, k_sigma,
                               iterations=self._transform_iterations())
@@ -852,7 +851,8 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
     def _bands(self, X, *, reset: bool):
         if hasattr(X, "__len__") and len(X) == 0:
             raise ValueError("images must hold at least one band")
-        if (arr := _regular(X)) is None:
+        arrays = isinstance(X, (list, tuple)) and all(hasattr(b, "ndim") for b in X)
+        if arrays or (arr := _regular(X)) is None:  # a sequence of bands, each checked
             bands = [_check_image(b, f"images[{i}]") for i, b in enumerate(X)]
         else:
             X = _check_stack(arr, "images")
@@ -885,8 +885,7 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
             raise ValueError("bands must cover the same field: pixel_ratios[b] * shape of "
                              f"band b differ ({sorted(frames)}); got shapes "
                              f"{[b.shape for b in bands]} with ratios {ratios}")
-        frame = frames.pop()
-        psfs = [check_psf(p, frame, name=f"psfs[{i}]") for i, p in enumerate(psfs)]
+        psfs = [check_psf(p, name=f"psfs[{i}]") for i, p in enumerate(psfs)]
         if not estimate_noise:
             sigmas = list(self.noise_sigma_)
         elif self.noise_sigmas is None:

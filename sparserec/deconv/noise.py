@@ -101,8 +101,6 @@ def _leakage_order(shape, psf):
     w2[0, 0] = np.inf
     if psf is None:
         return (1.0 / w2,)
-    if psf.shape[0] > m or psf.shape[1] > n:
-        raise ValueError(f"psf: shape {psf.shape} larger than the image {shape}")
     h2 = np.abs(np.fft.fftshift(transfer_function(np.asarray(psf, np.float64), shape),
                                 axes=0)) ** 2
     wide = np.fft.ifftshift(maximum_filter(h2, size=5, mode="nearest"), axes=0)
