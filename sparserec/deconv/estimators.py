@@ -584,7 +584,8 @@ class WaveletDeconvolution(_SparseDeconvolution):
     Parameters
     ----------
     psf : 2-D array
-        The PSF, centred at index ``k // 2`` on each axis, no larger than the image. A
+        The PSF, centred at index ``k // 2`` on each axis, of any size (the object grid
+        extends past the frame by the PSF, so a PSF larger than the image is modelled). A
         PSF that does not sum to 1 is normalised with a warning.
     noise_sigma : float, optional
         Standard deviation of the (white Gaussian) noise; by default estimated by the
@@ -769,7 +770,7 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
     ----------
     psfs : sequence of 2-D arrays
         One PSF per band, sampled on the object's (finest) pixel grid, centred at
-        ``k // 2``; each no larger than the object frame.
+        ``k // 2``, of any size.
     pixel_ratios : sequence of int, optional
         Pixel size of each band relative to the object grid (default all 1). Band ``b``
         has shape ``frame / r_b``.
