@@ -31,22 +31,14 @@ from .starlet import Starlet
 __all__ = ["StarletTransform", "StationaryHaar", "PywtTransform", "make_transform"]
 
 
-class StarletTransform(Starlet):
-    """The starlet (:class:`~sparserec.deconv.starlet.Starlet`) with the solver interface.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sparserec.deconv.wavelets import StarletTransform
-    >>> t = StarletTransform((16, 16), 3)
-    >>> t.groups[:, 0, 0].tolist(), t.norm2
-    ([0, 1, -1], 1.0)
-    """
+class _PlaneGroups:
+    """Groups that are whole coefficient planes: one per plane, ``-1`` for the last
+    (coarse) plane. Thresholds are then built plane by plane where they are used."""
 
     @property
     def plane_labels(self) -> np.ndarray:
-        """The group of each plane: one per scale, ``-1`` for the coarse plane."""
-        labels = np.arange(self.n_scales)
+        """The group of each plane (``-1`` for the coarse approximation)."""
+        labels = np.arange(self.coeff_shape[0])
         labels[-1] = -1
         return labels
 
@@ -57,6 +49,19 @@ class StarletTransform(Starlet):
     def per_group(self, values: dict, xp, dtype):
         """A coefficient array holding ``values[group]`` on each group (0 elsewhere)."""
         return _fill_planes(self.plane_labels, values, self.coeff_shape, xp, dtype)
+
+
+class StarletTransform(_PlaneGroups, Starlet):
+    """The starlet (:class:`~sparserec.deconv.starlet.Starlet`) with the solver interface.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.deconv.wavelets import StarletTransform
+    >>> t = StarletTransform((16, 16), 3)
+    >>> t.groups[:, 0, 0].tolist(), t.norm2
+    ([0, 1, -1], 1.0)
+    """
 
     synthesis_norm2 = 1.0
     synthesis = Starlet.adjoint
@@ -70,7 +75,7 @@ class StarletTransform(Starlet):
         return self.adjoint(e)
 
 
-class StationaryHaar:
+class StationaryHaar(_PlaneGroups):
     """The stationary (undecimated) Haar wavelet transform, a Parseval tight frame.
 
     Level ``j`` filters the approximation ``c_j`` along each axis with
@@ -108,21 +113,6 @@ class StationaryHaar:
         self.dtype = np.dtype(dtype)
         self.xp = xp
         self.coeff_shape = (3 * self.level + 1,) + self.shape
-
-    @property
-    def plane_labels(self) -> np.ndarray:
-        """The group of each plane (three orientations per level, ``-1`` coarse)."""
-        labels = np.arange(self.coeff_shape[0])
-        labels[-1] = -1
-        return labels
-
-    @property
-    def groups(self) -> np.ndarray:
-        return np.broadcast_to(self.plane_labels[:, None, None], self.coeff_shape)
-
-    def per_group(self, values: dict, xp, dtype):
-        """A coefficient array holding ``values[group]`` on each group (0 elsewhere)."""
-        return _fill_planes(self.plane_labels, values, self.coeff_shape, xp, dtype)
 
     def scale_of(self, group: int) -> int:
         """Scale index (finest 0) of a detail group."""
@@ -179,7 +169,7 @@ class StationaryHaar:
             self.xp = xp
 
 
-class PywtTransform:
+class PywtTransform(_PlaneGroups):
     """An orthogonal PyWavelets transform (decimated or stationary) as an operator.
 
     Parameters
@@ -241,16 +231,12 @@ class PywtTransform:
     def plane_labels(self) -> np.ndarray | None:
         """The group of each plane of the SWT (``None`` for the DWT, whose groups are
         blocks of one plane)."""
-        if self.decimated:
-            return None
-        labels = np.arange(self.coeff_shape[0])
-        labels[-1] = -1
-        return labels
+        return None if self.decimated else super().plane_labels
 
     def per_group(self, values: dict, xp, dtype):
         """A coefficient array holding ``values[group]`` on each group (0 elsewhere)."""
         if not self.decimated:
-            return _fill_planes(self.plane_labels, values, self.coeff_shape, xp, dtype)
+            return super().per_group(values, xp, dtype)
         out = np.zeros(self.coeff_shape, dtype=dtype)
         groups = self.groups
         for group, value in values.items():
@@ -260,7 +246,7 @@ class PywtTransform:
     @property
     def groups(self) -> np.ndarray:
         if not self.decimated:
-            return np.broadcast_to(self.plane_labels[:, None, None], self.coeff_shape)
+            return super().groups
         labels = np.full(self.shape, -1)
         group = 0
         for details in self._slices[1:]:
