@@ -82,8 +82,7 @@ def copy_time(n_bytes: int) -> float:
     return gpu_time(lambda: b.__setitem__(Ellipsis, a), repeat=10)
 
 
-FWHT_PLANS = [(32 * 1024, 128), (48 * 1024, 128), (64 * 1024, 64), (96 * 1024, 32),
-              (128 * 1024, 64), (128 * 1024, 32), (128 * 1024, 16)]
+FWHT_RUNS = [16, 32, 64, 128]  # shortest contiguous row of a strided pass, bytes
 
 
 def bench_fwht(n_bits: int, rows: list, quick: bool):
@@ -103,25 +102,24 @@ def bench_fwht(n_bits: int, rows: list, quick: bool):
             dev = cupy.asarray(x)
             t_copy = copy_time(x.nbytes)
             best = None
-            for shared, line in FWHT_PLANS:
-                plan = fwht_plan(shape[1].bit_length() - 1, x.itemsize, shared_bytes=shared,
-                                 coalesce_bytes=line)
+            for line in FWHT_RUNS:
+                plan = fwht_plan(shape[1].bit_length() - 1, x.itemsize, run_bytes=line)
                 try:
                     t = gpu_time(lambda plan=plan, dev=dev: fwht_rows(dev, 1.0, plan), repeat=10)
-                except Exception as exc:  # e.g. shared memory above the device's limit
-                    print(f"  plan shared={shared} line={line}: {type(exc).__name__}: {exc}")
+                except Exception as exc:
+                    print(f"  plan run={line}: {type(exc).__name__}: {exc}")
                     continue
-                print(f"  {np.dtype(dtype).name} {shape}: shared {shared // 1024} KiB, "
-                      f"line {line} B, {len(plan)} passes: {t * 1e3:.3f} ms = "
+                print(f"  {np.dtype(dtype).name} {shape}: rows >= {line} B, "
+                      f"{[tuple(p) for p in plan]}: {t * 1e3:.3f} ms = "
                       f"{t / t_copy:.2f}x a copy ({t_copy * 1e3:.3f} ms)")
                 if best is None or t < best[0]:
-                    best = (t, shared, line, len(plan))
+                    best = (t, line, len(plan))
             t_default = gpu_time(lambda dev=dev: fwht(dev, out=dev), repeat=10)
             t_cpu = cpu_time(lambda x=x: fwht(x, out=x, backend="numba"))
-            t, shared, line, passes = best
+            t, line, passes = best
             rows.append(("fwht", f"{shape[0]}x2^{shape[1].bit_length() - 1} "
                          f"{np.dtype(dtype).name} (default plan)", t_cpu, t_default,
-                         f"{t_default / t_copy:.2f}x a copy; best plan {shared // 1024} KiB/"
+                         f"{t_default / t_copy:.2f}x a copy; best plan rows >= "
                          f"{line} B, {passes} passes: {t / t_copy:.2f}x (target <= 4x)"))
             if quick:
                 break

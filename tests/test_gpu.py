@@ -51,35 +51,46 @@ def _emulated_rows(rows, scale=1.0, plan=None, **_):
 
 # --------------------------------------------------------------------------- fwht plan
 @pytest.mark.parametrize("itemsize", [4, 8])
-@pytest.mark.parametrize("shared_bytes, coalesce_bytes",
-                         [(32 * 1024, 128), (128 * 1024, 32), (64, 16), (32, 8)])
-def test_fwht_plan_covers_every_bit_once(itemsize, shared_bytes, coalesce_bytes):
-    for n_bits in range(0, 31):
-        plan = fwht_plan(n_bits, itemsize, shared_bytes=shared_bytes,
-                         coalesce_bytes=coalesce_bytes)
+@pytest.mark.parametrize("run_bytes", [16, 32, 128, 4096])
+def test_fwht_plan_covers_every_bit_once(itemsize, run_bytes):
+    log_tile = (_cuda.TILE_BYTES // itemsize).bit_length() - 1
+    for n_bits in range(0, 41):
+        plan = fwht_plan(n_bits, itemsize, run_bytes=run_bytes)
         lo = 0
         for i, step in enumerate(plan):
             assert step.lo == lo and (step.log_cols < 0) == (i == 0)
-            assert step.log_cols <= step.lo  # a tile's columns are already transformed bits
-            tile = (1 << step.n_bits) * (1 << max(step.log_cols, 0))
-            assert tile * itemsize <= shared_bytes
+            if i:  # strided passes fill a tile with rows of >= run_bytes
+                assert step.log_cols + step.n_bits == log_tile
+                assert (1 << step.log_cols) * itemsize >= max(run_bytes, 16)
+                assert step.log_cols <= step.lo  # columns are already transformed bits
             lo += step.n_bits
         assert lo == n_bits
+        # the fewest passes the run length allows, spread evenly
+        log_run = max((16 // itemsize).bit_length(), (run_bytes // itemsize).bit_length()) - 1
+        per = log_tile - log_run
+        assert len(plan) == 1 + -(-max(n_bits - log_tile, 0) // per)
+        sizes = [p.n_bits for p in plan[1:]]
+        assert not sizes or max(sizes) - min(sizes) <= 1
 
 
 def test_fwht_plan_at_the_target_size():
-    # 2^26 float32: three passes with 32 KiB tiles, two with 128 KiB (opt-in shared memory)
-    assert len(fwht_plan(26, 4)) == 3
-    assert len(fwht_plan(26, 4, shared_bytes=128 * 1024, coalesce_bytes=32)) == 2
+    # 2^26 float32: the low 13 bits, then 13 bits in two passes of rows >= 32 bytes
+    assert [tuple(p) for p in fwht_plan(26, 4)] == [(0, 13, -1), (13, 7, 6), (20, 6, 7)]
+    assert len(fwht_plan(26, 8)) == 3 and len(fwht_plan(20, 8)) == 2
 
 
-@pytest.mark.parametrize("n_bits", [0, 1, 3, 7, 10, 12])
-@pytest.mark.parametrize("config", [(64, 16), (32, 8), (128, 64), (1 << 20, 128)])
-def test_emulated_kernels_match_the_reference(n_bits, config, rng):
+def test_fwht_plan_refuses_runs_as_long_as_a_tile():
+    with pytest.raises(ValueError, match="run_bytes"):
+        fwht_plan(30, 4, run_bytes=_cuda.TILE_BYTES)
+
+
+@pytest.mark.parametrize("n_bits", [0, 1, 3, 7, 12, 13, 14, 20])
+@pytest.mark.parametrize("run_bytes", [16, 32, 128])
+def test_emulated_kernels_match_the_reference(n_bits, run_bytes, rng):
     x = rng.standard_normal((3, 1 << n_bits))
-    plan = fwht_plan(n_bits, 8, shared_bytes=config[0], coalesce_bytes=config[1])
+    plan = fwht_plan(n_bits, 8, run_bytes=run_bytes)
     y = emulate_plan(x.copy().ravel(), plan, 0.25).reshape(x.shape)
-    np.testing.assert_allclose(y, 0.25 * fwht_reference(x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y, 0.25 * fwht_reference(x), rtol=1e-12, atol=1e-9)
 
 
 @pytest.mark.parametrize("ordering", ["natural", "sequency", "dyadic"])
@@ -225,20 +236,26 @@ def test_gpu_agrees_with_cpu(case):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("config", [(32 * 1024, 128), (64, 16), (128 * 1024, 32)])
-def test_fwht_kernels_match_their_emulation(dtype, config):
+@pytest.mark.parametrize("run_bytes", [16, 32, 128])
+def test_fwht_kernels_match_their_emulation(dtype, run_bytes):
     import cupy
 
     rng = np.random.default_rng(0)
-    for n_bits in (1, 5, 11, 16, 20):
-        x = rng.standard_normal((2, 1 << n_bits)).astype(dtype)
-        plan = fwht_plan(n_bits, x.dtype.itemsize, shared_bytes=config[0],
-                         coalesce_bytes=config[1])
+    for n_rows, n_bits in [(3, 1), (3, 5), (5, 11), (2, 12), (2, 13), (3, 16), (2, 20),
+                           (1, 23)]:
+        x = rng.standard_normal((n_rows, 1 << n_bits)).astype(dtype)
+        plan = fwht_plan(n_bits, x.dtype.itemsize, run_bytes=run_bytes)
         dev = cupy.asarray(x)
         _cuda.fwht_rows(dev, 0.5, plan)
         ref = emulate_plan(x.astype(np.float64).ravel(), plan, 0.5).reshape(x.shape)
         tol = 1e-4 if dtype == np.float32 else 1e-12
         np.testing.assert_allclose(dev.get(), ref, rtol=tol, atol=tol * np.sqrt(x.shape[1]))
+    # a view off the 16-byte alignment is transformed through a copy
+    x = rng.standard_normal(1 + (1 << 14)).astype(dtype)
+    dev = cupy.asarray(x)
+    _cuda.fwht_rows(dev[1:], 1.0)
+    np.testing.assert_allclose(dev[1:].get(), fwht_reference(x[1:].astype(np.float64)),
+                               rtol=1e-4, atol=1e-2 if dtype == np.float32 else 1e-9)
 
 
 @pytest.mark.gpu

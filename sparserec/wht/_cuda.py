@@ -1,14 +1,13 @@
-"""The CuPy fast Walsh–Hadamard transform: a plan of passes and the ``gpu/fwht.cu`` kernels.
+"""The CuPy fast Walsh–Hadamard transform: a plan of passes and the ``gpu/fwht.cu`` kernel.
 
-A transform of ``2**n`` values runs as a few passes over memory (:func:`fwht_plan`): the
-first does the butterflies of the low ``log_shared`` index bits in shared memory (tiles of
-contiguous values); each further pass does the next bits in shared memory too, on tiles
-of ``2**log_rows`` strided rows of ``2**log_cols`` contiguous values (coalesced loads).
-Memory traffic is one read and one write of the data per pass; inside a tile the kernel
-(``fwht_tile``) does the stages four bits at a time in registers, with one shared-memory
-round trip per four stages.
+A transform of ``2**n`` values runs as a few passes over memory (:func:`fwht_plan`), each
+one read and one write of the data: the first does the low index bits on contiguous
+tiles of 32 KiB; each further pass does the next bits on tiles of strided rows of
+contiguous values (runs of at least one 32-byte DRAM sector). Inside a tile the kernel
+(``fwht_pass``) keeps every value in registers: butterflies in registers and by warp
+shuffles, with one transposition through shared memory (see ``gpu/fwht.cu``).
 
-:func:`emulate_plan` runs the kernels' index arithmetic with NumPy, so the plan and the
+:func:`emulate_plan` runs the kernel's tile addressing with NumPy, so the plan and the
 tiling that the GPU executes are checked by the CPU test suite; only the launch itself
 (:func:`fwht_rows`) needs a GPU.
 """
@@ -20,52 +19,60 @@ from typing import NamedTuple
 import numpy as np
 
 from ..backend import cuda_module
+from ..operators import fwht_reference
 
 __all__ = ["Pass", "fwht_plan", "emulate_plan", "fwht_rows"]
 
-SHARED_BYTES = 32 * 1024  # shared memory per thread block (below the 48 KiB default cap)
-COALESCE_BYTES = 128  # one row of a strided tile: a full 128-byte line per warp
+TILE_BYTES = 32 * 1024  # gpu/fwht.cu: 256 threads x 8 registers of 16-byte vectors
+VECTOR_BYTES = 16
+SECTOR_BYTES = 32  # a DRAM sector: the shortest run worth reading
+
+
+def _log2(n: int) -> int:
+    return int(n).bit_length() - 1
 
 
 class Pass(NamedTuple):
-    """Butterflies of the index bits ``[lo, lo + n_bits)``; ``log_cols`` < 0: shared pass."""
+    """Butterflies of the index bits ``[lo, lo + n_bits)``; ``log_cols`` < 0: the first pass."""
 
     lo: int
     n_bits: int
     log_cols: int
 
 
-def fwht_plan(n_bits: int, itemsize: int, *, shared_bytes: int = SHARED_BYTES,
-              coalesce_bytes: int = COALESCE_BYTES) -> list[Pass]:
+def fwht_plan(n_bits: int, itemsize: int, *, run_bytes: int = SECTOR_BYTES) -> list[Pass]:
     """Passes of a ``2**n_bits``-point transform of ``itemsize``-byte values.
+
+    Every pass after the first moves whole tiles of ``2**log_tile`` values (``TILE_BYTES``)
+    made of rows of at least ``run_bytes`` contiguous bytes; the remaining bits are
+    spread evenly over the fewest such passes (so the rows come out wider than the
+    minimum).
 
     Examples
     --------
     >>> from sparserec.wht._cuda import fwht_plan
     >>> [tuple(p) for p in fwht_plan(26, 4)]
-    [(0, 13, -1), (13, 8, 5), (21, 5, 5)]
+    [(0, 13, -1), (13, 7, 6), (20, 6, 7)]
     """
-    log_shared = int(shared_bytes // itemsize).bit_length() - 1
-    log_line = max(0, int(coalesce_bytes // itemsize).bit_length() - 1)
-    if log_shared < 1:
-        raise ValueError(f"shared_bytes={shared_bytes} holds fewer than 2 values")
-    first = min(n_bits, log_shared)
+    log_tile = _log2(TILE_BYTES // itemsize)
+    log_run = max(_log2(VECTOR_BYTES // itemsize), _log2(max(run_bytes, 1) // itemsize))
+    if log_run >= log_tile:
+        raise ValueError(f"run_bytes={run_bytes} must be below the tile ({TILE_BYTES} bytes)")
+    first = min(n_bits, log_tile)
     plan = [Pass(0, first, -1)]
-    lo = first
-    log_sector = max(0, int(32 // itemsize).bit_length() - 1)  # a 32-byte DRAM sector
-    while lo < n_bits:
-        # the widest row segments (up to one line) among those finishing in fewest passes
-        widest = min(log_line, lo, log_shared - 1)
-        log_cols = min(range(min(log_sector, widest), widest + 1),
-                       key=lambda c: (-(-(n_bits - lo) // (log_shared - c)), -c))
-        step = min(n_bits - lo, log_shared - log_cols)
-        plan.append(Pass(lo, step, log_cols))
-        lo += step
+    rest = n_bits - first
+    if rest:
+        n_pass = -(-rest // (log_tile - log_run))
+        lo = first
+        for i in range(n_pass):
+            step = rest // n_pass + (i < rest % n_pass)
+            plan.append(Pass(lo, step, log_tile - step))
+            lo += step
     return plan
 
 
 def _butterflies(s, axis: int, n_stages: int):
-    """The stages of a shared-memory loop on ``s`` (tiles along axis 0), pair by pair."""
+    """The butterfly stages of ``s`` (tiles along axis 0), pair by pair."""
     half = 1 << (n_stages - 1) if n_stages else 0
     p = np.arange(half)
     for st in range(n_stages):
@@ -83,18 +90,18 @@ def _butterflies(s, axis: int, n_stages: int):
 def emulate_plan(data: np.ndarray, plan, scale: float = 1.0) -> np.ndarray:
     """Run ``plan`` on the flat array ``data`` (in place) with the kernels' index arithmetic.
 
-    Mirrors ``fwht_shared`` and ``fwht_strided`` of ``gpu/fwht.cu`` tile by tile (all tiles
-    at once): the tile bases, the strided addresses and the butterfly pairs.
+    Mirrors the tiles of ``fwht_pass`` in ``gpu/fwht.cu`` (all tiles at once): the tile
+    bases, the strided addresses and the butterfly pairs.
     """
     total = data.size
     for n, step in enumerate(plan):
         last = n == len(plan) - 1
-        if step.log_cols < 0:  # fwht_shared: contiguous tiles of 2**n_bits
+        if step.log_cols < 0:  # contiguous tiles of 2**n_bits
             block = 1 << step.n_bits
             base = np.arange(total // block)[:, None] << step.n_bits
             addr = base + np.arange(block)[None, :]
             tile_axis = 1
-        else:  # fwht_strided
+        else:  # strided rows
             cols, rows = 1 << step.log_cols, 1 << step.n_bits
             stride = 1 << step.lo
             low_tiles = stride >> step.log_cols
@@ -110,46 +117,43 @@ def emulate_plan(data: np.ndarray, plan, scale: float = 1.0) -> np.ndarray:
     return data
 
 
-RADIX_BITS = 4  # row bits done per register round of gpu/fwht.cu (16 values per thread)
-_NAMES = tuple(f"fwht_tile<{t}, {RADIX_BITS}>" for t in ("float", "double"))
+_NAMES = ("fwht_pass<float>", "fwht_pass<double>")
 
 
-def _pad_shift(log_cols: int) -> int:
-    """One padding slot every ``2**shift`` shared values (see ``gpu/fwht.cu``): contiguous
-    tiles gather groups 16 apart (a pad every 8 spreads them over the 32 banks); tiles of
-    row segments already spread across banks by their columns."""
-    return 3 if log_cols == 0 else 5
-
-
-def fwht_rows(rows, scale: float = 1.0, plan=None, *, shared_bytes: int = SHARED_BYTES):
-    """Transform every row of the C-contiguous real CuPy array ``rows`` in place.
-
-    The default tile (32 KiB) was the fastest of ``gpu/bench.py``'s plan sweep on an H200:
-    128 KiB tiles save a pass but run at one block per SM and were 1.2-2x slower.
-    """
+def fwht_rows(rows, scale: float = 1.0, plan=None, *, run_bytes: int = SECTOR_BYTES):
+    """Transform every row of the C-contiguous real CuPy array ``rows`` in place."""
     if rows.dtype not in (np.float32, np.float64) or not rows.flags.c_contiguous:
         raise TypeError("fwht_rows needs a C-contiguous float32 or float64 CuPy array")
-    n_bits = rows.shape[-1].bit_length() - 1
     itemsize = rows.dtype.itemsize
+    n_bits = _log2(rows.shape[-1])
+    if rows.size == 0:
+        return rows
+    if n_bits < _log2(VECTOR_BYTES // itemsize):  # rows shorter than one vector
+        rows[...] = fwht_reference(rows) * rows.dtype.type(scale)
+        return rows
+    if rows.data.ptr % VECTOR_BYTES:  # a view off the vector alignment: work on a copy
+        work = rows.copy()
+        fwht_rows(work, scale, plan, run_bytes=run_bytes)
+        rows[...] = work
+        return rows
     if plan is None:
-        plan = fwht_plan(n_bits, itemsize, shared_bytes=shared_bytes)
+        plan = fwht_plan(n_bits, itemsize, run_bytes=run_bytes)
     ctype = "float" if rows.dtype == np.float32 else "double"
-    kernel = cuda_module("fwht.cu", _NAMES).get_function(f"fwht_tile<{ctype}, {RADIX_BITS}>")
+    kernel = cuda_module("fwht.cu", _NAMES).get_function(f"fwht_pass<{ctype}>")
+    log_tile = _log2(TILE_BYTES // itemsize)
     total = rows.size
     flat = rows.reshape(-1)
-    aligned = rows.data.ptr % 16 == 0  # 16-byte vector loads need 16-byte alignment
+    grid = (-(-total >> log_tile),)
     for n, step in enumerate(plan):
         s = rows.dtype.type(scale if n == len(plan) - 1 else 1.0)
-        log_cols = max(step.log_cols, 0)  # the first pass: one contiguous row (lo = 0)
-        pad = _pad_shift(log_cols)
-        n_values = 1 << (step.n_bits + log_cols)
-        # 256 threads (the kernel's launch bound): several blocks per SM overlap one
-        # block's loads with another's butterflies
-        threads = max(32, min(256, n_values >> RADIX_BITS))
-        n_bytes = (n_values + (n_values >> pad)) * itemsize
-        if n_bytes > 48 * 1024:
-            kernel.max_dynamic_shared_size_bytes = n_bytes
-        kernel((total // n_values,), (threads,),
-               (flat, np.int32(step.lo), np.int32(step.n_bits), np.int32(log_cols),
-                np.int32(pad), np.int32(aligned), s), shared_mem=n_bytes)
+        if step.log_cols < 0:  # contiguous tiles; whole rows when the rows are shorter
+            lo = lc = log_tile
+            blo, bhi = 0, step.n_bits
+        else:
+            lo, lc = step.lo, step.log_cols
+            blo, bhi = lc, lc + step.n_bits
+            if bhi != log_tile:
+                raise ValueError(f"pass {step} does not fill a tile of 2**{log_tile} values")
+        kernel(grid, (256,), (flat, np.int64(total), np.int32(lo), np.int32(lc),
+                              np.int32(blo), np.int32(bhi), s))
     return rows

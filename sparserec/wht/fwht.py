@@ -103,7 +103,7 @@ def fwht(x, axis: int = -1, *, normalize: bool = False, ordering: str = "natural
         or ``numba.set_num_threads`` sets the threads; one thread can be faster on a busy
         machine). ``"numpy"``: vectorised
         butterflies (:func:`sparserec.operators.fwht_reference`). ``"cupy"``: the
-        shared-memory kernels of ``gpu/fwht.cu`` (:mod:`sparserec.wht._cuda`; float32 stays
+        register kernel of ``gpu/fwht.cu`` (:mod:`sparserec.wht._cuda`; float32 stays
         float32); CuPy input gives CuPy output, NumPy input is copied to the GPU and the
         result back. ``out=x`` with a contiguous CuPy ``x`` transforms in place.
     out : ndarray, optional
