@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import to_host
+from ..backend import array_namespace, scipy_namespace, to_host
 from .starlet import Starlet, starlet_noise_levels
 
 __all__ = ["mad_std", "estimate_noise_sigma", "periodic_component", "estimate_background",
@@ -68,43 +68,42 @@ def periodic_component(image):
     >>> bool(abs(p[0] - p[-1]).max() < abs(ramp[0] - ramp[-1]).max())
     True
     """
-    from scipy import fft
-
-    u = np.asarray(image, dtype=np.float64)
+    xp = array_namespace(image)
+    fft = scipy_namespace(xp, "fft")
+    u = xp.asarray(image, dtype=xp.float64)
     m, n = u.shape
-    v = np.zeros_like(u)
+    v = xp.zeros_like(u)
     v[0, :] += u[-1, :] - u[0, :]
     v[-1, :] -= u[-1, :] - u[0, :]
     v[:, 0] += u[:, -1] - u[:, 0]
     v[:, -1] -= u[:, -1] - u[:, 0]
-    den = (2 * np.cos(2 * np.pi * np.arange(m) / m)[:, None]
-           + 2 * np.cos(2 * np.pi * np.arange(n // 2 + 1) / n)[None, :] - 4)
+    den = (2 * xp.cos(2 * np.pi * xp.arange(m) / m)[:, None]
+           + 2 * xp.cos(2 * np.pi * xp.arange(n // 2 + 1) / n)[None, :] - 4)
     den[0, 0] = 1.0
     spec = fft.rfft2(v) / den
     spec[0, 0] = 0.0
     return u - fft.irfft2(spec, s=(m, n))
 
 
-def _leakage_order(shape, psf):
+def _leakage_order(shape, psf, xp=np):
     """Expected blurred-signal power at each frequency of the real half spectrum, up to a
     factor, for two object spectra: ``max_{5×5} |ĥ|² / |ω|²`` (the ``1/|ω|²`` power law
     of natural images, Field 1987) and ``max_{3×3} |ĥ|²`` (the flat spectrum of point
     sources); the maximum over neighbouring frequencies allows for the spectral leakage
     of a finite, non-periodic frame near the PSF's zeros (wider for the photographs,
     whose edges leak more)."""
-    from scipy.ndimage import maximum_filter
-
     from ..operators import transfer_function
 
+    maximum_filter = scipy_namespace(xp, "ndimage").maximum_filter
     m, n = shape
-    w2 = np.fft.fftfreq(m)[:, None] ** 2 + np.fft.rfftfreq(n)[None, :] ** 2
+    w2 = xp.fft.fftfreq(m)[:, None] ** 2 + xp.fft.rfftfreq(n)[None, :] ** 2
     w2[0, 0] = np.inf
     if psf is None:
         return (1.0 / w2,)
-    h2 = np.abs(np.fft.fftshift(transfer_function(np.asarray(psf, np.float64), shape),
-                                axes=0)) ** 2
-    wide = np.fft.ifftshift(maximum_filter(h2, size=5, mode="nearest"), axes=0)
-    narrow = np.fft.ifftshift(maximum_filter(h2, size=3, mode="nearest"), axes=0)
+    psf = xp.asarray(to_host(psf) if xp is np else psf, dtype=xp.float64)
+    h2 = xp.abs(xp.fft.fftshift(transfer_function(psf, shape), axes=0)) ** 2
+    wide = xp.fft.ifftshift(maximum_filter(h2, size=5, mode="nearest"), axes=0)
+    narrow = xp.fft.ifftshift(maximum_filter(h2, size=3, mode="nearest"), axes=0)
     return wide / w2, narrow + 1e-12 / w2
 
 
@@ -150,24 +149,23 @@ def estimate_noise_sigma(image, psf=None, *, fraction: float = 0.25) -> float:
     >>> round(estimate_noise_sigma(smooth + rng.normal(0, 0.05, smooth.shape)), 3)
     0.05
     """
-    from scipy import fft
-
-    image = np.asarray(to_host(image), dtype=np.float64)
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
-    if np.isnan(image).any() or min(image.shape) < 8:
+    xp = array_namespace(image)  # a CuPy image is measured on its device
+    image = xp.asarray(image, dtype=xp.float64)
+    if bool(xp.isnan(image).any()) or min(image.shape) < 8:
         # masked pixels break the Fourier statistics, and a side under 8 pixels has too
         # few frequencies: the finest-scale MAD
-        return _starlet_mad_sigma(image)
-    spec = fft.rfft2(periodic_component(image), norm="ortho")
-    power = np.abs(spec.ravel()) ** 2
+        return _starlet_mad_sigma(to_host(image))
+    spec = scipy_namespace(xp, "fft").rfft2(periodic_component(image), norm="ortho")
+    power = xp.abs(spec.ravel()) ** 2
     estimates = []
-    for order in _leakage_order(image.shape, None if psf is None else to_host(psf)):
+    for order in _leakage_order(image.shape, psf, xp):
         k = max(16, int(fraction * order.size))
-        chosen = np.argpartition(order.ravel(), k)[:k]
-        estimates.append((np.median(power[chosen]) / np.log(2),))
+        chosen = xp.argpartition(order.ravel(), k)[:k]
+        estimates.append(float(xp.median(power[chosen])) / np.log(2))
     # signal only adds power: the prior whose frequencies hold the least is the right one
-    return float(np.sqrt(min(e[0] for e in estimates)))
+    return float(np.sqrt(min(estimates)))
 
 
 def _starlet_mad_sigma(image) -> float:
@@ -239,8 +237,6 @@ def coefficient_noise_std(transform, model, sigmas, *, include_coarse: bool = Fa
     std : dict
         ``{group: σ_group}`` for every detail group (and ``-1`` with ``include_coarse``).
     """
-    from ..backend import to_host
-
     xp = model.xp
     fft = model._fft
     out = {}
