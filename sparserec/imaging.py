@@ -80,15 +80,34 @@ def _planes(data, kind: str):
                      f"got shape {data.shape}")
 
 
-def _report_figure(panels: dict, title: str, stretch: str):
+def _sky_wcs(header):
+    """The celestial WCS of a FITS header, or None (no header, or no sky axes)."""
+    if header is None:
+        return None
+    import warnings
+
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        try:
+            wcs = WCS(header)
+        except Exception:  # a header astropy cannot read as a WCS: plain pixel axes
+            return None
+    return wcs.celestial if wcs.has_celestial else None
+
+
+def _report_figure(panels: dict, title: str, stretch: str, wcs=None):
     """The report's panels on a :class:`matplotlib.figure.Figure` (no pyplot, no backend
-    switch: safe in a notebook and in threads)."""
+    switch: safe in a notebook and in threads); sky coordinates on the image panels when
+    the input has a celestial ``wcs``."""
     from matplotlib.figure import Figure
 
     from .plotting import plot_image_panels
 
+    projections = {} if wcs is None else {k: wcs for k in panels if k != "PSF"}
     return plot_image_panels(panels, suptitle=title, stretch=stretch, ncols=4,
-                             colorbar=True, figure=Figure())
+                             colorbar=True, figure=Figure(), projections=projections)
 
 
 def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None = None,
@@ -123,7 +142,8 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
         iteration count of Richardson–Lucy).
     report : str or Path, optional
         A PNG with observed / deconvolved / residual / PSF panels (of the first plane),
-        written together with the output: both or neither.
+        with colour bars and, when the FITS header has a celestial WCS, sky coordinates
+        on the axes; written together with the output: both or neither.
     verbose : bool
         Progress bars.
 
@@ -204,7 +224,7 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
             {"observed": observed, "deconvolved": first.image,
              "residual (observed − model)": observed - first.model, "PSF": psf_array},
             f"{input_path.name}: {method} deconvolution",
-            "asinh" if src.format == "fits" else "linear")
+            "asinh" if src.format == "fits" else "linear", wcs=_sky_wcs(src.header))
     # all or nothing: both temporary files exist before either is renamed into place
     with atomic_outputs(outputs, overwrite=overwrite, inputs=inputs) as tmps:
         write_image(output_path, written, like=src, history=history, into=tmps[0])

@@ -49,7 +49,8 @@ def _axis(ax, figure, figsize):
 
 def plot_image_panels(panels: dict, *, suptitle: str | None = None, cmap: str = "gray",
                       shared_range: str | None = None, ncols: int | None = None,
-                      stretch: str = "linear", colorbar: bool = False, figure=None):
+                      stretch: str = "linear", colorbar: bool = False, figure=None,
+                      projections: dict | None = None):
     """Show images side by side, e.g. ``{"observed": y, "restored": x, "residual": r}``.
 
     Parameters
@@ -65,6 +66,9 @@ def plot_image_panels(panels: dict, *, suptitle: str | None = None, cmap: str = 
         Add a colour bar to each panel.
     figure : matplotlib.figure.Figure, optional
         Draw into this (empty) figure, resized to fit, instead of a new pyplot figure.
+    projections : dict, optional
+        Title → projection of that panel, e.g. an :class:`astropy.wcs.WCS` for sky
+        coordinates on the axes (those panels keep their axes; others hide them).
 
     Examples
     --------
@@ -79,9 +83,10 @@ def plot_image_panels(panels: dict, *, suptitle: str | None = None, cmap: str = 
     nrows = math.ceil(n / ncols)
     # + 0.3 in: room for the titles above square images (tight_layout alone clips them)
     fig = _figure(figure, (3.4 * ncols, 3.4 * nrows + 0.3))
-    axes = fig.subplots(nrows, ncols, squeeze=False)
+    projections = projections or {}
     ref = to_host(panels[shared_range]) if shared_range else None
-    for ax, (title, image) in zip(axes.flat, panels.items(), strict=False):
+    for i, (title, image) in enumerate(panels.items()):
+        ax = fig.add_subplot(nrows, ncols, i + 1, projection=projections.get(title))
         image = to_host(image)
         if title.lower().startswith("residual"):
             lim = float(np.max(np.abs(image))) or 1.0
@@ -95,11 +100,12 @@ def plot_image_panels(panels: dict, *, suptitle: str | None = None, cmap: str = 
                 vmin, vmax = 0.0, float(np.arcsinh((vmax - vmin) / scale))
             im = ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax)
         ax.set_title(title)
-        ax.set_axis_off()
+        if title in projections:
+            ax.set_xlabel(" ")  # WCSAxes labels its coordinates (RA, Dec) itself
+        else:
+            ax.set_axis_off()
         if colorbar:
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    for ax in list(axes.flat)[n:]:
-        ax.remove()
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()

@@ -293,3 +293,36 @@ def test_saving_warns_when_it_clips(tmp_path):
     with pytest.warns(UserWarning, match=r"2 pixel\(s\) outside \[0, 1\] were clipped"):
         write_image(tmp_path / "x.png", np.array([[0.5, 1.5], [-0.2, 0.0]]))
     assert not list(tmp_path.glob("*.png.*"))  # no half-written temporary left
+
+
+def test_report_has_sky_axes_when_the_header_has_a_wcs(tmp_path, monkeypatch):
+    """A FITS input with a celestial WCS gets RA/Dec axes on its image panels (WCSAxes),
+    the PSF panel and a WCS-less input keep plain, hidden pixel axes."""
+    from astropy.io import fits
+    from astropy.visualization.wcsaxes import WCSAxes
+    from astropy.wcs import WCS
+    from scipy.ndimage import gaussian_filter as gaussian_blur
+
+    from sparserec import imaging
+
+    drawn = []
+    original = imaging._report_figure
+    monkeypatch.setattr(imaging, "_report_figure",
+                        lambda *a, **k: drawn.append(original(*a, **k)) or drawn[-1])
+    rng = np.random.default_rng(0)
+    data = np.zeros((32, 32))
+    data[8:24:5, 8:24:5] = 1.0
+    data = gaussian_blur(data, 1.0) + 0.01 * rng.standard_normal(data.shape)
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval, wcs.wcs.crpix, wcs.wcs.cdelt = [150.0, 2.0], [16, 16], [-1e-4, 1e-4]
+    fits.PrimaryHDU(data, header=wcs.to_header()).writeto(tmp_path / "sky.fits")
+    fits.PrimaryHDU(data).writeto(tmp_path / "plain.fits")
+    for name in ("sky", "plain"):
+        deconvolve_file(tmp_path / f"{name}.fits", tmp_path / f"{name}_o.fits",
+                        psf_model="gaussian", fwhm=2.0, max_iter=3,
+                        report=tmp_path / f"{name}.png")
+    sky, plain = ([ax for ax in fig.axes if ax.get_label() != "<colorbar>"] for fig in drawn)
+    assert [isinstance(ax, WCSAxes) for ax in sky] == [True, True, True, False]
+    assert sky[0].wcs.wcs.ctype[0] == "RA---TAN"
+    assert not any(isinstance(ax, WCSAxes) for ax in plain)
