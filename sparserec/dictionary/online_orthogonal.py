@@ -109,8 +109,8 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         ``"numpy"`` and ``"numba"`` run the same NumPy code: each step is two BLAS matrix
         products and one small SVD, with no loop for numba to compile. ``"cupy"`` runs it
         on the GPU in float64 with the state there: the mini-batch gradient as two GEMMs,
-        the polar factor by Newton–Schulz GEMMs (:func:`~sparserec.dictionary.\
-        polar_newton_schulz`, the SVD's to rounding) instead of cuSOLVER's SVD, and
+        the polar factor by Newton–Schulz GEMMs (the SVD's to rounding; see
+        :func:`~sparserec.dictionary.polar_newton_schulz`) instead of cuSOLVER's SVD, and
         nothing read back but once per pass (the gap) or call (``history_``). A step
         then costs about a hundred kernel launches whatever its size, so the GPU pays
         only with large steps: ``batch_size`` of several thousand samples and a few
