@@ -12,10 +12,10 @@ most 4x the time of a device-to-device copy of the same bytes; WaveletDeconvolut
 all cores at the large size. Each family runs at a small and a large size (the small one
 shows where the CPU still wins: the crossover of docs/backends.rst); speed-up = numba
 time / GPU time. Iterative fits run a fixed number of iterations on both (tol=0). GPU
-times are wall times after a warm-up run, with the device synchronised. Peak bandwidth comes from the device
-attributes (memory clock x bus width x 2); "effective" bandwidth counts one read and one
-write of the data, "actual" counts every pass of the kernel plan. Nothing here needs
-PyWavelets.
+times are wall times after a warm-up run, with the device synchronised. Peak bandwidth
+comes from the device attributes (memory clock x bus width x 2); "effective" bandwidth
+counts one read and one write of the data, "actual" counts every pass of the kernel
+plan. Nothing here needs PyWavelets.
 """
 
 from __future__ import annotations
