@@ -78,18 +78,19 @@ _NS_TOL = 1e-7
 def polar_newton_schulz(G):
     """:func:`polar_factor` by the Newton–Schulz iteration, for the GPU.
 
-    ``S ← (3/2 I − 1/2 S Sᵀ) S`` from ``S₀ = G / b``, ``b = min(‖G‖_F, (‖G‖₁‖G‖_∞)^{1/2})
-    ≥ ‖G‖₂``, converges to the polar factor ``U Vᵀ`` when ``G`` has full row rank
-    (Higham, *Functions of Matrices*, 2008, §8.3): two ``k × k``/``k × n`` GEMMs per
-    iteration, where cuSOLVER's SVD of a small matrix is a long chain of small kernels.
-    Singular values below 1/b grow by 3/2 per iteration, so ill-conditioned ``G`` take
-    more; after ``_NS_MAX_ITER`` iterations (a numerically rank-deficient ``G``, whose
-    polar factor is not unique) the SVD's is returned. A non-finite ``G`` gives NaN.
+    ``S ← (3/2 I − 1/2 S Sᵀ) S`` from ``S₀ = G / b``, ``b = ‖G Gᵀ‖₁^{1/2} ≥ ‖G‖₂``,
+    converges to the polar factor ``U Vᵀ`` when ``G`` has full row rank (Higham,
+    *Functions of Matrices*, 2008, §8.3): two ``k × k``/``k × n`` GEMMs per iteration,
+    where cuSOLVER's SVD of a small matrix is a long chain of small kernels. The bound
+    is tight for ``G`` near a multiple of an orthonormal matrix (then a few quadratically
+    convergent iterations suffice); singular values below ``b`` grow by 3/2 per
+    iteration, so ill-conditioned ``G`` take more; after ``_NS_MAX_ITER`` iterations (a
+    numerically rank-deficient ``G``, whose polar factor is not unique) the SVD's is
+    returned. A non-finite ``G`` gives NaN.
     """
     xp = array_namespace(G)
-    norm = xp.minimum(xp.sqrt((G * G).sum()),
-                      xp.sqrt(xp.abs(G).sum(axis=0).max() * xp.abs(G).sum(axis=1).max()))
-    S = G / xp.maximum(norm, np.finfo(float).tiny)
+    bound = xp.sqrt(xp.abs(G @ G.T).sum(axis=0).max())  # ‖G‖₂² = ‖GGᵀ‖₂ ≤ ‖GGᵀ‖₁
+    S = G / xp.maximum(bound, np.finfo(float).tiny)
     eye = xp.eye(G.shape[0])
     for _ in range(0, _NS_MAX_ITER, _NS_CHECK_EVERY):
         for _ in range(_NS_CHECK_EVERY):
