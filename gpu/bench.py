@@ -283,7 +283,7 @@ def main(argv=None) -> int:
         ("dictionary", lambda: bench_dictionary(128 if quick else 256,
                                                 20000 if quick else 200000, 4096, rows)),
         ("selfcal", lambda: bench_selfcal(512, 64, 8, rows)),
-        ("selfcal", lambda: bench_selfcal(4096, 256, 16, rows)) if not quick else None,
+        ("selfcal", None if quick else lambda: bench_selfcal(4096, 256, 16, rows)),
     ]
     families = {"others": {"bcd", "dictionary", "selfcal"}}  # the old name of the three
     wanted = None if args.only is None else set().union(
