@@ -4,15 +4,18 @@ Run on the GPU machine::
 
     python gpu/bench.py              # full sizes (a few minutes)
     python gpu/bench.py --quick      # small sizes, a smoke run
+    python gpu/bench.py --only sbl dictionary   # some families
 
 Targets (issue 17): fwht of 2^26 float32 and float64 values, one row and batched, in at
 most 4x the time of a device-to-device copy of the same bytes; WaveletDeconvolution of a
 4096 x 4096 float32 image, 5 scales, 200 iterations in < 2 s; every family >= 5x numba on
-all cores at the large size. GPU times are wall times
-after a warm-up run, with the device synchronised. Peak bandwidth comes from the device
-attributes (memory clock x bus width x 2); "effective" bandwidth counts one read and one
-write of the data, "actual" counts every pass of the kernel plan. Nothing here needs
-PyWavelets.
+all cores at the large size. Each family runs at a small and a large size (the small one
+shows where the CPU still wins: the crossover of docs/backends.rst); speed-up = numba
+time / GPU time. Iterative fits run a fixed number of iterations on both (tol=0). GPU
+times are wall times after a warm-up run, with the device synchronised. Peak bandwidth
+comes from the device attributes (memory clock x bus width x 2); "effective" bandwidth
+counts one read and one write of the data, "actual" counts every pass of the kernel
+plan. Nothing here needs PyWavelets.
 """
 
 from __future__ import annotations
@@ -170,7 +173,21 @@ def bench_deconv(side: int, n_iter: int, cpu_iter: int, default_side: int, rows:
                  f"noise_sigma_={est.noise_sigma_:.4f} (truth 0.01)"))
 
 
+def _eigh_times(m: int) -> str:
+    """Device (cuSOLVER) and host (LAPACK) time of one ``m x m`` eigh: the E-step's floor."""
+    import cupy
+
+    rng = np.random.default_rng(0)
+    B = rng.standard_normal((m, 2 * m))
+    B = B @ B.T
+    dev = cupy.asarray(B)
+    t_dev = gpu_time(lambda: cupy.linalg.eigh(dev), repeat=5)
+    t_host = cpu_time(lambda: np.linalg.eigh(B), repeat=5)
+    return f"eigh {m}^2: device {t_dev * 1e3:.2f} ms, LAPACK {t_host * 1e3:.2f} ms"
+
+
 def bench_sbl(shapes, n_targets: int, n_iter: int, rows: list):
+    """A fixed number of EM iterations on both (tol=0, no pruning): time per fit."""
     import cupy
 
     from sparserec import KroneckerSBL
@@ -191,18 +208,16 @@ def bench_sbl(shapes, n_targets: int, n_iter: int, rows: list):
     t_gpu = gpu_time(lambda: fit("cupy", factors, y), repeat=2)
     n = int(np.prod([s[1] for s in shapes]))
     rows.append(("sbl", f"N={n} {shapes}, L={n_targets}, {n_iter} EM it", t_cpu, t_gpu,
-                 "target >= 10x"))
+                 f"{t_gpu / n_iter * 1e3:.2f} ms/it on the GPU; "
+                 f"{_eigh_times(max(m for m, _ in shapes))}"))
 
 
-def bench_small(rows: list, quick: bool):
-    """The other families at one large-ish size each (no targets in the issue)."""
+def bench_bcd(n: int, p: int, rows: list):
     import cupy
 
-    from sparserec import BCDRegressor, OnlineOrthogonalDictionary, SelfCalibration
-    from sparserec.datasets import make_dictionary_data, make_selfcal_problem
+    from sparserec import BCDRegressor
 
     rng = np.random.default_rng(0)
-    n, p = (2000, 500) if quick else (20000, 4000)
     X = rng.standard_normal((n, p))
     y = X[:, :20] @ rng.standard_normal(20) + 0.1 * rng.standard_normal(n)
     kw = dict(alpha=0.05, max_iter=200, tol=0.0)
@@ -213,32 +228,50 @@ def bench_small(rows: list, quick: bool):
         t_gpu = gpu_time(lambda: BCDRegressor(backend="cupy", **kw).fit(Xd, yd), repeat=1)
     rows.append(("bcd", f"lasso {n}x{p}, 200 GSL blocks", t_cpu, t_gpu, ""))
 
-    data = make_dictionary_data(64, 20000 if quick else 200000, random_state=0)
+
+def bench_dictionary(n_features: int, n_samples: int, batch: int, rows: list):
+    """Three passes (tol=0) with the same mini-batches on both."""
+    import cupy
+
+    from sparserec import OnlineOrthogonalDictionary
+    from sparserec.datasets import make_dictionary_data
+
+    data = make_dictionary_data(n_features, n_samples, random_state=0)
     Xd = cupy.asarray(data.X)
-    kw = dict(batch_size=4096, max_iter=3, tol=0.0, random_state=0)
+    kw = dict(batch_size=batch, max_iter=3, tol=0.0, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t_cpu = cpu_time(lambda: OnlineOrthogonalDictionary(backend="numba", **kw).fit(data.X))
         t_gpu = gpu_time(lambda: OnlineOrthogonalDictionary(backend="cupy", **kw).fit(Xd),
                          repeat=1)
-    rows.append(("dictionary", f"{data.X.shape}, 3 passes, batch 4096", t_cpu, t_gpu, ""))
+    steps = 3 * -(-n_samples // batch)
+    rows.append(("dictionary", f"{data.X.shape}, 3 passes, batch {batch}", t_cpu, t_gpu,
+                 f"{t_gpu / steps * 1e3:.2f} ms/step on the GPU, "
+                 f"{t_cpu / steps * 1e3:.2f} ms/step on the CPU"))
 
-    m, nn, pp = (512, 64, 8) if quick else (4096, 256, 16)
-    prob = make_selfcal_problem("diverse", m, nn, pp, snr_db=30, random_state=0)
+
+def bench_selfcal(m: int, n: int, p: int, rows: list):
+    import cupy
+
+    from sparserec import SelfCalibration
+    from sparserec.datasets import make_selfcal_problem
+
+    prob = make_selfcal_problem("diverse", m, n, p, snr_db=30, random_state=0)
     kw = dict(model="diverse", solver="lsmr", random_state=0)
     A, yy = cupy.asarray(prob.A), cupy.asarray(prob.y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t_cpu = cpu_time(lambda: SelfCalibration(backend="numba", **kw).fit(prob.A, prob.y))
         t_gpu = gpu_time(lambda: SelfCalibration(backend="cupy", **kw).fit(A, yy), repeat=1)
-    rows.append(("selfcal", f"diverse m={m} n={nn} p={pp}, LSMR", t_cpu, t_gpu, ""))
+    rows.append(("selfcal", f"diverse m={m} n={n} p={p}, LSMR", t_cpu, t_gpu, ""))
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
     parser.add_argument("--only", nargs="*", default=None,
-                        help="families to run (fwht deconv sbl others); default all")
+                        help="families to run (fwht deconv sbl bcd dictionary selfcal; "
+                             "others = the last three); default all")
     args = parser.parse_args(argv)
     ok, reason = backend_status()["cupy"]
     print(f"CuPy: {reason}; numba: {backend_status()['numba'][1]}")
@@ -250,25 +283,37 @@ def main(argv=None) -> int:
     print(f"numba threads: {numba.get_num_threads()}")
     rows: list = []
     quick = args.quick
+    # (family, small or large, step): the small size shows where the CPU still wins
     steps = [
         ("fwht", lambda: bench_fwht(20 if quick else 26, rows, quick)),
         ("deconv", lambda: bench_deconv(512 if quick else 4096, 20 if quick else 200,
                                         5, 256 if quick else 1024, rows)),
         ("sbl", lambda: bench_sbl([(32, 64), (32, 64)], 1, 20 if quick else 50, rows)),
-        ("sbl", lambda: bench_sbl([(32, 64), (32, 64)], 256, 20 if quick else 50, rows)),
-        ("sbl", lambda: bench_sbl([(16, 16), (16, 16), (8, 16)], 64, 20 if quick else 50,
+        ("sbl", lambda: bench_sbl([(64, 128), (64, 128)] if quick else [(128, 256), (128, 256)],
+                                  1, 10 if quick else 20, rows)),
+        ("sbl", lambda: bench_sbl([(32, 64), (32, 64)], 256, 10 if quick else 20, rows)),
+        ("sbl", lambda: bench_sbl([(16, 16), (16, 16), (8, 16)], 64, 10 if quick else 20,
                                   rows)),
-        ("others", lambda: bench_small(rows, quick)),
+        ("bcd", lambda: bench_bcd(500, 200, rows)),
+        ("bcd", lambda: bench_bcd(*((2000, 500) if quick else (20000, 4000)), rows)),
+        ("dictionary", lambda: bench_dictionary(64, 20000 if quick else 200000, 4096, rows)),
+        ("dictionary", lambda: bench_dictionary(128 if quick else 256,
+                                                20000 if quick else 200000, 4096, rows)),
+        ("selfcal", lambda: bench_selfcal(512, 64, 8, rows)),
+        ("selfcal", None if quick else lambda: bench_selfcal(4096, 256, 16, rows)),
     ]
+    families = {"others": {"bcd", "dictionary", "selfcal"}}  # the old name of the three
+    wanted = None if args.only is None else set().union(
+        *({f} | families.get(f, set()) for f in args.only))
     for family, step in steps:
-        if args.only is not None and family not in args.only:
+        if step is None or (wanted is not None and family not in wanted):
             continue
         try:
             step()
         except Exception as exc:  # keep going: one table for all families
             print(f"FAILED: {type(exc).__name__}: {exc}")
     print()
-    print(f"{'family':<11}{'case':<58}{'CPU (s)':>10}{'GPU (s)':>10}{'speed-up':>10}  note")
+    print(f"{'family':<11}{'case':<58}{'numba (s)':>10}{'GPU (s)':>10}{'speed-up':>10}  note")
     for family, case, t_cpu, t_gpu, note in rows:
         print(f"{family:<11}{case:<58}{t_cpu:>10.3f}{t_gpu:>10.4f}{t_cpu / t_gpu:>9.1f}x  {note}")
     return 0

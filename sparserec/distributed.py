@@ -40,6 +40,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ._config import config_context
+from .backend import array_namespace, is_cupy_array, resolve_backend, to_host
 
 __all__ = ["deconvolve_tiled", "default_halo", "fit_many", "FitResult"]
 
@@ -136,11 +137,11 @@ def _open_input(image, tile: int):
                          f"({', '.join(FITS_SUFFIXES)}) or a Zarr store (.zarr)")
     if isinstance(image, da.Array):
         return _rechunk(image, tile), None, None, image.dtype, None
-    arr = np.asarray(image)
+    arr = image if is_cupy_array(image) else np.asarray(image)
     if arr.ndim != 2:
         raise ValueError(f"image must be 2-D, got shape {arr.shape}")
     chunks = tuple(_even_chunks(n, tile) for n in arr.shape)
-    return da.from_array(arr, chunks=chunks), None, None, arr.dtype, None
+    return da.from_array(arr, chunks=chunks, asarray=False), None, None, arr.dtype, None
 
 
 def _rechunk(arr, tile: int):
@@ -204,7 +205,7 @@ def _global_levels(arr, noise_sigma, background, scheduler, max_pixels: int, loc
         parts = [local if local is not None else dask.compute(arr, scheduler=scheduler)[0]]
     else:
         parts = list(dask.compute(*_sample_blocks(arr, _NOISE_BLOCK, 8), scheduler=scheduler))
-    parts = [np.asarray(p, dtype=np.float64) for p in parts]
+    parts = [np.asarray(to_host(p), dtype=np.float64) for p in parts]  # CuPy chunks too
     parts = [p for p in parts if np.isfinite(p).sum() > p.size // 2]
     if not parts:
         raise ValueError("the image has too few finite pixels to estimate its noise level")
@@ -221,20 +222,22 @@ def _deconvolve_block(block, psf, params):
     from .base import ConvergenceWarning
     from .deconv.methods import deconvolve_array
 
-    block = np.asarray(block, dtype=np.float64)
-    if np.isnan(block).all():  # a tile with no data (a mosaic gap) stays empty
+    xp = array_namespace(block)  # a CuPy chunk is solved on its GPU and stays there
+    block = xp.asarray(block, dtype=np.float64)
+    if bool(xp.isnan(block).all()):  # a tile with no data (a mosaic gap) stays empty
         return block.copy()
     # one warning per tile would drown the user; one thread per task: Dask already runs
     # one task per core (see docs/threads.rst)
     with warnings.catch_warnings(), config_context(n_threads=1):
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return deconvolve_array(block, psf, **params).image
+        return xp.asarray(deconvolve_array(block, psf, **params).image)
 
 
 def _keep_empty(out, tile):
     """A tile without data (all NaN: a mosaic gap) stays empty, whatever its halo held."""
-    tile = np.asarray(tile)
-    return np.full(out.shape, np.nan) if tile.size and np.isnan(tile).all() else out
+    xp = array_namespace(out, tile)
+    tile = xp.asarray(tile)
+    return xp.full(out.shape, np.nan) if tile.size and bool(xp.isnan(tile).all()) else out
 
 
 def _deconvolve_window(block_info=None, *, source, depth, psf, params):
@@ -320,7 +323,10 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
     ----------
     image : ndarray, dask array, or str/Path
         The 2-D image; a path is a FITS file (read block by block through a memory map)
-        or a Zarr store (``.zarr``).
+        or a Zarr store (``.zarr``). A CuPy array, or a Dask array with CuPy chunks, is
+        solved tile by tile on the GPU (``backend="auto"`` picks CuPy for CuPy tiles)
+        and gives CuPy chunks; ``backend="cupy"`` with NumPy input solves the tiles on
+        the GPU and gives NumPy, as the estimators do. Files are written from the host.
     psf : 2-D array
         The PSF, centred at ``k // 2`` (see :func:`sparserec.imaging.load_psf`).
     tile : int, default=1024
@@ -359,8 +365,9 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
     Returns
     -------
     result : Bunch
-        ``image`` (ndarray, or a Dask array with ``compute=False``, or ``None`` when
-        ``output`` is written), ``output`` (Path or None), ``noise_sigma``,
+        ``image`` (ndarray, CuPy for CuPy input, or a Dask array with
+        ``compute=False``, or ``None`` when ``output`` is written), ``output`` (Path or
+        None), ``noise_sigma``,
         ``background``, ``tile`` (chunk sizes), ``halo`` (the overlap used: 0 for a
         single tile), ``seconds``. A tile whose pixels are all NaN (a mosaic gap) stays
         NaN in the result.
@@ -391,6 +398,7 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
     _require_dask()
     import dask
     import dask.array as da
+    from dask.array.utils import meta_from_array
 
     from .base import ConvergenceWarning
     from .deconv.psf import check_psf
@@ -402,6 +410,8 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
         raise ValueError("compute=False returns the lazy result: it cannot be combined "
                          "with output= or client='local' (a cluster closed on return)")
     psf = check_psf(psf)
+    if params.get("backend", "auto") != "auto":  # e.g. "cupy" without a GPU: say so now
+        resolve_backend(params["backend"])
     n_scales = params.get("n_scales", 4)
     if halo is None:
         halo = default_halo(psf.shape, n_scales)
@@ -419,6 +429,7 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
                          f"{arr.shape}")
     chunks = arr.chunks
     arr = arr.astype(np.float64)
+    meta = meta_from_array(arr, ndim=2, dtype=np.float64)  # CuPy chunks give CuPy chunks
     depth = {a: (0 if len(c) == 1 else min(int(halo), min(c))) for a, c in enumerate(chunks)}
     cut = [a for a, c in enumerate(chunks) if len(c) > 1]
     halo_used = min(depth[a] for a in cut) if cut else 0  # what the tiles really overlap
@@ -436,10 +447,9 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
         block_params = {**params, "noise_sigma": sigma, "background": sky}
         if reader is None:
             result = da.map_overlap(_deconvolve_block, arr, depth=depth, boundary="none",
-                                    trim=True, dtype=np.float64, meta=np.empty((0, 0)),
+                                    trim=True, dtype=np.float64, meta=meta,
                                     psf=psf, params=block_params)
-            result = da.map_blocks(_keep_empty, result, arr, dtype=np.float64,
-                                   meta=np.empty((0, 0)))
+            result = da.map_blocks(_keep_empty, result, arr, dtype=np.float64, meta=meta)
         else:  # the same windows, each read by its own tile task (see _deconvolve_window)
             result = da.map_blocks(_deconvolve_window, chunks=chunks, dtype=np.float64,
                                    meta=np.empty((0, 0)), source=reader,
@@ -457,6 +467,8 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
                        f"halo={halo_used}",
                        " ".join(f"{k}={v}" for k, v in sorted(params.items())),
                        f"noise_sigma={sigma:.4g} background={sky:.4g}"]
+            if not isinstance(meta, np.ndarray):  # files are written from the host
+                result = result.map_blocks(to_host, dtype=np.float64, meta=np.empty((0, 0)))
             with _tile_progress(progress, scheduler):
                 out_path = _write_output(result, Path(output), header=header,
                                          stored_dtype=stored_dtype, history=history,

@@ -29,6 +29,7 @@ from sparserec.dictionary import (
     l4_msp,
     pca_basis,
     polar_factor,
+    polar_newton_schulz,
     sliding_windows,
 )
 from sparserec.metrics import dictionary_recovery
@@ -440,3 +441,44 @@ def test_msp_is_equivariant_to_the_scale_of_x(planted16, scale):
     np.testing.assert_allclose(res.components, ref.components, atol=1e-9)
     assert res.scale / ref.scale == pytest.approx(scale, rel=1.0)  # within a factor 2
     assert dictionary_recovery(res.components.T, planted16.dictionary) > 0.95
+
+
+@pytest.mark.parametrize("G", [np.random.default_rng(0).standard_normal((16, 16)),
+                               np.random.default_rng(1).standard_normal((5, 12)),
+                               np.diag([3.0, 1e-6, 1.0]),  # ill-conditioned: more iterations
+                               np.diag([2.0, 0.0]),  # rank deficient: the SVD's
+                               np.zeros((3, 3))])
+def test_newton_schulz_polar_factor_matches_svd(G):
+    S, nuclear = polar_newton_schulz(G)
+    np.testing.assert_allclose(S, _polar(G), atol=1e-12)
+    assert float(nuclear) == pytest.approx(np.linalg.svd(G, compute_uv=False).sum(), abs=1e-12)
+
+
+def test_device_steps_match_host_steps(planted16):
+    # the GPU's steps (Newton-Schulz polar factors, values and gaps kept on the device,
+    # read once per pass or call) give the host's iterates; NumPy stands in for CuPy
+    kw = dict(batch_size=128, max_iter=2, tol=0.0, random_state=0)
+    X = planted16.X[:3000]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        host = OnlineOrthogonalDictionary(**kw).fit(X)
+        device = OnlineOrthogonalDictionary(**kw)
+        device._device_steps = True
+        device.fit(X)
+    np.testing.assert_allclose(device.components_, host.components_, atol=1e-12)
+    np.testing.assert_allclose(device.history_, host.history_, rtol=1e-12)
+    assert all(isinstance(v, float) for v in device.history_)
+    assert device.frank_wolfe_gap_ == pytest.approx(host.frank_wolfe_gap_, abs=1e-12)
+    streamed = OnlineOrthogonalDictionary(batch_size=128, random_state=0)
+    streamed._device_steps = True
+    for start in range(0, 3000, 700):
+        streamed.partial_fit(X[start:start + 700])
+    once = OnlineOrthogonalDictionary(batch_size=128, random_state=0).partial_fit(X)
+    np.testing.assert_allclose(streamed.components_, once.components_, atol=1e-12)
+    with pytest.raises(ValueError, match="overflowed.*scale_"), np.errstate(
+            over="ignore", invalid="ignore"):
+        streamed.partial_fit(X * 1e80)  # found at the read after the steps
+    zero = OnlineOrthogonalDictionary(batch_size=64, max_iter=1, random_state=0)
+    zero._device_steps = True
+    zero.fit(np.zeros((128, 16)))  # G = 0: the iterate stays, the gap is 0
+    assert zero.frank_wolfe_gap_ == 0.0 and zero.orthogonality_error_ < 1e-12

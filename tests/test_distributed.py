@@ -193,6 +193,16 @@ def test_tiled_bad_input(kwargs, match, tmp_path):
         deconvolve_tiled(np.ones((64, 64)), PSF, **kwargs)
 
 
+def test_tiled_cupy_backend_without_a_gpu_fails_before_the_work(monkeypatch):
+    from sparserec import BackendUnavailableError, backend
+
+    if backend.backend_status()["cupy"][0]:
+        pytest.skip("a GPU is available here")
+    monkeypatch.setattr("sparserec.distributed._open_input", lambda *a: pytest.fail("read"))
+    with pytest.raises(BackendUnavailableError, match="backend='cupy' is unavailable"):
+        deconvolve_tiled(np.ones((64, 64)), PSF, client="sync", backend="cupy")
+
+
 def test_tiled_bad_paths(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such image"):
         deconvolve_tiled(tmp_path / "missing.fits", PSF)

@@ -212,6 +212,8 @@ def _emulated_smoothing(x, out, step, tmp):
 @pytest.mark.parametrize("case", CHECK.CASES, ids=CASE_IDS)
 def test_gpu_branches_with_numpy_standing_in(case, numpy_as_cupy):
     family, name, err, tol, status, _ = CHECK.run_case(case)
+    if status.startswith("skipped"):
+        pytest.skip(status)
     assert status == "ok", (name, err, tol, status)
 
 
@@ -231,6 +233,8 @@ def test_cupy_without_a_gpu_names_the_reason():
 @pytest.mark.parametrize("case", CHECK.CASES, ids=CASE_IDS)
 def test_gpu_agrees_with_cpu(case):
     family, name, err, tol, status, _ = CHECK.run_case(case)
+    if status.startswith("skipped"):
+        pytest.skip(status)
     assert status == "ok", (name, err, tol, status)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import Bunch
 
+from ..backend import array_namespace, to_host
 from ..utils.threads import thread_limited
 from .psf import PSF_MODELS
 
@@ -63,7 +64,8 @@ def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
     if np.iscomplexobj(image):
         raise TypeError("image is complex; deconvolve its real and imaginary parts (or "
                         "its modulus) separately")
-    image = np.asarray(image, dtype=np.float64)
+    xp = array_namespace(image)  # a CuPy image stays on the GPU (sparse methods)
+    image = xp.asarray(image, dtype=np.float64)
     if method in ("starlet", "wavelet"):
         extra = {"wavelet": "starlet"} if method == "starlet" else \
             {"wavelet": _PYWT_WAVELET, "solver": "fista"}
@@ -77,6 +79,7 @@ def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
                   "max_iter": est.max_iter, "n_iter": est.n_iter_}
         return Bunch(image=est.image_, model=est.model_, noise_sigma=est.noise_sigma_,
                      background=est.background_, n_iter=est.n_iter_, params=params)
+    image = to_host(image)  # the baselines are scikit-image's: on the host
     if np.isnan(image).any():
         raise ValueError(_nan_message(image, "image") + f"; method={method!r} cannot mask "
                          "them (the sparse methods starlet and wavelet can)")

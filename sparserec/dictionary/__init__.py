@@ -7,7 +7,7 @@ compares learned, PCA and DCT bases by how many coefficients each needs per samp
 """
 
 from .bases import coefficients_for_error, dct_basis, pca_basis, sliding_windows
-from .msp import l4_msp, l4_objective, polar_factor
+from .msp import l4_msp, l4_objective, polar_factor, polar_newton_schulz
 from .online_orthogonal import OnlineOrthogonalDictionary
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "l4_msp",
     "l4_objective",
     "polar_factor",
+    "polar_newton_schulz",
     "coefficients_for_error",
     "dct_basis",
     "pca_basis",

@@ -25,6 +25,7 @@ from .msp import (
     _initial_components,
     _l4_gradient,
     polar_factor,
+    polar_newton_schulz,
 )
 
 __all__ = ["OnlineOrthogonalDictionary"]
@@ -107,10 +108,16 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
     backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
         ``"numpy"`` and ``"numba"`` run the same NumPy code: each step is two BLAS matrix
         products and one small SVD, with no loop for numba to compile. ``"cupy"`` runs it
-        on the GPU in float64 (the mini-batch gradient as two batched products, the SVD
-        by cuSOLVER); the state stays there. With NumPy input, ``components_`` (copied
-        at each read), ``transform`` and ``inverse_transform`` return NumPy; with CuPy
-        input, CuPy.
+        on the GPU in float64 with the state there: the mini-batch gradient as two GEMMs,
+        the polar factor by Newton–Schulz GEMMs (the SVD's to rounding; see
+        :func:`~sparserec.dictionary.polar_newton_schulz`) instead of cuSOLVER's SVD, and
+        nothing read back but once per pass (the gap) or call (``history_``). A step
+        then costs about a hundred kernel launches whatever its size, so the GPU pays
+        only with large steps: ``batch_size`` of several thousand samples and a few
+        hundred features (see the backends page; the default 32 is for the CPU, and the
+        schedule counts steps, so a larger batch is a different, not a worse, run). With
+        NumPy input, ``components_`` (copied at each read), ``transform`` and
+        ``inverse_transform`` return NumPy; with CuPy input, CuPy.
     random_state : int, RandomState or None, default=None
         Seeds the random start and the shuffling.
     verbose : int, default=0
@@ -229,6 +236,9 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         "dict_init": ["array-like", None],
     }
 
+    #: run the steps as on the GPU (``None``: with ``backend="cupy"``); tests set it on NumPy
+    _device_steps = None
+
     def __init__(self, n_components: int | None = None, *, batch_size: int = 32,
                  step_exponent: float = 0.75, averaging_exponent: float = 0.5,
                  transform_algorithm: str = "hard_threshold", transform_alpha: float = 0.0,
@@ -285,7 +295,11 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         self.gradient_estimate_ = xp.zeros_like(self.iterate_)
         self.n_steps_ = 0
         self.n_samples_seen_ = 0
-        self.frank_wolfe_gap_ = float("nan")
+        self._gap = float("nan")
+        # on the GPU the steps read nothing back (values, gaps and the step guard stay
+        # there: see _update); the tests set _device_steps to run that path on NumPy
+        self._on_device = self.backend_ == "cupy" if self._device_steps is None \
+            else self._device_steps
         self.scale_ = 0.0
         self._pending_count, self._pending_gradient, self._pending_value = 0, None, 0.0
         self._components = None
@@ -308,13 +322,39 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         return batch / self.scale_
 
     def _gradient(self, batch):
-        """The mini-batch ℓ⁴ gradient of ``batch / scale_`` at the iterate, and its mean value."""
-        g_hat, value = _l4_gradient(self.iterate_, self._normalised(batch))
-        if not np.isfinite(value):
+        """The mini-batch ℓ⁴ gradient of ``batch / scale_`` at the iterate, and its mean value
+        (a 0-d array on the device path, checked by :meth:`_read_history`)."""
+        g_hat, value = _l4_gradient(self.iterate_, self._normalised(batch),
+                                    read=not self._on_device)
+        if not self._on_device:
+            self._check_values([value])
+        return g_hat, value
+
+    @staticmethod
+    def _check_values(values) -> None:
+        if not np.isfinite(values).all():
             raise ValueError("the l4 gradient overflowed: this batch is more than 1e75 times "
                              "larger than the first nonzero one, which set the scale of the "
                              "stream (scale_); rescale X consistently")
-        return g_hat, value
+
+    def _read_history(self) -> None:
+        """Device path: the values recorded since the last read, in one transfer, checked."""
+        pending = [i for i, v in enumerate(self.history_) if type(v) is not float]
+        if pending:
+            xp = get_namespace(self.backend_)
+            values = to_host(xp.stack([self.history_[i] for i in pending]))
+            for i, v in zip(pending, values, strict=True):
+                self.history_[i] = float(v)
+            self._check_values(values)
+
+    def _record(self, value) -> None:
+        self.history_.append(value if self._on_device else float(value))
+
+    @property
+    def frank_wolfe_gap_(self) -> float:
+        """The relative Frank–Wolfe gap of the last step (see ``tol``)."""
+        check_is_fitted(self, "iterate_")
+        return float(self._gap)
 
     def _step(self, batch) -> None:
         """One Frank–Wolfe step on one mini-batch (rows of ``batch``)."""
@@ -330,15 +370,24 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         G = self.gradient_estimate_
         G *= 1.0 - rho
         G += rho * g_hat
-        S, nuclear = polar_factor(G)
-        nuclear = float(nuclear)
         W = self.iterate_
-        if nuclear > 0:
-            self.frank_wolfe_gap_ = 1.0 - float((G * W).sum()) / nuclear
-            W *= 1.0 - gamma
-            W += gamma * S
-        else:  # G = 0 (all-zero data so far): every point is stationary
-            self.frank_wolfe_gap_ = 0.0
+        if self._on_device:  # GEMMs only, and no host read: the guard is a where
+            xp = get_namespace(self.backend_)
+            S, nuclear = polar_newton_schulz(G)
+            moving = nuclear > 0  # G = 0 (all-zero data so far): every point is stationary
+            self._gap = xp.where(moving, 1.0 - (G * W).sum() / xp.where(moving, nuclear, 1.0),
+                                 0.0)
+            W *= xp.where(moving, 1.0 - gamma, 1.0)
+            W += xp.where(moving, gamma, 0.0) * S
+        else:
+            S, nuclear = polar_factor(G)
+            nuclear = float(nuclear)
+            if nuclear > 0:
+                self._gap = 1.0 - float((G * W).sum()) / nuclear
+                W *= 1.0 - gamma
+                W += gamma * S
+            else:  # G = 0 (all-zero data so far): every point is stationary
+                self._gap = 0.0
         self._components = None  # the polar factor of the new iterate, computed on demand
         self._record(value)
         self.n_steps_ = t
@@ -383,7 +432,8 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
         # one SVD per read after a step, not per step: partial_fit streams stay cheap
         check_is_fitted(self, "iterate_")
         if self._components is None:
-            self._components = polar_factor(self.iterate_)[0]
+            polar = polar_newton_schulz if self._on_device else polar_factor
+            self._components = polar(self.iterate_)[0]
         return self._components
 
     @property
@@ -424,6 +474,7 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
                 else X
             for start in range(0, n_samples, batch):
                 self._step(data[start:start + batch])
+            self._read_history()  # device path: one read per pass
             n_passes += 1
             if self.frank_wolfe_gap_ <= self.tol:
                 converged = True
@@ -478,6 +529,7 @@ class OnlineOrthogonalDictionary(SparseEstimatorMixin, ClassNamePrefixFeaturesOu
             self._check_params(X.shape[1])
             self.history_ = []
         self._stream(to_device(X, self.backend_, dtype=np.float64))
+        self._read_history()
         return self
 
     # ------------------------------------------------------------------ coding

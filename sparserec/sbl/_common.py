@@ -81,17 +81,19 @@ def evidence_ratio(mean_sq, sigma_diag, gamma):
     Σ_nn) / (γ_n Σ_nn)``, so ``r_n = |μ_n|² γ_n / (Σ_nn (γ_n − Σ_nn))`` (``|μ_n|²``
     averaged over the measurement vectors).
     """
+    xp = array_namespace(mean_sq)
     tiny = np.finfo(float).tiny
-    return mean_sq * gamma / np.maximum(sigma_diag * (gamma - sigma_diag), tiny)
+    return mean_sq * gamma / xp.maximum(sigma_diag * (gamma - sigma_diag), tiny)
 
 
 def evidence_gain(r, n_targets: int, is_complex: bool):
     """The rise ``c L (r − 1 − ln r)`` of the log marginal likelihood when a column with
     ratio ``r > 1`` (:func:`evidence_ratio`) gets its best ``γ`` (0 for ``r ≤ 1``; ``c =
     1/2`` for real data, 1 for complex; ``L`` measurement vectors), Tipping & Faul (2003)."""
+    xp = array_namespace(r)
     half = 1.0 if is_complex else 0.5
-    r = np.maximum(r, 1.0)
-    return half * n_targets * (r - 1.0 - np.log(r))
+    r = xp.maximum(r, 1.0)
+    return half * n_targets * (r - 1.0 - xp.log(r))
 
 
 def significant(r, n_targets: int, is_complex: bool, n_columns: int):

@@ -26,8 +26,10 @@ of one support per factor. Expectation–maximisation on ``(γ_1, …, γ_I, σ�
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
+import time
 import warnings
 
 import numpy as np
@@ -56,6 +58,7 @@ from ._common import (
     initial_gamma,
     initial_noise_var,
     keep_after_pruning,
+    noise_floor,
     outer,
     predictive_variance,
     significant,
@@ -69,6 +72,8 @@ _VARIANTS = ("svd", "am")
 _DEFAULT_PRUNE = {"svd": 1e-3, "am": 1e-2}  # the reference implementation's r
 _INNER_TOL = 1e-5  # AM inner loop: relative change of γ (reference: 1e-5)
 _INNER_MAX_ITER = 100
+#: device EM: AM inner passes between two host reads of their stopping flags
+_CHECK_EVERY = 8
 _COUPLED_FLOOR = 1e-5  # pattern coupling: γ̃ = C g + 1e-5·max (reference: + 1e-5)
 _RANK_RTOL = np.finfo(float).eps  # eigenvalues of B_i below size · eps · max are zero
 
@@ -113,17 +118,31 @@ def kronecker_posterior(factors, gammas, Y, noise_var: float) -> Posterior:
     >>> bool(np.allclose(post.mean.ravel(), mu))
     True
     """
+    mean, sigma_diag, cost, resid_sq, dof = _estep(factors, gammas, Y, noise_var)
+    return Posterior(mean=mean, sigma_diag=sigma_diag, cost=float(cost),
+                     resid_sq=float(resid_sq), dof=float(dof))
+
+
+def _estep(factors, gammas, Y, noise_var):
+    """:func:`kronecker_posterior` as arrays where the data are, with no host read.
+
+    Returns ``mean``, ``sigma_diag`` and the 0-d arrays ``cost``, ``resid_sq`` and ``dof``;
+    ``noise_var`` may be a 0-d array. Numerically zero eigenvalues of ``B_i`` are set to 0
+    and their directions removed from ``V_i`` (instead of cutting the arrays, which needs
+    their count on the host): ``σ² + 0`` is exactly the eigenvalue of ``Σ_y`` there, so
+    ``log|Σ_y|`` and ``μ`` are those of the cut formulas. One ``eigh`` of ``M_i × M_i``
+    per factor, then a dozen mode products (GEMMs) and element-wise passes over ``N``.
+    """
     xp = array_namespace(Y, *factors)  # NumPy, or CuPy: the E-step runs where the data are
     n_targets = Y.shape[0]
     left, right, weights, spectra = [], [], [], []
     for A, g in zip(factors, gammas, strict=True):
         root = xp.sqrt(g)
         W = A * root  # A_i Γ_i^{1/2}
-        s2, U = xp.linalg.eigh(W @ W.conj().T)  # B_i = A_i Γ_i A_iᴴ = U_i Λ_i U_iᴴ
-        keep = s2 > _RANK_RTOL * max(A.shape) * max(float(s2[-1]), 0.0)  # numerically > 0
-        if not bool(keep.all()):
-            s2, U = s2[keep], U[:, keep]
-        V = W.conj().T @ U  # Γ_i^{1/2} A_iᴴ U_i
+        s2, U = _eigh(W @ W.conj().T)  # B_i = A_i Γ_i A_iᴴ = U_i Λ_i U_iᴴ
+        keep = s2 > _RANK_RTOL * max(A.shape) * xp.maximum(s2[-1], 0.0)  # numerically > 0
+        s2 = xp.where(keep, s2, 0.0)
+        V = (W.conj().T @ U) * keep  # Γ_i^{1/2} A_iᴴ U_i on the kept directions
         left.append(U.conj().T)
         right.append(root[:, None] * V)  # Γ_i A_iᴴ U_i
         weights.append(xp.abs(V) ** 2)
@@ -134,12 +153,45 @@ def kronecker_posterior(factors, gammas, Y, noise_var: float) -> Posterior:
     mean = mode_products(right, coeffs / denom)
     sigma_diag = outer(gammas) * xp.maximum(1.0 - mode_products(weights, 1.0 / denom), 0.0)
     resid = Y - mode_products(factors, mean)
-    n_meas = math.prod(A.shape[0] for A in factors)
-    logdet = float(xp.log(denom).sum()) + (n_meas - s2.size) * math.log(noise_var)
-    cost = n_targets * logdet + float(xp.vdot(Y, resid).real) / noise_var
-    return Posterior(mean=mean, sigma_diag=sigma_diag, cost=cost,
-                     resid_sq=float(xp.vdot(resid, resid).real),
-                     dof=float((s2 / denom).sum()))
+    logdet = xp.log(denom).sum()  # a dropped direction adds log σ²: the (M − R) log σ² term
+    cost = n_targets * logdet + xp.vdot(Y, resid).real / noise_var
+    return mean, sigma_diag, cost, xp.vdot(resid, resid).real, (s2 / denom).sum()
+
+
+def _eigh(B):
+    """``eigh`` of a small Hermitian matrix where it is faster: on the GPU, cuSOLVER's or
+    LAPACK's after a copy to the host, whichever :func:`_host_eigh_faster` measured."""
+    xp = array_namespace(B)
+    if xp is np or not _host_eigh_faster(B.shape[0], B.dtype.char):
+        return xp.linalg.eigh(B)
+    s2, U = np.linalg.eigh(to_host(B))
+    return xp.asarray(s2), xp.asarray(U)
+
+
+@functools.cache
+def _host_eigh_faster(m: int, char: str) -> bool:
+    """Whether LAPACK's ``eigh`` of an ``m × m`` matrix, with the copies to and from the
+    host, beats cuSOLVER's on this machine (measured once per size and type, best of 3):
+    cuSOLVER's ``syevd`` is a chain of small kernels, slow below a few hundred rows."""
+    import cupy
+
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((m, m)).astype(char)
+    B = cupy.asarray(W @ W.conj().T)
+
+    def best(fn):
+        fn()
+        times = []
+        for _ in range(3):
+            cupy.cuda.get_current_stream().synchronize()
+            start = time.perf_counter()
+            fn()
+            cupy.cuda.get_current_stream().synchronize()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    on_host = best(lambda: [cupy.asarray(a) for a in np.linalg.eigh(cupy.asnumpy(B))])
+    return on_host < best(lambda: cupy.linalg.eigh(B))
 
 
 def pruned_slices_wanted(factors, active, gammas, Yt, noise_var: float, is_complex: bool):
@@ -191,9 +243,12 @@ def pruned_slices_wanted(factors, active, gammas, Yt, noise_var: float, is_compl
 
 def _contract_except(D, vectors, axis: int):
     """``Σ_{n : n_axis = k} D_n Π_{j ≠ axis} v_j[n_j]`` for every ``k``."""
+    if D.ndim == 2:  # GEMVs, no transposed copy of D
+        return D @ vectors[1] if axis == 0 else vectors[0] @ D
+    xp = array_namespace(D)
     for j in reversed(range(D.ndim)):
         if j != axis:
-            D = np.tensordot(D, vectors[j], axes=([j], [0]))
+            D = xp.tensordot(D, vectors[j], axes=([j], [0]))
     return D
 
 
@@ -202,22 +257,25 @@ def _any_except(mask, axis: int):
     return mask.any(axis=tuple(j for j in range(mask.ndim) if j != axis))
 
 
-def _kron_relative_change(new, old) -> float:
-    """``‖⊗new_i − ⊗old_i‖ / ‖⊗old_i‖`` from inner products of the factors."""
-    nn = math.prod(float(a @ a) for a in new)
-    oo = math.prod(float(b @ b) for b in old)
-    no = math.prod(float(a @ b) for a, b in zip(new, old, strict=True))
-    return math.sqrt(max(nn + oo - 2 * no, 0.0) / oo)
+def _kron_relative_change(new, old):
+    """``‖⊗new_i − ⊗old_i‖ / ‖⊗old_i‖`` from inner products of the factors (a 0-d array
+    where the factors are: no host read)."""
+    xp = array_namespace(*new, *old)
+    nn = math.prod(a @ a for a in new)
+    oo = math.prod(b @ b for b in old)
+    no = math.prod(a @ b for a, b in zip(new, old, strict=True))
+    return xp.sqrt(xp.maximum(nn + oo - 2 * no, 0.0) / oo)
 
 
 def _normalise(gammas):
     """Unit-norm factors ``1 … I−1``; the scale goes into the last one (reference)."""
+    xp = array_namespace(*gammas)
     scale = 1.0
     out = []
     for g in gammas[:-1]:
-        norm = float(np.linalg.norm(g))
+        norm = xp.sqrt(g @ g)
         out.append(g / norm)
-        scale *= norm
+        scale = scale * norm
     return out + [gammas[-1] * scale]
 
 
@@ -242,6 +300,68 @@ def _am_step(D, gammas, couplings):
         if _kron_relative_change(gammas, old) < _INNER_TOL:
             break
     return gammas
+
+
+def _safe_inverse(g, mask):
+    """``1 / max(g, tiny)`` on ``mask``, 0 elsewhere (one fused kernel on the GPU)."""
+    xp = array_namespace(g)
+    if xp is np:
+        return np.where(mask, 1.0 / np.maximum(g, np.finfo(float).tiny), 0.0)
+    return _cupy_safe_inverse()(g, mask)
+
+
+@functools.cache
+def _cupy_safe_inverse():
+    import cupy
+
+    return cupy.ElementwiseKernel("float64 g, bool m", "float64 out",
+                                  "out = m ? 1.0 / max(g, 2.2250738585072014e-308) : 0.0",
+                                  "sparserec_sbl_safe_inverse")
+
+
+def _am_step_device(D, gammas, masks, also=None):
+    """:func:`_am_step` on full-size factors (``masks`` mark the active entries; pruned
+    ones hold 0) for arrays on the GPU, with one host read per ``_CHECK_EVERY`` passes.
+
+    A pass is one GEMV and one fused element-wise kernel per factor. The factors are not
+    normalised between passes (``⊗γ_i``, all that the updates and the stopping rule see,
+    does not depend on how the scale is shared); the relative changes of the passes of a
+    chunk are computed together, and the result is the iterate of the first pass below
+    the tolerance, as in the host loop. ``also`` (a 0-d bool array) is read with the
+    first flags, saving a host read; returns the factors and its value.
+    """
+    xp = array_namespace(D, *gammas)
+    counts = [m.sum() for m in masks]
+    share = [c / math.prod(counts) for c in counts]  # |active_i| / Π |active_j|
+    inv = [_safe_inverse(g, m) for g, m in zip(gammas, masks, strict=True)]
+    also_value, done = None, 0
+    while done < _INNER_MAX_ITER:
+        chunk, current = [], gammas
+        for _ in range(min(_CHECK_EVERY, _INNER_MAX_ITER - done)):
+            current = list(current)
+            for i in range(D.ndim):
+                current[i] = _contract_except(D, inv, i) * share[i]
+                inv[i] = _safe_inverse(current[i], masks[i])
+            chunk.append(current)
+        done += len(chunk)
+        olds = [gammas] + chunk[:-1]
+        nn, oo, no = 1.0, 1.0, 1.0  # per pass: ‖⊗new‖², ‖⊗old‖², ⟨⊗new, ⊗old⟩
+        for i in range(D.ndim):
+            new_i = xp.stack([c[i] for c in chunk])
+            old_i = xp.stack([o[i] for o in olds])
+            nn = nn * (new_i * new_i).sum(axis=1)
+            oo = oo * (old_i * old_i).sum(axis=1)
+            no = no * (new_i * old_i).sum(axis=1)
+        below = xp.sqrt(xp.maximum(nn + oo - 2 * no, 0.0) / oo) < _INNER_TOL
+        if also is not None and also_value is None:  # one transfer for both
+            flags = to_host(xp.concatenate([below, xp.reshape(also, (1,))]))
+            below, also_value = flags[:-1], bool(flags[-1])
+        else:
+            below = to_host(below)
+        if below.any():
+            return _normalise(chunk[int(np.argmax(below))]), also_value
+        gammas = chunk[-1]
+    return _normalise(gammas), also_value
 
 
 def _svd_step(D, couplings):
@@ -401,10 +521,15 @@ class KroneckerSBL(SBLRegressorMixin):
         Stop when ``‖γ_new − γ_old‖ / ‖γ_old‖ < tol``.
     backend : {"auto", "numpy", "numba", "cupy"}, default="auto"
         ``"numba"`` runs the AM inner loop (uncoupled factors) as a compiled kernel; the
-        rest is BLAS-bound NumPy either way. ``"cupy"`` runs the E-step on the GPU (the
-        batched mode products over all measurement vectors, the small eigendecompositions
-        and ``diag Σ``) and the M-step on the host (numba when installed); computations are
-        in float64 (complex128) whatever the input precision. CuPy input gives CuPy
+        rest is BLAS-bound NumPy either way. ``"cupy"`` keeps the whole EM loop on the
+        GPU for ``"am"`` without coupling: the E-step as mode products (GEMMs over all
+        measurement vectors) and element-wise passes, the AM M-step as GEMVs, pruning by
+        masks, one host read per iteration; the small ``M_i × M_i`` eigendecompositions
+        run by cuSOLVER or, where measured faster (a copy each way), LAPACK. The other
+        variants run the E-step on the GPU and the M-step on the host. Same iterates as
+        the CPU up to rounding; float64 (complex128) whatever the input precision. The
+        GPU pays from about ``N = 2^16`` coefficients with one measurement vector, or
+        with many measurement vectors (see the backends page). CuPy input gives CuPy
         ``coef_``/``gamma_``; NumPy input with ``"cupy"`` gives NumPy.
     random_state : None
         Unused (the algorithm is deterministic); kept for the shared API.
@@ -604,9 +729,13 @@ class KroneckerSBL(SBLRegressorMixin):
         # start-up and synchronisation cost more than the products (scikit-learn's KMeans
         # loop does the same); the limit is at most n_threads, see utils.threads
         with blas_limits(1):
-            active, gammas, sigma2, converged, shift = self._em(
-                factors, Yt, variant, noise_var, prune_tol, full_couplings,
-                scaling.cost_offset(n_meas, n_targets))
+            offset = scaling.cost_offset(n_meas, n_targets)
+            if self._device_loop(variant, full_couplings):
+                active, gammas, sigma2, converged, shift = self._em_device(
+                    factors, Yt, noise_var, prune_tol, offset)
+            else:
+                active, gammas, sigma2, converged, shift = self._em(
+                    factors, Yt, variant, noise_var, prune_tol, full_couplings, offset)
             sub = [A[:, xp.asarray(a)] for A, a in zip(factors, active, strict=True)]
             post = kronecker_posterior(sub, [xp.asarray(g) for g in gammas], Yt - shift, sigma2)
             mean = post.mean
@@ -631,6 +760,16 @@ class KroneckerSBL(SBLRegressorMixin):
         else:
             self._set_convergence(len(self.history_), converged)
         return self
+
+    #: run :meth:`_em_device` (``None``: on the GPU backend); tests set it on the CPU
+    _device_em = None
+
+    def _device_loop(self, variant, couplings) -> bool:
+        """Whether the EM loop keeps its state on the device (AM without coupling: the
+        M-step is then array operations; coupling's NNLS and the SVD variant's top
+        eigenvectors stay on the host)."""
+        wanted = self.backend_ == "cupy" if self._device_em is None else self._device_em
+        return wanted and variant == "am" and all(c is None for c in couplings)
 
     def _em(self, factors, Yt, variant, noise_var, prune_tol, full_couplings, offset):
         """EM iterations; returns the active indices and ``γ_i`` per factor, ``σ²``, whether
@@ -702,6 +841,103 @@ class KroneckerSBL(SBLRegressorMixin):
                 active[i] = np.append(active[i], k)[order]
                 gammas[i] = np.append(gammas[i], g)[order]
         return active, gammas, sigma2, False, shift
+
+    def _em_device(self, factors, Yt, noise_var, prune_tol, offset):
+        """:meth:`_em` for AM without coupling with the state kept where the data are.
+
+        For the GPU: full-size factors with a mask of active entries (pruned ones hold
+        ``γ = 0``; nothing changes shape, so nothing waits for the host), the E-step of
+        :func:`_estep`, the M-step of :func:`_am_step_device`, pruning and ``σ²`` as
+        array operations. One host read per EM iteration (the M-step's stopping flags,
+        with the previous iteration's convergence flag); when that flag is set, this
+        iteration's work is dropped and the converged state goes through the same
+        re-test of pruned slices as on the host. Same iterates as :meth:`_em` up to
+        rounding.
+        """
+        xp = array_namespace(Yt, *factors)
+        shapes = [A.shape for A in factors]
+        n_targets = Yt.shape[0]
+        Y = Yt.reshape(n_targets, -1).T
+        energies = [xp.sum(xp.abs(A) ** 2, axis=0) for A in factors]
+        gammas = [xp.asarray(g) for g in _normalise([initial_gamma(to_host(e))
+                                                     for e in energies])]
+        learn_noise = noise_var is None
+        sigma2 = xp.asarray(initial_noise_var(Y) if learn_noise else float(noise_var))
+        floor = noise_floor(Y)
+        shift = xp.zeros((n_targets,) + (1,) * (Yt.ndim - 1))
+        if not bool(xp.any(Y)):  # y = 0: x = 0, nothing to learn
+            return ([np.arange(n) for _, n in shapes],
+                    [np.zeros(n) for _, n in shapes], float(sigma2), True, shift)
+        masks = [xp.ones(n, dtype=bool) for _, n in shapes]
+        is_complex = bool(xp.iscomplexobj(Yt)) or any(bool(xp.iscomplexobj(A)) for A in factors)
+        threshold = math.log(math.prod(n for _, n in shapes))  # significant(): gain > ln N
+        n_meas = math.prod(m for m, _ in shapes)
+        costs = []
+        previous = None  # (state, unread convergence flag) of the last iteration
+        while True:
+            if previous is not None and len(costs) == self.max_iter:
+                if not bool(previous[1]):
+                    return self._device_result(previous[0], costs, False)
+                state, back = self._converged_device(factors, Yt, previous[0], is_complex)
+                return self._device_result(state if back is None else back, costs,
+                                           back is None)
+            mean, sigma_diag, cost, resid_sq, dof = _estep(factors, gammas, Yt - shift, sigma2)
+            mean_sq = xp.mean(xp.abs(mean) ** 2, axis=0)
+            relevant = evidence_gain(evidence_ratio(mean_sq, sigma_diag, outer(gammas)),
+                                     n_targets, is_complex) > threshold  # significant()
+            new, stop = _am_step_device(mean_sq + sigma_diag, gammas, masks,
+                                        None if previous is None else previous[1])
+            if stop:  # the previous iteration converged: drop this one's work
+                state, back = self._converged_device(factors, Yt, previous[0], is_complex)
+                if back is None:
+                    return self._device_result(state, costs, True)
+                gammas, masks, sigma2, shift = back
+                previous = None
+                continue
+            costs.append(cost + offset)
+            if self.fit_intercept:  # as in _em: b = mean(y − A μ)
+                resid = Yt - mode_products(factors, mean)
+                shift = resid.reshape(n_targets, -1).mean(axis=1).reshape(shift.shape)
+            if learn_noise:  # update_noise_var, on the device
+                sigma2 = xp.maximum((resid_sq + n_targets * sigma2 * dof)
+                                    / (n_meas * n_targets), floor)
+            per = [g * e for g, e in zip(new, energies, strict=True)]  # factor_scores
+            tops = [p.max() for p in per]
+            keep = []
+            for i, (p, tol, m) in enumerate(zip(per, prune_tol, masks, strict=True)):
+                score = p * math.prod(t for j, t in enumerate(tops) if j != i)
+                # keep_after_pruning, on the active entries
+                keep.append(m & ((score >= tol * score.max()) | _any_except(relevant, i)))
+            new = [xp.where(k, g, 0.0) for g, k in zip(new, keep, strict=True)]
+            previous = ((new, keep, sigma2, shift),
+                        _kron_relative_change(new, gammas) < self.tol)
+            gammas, masks = new, keep
+
+    def _converged_device(self, factors, Yt, state, is_complex):
+        """The re-test of pruned slices at convergence (:func:`pruned_slices_wanted`):
+        ``(state, None)`` to stop, or ``(state, new state)`` with the slice taken back."""
+        gammas, masks, sigma2, shift = state
+        xp = array_namespace(Yt, *factors)
+        active = [np.flatnonzero(to_host(m)) for m in masks]
+        back = pruned_slices_wanted(factors, active, [to_host(g)[a] for g, a in zip(
+            gammas, active, strict=True)], Yt - shift, float(sigma2), is_complex)
+        if back is None:
+            return state, None
+        i, k, g = back
+        gammas, masks = list(gammas), list(masks)
+        gammas[i] = xp.where(xp.arange(gammas[i].size) == k, g, gammas[i])
+        masks[i] = masks[i] | (xp.arange(masks[i].size) == k)
+        return state, (gammas, masks, sigma2, shift)
+
+    def _device_result(self, state, costs, converged):
+        """What :meth:`_em` returns, from the device state; ``history_`` in one read."""
+        gammas, masks, sigma2, shift = state
+        xp = array_namespace(*gammas)
+        if costs:
+            self.history_.extend(float(c) for c in to_host(xp.stack(costs)))
+        active = [np.flatnonzero(to_host(m)) for m in masks]
+        return (active, [to_host(g)[a] for g, a in zip(gammas, active, strict=True)],
+                float(sigma2), converged, shift)
 
     def _m_step(self, variant, D, gammas, couplings):
         if variant == "svd":
