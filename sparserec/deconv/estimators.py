@@ -210,12 +210,19 @@ class _RiskWeight:
         nu = image.size * sigma**2 / max(float(xp.vdot(data, data)), 1e-300)
         h2 = xp.abs(transfer_function(xp.asarray(psf, dtype=np.float64), self.shape,
                                       real=False)) ** 2
-        self.w2 = 1.0 / (h2 + nu)
+        self.w2 = 1.0 / (h2 + nu)  # even in frequency: its real-FFT half serves
+        self._w2_half = self.w2[:, : self.shape[1] // 2 + 1]
 
     def _apply_w2(self, z):
         if self.w2 is None:
             return z
-        return self.fft.ifft2(self.fft.fft2(z) * self.w2).real
+        return self.fft.irfft2(self.fft.rfft2(z) * self._w2_half, s=self.shape)
+
+    def inner(self, a, b) -> float:
+        """``⟨M a, W² M b⟩`` (``M`` the mask of valid pixels)."""
+        if self.mask is not None:
+            a, b = a * self.mask, b * self.mask
+        return float(self.xp.vdot(a, self._apply_w2(b)).real)
 
     def risk(self, residual, change, probe, sigma, eps) -> float:
         xp = self.xp
@@ -227,6 +234,28 @@ class _RiskWeight:
         fit = float(xp.vdot(residual, self._apply_w2(residual)).real)
         div = float(xp.vdot(self._apply_w2(probe), change).real) / eps
         return fit - sigma**2 * trace + 2 * sigma**2 * div
+
+
+def _sure_mix(filters, weights, sigmas, eps, probes, data, first, second) -> float:
+    """The weight ``a ∈ [0, 1]`` of least SURE for the estimate ``a x̂₁ + (1 − a) x̂₂``.
+
+    ``first`` and ``second`` hold, per band, the predictions ``(H x̂(y), H x̂(y + εb))``
+    of the two estimates. The residual and the Monte-Carlo divergence of the mixture are
+    the mixtures of theirs, so its SURE is a quadratic in ``a``, minimised in closed form
+    (the SURE-LET principle of Blu & Luisier [10]_, used for deconvolution by Xue,
+    Luisier & Blu [11]_).
+    """
+    slope, curvature = 0.0, 0.0
+    for b, f in enumerate(filters):
+        (p1, q1), (p2, q2) = first[b], second[b]
+        e = p1 - p2
+        r2 = p2 - data[b]
+        div = f.inner(probes[b], (q1 - p1) - (q2 - p2)) / eps[b]
+        slope += weights[b] * (f.inner(e, r2) + sigmas[b] ** 2 * div)
+        curvature += weights[b] * f.inner(e, e)
+    if curvature <= 0:
+        return 1.0
+    return float(min(max(-slope / curvature, 0.0), 1.0))
 
 
 class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator):
@@ -332,27 +361,36 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
             candidates = candidates[:1]
         values = []
         if k_sigma is None:
-            wavelet, n_stages, state, table, reached = self._select_by_sure(
+            chosen, table = self._select_by_sure(
                 images, psfs, ratios, weights, sigmas, frame, shape, offset, candidates,
                 x, run, backend)
-            transform = self._transform(wavelet, shape, backend, dtype)
-            if state is None:  # chosen on a crop: the same path on the whole image
-                unit = xp.asarray(self._thresholds(transform, model, sigmas,
-                                                   np.ones(self.n_scales - 1), analysis))
-                state = SolverState(x=x)
-                for stage in range(n_stages):
-                    steps = (i for _, i in zip(range(self._stage_length(stage)), iterations,
-                                               strict=False))
-                    state = run(model, transform, (sure_k(stage) * unit).astype(dtype),
-                                state, steps, 0.0, values.append)
-            else:
-                values = table.pop("history")
-            table = table["rows"]
-            state.converged = reached  # the path stopped past the risk's minimum
-            k_sigma = np.full(self.n_scales - 1, sure_k(n_stages - 1))
+            parts = []
+            for c in chosen:
+                transform = self._transform(c.wavelet, shape, backend, dtype)
+                state = c.state
+                if state is None:  # chosen on a crop: the same path on the whole image
+                    unit = xp.asarray(self._thresholds(transform, model, sigmas,
+                                                       np.ones(self.n_scales - 1), analysis))
+                    state, c.history = SolverState(x=x.copy()), []
+                    for stage in range(c.n_stages):
+                        steps = (i for _, i in zip(range(self._stage_length(stage)),
+                                                   iterations, strict=False))
+                        state = run(model, transform, (sure_k(stage) * unit).astype(dtype),
+                                    state, steps, 0.0, c.history.append)
+                state.converged = c.reached  # the path stopped past the risk's minimum
+                parts.append((c, transform, state))
+            main, transform, state = max(parts, key=lambda part: part[0].weight)
+            values = main.history
+            wavelet = "+".join(c.wavelet for c in chosen)
+            mix = {c.wavelet: c.weight for c in chosen}
+            if len(parts) > 1:  # the SURE-weighted mixture of the two paths' iterates
+                state = SolverState(x=sum(c.weight * s.x for c, _, s in parts),
+                                    n_iter=max(s.n_iter for _, _, s in parts),
+                                    converged=all(s.converged for _, _, s in parts))
+            k_sigma = np.full(self.n_scales - 1, sure_k(main.n_stages - 1))
             first_pass = 1  # the path was the first pass
         else:
-            wavelet, table = candidates[0], []
+            wavelet, table, mix = candidates[0], [], {candidates[0]: 1.0}
             transform = self._transform(wavelet, shape, backend, dtype)
             state = SolverState(x=x)
             first_pass = 0
@@ -388,7 +426,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         history = [float(v) for v in to_host(xp.stack(values))] if values else []
         return Bunch(image=image, models=models, n_iter=state.n_iter,
                      converged=state.converged, history=history, wavelet=wavelet,
-                     k_sigma=[float(k) for k in k_sigma], sure=table)
+                     k_sigma=[float(k) for k in k_sigma], sure=table, mix=mix)
 
     def _transform(self, wavelet, shape, backend, dtype):
         return make_transform(wavelet, shape, self.n_scales, self.decimated, backend, dtype)
@@ -404,14 +442,16 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
 
     def _select_by_sure(self, images, psfs, ratios, weights, sigmas, frame, shape, offset,
                         candidates, x0, run, backend):
-        """The dictionary and the stopping point of least Monte-Carlo SURE along the
-        continuation path (see the Notes).
+        """The dictionaries, their weights and their stopping points of least
+        Monte-Carlo SURE along the continuation path (see the Notes).
 
-        Returns ``(wavelet, n_stages, state, table, reached)``: the chosen wavelet, the
-        number of path stages of the chosen iterate, its solver state (``None`` when the
-        choice was made on a crop of a larger image), ``{"rows": [(wavelet, k, n_iter,
-        SURE), ...], "history": objective values of the chosen path}``, and whether the
-        path went past the risk's minimum (rather than running out of ``max_iter``).
+        Returns ``(chosen, rows)``: for each dictionary of nonzero weight in the
+        mixture of least SURE (see :func:`_sure_mix`), a Bunch of its ``wavelet``,
+        ``weight``, the ``n_stages`` of its iterate of least SURE, that iterate's solver
+        ``state`` (``None`` when the choice was made on a crop of a larger image), the
+        objective ``history`` of its path and whether the path ``reached`` past the
+        risk's minimum (rather than running out of ``max_iter``); and the
+        ``(wavelet, k, n_iter, SURE)`` rows of every stage.
         """
         xp = get_namespace(backend)
         dtype = np.float32
@@ -445,7 +485,8 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                                                np.ones(self.n_scales - 1), analysis))
             paths.append(Bunch(wavelet=wavelet, transform=transform, unit=unit, risks=[],
                                states=[SolverState(x=x.copy()) for x in starts],
-                               history=[], best=None, done=False, reached=False))
+                               history=[], best=None, preds=None, done=False,
+                               reached=False))
         for stage in range(max_stages):
             active = [c for c in paths if not c.done]
             if not active:
@@ -458,21 +499,34 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                 c.states[1] = run(twin, c.transform, lam, c.states[1], steps, 0.0,
                                   lambda v: None)
                 risk = 0.0
-                for b, (p1, p2) in enumerate(zip(model.apply(c.states[0].x),
-                                                 twin.apply(c.states[1].x), strict=True)):
+                preds = list(zip(model.apply(c.states[0].x), twin.apply(c.states[1].x),
+                                 strict=True))
+                for b, (p1, p2) in enumerate(preds):
                     risk += weights[b] * filters[b].risk(p1 - model.data[b], p2 - p1,
                                                           probes[b], sigmas[b], eps[b])
                 rows.append((c.wavelet, sure_k(stage), c.states[0].n_iter, risk))
                 c.risks.append(risk)
                 if c.best is None or risk < c.best[0]:
                     c.best = (risk, stage, None if x0 is None else _copy_state(c.states[0]))
+                    c.preds = preds
                 elif stage - c.best[1] >= SURE_PATIENCE:  # past the risk's minimum
                     c.done = c.reached = True
-        win = min(paths, key=lambda c: c.best[0])
-        n_stages = win.best[1] + 1
-        n_iter = sum(self._stage_length(i) for i in range(n_stages))
-        return (win.wavelet, n_stages, win.best[2],
-                {"rows": rows, "history": win.history[:n_iter]}, win.reached)
+        mix = [1.0] + [0.0] * (len(paths) - 1)
+        if len(paths) == 2:
+            a = _sure_mix(filters, weights, sigmas, eps, probes, model.data,
+                          paths[0].preds, paths[1].preds)
+            mix = [a, 1.0 - a]
+        else:
+            mix = [1.0]
+        chosen = []
+        for c, weight in zip(paths, mix, strict=True):
+            if weight > 0:
+                n_stages = c.best[1] + 1
+                n_iter = sum(self._stage_length(i) for i in range(n_stages))
+                chosen.append(Bunch(wavelet=c.wavelet, weight=weight, n_stages=n_stages,
+                                    state=c.best[2], history=c.history[:n_iter],
+                                    reached=c.reached))
+        return chosen, rows
 
     def _stage_length(self, stage: int) -> int:
         """Iterations of stage ``stage`` of the SURE path (``max_iter`` honoured)."""
@@ -512,6 +566,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         else:
             self._set_convergence(res.n_iter, res.converged)
         self.wavelet_ = res.wavelet
+        self.wavelet_weights_ = res.mix
         self.threshold_ = res.k_sigma[0] if len(set(res.k_sigma)) == 1 else res.k_sigma
         self.sure_path_ = {w: np.array([row[1:] for row in res.sure if row[0] == w])
                            for w in dict.fromkeys(row[0] for row in res.sure)}
@@ -534,8 +589,8 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
 
 _SHARED_DOC = """
     wavelet : str, default="auto"
-        ``"auto"`` (the starlet or the stationary Haar frame, whichever has the lower
-        SURE, see the Notes; the starlet with a numeric ``k_sigma``), ``"starlet"``
+        ``"auto"`` (the starlet, the stationary Haar frame or a mixture of both, whichever
+        has the lower SURE, see the Notes; the starlet with a numeric ``k_sigma``), ``"starlet"``
         (isotropic undecimated B3-spline wavelet: point sources, blobs), ``"haar"``
         (stationary Haar frame, three orientations: edges, textures) or the name of
         another orthogonal PyWavelets wavelet (``"db2"``, ``"sym4"``, …). The choice
@@ -606,9 +661,12 @@ _NOTES = """
 
     estimates the risk ``E‖W H(x̂ − x)‖²`` of that iterate without the truth (Stein 1981
     [7]_). A path ends two stages past its minimum (or at ``max_iter``), and the iterate
-    of least risk over the dictionaries is returned as is: SURE chooses the threshold and
-    the stopping point together, as the recursive risk estimate of Vonesch, Ramani &
-    Unser [9]_ does for thresholded Landweber iterations. ``W`` is the Wiener inverse of
+    of least risk of each dictionary is kept as is: SURE chooses the threshold and the
+    stopping point together, as the recursive risk estimate of Vonesch, Ramani & Unser
+    [9]_ does for thresholded Landweber iterations. With ``wavelet="auto"`` the result is
+    the mixture ``a x̂_starlet + (1 − a) x̂_haar`` of the two, ``a ∈ [0, 1]`` of least SURE
+    (a quadratic in ``a``: the SURE-LET principle of Blu & Luisier [10]_, as in the
+    multi-Wiener SURE-LET deconvolution of Xue, Luisier & Blu [11]_). ``W`` is the Wiener inverse of
     the blur for a white object, ``|Ŵ|² = 1/(|ĥ|² + Nσ²/‖y‖²)``, so that the risk weighs
     the object's error at the frequencies the data resolve (the generalised SURE idea of
     Eldar [8]_; ``W = I`` would measure only the blurred image's error). The full table
@@ -641,6 +699,10 @@ _REFERENCES = """
     .. [9] C. Vonesch, S. Ramani, M. Unser, "Recursive risk estimation for non-linear
        image deconvolution with a wavelet-domain sparsity constraint", Proc. IEEE
        ICIP (2008).
+    .. [10] T. Blu, F. Luisier, "The SURE-LET approach to image denoising", IEEE Trans.
+       Image Process. 16 (2007) 2778.
+    .. [11] F. Xue, F. Luisier, T. Blu, "Multi-Wiener SURE-LET deconvolution", IEEE Trans.
+       Image Process. 22 (2013) 1954.
 """
 
 
@@ -678,9 +740,13 @@ class WaveletDeconvolution(_SparseDeconvolution):
     noise_sigma_ : float
         The noise level used (given or estimated).
     wavelet_ : str
-        The dictionary used (the choice of ``wavelet="auto"``).
+        The dictionary used (the choice of ``wavelet="auto"``): ``"starlet"``, ``"haar"``
+        or ``"starlet+haar"`` for a mixture of the two paths' iterates.
+    wavelet_weights_ : dict
+        ``{wavelet: weight}`` of the mixture (one entry of weight 1 without one).
     threshold_ : float or list of float
-        The ``k_sigma`` used (the choice of ``k_sigma="sure"``).
+        The ``k_sigma`` used (the choice of ``k_sigma="sure"``: the threshold at the
+        returned iterate of the path of largest weight).
     sure_path_ : dict
         ``{wavelet: array of (k, iterations, SURE) rows}``, one row per stage of the path
         of every candidate tried (empty for a given ``k_sigma``).
