@@ -84,13 +84,13 @@ _AUTO_WAVELETS = ("starlet", "haar")
 # SURE_K_MIN, then stay there; the Monte-Carlo SURE (probe size SURE_EPS·σ) is read at the
 # end of every stage, and a path ends SURE_PATIENCE stages after its minimum. Images
 # larger than SURE_SIZE on a side choose on their central SURE_SIZE crop (a bound on the
-# cost of the choice; the benchmark matrix's crops are this size).
+# cost of the choice).
 SURE_K0 = 4.0
 SURE_K_MIN = 0.5
 SURE_STAGE = 10
 SURE_PATIENCE = 2
 SURE_EPS = 0.1
-SURE_SIZE = 192
+SURE_SIZE = 256
 
 
 def sure_k(stage: int) -> float:
@@ -672,8 +672,8 @@ _NOTES = """
     the blur for a white object, ``|Ŵ|² = 1/(|ĥ|² + Nσ²/‖y‖²)``, so that the risk weighs
     the object's error at the frequencies the data resolve (the generalised SURE idea of
     Eldar [8]_; ``W = I`` would measure only the blurred image's error). The full table
-    is ``sure_path_``. An image larger than 192 pixels on a side chooses on its central
-    192² crop (the risk per pixel of a sample of the image) and then runs the chosen
+    is ``sure_path_``. An image larger than 256 pixels on a side chooses on its central
+    256² crop (the risk per pixel of a sample of the image) and then runs the chosen
     path, without the probe, on the whole image — the path of larger weight only.
     Unlike Akhaury et al., who denoise a Tikhonov deconvolution with a neural network,
     the prior here is classical sparsity; their support-based debiasing step is kept as
