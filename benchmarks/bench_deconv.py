@@ -176,9 +176,18 @@ def main(argv=None):
                         default=("hubble", "camera", "sky", "speed"), help="sections to run")
     parser.add_argument("--matrix", action="store_true",
                         help="defaults on images x PSFs x noise levels against oracle baselines")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="--matrix: cells run in this many processes (one thread each)")
+    parser.add_argument("--json", help="--matrix: also write the rows to this JSON file")
     args = parser.parse_args(argv)
     if args.matrix:
-        return matrix(args.quick)
+        rows = matrix(args.quick, jobs=args.jobs)
+        if args.json:
+            import json
+
+            with open(args.json, "w") as fh:
+                json.dump(rows, fh, indent=1, default=float)
+        return rows
     warnings.simplefilter("ignore")  # unconverged baselines/solvers are reported by numbers
     crop = (slice(150, 406), slice(150, 406)) if args.quick else (slice(None), slice(None))
     size = 256 if args.quick else 512
@@ -305,19 +314,33 @@ def matrix_cell(name, pname, psf, noise, size, seed, settings=None):
             if name == "stars" else float("nan")}
 
 
-def matrix(quick: bool, settings=None):
+def _matrix_job(args):
+    import sparserec
+
+    with sparserec.config_context(n_threads=1):
+        return matrix_cell(*args)
+
+
+def matrix(quick: bool, settings=None, jobs: int = 1):
     size = 128 if quick else 192
     images = ("hubble", "stars", "camera", "brick") if quick else \
         ("hubble", "stars", "sky", "camera", "brick", "text")
     noises = (0.02,) if quick else MATRIX_NOISE
+    cells = [(name, pname, make_psf(), noise, size) for name in images
+             for pname, make_psf in MATRIX_PSFS.items() for noise in noises]
+    cells = [cell + (seed, settings) for seed, cell in enumerate(cells)]
+    if jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(jobs) as pool:
+            results = pool.map(_matrix_job, cells)
+    else:
+        results = map(_matrix_job, cells)
     rows = []
-    for name in images:
-        for pname, make_psf in MATRIX_PSFS.items():
-            for noise in noises:
-                row = matrix_cell(name, pname, make_psf(), noise, size, len(rows), settings)
-                rows.append(row)
-                print("  " + "  ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                                       for k, v in row.items()), flush=True)
+    for row in results:
+        rows.append(row)
+        print("  " + "  ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in row.items()), flush=True)
     margins = np.array([r["margin (dB)"] for r in rows])
     print(format_table(rows, indent=2))
     edge = max(abs(r["interior - full"]) for r in rows)

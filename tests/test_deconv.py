@@ -711,13 +711,13 @@ def test_accelerated_richardson_lucy_edges_stop_and_tv():
 
 # ---------------------------------------------------------------------------- defaults
 def test_default_choice_is_recorded_converges_and_beats_oracle_under_motion_blur():
-    """The defaults (SURE-chosen dictionary and threshold, stopping on iterate and
-    objective) converge without a warning, record their choice, and beat the oracle-tuned
-    scikit-image baselines on a photograph blurred by a 9-pixel motion."""
+    """The defaults (dictionary and stopping point of the threshold path chosen by SURE)
+    stop past the risk's minimum without a warning, record their choice, and beat the
+    oracle-tuned scikit-image baselines on a photograph blurred by a 9-pixel motion."""
     import warnings
 
     from sparserec.base import ConvergenceWarning
-    from sparserec.deconv.estimators import SURE_GRID
+    from sparserec.deconv.estimators import SURE_PATIENCE, SURE_STAGE, sure_k
 
     scene = load_image("camera")[150:278, 150:278].astype(float)
     psf = np.pad(np.full((1, 9), 1 / 9), ((4, 4), (0, 0)))
@@ -728,12 +728,19 @@ def test_default_choice_is_recorded_converges_and_beats_oracle_under_motion_blur
         warnings.simplefilter("error", ConvergenceWarning)
         est = WaveletDeconvolution(psf).fit(y)
     assert est.converged_ and est.n_iter_ < est.max_iter
-    assert est.wavelet_ in ("starlet", "haar") and est.threshold_ in SURE_GRID
+    weights = est.wavelet_weights_
+    assert est.wavelet_ == "+".join(weights) and sum(weights.values()) == pytest.approx(1)
     assert sorted(est.sure_path_) == ["haar", "starlet"]
-    table = est.sure_path_[est.wavelet_]
-    np.testing.assert_array_equal(table[:, 0], SURE_GRID)
-    assert table[list(SURE_GRID).index(est.threshold_), 1] == \
-        min(t[:, 1].min() for t in est.sure_path_.values())
+    main = max(weights, key=weights.get)
+    for wavelet, table in est.sure_path_.items():  # rows (k, iterations, SURE) per stage
+        stages = np.arange(len(table))
+        np.testing.assert_array_equal(table[:, 0], [sure_k(i) for i in stages])
+        np.testing.assert_array_equal(table[:, 1], (stages + 1) * SURE_STAGE)
+        chosen = int(np.argmin(table[:, 2]))
+        assert len(table) == chosen + 1 + SURE_PATIENCE  # the path ended past the minimum
+        if wavelet == main:
+            assert (est.threshold_, len(est.history_)) == (table[chosen, 0],
+                                                           table[chosen, 1])
     ours = psnr(truth, est.image_)
     wiener = max(psnr(truth, wiener_deconvolution(y, psf, b)) for b in np.logspace(-4, 0, 9))
     rl = max(psnr(truth, richardson_lucy_deconvolution(y, psf, n)) for n in (5, 10, 20, 40))
@@ -741,6 +748,102 @@ def test_default_choice_is_recorded_converges_and_beats_oracle_under_motion_blur
     # a numeric k_sigma is the classical rule, with the starlet for wavelet="auto"
     fixed = WaveletDeconvolution(psf, k_sigma=3.0, max_iter=20).fit(y)
     assert (fixed.wavelet_, fixed.threshold_, fixed.sure_path_) == ("starlet", 3.0, {})
+
+
+def _path_risks(monkeypatch, y, psf, clean, **params):
+    """Fit with the defaults, recording for every stage of the SURE path its SURE and
+    its true Wiener-weighted risk (the blurred object ``clean`` is known here)."""
+    import sparserec.deconv.estimators as E
+
+    original = E._RiskWeight.risk
+    pairs = []
+    scale = np.abs(y).max()
+
+    def risk(self, residual, change, probe, s, eps):
+        value = original(self, residual, change, probe, s, eps)
+        e = residual + (y - clean) / scale  # H x̂ − H x, in the solver's units
+        pairs.append((value, float(np.vdot(e, self._apply_w2(e)).real)))
+        return value
+
+    monkeypatch.setattr(E._RiskWeight, "risk", risk)
+    est = WaveletDeconvolution(psf, **params).fit(y)
+    return est, np.array(pairs)
+
+
+@pytest.mark.parametrize("image", ["camera", "stars"])
+def test_sure_stopping_point_is_near_the_oracle_stopping_point(monkeypatch, image):
+    """Along the path, the iterate of least SURE has a true (weighted) risk within 10 %
+    of the best iterate's, which only an oracle knowing the object could pick."""
+    psf = gaussian_psf(15, fwhm=3.5)
+    if image == "camera":
+        scene = load_image("camera")[200:296, 200:296].astype(float)
+    else:
+        scene = make_sky_field((96, 96), n_stars=12, flux_range=(5, 50),
+                               random_state=3).image
+    clean = _nonperiodic_blur(scene, psf, 15)
+    y = clean + 0.01 * np.ptp(clean) * np.random.default_rng(1).standard_normal(clean.shape)
+    est, pairs = _path_risks(monkeypatch, y, psf, clean, max_iter=200)
+    sure, true = pairs.T
+    assert true[np.argmin(sure)] <= 1.1 * true.min()
+    rows = np.concatenate(list(est.sure_path_.values()))
+    np.testing.assert_allclose(np.sort(rows[:, 2]), np.sort(sure))
+
+
+def test_sure_mix_weight_minimises_the_sure_of_the_mixture(rng):
+    """The closed-form weight of two estimates is the minimiser, over a fine grid of
+    ``a``, of the SURE computed directly for the mixed estimate."""
+    from sparserec.deconv.estimators import _RiskWeight, _sure_mix
+
+    psf = gaussian_psf(9, sigma=1.5)
+    y = rng.normal(size=(32, 32))
+    y[3, 4] = np.nan  # a masked pixel
+    f = _RiskWeight(np, y, psf, 0.5, np.float64)
+    data = np.nan_to_num(y)
+    probe = rng.normal(size=y.shape)
+    first = (rng.normal(size=y.shape), rng.normal(size=y.shape))
+    second = (rng.normal(size=y.shape), rng.normal(size=y.shape))
+    a = _sure_mix([f], [1.0], [0.5], [0.05], [probe], [data], [first], [second])
+    grid = np.linspace(0, 1, 2001)
+    sure = [f.risk(g * first[0] + (1 - g) * second[0] - data,
+                   g * (first[1] - first[0]) + (1 - g) * (second[1] - second[0]), probe,
+                   0.5, 0.05) for g in grid]
+    assert 0 < a < 1 and a == pytest.approx(grid[np.argmin(sure)], abs=1e-3)
+
+
+def test_sure_on_a_crop_of_a_large_image(monkeypatch):
+    """An image larger than SURE_SIZE chooses on its central crop, then runs the chosen
+    path on the whole image: the recorded iterations are those of the chosen stage."""
+    import sparserec.deconv.estimators as E
+
+    psf = gaussian_psf(9, sigma=1.2)
+    scene = load_image("camera")[100:228, 100:228].astype(float)
+    clean = _nonperiodic_blur(scene, psf, 9)
+    y = clean + 0.01 * np.random.default_rng(2).standard_normal(clean.shape)
+    truth = scene[9:-9, 9:-9]
+    whole = WaveletDeconvolution(psf).fit(y)
+    monkeypatch.setattr(E, "SURE_SIZE", 64)
+    crop = WaveletDeconvolution(psf).fit(y)
+    main = max(crop.wavelet_weights_, key=crop.wavelet_weights_.get)
+    table = crop.sure_path_[main]
+    chosen = int(np.argmin(table[:, 2]))
+    assert (crop.threshold_, len(crop.history_)) == (table[chosen, 0], table[chosen, 1])
+    assert crop.converged_
+    assert psnr(truth, crop.image_) > psnr(truth, whole.image_) - 0.5
+    assert psnr(truth, crop.image_) > psnr(truth, y) + 2
+
+
+def test_default_fit_has_no_convergence_warning_on_a_small_star_field():
+    import warnings
+
+    from sparserec.base import ConvergenceWarning
+
+    sky = make_sky_field((64, 64), n_stars=8, n_galaxies=2, random_state=5).image
+    obs = make_blurred_image(sky / sky.max(), gaussian_psf(11, fwhm=3.0), noise_sigma=0.01,
+                             random_state=6).noisy
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = WaveletDeconvolution(gaussian_psf(11, fwhm=3.0)).fit(obs)
+    assert est.converged_
 
 
 def test_constant_and_pure_noise_images_warn_and_stay_finite(rng):
@@ -751,6 +854,21 @@ def test_constant_and_pure_noise_images_warn_and_stay_finite(rng):
     with pytest.warns(UserWarning, match="no signal above its noise level"):
         est = WaveletDeconvolution(psf, max_iter=30).fit(rng.normal(size=(64, 64)))
     assert np.isfinite(est.image_).all()
+
+
+@pytest.mark.parametrize("shape, n_scales", [((12, 10), 3), ((33, 17), 4), ((5, 6), 5)])
+def test_stationary_haar_numba_kernels_follow_the_rolls(shape, n_scales, rng):
+    """The fused numba levels give the array-roll transform and its adjoint (lags
+    larger than the image included)."""
+    from sparserec.deconv.wavelets import StationaryHaar
+
+    rolls = StationaryHaar(shape, n_scales, np.float64)
+    fused = StationaryHaar(shape, n_scales, np.float64, backend="numba")
+    x, w = rng.normal(size=shape), rng.normal(size=rolls.coeff_shape)
+    np.testing.assert_allclose(fused.forward(x), rolls.forward(x), atol=1e-12)
+    np.testing.assert_allclose(fused.adjoint(w), rolls.adjoint(w), atol=1e-12)
+    out = np.empty(rolls.coeff_shape)
+    assert fused.forward(x, out=out) is out
 
 
 def test_stationary_haar_is_a_parseval_frame_with_its_adjoint(rng):
@@ -797,8 +915,10 @@ def test_monte_carlo_sure_is_unbiased_for_the_weighted_risk():
                 return value
 
             E._RiskWeight.risk = risk
-            est = WaveletDeconvolution(psf, max_iter=2, noise_sigma=sigma).fit(y)
-            keys = [(w, k) for w, t in est.sure_path_.items() for k in t[:, 0]]
+            est = WaveletDeconvolution(psf, max_iter=40, noise_sigma=sigma).fit(y)
+            order = list(est.sure_path_)  # the paths run stage by stage, in lockstep
+            keys = sorted(((w, n) for w, t in est.sure_path_.items() for n in t[:, 1]),
+                          key=lambda key: (key[1], order.index(key[0])))
             for key, pair in zip(keys, calls, strict=True):
                 pairs.setdefault(key, []).append(pair)
     finally:

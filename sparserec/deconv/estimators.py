@@ -79,13 +79,23 @@ _SHARED_CONSTRAINTS = {
 # dictionaries tried by wavelet="auto": the isotropic starlet (point sources, blobs) and
 # the stationary Haar frame (edges, textures)
 _AUTO_WAVELETS = ("starlet", "haar")
-# k_sigma="sure": thresholds tried (in units of the propagated noise, a geometric grid
-# of ratio √2 from the classical 4σ down), iterations per continuation stage, and the
-# size of the Monte-Carlo probe relative to the noise
-SURE_GRID = (4.0, 2.8, 2.0, 1.4, 1.0, 0.7, 0.5)
-SURE_STAGE = 25
+# k_sigma="sure": the continuation path whose stopping point SURE chooses. The thresholds
+# k·σ_j start at the classical 4σ and fall by √2 every SURE_STAGE iterations down to
+# SURE_K_MIN, then stay there; the Monte-Carlo SURE (probe size SURE_EPS·σ) is read at the
+# end of every stage, and a path ends SURE_PATIENCE stages after its minimum. Images
+# larger than SURE_SIZE on a side choose on their central SURE_SIZE crop (a bound on the
+# cost of the choice).
+SURE_K0 = 4.0
+SURE_K_MIN = 0.5
+SURE_STAGE = 10
+SURE_PATIENCE = 2
 SURE_EPS = 0.1
+SURE_SIZE = 256
 
+
+def sure_k(stage: int) -> float:
+    """The threshold (in units of the propagated noise) of stage ``stage`` of the path."""
+    return max(SURE_K0 * 2.0 ** (-stage / 2), SURE_K_MIN)
 
 
 def _check_image(image, name: str):
@@ -169,6 +179,13 @@ def _check_signal(image, sigma: float, name: str):
                       stacklevel=3)
 
 
+def _copy_state(state: SolverState) -> SolverState:
+    """A copy of a solver state's arrays (the path goes on from the original)."""
+    copy = {k: None if getattr(state, k) is None else getattr(state, k).copy()
+            for k in ("x", "u", "wx", "alpha")}
+    return SolverState(**copy, n_iter=state.n_iter)
+
+
 class _RiskWeight:
     """Monte-Carlo SURE of the risk ``E‖W (H x̂ − H x)‖²`` of one band (see the Notes).
 
@@ -194,12 +211,19 @@ class _RiskWeight:
         nu = image.size * sigma**2 / max(float(xp.vdot(data, data)), 1e-300)
         h2 = xp.abs(transfer_function(xp.asarray(psf, dtype=np.float64), self.shape,
                                       real=False)) ** 2
-        self.w2 = 1.0 / (h2 + nu)
+        self.w2 = 1.0 / (h2 + nu)  # even in frequency: its real-FFT half serves
+        self._w2_half = self.w2[:, : self.shape[1] // 2 + 1]
 
     def _apply_w2(self, z):
         if self.w2 is None:
             return z
-        return self.fft.ifft2(self.fft.fft2(z) * self.w2).real
+        return self.fft.irfft2(self.fft.rfft2(z) * self._w2_half, s=self.shape)
+
+    def inner(self, a, b) -> float:
+        """``⟨M a, W² M b⟩`` (``M`` the mask of valid pixels)."""
+        if self.mask is not None:
+            a, b = a * self.mask, b * self.mask
+        return float(self.xp.vdot(a, self._apply_w2(b)).real)
 
     def risk(self, residual, change, probe, sigma, eps) -> float:
         xp = self.xp
@@ -211,6 +235,28 @@ class _RiskWeight:
         fit = float(xp.vdot(residual, self._apply_w2(residual)).real)
         div = float(xp.vdot(self._apply_w2(probe), change).real) / eps
         return fit - sigma**2 * trace + 2 * sigma**2 * div
+
+
+def _sure_mix(filters, weights, sigmas, eps, probes, data, first, second) -> float:
+    """The weight ``a ∈ [0, 1]`` of least SURE for the estimate ``a x̂₁ + (1 − a) x̂₂``.
+
+    ``first`` and ``second`` hold, per band, the predictions ``(H x̂(y), H x̂(y + εb))``
+    of the two estimates. The residual and the Monte-Carlo divergence of the mixture are
+    the mixtures of theirs, so its SURE is a quadratic in ``a``, minimised in closed form
+    (the SURE-LET principle of Blu & Luisier [10]_, used for deconvolution by Xue,
+    Luisier & Blu [11]_).
+    """
+    slope, curvature = 0.0, 0.0
+    for b, f in enumerate(filters):
+        (p1, q1), (p2, q2) = first[b], second[b]
+        e = p1 - p2
+        r2 = p2 - data[b]
+        div = f.inner(probes[b], (q1 - p1) - (q2 - p2)) / eps[b]
+        slope += weights[b] * (f.inner(e, r2) + sigmas[b] ** 2 * div)
+        curvature += weights[b] * f.inner(e, e)
+    if curvature <= 0:
+        return 1.0
+    return float(min(max(-slope / curvature, 0.0), 1.0))
 
 
 class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator):
@@ -314,21 +360,47 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         if k_sigma is None and max(sigmas) <= 0:  # noise-free: no regularisation to choose
             k_sigma = np.zeros(self.n_scales - 1)
             candidates = candidates[:1]
+        values = []
         if k_sigma is None:
-            choice = self._select_by_sure(images, psfs, ratios, weights, shape, offset,
-                                          sigmas, candidates, x, run, backend)
-            wavelet, k_sigma, state, table = choice
-            transform = self._transform(wavelet, shape, backend, dtype)
+            chosen, table = self._select_by_sure(
+                images, psfs, ratios, weights, sigmas, frame, shape, offset, candidates,
+                x, run, backend)
+            parts = []
+            for c in chosen:
+                transform = self._transform(c.wavelet, shape, backend, dtype)
+                state = c.state
+                if state is None:  # chosen on a crop: the same path on the whole image
+                    unit = xp.asarray(self._thresholds(transform, model, sigmas,
+                                                       np.ones(self.n_scales - 1), analysis))
+                    state, c.history = SolverState(x=x.copy()), []
+                    for stage in range(c.n_stages):
+                        steps = (i for _, i in zip(range(self._stage_length(stage)),
+                                                   iterations, strict=False))
+                        state = run(model, transform, unit * dtype(sure_k(stage)),
+                                    state, steps, 0.0, c.history.append)
+                state.converged = c.reached  # the path stopped past the risk's minimum
+                parts.append((c, transform, state))
+            main, transform, state = max(parts, key=lambda part: part[0].weight)
+            values = main.history
+            wavelet = "+".join(c.wavelet for c in chosen)
+            mix = {c.wavelet: c.weight for c in chosen}
+            if len(parts) > 1:  # the SURE-weighted mixture of the two paths' iterates
+                state = SolverState(x=sum(c.weight * s.x for c, _, s in parts),
+                                    n_iter=max(s.n_iter for _, _, s in parts),
+                                    converged=all(s.converged for _, _, s in parts))
+            k_sigma = np.full(self.n_scales - 1, sure_k(main.n_stages - 1))
+            first_pass = 1  # the path was the first pass
         else:
-            wavelet, table = candidates[0], []
+            wavelet, table, mix = candidates[0], [], {candidates[0]: 1.0}
             transform = self._transform(wavelet, shape, backend, dtype)
             state = SolverState(x=x)
-        lam0 = xp.asarray(self._thresholds(transform, model, sigmas, k_sigma, analysis))
-        values = []
-        lam = lam0
+            first_pass = 0
         n_passes = self.n_reweights + 1
-        remaining = self.max_iter
-        for p in range(n_passes):
+        if first_pass < n_passes:
+            lam0 = lam = xp.asarray(self._thresholds(transform, model, sigmas, k_sigma,
+                                                     analysis))
+        remaining = self.max_iter - state.n_iter
+        for p in range(first_pass, n_passes):
             budget = math.ceil(remaining / (n_passes - p))
             if budget == 0:
                 break
@@ -356,7 +428,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         history = [float(v) for v in to_host(xp.stack(values))] if values else []
         return Bunch(image=image, models=models, n_iter=state.n_iter,
                      converged=state.converged, history=history, wavelet=wavelet,
-                     k_sigma=[float(k) for k in k_sigma], sure=table)
+                     k_sigma=[float(k) for k in k_sigma], sure=table, mix=mix)
 
     def _transform(self, wavelet, shape, backend, dtype):
         return make_transform(wavelet, shape, self.n_scales, self.decimated, backend, dtype)
@@ -370,55 +442,97 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         return fista(model, transform, lam, state, iterations=steps, tol=tol, record=record,
                      kernels=kernels, check_every=check_every)
 
-    def _select_by_sure(self, images, psfs, ratios, weights, shape, offset, sigmas,
+    def _select_by_sure(self, images, psfs, ratios, weights, sigmas, frame, shape, offset,
                         candidates, x0, run, backend):
-        """The dictionary and threshold of least Monte-Carlo SURE (see the Notes).
+        """The dictionaries, their weights and their stopping points of least
+        Monte-Carlo SURE along the continuation path (see the Notes).
 
-        Returns ``(wavelet, k_sigma, state, table)``: the chosen wavelet, its
-        ``k_sigma`` (one per detail scale), the warm state of its continuation path,
-        and the ``(wavelet, k, SURE)`` rows of every candidate.
+        Returns ``(chosen, rows)``: for each dictionary of nonzero weight in the
+        mixture of least SURE (see :func:`_sure_mix`), a Bunch of its ``wavelet``,
+        ``weight``, the ``n_stages`` of its iterate of least SURE, that iterate's solver
+        ``state`` (``None`` when the choice was made on a crop of a larger image), the
+        objective ``history`` of its path and whether the path ``reached`` past the
+        risk's minimum (rather than running out of ``max_iter``); and the
+        ``(wavelet, k, n_iter, SURE)`` rows of every stage.
         """
         xp = get_namespace(backend)
         dtype = np.float32
+        if len(images) == 1 and ratios[0] == 1 and max(frame) > SURE_SIZE:
+            rows, cols = (slice((n - m) // 2, (n - m) // 2 + m) for n, m in
+                          zip(frame, (min(n, SURE_SIZE) for n in frame), strict=True))
+            images = [images[0][rows, cols]]
+            shape, offset = object_grid(images[0].shape, [p.shape for p in psfs])
+            x0 = None
         rng = np.random.default_rng(0)  # the probe: fixed, so fit is deterministic
         probes = [xp.asarray(rng.standard_normal(y.shape).astype(dtype)) for y in images]
         eps = [SURE_EPS * s if s > 0 else SURE_EPS for s in sigmas]
-        model = BlurModel(images, psfs, ratios, weights, shape, offset, xp=xp,
-                          dtype=dtype)
+        model = BlurModel(images, psfs, ratios, weights, shape, offset, xp=xp, dtype=dtype)
         twin_images = [y + e * b for y, e, b in zip(images, eps, probes, strict=True)]
         twin = BlurModel(twin_images, psfs, ratios, weights, shape, offset, xp=xp, dtype=dtype)
         analysis = self.solver == "condat-vu"
-        n_det = self.n_scales - 1
-        # the start is a function of the data too: the twin starts from its own data
-        x0_twin = twin.embed_frame(xp.asarray(_starting_image(twin_images, ratios)))
-        if self.positivity:
-            x0_twin = xp.maximum(x0_twin, 0)
+        starts = []
+        for m, ims in ((model, images), (twin, twin_images)):
+            # the start is a function of the data too: the twin starts from its own data
+            x = m.embed_frame(xp.asarray(_starting_image(ims, ratios)))
+            starts.append(xp.maximum(x, 0) if self.positivity else x)
+        if x0 is not None:
+            starts[0] = x0
         filters = [_RiskWeight(xp, y, p if r == 1 else None, s, dtype)
                    for y, p, r, s in zip(images, psfs, ratios, sigmas, strict=True)]
-        best, table = None, []
+        max_stages = -(-self.max_iter // SURE_STAGE)  # the last one may be shorter
+        rows, paths = [], []
         for wavelet in candidates:
             transform = self._transform(wavelet, shape, backend, dtype)
             unit = xp.asarray(self._thresholds(transform, model, sigmas,
-                                               np.ones(n_det), analysis))
-            path = [SolverState(x=x0.copy()), SolverState(x=x0_twin.copy())]
-            for k in SURE_GRID:
-                for i, m in enumerate((model, twin)):
-                    path[i] = run(m, transform, (k * unit).astype(dtype), path[i],
-                                  range(SURE_STAGE), 0.0, lambda v: None)
+                                               np.ones(self.n_scales - 1), analysis))
+            paths.append(Bunch(wavelet=wavelet, transform=transform, unit=unit, risks=[],
+                               states=[SolverState(x=x.copy()) for x in starts],
+                               history=[], best=None, preds=None, done=False,
+                               reached=False))
+        for stage in range(max_stages):
+            active = [c for c in paths if not c.done]
+            if not active:
+                break
+            for c in active:  # one stage of the path on the data and on its twin
+                lam = c.unit * dtype(sure_k(stage))
+                steps = range(self._stage_length(stage))
+                c.states[0] = run(model, c.transform, lam, c.states[0], steps, 0.0,
+                                  c.history.append)
+                c.states[1] = run(twin, c.transform, lam, c.states[1], steps, 0.0,
+                                  lambda v: None)
                 risk = 0.0
-                for b, (p1, p2) in enumerate(zip(model.apply(path[0].x),
-                                                 twin.apply(path[1].x), strict=True)):
+                preds = list(zip(model.apply(c.states[0].x), twin.apply(c.states[1].x),
+                                 strict=True))
+                for b, (p1, p2) in enumerate(preds):
                     risk += weights[b] * filters[b].risk(p1 - model.data[b], p2 - p1,
                                                           probes[b], sigmas[b], eps[b])
-                table.append((wavelet, float(k), risk))
-                if best is None or risk < best[0]:
-                    state = SolverState(x=path[0].x.copy(), n_iter=0,
-                                        u=None if path[0].u is None else path[0].u.copy(),
-                                        wx=None if path[0].wx is None else path[0].wx.copy(),
-                                        alpha=None if path[0].alpha is None
-                                        else path[0].alpha.copy())
-                    best = (risk, wavelet, np.full(n_det, float(k)), state)
-        return best[1], best[2], best[3], table
+                rows.append((c.wavelet, sure_k(stage), c.states[0].n_iter, risk))
+                c.risks.append(risk)
+                if c.best is None or risk < c.best[0]:
+                    c.best = (risk, stage, None if x0 is None else _copy_state(c.states[0]))
+                    c.preds = preds
+                elif stage - c.best[1] >= SURE_PATIENCE:  # past the risk's minimum
+                    c.done = c.reached = True
+        mix = [1.0]
+        if len(paths) == 2:
+            a = _sure_mix(filters, weights, sigmas, eps, probes, model.data,
+                          paths[0].preds, paths[1].preds)
+            # on a crop, the whole image runs the path of larger weight only (a mixture
+            # would run both there)
+            mix = [a, 1.0 - a] if x0 is not None else [float(a >= 0.5), float(a < 0.5)]
+        chosen = []
+        for c, weight in zip(paths, mix, strict=True):
+            if weight > 0:
+                n_stages = c.best[1] + 1
+                n_iter = sum(self._stage_length(i) for i in range(n_stages))
+                chosen.append(Bunch(wavelet=c.wavelet, weight=weight, n_stages=n_stages,
+                                    state=c.best[2], history=c.history[:n_iter],
+                                    reached=c.reached))
+        return chosen, rows
+
+    def _stage_length(self, stage: int) -> int:
+        """Iterations of stage ``stage`` of the SURE path (``max_iter`` honoured)."""
+        return min(SURE_STAGE, self.max_iter - stage * SURE_STAGE)
 
     def _thresholds(self, transform, model, sigmas, k_sigma, analysis: bool):
         """``λ``: ``k_sigma`` times the noise propagated into each coefficient group.
@@ -443,10 +557,21 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         return transform.per_group(values, model.xp, model.dtype)
 
     def _set_choice(self, res):
+        """Record the automatic choices and the convergence of a fit."""
+        if res.sure and not res.converged and not self.n_reweights:
+            self.n_iter_, self.converged_ = res.n_iter, False
+            warnings.warn(f"{type(self).__name__}'s threshold path did not converge: the "
+                          f"risk estimate (SURE) still decreased at max_iter={self.max_iter}"
+                          " iterations; the iterate of least risk so far is returned. "
+                          "Increase max_iter for a sharper image", ConvergenceWarning,
+                          stacklevel=external_stacklevel())
+        else:
+            self._set_convergence(res.n_iter, res.converged)
         self.wavelet_ = res.wavelet
+        self.wavelet_weights_ = res.mix
         self.threshold_ = res.k_sigma[0] if len(set(res.k_sigma)) == 1 else res.k_sigma
-        self.sure_path_ = {w: np.array([(k, r) for v, k, r in res.sure if v == w])
-                           for w in dict.fromkeys(v for v, _, _ in res.sure)}
+        self.sure_path_ = {w: np.array([row[1:] for row in res.sure if row[0] == w])
+                           for w in dict.fromkeys(row[0] for row in res.sure)}
 
     def _warn_unconverged(self, n_images: int, n_unconverged: int):
         if n_unconverged:
@@ -466,8 +591,8 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
 
 _SHARED_DOC = """
     wavelet : str, default="auto"
-        ``"auto"`` (the starlet or the stationary Haar frame, whichever has the lower
-        SURE, see the Notes; the starlet with a numeric ``k_sigma``), ``"starlet"``
+        ``"auto"`` (the starlet, the stationary Haar frame or a mixture of both, whichever
+        has the lower SURE, see the Notes; the starlet with a numeric ``k_sigma``), ``"starlet"``
         (isotropic undecimated B3-spline wavelet: point sources, blobs), ``"haar"``
         (stationary Haar frame, three orientations: edges, textures) or the name of
         another orthogonal PyWavelets wavelet (``"db2"``, ``"sym4"``, …). The choice
@@ -483,10 +608,11 @@ _SHARED_DOC = """
         ``‖λ ⊙ α‖₁``, by FISTA (positivity applied to the final image only).
     k_sigma : "sure", float or sequence of float, default="sure"
         Threshold of each detail scale in units of its propagated noise level.
-        ``"sure"`` chooses it (with the wavelet when ``wavelet="auto"``) by Stein's
-        unbiased risk estimate on a grid (see the Notes); a number or a sequence (one
-        per detail scale, finest first) is the classical k-sigma rule (3 is the usual
-        choice for astronomical images). The value used is in ``threshold_``.
+        ``"sure"`` chooses it, the number of iterations (and the wavelet when
+        ``wavelet="auto"``) by Stein's unbiased risk estimate along a continuation path
+        (see the Notes); a number or a sequence (one per detail scale, finest first) is
+        the classical k-sigma rule, solved to ``tol`` (3 is the usual choice for
+        astronomical images). The value used is in ``threshold_``.
     n_reweights : int, default=0
         Reweighted-l1 passes after the first solve (``λ ← λ₀ / (1 + |c|/λ₀)``); the
         ``max_iter`` budget is shared between the ``1 + n_reweights`` passes.
@@ -507,8 +633,9 @@ _SHARED_DOC = """
         its cell (see the user
         guide and :func:`~sparserec.deconv.solvers.support_debias`).
     max_iter : int, default=500
-        Total number of iterations of the final solve over all passes (honoured
-        exactly); the SURE selection runs 25 more per candidate threshold, twice.
+        Total number of iterations over all passes (honoured exactly); with
+        ``k_sigma="sure"``, also the longest threshold path (each path runs twice: on the
+        data and on a probe).
     tol : float, default=1e-4
         A pass stops when the relative changes of the iterate and of the objective
         both fall below ``tol``.
@@ -526,21 +653,28 @@ _NOTES = """
     its image frame. NaN pixels are masked (zero weight in the data term) rather than
     refused. The thresholds use the noise propagated exactly through ``Hᵀ`` and the
     transform (from the filters' energies) rather than by a noise simulation.
-    ``k_sigma="sure"``: for each candidate dictionary, the thresholds ``k · σ_j`` are
-    decreased along the grid ``k = 4, 2.8, 2, 1.4, 1, 0.7, 0.5`` (continuation, 25
-    warm-started iterations each) on the data ``y`` and on ``y + ε b`` (``b`` a fixed
-    Gaussian probe, ``ε = 0.1 σ``); the Monte-Carlo SURE of Ramani, Blu & Unser [6]_,
+    ``k_sigma="sure"``: for each candidate dictionary, the thresholds ``k · σ_j`` follow
+    the continuation path ``k = 4 · 2^(-s/2)`` (floored at 0.5) for stages ``s = 0, 1,
+    …`` of 10 warm-started iterations each, on the data ``y`` and on ``y + ε b`` (``b`` a
+    fixed Gaussian probe, ``ε = 0.1 σ``); at the end of every stage the Monte-Carlo SURE
+    of Ramani, Blu & Unser [6]_,
 
         ‖W(y − Hx̂)‖² − σ² tr(WᵀW) + 2σ² bᵀWᵀW (Hx̂(y + εb) − Hx̂(y)) / ε,
 
-    estimates the risk ``E‖W H(x̂ − x)‖²`` without the truth (Stein 1981 [7]_), and the
-    (dictionary, k) of least risk is kept and solved to convergence. ``W`` is the Wiener
-    inverse of the blur for a white object, ``|Ŵ|² = 1/(|ĥ|² + Nσ²/‖y‖²)``, so that the
-    risk weighs the object's error at the frequencies the data resolve (the generalised
-    SURE idea of Eldar [8]_; ``W = I`` would measure only the blurred image's error). The
-    full table is ``sure_path_``. Measured on the benchmark matrix
-    (``benchmarks/bench_deconv.py --matrix``), this choice errs towards large
-    thresholds on sparse star fields; give ``k_sigma`` there.
+    estimates the risk ``E‖W H(x̂ − x)‖²`` of that iterate without the truth (Stein 1981
+    [7]_). A path ends two stages past its minimum (or at ``max_iter``), and the iterate
+    of least risk of each dictionary is kept as is: SURE chooses the threshold and the
+    stopping point together, as the recursive risk estimate of Vonesch, Ramani & Unser
+    [9]_ does for thresholded Landweber iterations. With ``wavelet="auto"`` the result is
+    the mixture ``a x̂_starlet + (1 − a) x̂_haar`` of the two, ``a ∈ [0, 1]`` of least SURE
+    (a quadratic in ``a``: the SURE-LET principle of Blu & Luisier [10]_, as in the
+    multi-Wiener SURE-LET deconvolution of Xue, Luisier & Blu [11]_). ``W`` is the Wiener inverse of
+    the blur for a white object, ``|Ŵ|² = 1/(|ĥ|² + Nσ²/‖y‖²)``, so that the risk weighs
+    the object's error at the frequencies the data resolve (the generalised SURE idea of
+    Eldar [8]_; ``W = I`` would measure only the blurred image's error). The full table
+    is ``sure_path_``. An image larger than 256 pixels on a side chooses on its central
+    256² crop (the risk per pixel of a sample of the image) and then runs the chosen
+    path, without the probe, on the whole image — the path of larger weight only.
     Unlike Akhaury et al., who denoise a Tikhonov deconvolution with a neural network,
     the prior here is classical sparsity; their support-based debiasing step is kept as
     ``use_support``.
@@ -564,6 +698,13 @@ _REFERENCES = """
        Ann. Stat. 9 (1981) 1135.
     .. [8] Y. C. Eldar, "Generalized SURE for exponential families: applications to
        regularization", IEEE Trans. Signal Process. 57 (2009) 471.
+    .. [9] C. Vonesch, S. Ramani, M. Unser, "Recursive risk estimation for non-linear
+       image deconvolution with a wavelet-domain sparsity constraint", Proc. IEEE
+       ICIP (2008).
+    .. [10] T. Blu, F. Luisier, "The SURE-LET approach to image denoising", IEEE Trans.
+       Image Process. 16 (2007) 2778.
+    .. [11] F. Xue, F. Luisier, T. Blu, "Multi-Wiener SURE-LET deconvolution", IEEE Trans.
+       Image Process. 22 (2013) 1954.
 """
 
 
@@ -601,18 +742,24 @@ class WaveletDeconvolution(_SparseDeconvolution):
     noise_sigma_ : float
         The noise level used (given or estimated).
     wavelet_ : str
-        The dictionary used (the choice of ``wavelet="auto"``).
+        The dictionary used (the choice of ``wavelet="auto"``): ``"starlet"``, ``"haar"``
+        or ``"starlet+haar"`` for a mixture of the two paths' iterates.
+    wavelet_weights_ : dict
+        ``{wavelet: weight}`` of the mixture (one entry of weight 1 without one).
     threshold_ : float or list of float
-        The ``k_sigma`` used (the choice of ``k_sigma="sure"``).
+        The ``k_sigma`` used (the choice of ``k_sigma="sure"``: the threshold at the
+        returned iterate of the path of largest weight).
     sure_path_ : dict
-        ``{wavelet: array of (k, SURE) rows}`` for every candidate tried (empty for a
-        given ``k_sigma``).
+        ``{wavelet: array of (k, iterations, SURE) rows}``, one row per stage of the path
+        of every candidate tried (empty for a given ``k_sigma``).
     background_ : float
         The sky level used (given or estimated).
     n_iter_ : int
-        Iterations run, all passes together.
+        Iterations run, all passes together (with ``k_sigma="sure"``: those of the
+        returned iterate of the path).
     converged_ : bool
-        Whether the last pass met ``tol``.
+        Whether the last pass met ``tol`` (with ``k_sigma="sure"``: whether the path went
+        past the risk's minimum within ``max_iter``).
     history_ : list of float
         Objective at each iteration (of its pass's weights).
     n_features_in_ : int
@@ -703,7 +850,6 @@ class WaveletDeconvolution(_SparseDeconvolution):
         self.model_ = _like_input(res.models[0], on_gpu, image.dtype)
         self.history_ = res.history
         self._set_choice(res)
-        self._set_convergence(res.n_iter, res.converged)
         return self
 
     def transform(self, X):
@@ -937,7 +1083,6 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
         self.models_ = [_like_input(m, on_gpu, dtype) for m in res.models]
         self.history_ = res.history
         self._set_choice(res)
-        self._set_convergence(res.n_iter, res.converged)
         return self
 
     def transform(self, X):

@@ -106,13 +106,15 @@ class StationaryHaar(_PlaneGroups):
     synthesis_norm2 = 1.0
     decimated = False
 
-    def __init__(self, shape, n_scales: int, dtype=np.float64, xp=np):
+    def __init__(self, shape, n_scales: int, dtype=np.float64, xp=np, backend=None):
         self.shape = tuple(int(s) for s in shape)
         self.n_scales = int(n_scales)
         self.level = self.n_scales - 1
         self.dtype = np.dtype(dtype)
         self.xp = xp
         self.coeff_shape = (3 * self.level + 1,) + self.shape
+        # numba: one fused pass per level (the rolls cost five array passes and copies)
+        self._fused = backend == "numba"
 
     def scale_of(self, group: int) -> int:
         """Scale index (finest 0) of a detail group."""
@@ -130,6 +132,8 @@ class StationaryHaar(_PlaneGroups):
         """``Φ x``."""
         if out is None:
             out = self.xp.empty(self.coeff_shape, dtype=self.dtype)
+        if self._fused and self.xp is np:
+            return self._forward_fused(np.ascontiguousarray(x, dtype=self.dtype), out)
         c = x
         for j in range(self.level):
             lag = 2**j
@@ -143,6 +147,8 @@ class StationaryHaar(_PlaneGroups):
 
     def adjoint(self, w, out=None):
         """``Φᵀ w`` (also the inverse: the frame is Parseval)."""
+        if self._fused and self.xp is np:
+            return self._adjoint_fused(np.ascontiguousarray(w, dtype=self.dtype), out)
         c = w[-1]
         for j in reversed(range(self.level)):
             lag = 2**j
@@ -153,6 +159,31 @@ class StationaryHaar(_PlaneGroups):
         if out is None:
             return c.astype(self.dtype, copy=False)
         out[...] = c
+        return out
+
+    def _forward_fused(self, x, out):
+        from . import _numba
+
+        buffers = [np.empty(self.shape, self.dtype) for _ in range(2)]
+        c = x
+        for j in range(self.level):
+            ll = out[-1] if j == self.level - 1 else buffers[j % 2]
+            _numba.haar_analysis_level(c, 2**j, ll, out[3 * j], out[3 * j + 1],
+                                       out[3 * j + 2])
+            c = ll
+        return out
+
+    def _adjoint_fused(self, w, out):
+        from . import _numba
+
+        buffers = [np.empty(self.shape, self.dtype) for _ in range(2)]
+        if out is None:
+            out = np.empty(self.shape, self.dtype)
+        c = w[-1]
+        for j in reversed(range(self.level)):
+            dst = out if j == 0 else buffers[j % 2]
+            _numba.haar_synthesis_level(c, w[3 * j], w[3 * j + 1], w[3 * j + 2], 2**j, dst)
+            c = dst
         return out
 
     synthesis = adjoint
@@ -318,7 +349,7 @@ def make_transform(wavelet: str, shape, n_scales: int, decimated: bool, backend:
     if wavelet == "haar" and not decimated:
         from ..backend import get_namespace
 
-        return StationaryHaar(shape, n_scales, dtype, get_namespace(backend))
+        return StationaryHaar(shape, n_scales, dtype, get_namespace(backend), backend)
     if backend == "cupy":
         from ..backend import BackendUnavailableError
 
