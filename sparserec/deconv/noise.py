@@ -161,8 +161,11 @@ def estimate_noise_sigma(image, psf=None, *, fraction: float = 0.25) -> float:
     power = xp.abs(spec.ravel()) ** 2
     estimates = []
     for order in _leakage_order(image.shape, psf, xp):
-        k = max(16, int(fraction * order.size))
-        chosen = xp.argpartition(order.ravel(), k)[:k]
+        flat = order.ravel()
+        k = min(max(16, int(fraction * flat.size)), flat.size - 1)
+        # every frequency up to the k-th smallest, ties included: symmetric frequencies
+        # tie, and an arg-partition would pick among them differently on each backend
+        chosen = flat <= xp.partition(flat, k)[k]
         estimates.append(float(xp.median(power[chosen])) / np.log(2))
     # signal only adds power: the prior whose frequencies hold the least is the right one
     return float(np.sqrt(min(estimates)))
