@@ -289,3 +289,28 @@ def test_gpu_out_of_memory_names_the_work():
     with pytest.raises(ValueError):  # other errors pass through unchanged
         with backend.gpu_memory_guard("x"):
             raise ValueError("not memory")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_condat_vu_steps_match_the_array_twins(dtype):
+    import cupy
+
+    from sparserec.deconv import _kernels
+
+    rng = np.random.default_rng(0)
+    host, dev = _kernels.get("numpy"), _kernels.get("cupy")
+    x, grad, phit = (rng.standard_normal((40, 36)).astype(dtype) for _ in range(3))
+    u, wz, wx = (rng.standard_normal((3, 40, 36)).astype(dtype) for _ in range(3))
+    lam = np.abs(rng.standard_normal((3, 40, 36))).astype(dtype)
+    for positivity in (True, False):
+        outs = []
+        for k, conv in ((host, np.asarray), (dev, cupy.asarray)):
+            a = [conv(v.copy()) for v in (x, grad, phit, u, wz, wx, lam)]
+            z, pz = conv(np.empty_like(x)), k.partials(cupy if k is dev else np, 40, 2)
+            pw = k.partials(cupy if k is dev else np, 3, 40)
+            k.primal_step(a[0], a[1], a[2], dtype(0.3), positivity, z, pz)
+            k.dual_step(a[3], a[4], a[5], a[6], dtype(0.7), pw)
+            outs.append([backend.to_host(v) for v in (a[0], z, pz, a[3], a[5], pw)])
+        for h, d in zip(*outs, strict=True):
+            np.testing.assert_allclose(d, h, rtol=1e-5 if dtype == np.float32 else 1e-12)

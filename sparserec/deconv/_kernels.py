@@ -14,6 +14,7 @@ on the GPU nothing is read back to the host inside the loop.
 
 from __future__ import annotations
 
+import functools
 from types import SimpleNamespace
 
 import numpy as np
@@ -109,6 +110,43 @@ def _smooth_cuda(x, out, step: int, tmp):
                                   np.int32(axis)))
 
 
+@functools.cache
+def _fused_cuda():
+    """The Condat–Vũ updates as fused CuPy kernels: one pass over the arrays each, where
+    the NumPy-style twins make a temporary per operation (the steps are memory bound)."""
+    import cupy
+
+    primal = cupy.ElementwiseKernel(
+        "T grad, T phit, T tau, bool positivity", "T x, T z",
+        "T n = x - tau * (grad + phit); if (positivity && n < 0) n = 0; z = n - x; x = n;",
+        "sparserec_primal_step")
+    dual = cupy.ElementwiseKernel(
+        "T wz, T lam, T sigma", "T u, T wx",
+        "T v = u + sigma * wz; u = v > lam ? lam : (v < -lam ? -lam : v);"
+        "wx = (wz + wx) * (T)0.5;", "sparserec_dual_step")
+    square = cupy.ReductionKernel("T a", "float64 s", "(double)a * (double)a", "a + b",
+                                  "s = a", "0", "sparserec_row_square")
+    weighted = cupy.ReductionKernel("T lam, T w", "float64 s", "(double)lam * fabs((double)w)",
+                                    "a + b", "s = a", "0", "sparserec_row_weighted_abs")
+    return primal, dual, square, weighted
+
+
+def _primal_step_cuda(x, grad, phit_u, tau, positivity, z, partial):
+    """:func:`primal_step` in three CuPy kernels."""
+    primal, _, square, _ = _fused_cuda()
+    primal(grad, phit_u, tau, bool(positivity), x, z)  # x <- x_new, z <- x_new - x
+    partial[:, 0] = square(z, axis=1)
+    partial[:, 1] = square(x, axis=1)
+    z += x  # 2 x_new - x
+
+
+def _dual_step_cuda(u, wz, wx, lam, sigma, partial):
+    """:func:`dual_step` in two CuPy kernels."""
+    _, dual, _, weighted = _fused_cuda()
+    dual(wz, lam, sigma, u, wx)
+    partial[...] = weighted(lam, wx, axis=-1)
+
+
 def _smooth_numba(x, out, step: int, tmp):
     from . import _numba
     from .starlet import B3_SPLINE, smoothing_csr
@@ -141,4 +179,6 @@ def get(backend: str) -> SimpleNamespace:
     else:
         funcs = {name: globals()[name] for name in _TWINS}
         funcs["smooth"] = _smooth_cuda if backend == "cupy" else _smooth_numpy
+        if backend == "cupy":
+            funcs.update(primal_step=_primal_step_cuda, dual_step=_dual_step_cuda)
     return SimpleNamespace(backend=backend, partials=partials, **funcs)
