@@ -200,6 +200,9 @@ def numpy_as_cupy(monkeypatch):
     monkeypatch.setattr(backend, "_cupy_status", lambda: (True, "NumPy standing in"))
     monkeypatch.setattr(_cuda, "fwht_rows", _emulated_rows)
     monkeypatch.setattr(deconv_kernels, "_smooth_cuda", _emulated_smoothing)
+    # the fused CuPy updates: their array twins (compared on a GPU below)
+    monkeypatch.setattr(deconv_kernels, "_primal_step_cuda", deconv_kernels.primal_step)
+    monkeypatch.setattr(deconv_kernels, "_dual_step_cuda", deconv_kernels.dual_step)
 
 
 def _emulated_smoothing(x, out, step, tmp):
