@@ -14,10 +14,9 @@ a time and never stored:
 ``τ = 1 / L``, ``S`` the soft threshold of each detail plane at ``τ λ_j``
 (``λ_j = k_sigma · σ_j``, ``σ_j`` the noise that ``Hᵀ`` carries into plane ``j``, the
 coarse plane free), ``R`` the sum of the planes (the starlet's left inverse), ``P₊`` the
-positivity projection, and the FISTA momentum ``β_k`` (Beck & Teboulle 2009), restarted
-whenever the step shrinks (the speed restart of O'Donoghue & Candès 2015): ``R S Φ`` is
-the classical approximation of the prox of ``‖λ ⊙ Φ x‖₁``, not the prox itself, and the
-restart keeps the momentum from oscillating about it.
+positivity projection, and the FISTA momentum ``β_k`` (Beck & Teboulle 2009). ``R S Φ``
+is the classical approximation of the prox of ``‖λ ⊙ Φ x‖₁`` (the prox itself would
+need the coefficients stored).
 
 Memory: the iterate, the previous iterate, the PSF's transfer function (half of an
 array when the PSF is centrosymmetric: it is then real), the data, and two scratch
@@ -133,7 +132,7 @@ def deconvolve_stack(image, psf, *, sigma: float, k_sigma, n_scales: int, sampli
     if positivity:
         np.maximum(x, 0, out=x)
     prev = x.copy()
-    t, last_step = 1.0, math.inf
+    t = 1.0
     history, n_done, converged = [], 0, False
     for _ in (range(max_iter) if iterations is None else iterations):
         t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
@@ -156,9 +155,7 @@ def deconvolve_stack(image, psf, *, sigma: float, k_sigma, n_scales: int, sampli
             norm2 += float(np.vdot(new, new))
         x, prev = prev, x
         n_done += 1
-        # speed restart: the momentum is dropped when the step shrinks
-        t = 1.0 if math.sqrt(step2) < last_step else t_next
-        last_step = math.sqrt(step2)
+        t = t_next
         if math.sqrt(step2) <= tol * math.sqrt(norm2):
             converged = True
             break
