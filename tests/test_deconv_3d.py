@@ -276,3 +276,21 @@ def test_noise_map_weights_the_data_term(rng):
     noise_inf[20, 20] = np.inf
     out = deconvolve(hit, psf, noise=noise_inf, max_iter=100)
     assert out[20, 20] < 2
+
+
+@pytest.mark.parametrize("shape, sampling", [((13, 20, 18), None), ((5, 16, 16), (0.3, 0.1, 0.1)),
+                                             ((3, 12, 12), None)])
+def test_streaming_threshold_matches_the_stored_planes(rng, shape, sampling):
+    """The in-place, rolling-cache thresholding equals the one on stored starlet planes."""
+    from sparserec.deconv.volume import _shrink_sum
+
+    z = rng.normal(size=shape).astype(np.float32)
+    steps = starlet_steps(shape, 4, sampling)
+    thresholds = [np.float32(0.3), np.float32(0.1), np.float32(0.05)]
+    phi = Starlet(shape, 4, dtype=np.float64, sampling=sampling)
+    planes = phi.forward(z.astype(np.float64))
+    for j, t in enumerate(thresholds):
+        planes[j] -= np.clip(planes[j], -t, t)
+    out = np.empty_like(z)
+    _shrink_sum(z.copy(), out, steps, thresholds)
+    np.testing.assert_allclose(out, planes.sum(axis=0), atol=1e-5)

@@ -186,33 +186,63 @@ class BlurModel:
             total = spec if total is None else total + spec
         return self._inverse_fft(total)
 
+    # ------------------------------------------------------------------ lean (3-D stacks)
+    def _lean_buffer(self, x):
+        """A complex half-spectrum buffer whose float view holds ``x`` (padded rows)."""
+        n = self.object_shape[-1]
+        buf = np.empty(self.object_shape[:-1] + (n // 2 + 1,),
+                       dtype=np.result_type(self.dtype, np.complex64))
+        real = buf.view(self.dtype)[..., :n]
+        real[...] = x
+        return buf, real
+
+    def _lean_filter(self, buf, real, conj: bool):
+        """``real ← H real`` (or ``Hᵀ real``) in the memory of ``buf``: the real FFT of
+        the last axis plane by plane (each plane's spectrum overwrites its own rows), the
+        other axes in place, and back — one buffer, where ``rfftn``/``irfftn`` would
+        need two or three."""
+        fft, kw, n = self._fft, self._kw, self.object_shape[-1]
+        lead = self._axes[:-1]
+        for p in range(buf.shape[0]):
+            buf[p] = fft.rfft(real[p], axis=-1, **kw)
+        buf = fft.fftn(buf, axes=lead, overwrite_x=True, **kw)
+        spectrum = self.spectra[0]
+        for p in range(buf.shape[0]):  # plane by plane: no conjugate copy of H
+            buf[p] *= spectrum[p].conj() if conj else spectrum[p]
+        buf = fft.ifftn(buf, axes=lead, overwrite_x=True, **kw)
+        for p in range(buf.shape[0]):
+            real[p] = fft.irfft(buf[p], n=n, axis=-1, **kw)
+
+    def lean_apply(self, x):
+        """The prediction ``C H x`` of one unbinned band with one object-grid buffer."""
+        buf, real = self._lean_buffer(x)
+        self._lean_filter(buf, real, conj=False)
+        return real[self.crop].copy()
+
     def lean_value_and_gradient(self, x):
-        """``(f(x), ∇f(x))`` of one unbinned band with two object-grid arrays of scratch
-        (the blurred object becomes the zero-margined weighted residual in place): the
-        gradient of the 3-D stacks, whose arrays are large."""
-        if len(self.data) != 1 or self.ratios[0] != 1:
-            raise ValueError("lean_value_and_gradient models one unbinned band")
-        spec = self._forward_fft(x)
-        spec *= self.spectra[0]
-        full = self._inverse_fft(spec)
-        del spec
-        frame = full[self.crop]
+        """``(f(x), ∇f(x))`` of one unbinned band in one object-grid buffer (the blurred
+        object becomes the zero-margined weighted residual, then the gradient, in place;
+        the gradient is a view of that buffer): the gradient of the 3-D stacks, whose
+        arrays are large."""
+        if len(self.data) != 1 or self.ratios[0] != 1 or self.xp is not np:
+            raise ValueError("lean_value_and_gradient models one unbinned band on the CPU")
+        buf, real = self._lean_buffer(x)
+        self._lean_filter(buf, real, conj=False)
+        frame = real[self.crop]
         frame -= self.data[0]
         if self.masks[0] is not None:
             frame *= self.masks[0]
-        value = 0.5 * self.weights[0] * float(self.xp.vdot(frame, frame))
+        value = 0.5 * self.weights[0] * sum(float(np.vdot(f, f)) for f in frame)
         if self.masks[0] is not None:
             frame *= self.masks[0]
         for axis, (c, n) in enumerate(zip(self.crop, self.object_shape, strict=True)):
             lead = (slice(None),) * axis
-            full[lead + (slice(0, c.start),)] = 0
-            full[lead + (slice(c.stop, n),)] = 0
-        spec = self._forward_fft(full)
-        del full, frame
-        spec *= self.spectra[0].conj()
+            real[lead + (slice(0, c.start),)] = 0
+            real[lead + (slice(c.stop, n),)] = 0
+        self._lean_filter(buf, real, conj=True)
         if self.weights[0] != 1:
-            spec *= self.dtype.type(self.weights[0])
-        return value, self._inverse_fft(spec)
+            real *= self.dtype.type(self.weights[0])
+        return value, real
 
     def residuals(self, x):
         """``√W_b ⊙ (D_b C H_b x − y_b)`` for every band."""

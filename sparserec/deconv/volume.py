@@ -18,9 +18,10 @@ positivity projection, and the FISTA momentum ``β_k`` (Beck & Teboulle 2009). `
 is the classical approximation of the prox of ``‖λ ⊙ Φ x‖₁`` (the prox itself would
 need the coefficients stored).
 
-Memory: the iterate, the previous iterate, the PSF's transfer function (half of an
-array when the PSF is centrosymmetric: it is then real), the data, and two scratch
-arrays of the object grid — about 5 arrays of the extended grid, 7–8 copies of the
+Memory: the iterate, the previous iterate, one scratch array of the object grid (the
+FFTs run in place in it, plane by plane along the last axis; the starlet smooths in
+place with a rolling cache of planes), the PSF's transfer function (half an array when
+the PSF is centrosymmetric: it is then real) and the data — about 6–7 copies of the
 stack for a PSF ~25 planes tall (a noise map adds one).
 """
 
@@ -32,7 +33,7 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from .forward import BlurModel, object_grid
-from .starlet import Starlet, smooth_nd, starlet_steps
+from .starlet import B3_SPLINE, Starlet, _mirror_index, smooth_nd, starlet_steps
 
 __all__ = ["deconvolve_stack", "plane_noise_std"]
 
@@ -56,26 +57,73 @@ def plane_noise_std(psf, steps, n_scales: int) -> np.ndarray:
     return np.asarray(levels)
 
 
-def _each_plane(*arrays):
-    """The leading-axis planes of several arrays, side by side (bounded temporaries)."""
-    return zip(*arrays, strict=True)
+def _extrapolate(prev, x, beta):
+    """``prev ← x + β (x − prev)`` plane by plane (bounded temporaries)."""
+    for v, p in zip(prev, x, strict=True):
+        v *= -beta
+        v += (1 + beta) * p
+
+
+def _step_norms(new, old):
+    """``(‖new − old‖², ‖new‖²)`` plane by plane."""
+    step2 = norm2 = 0.0
+    for a, b in zip(new, old, strict=True):
+        d = a - b
+        step2 += float(np.vdot(d, d))
+        norm2 += float(np.vdot(a, a))
+    return step2, norm2
+
+
+def _smooth_in_place(c, steps, visit):
+    """``c ← S c`` (one à trous smoothing, ``steps`` the hole per axis) plane by plane in
+    place: each plane is smoothed in (y, x), kept in a rolling cache of the planes its
+    z-neighbours still need, and combined along z; ``visit(p, old, new)`` sees plane
+    ``p`` before and after, just before it is overwritten. The cache holds about
+    ``4 × hole + 1`` planes instead of a second copy of the stack."""
+    n = c.shape[0]
+    step_z, step_xy = steps[0], tuple(steps[1:])
+
+    def plane_xy(q):
+        plane = c[q].copy()
+        smooth_nd(plane, plane, step_xy)
+        return plane
+
+    if not step_z:
+        for p in range(n):
+            new = plane_xy(p)
+            visit(p, c[p], new)
+            c[p] = new
+        return
+    taps = B3_SPLINE.astype(c.dtype)
+    windows = [_mirror_index(p + np.arange(-2, 3) * step_z, n) for p in range(n)]
+    last_use = np.zeros(n, dtype=int)
+    for p, window in enumerate(windows):
+        last_use[window] = p
+    cache = {}
+    for p, window in enumerate(windows):
+        for q in window:  # first use is at p <= q: plane q is still the old one
+            if q not in cache:
+                cache[q] = plane_xy(q)
+        new = sum(t * cache[q] for t, q in zip(taps, window, strict=True))
+        visit(p, c[p], new)
+        c[p] = new
+        for q in [q for q in cache if last_use[q] <= p]:
+            del cache[q]
 
 
 def _shrink_sum(z, out, steps, thresholds):
-    """``out = R S_t Φ z`` one scale at a time (``z`` is overwritten, one scratch array)."""
-    other = np.empty_like(z)
-    c = z
+    """``out = R S_t Φ z`` one scale at a time, in place in ``z`` (overwritten)."""
     for j, t in enumerate(thresholds):
-        smooth_nd(c, other, steps[j])
-        for co, no, oo in _each_plane(c, other, out):
-            w = co - no
+        def visit(p, old, new, t=t, first=j == 0):
+            w = old - new
             w -= np.clip(w, -t, t)
-            if j == 0:
-                oo[...] = w
+            if first:
+                out[p] = w
             else:
-                oo += w
-        c, other = other, c
-    out += c
+                out[p] += w
+
+        _smooth_in_place(z, steps[j], visit)
+    out += z
 
 
 def _real_if_symmetric(model):
@@ -108,7 +156,8 @@ def deconvolve_stack(image, psf, *, sigma: float, k_sigma, n_scales: int, sampli
     Returns
     -------
     result : Bunch
-        ``image`` (float64, the frame), ``model`` (the stack predicted), ``n_iter``,
+        ``image`` (the frame, in the input's float dtype), ``model`` (the stack
+        predicted), ``n_iter``,
         ``converged``, ``history`` (the data term at each iteration).
     """
     frame = tuple(image.shape)
@@ -137,9 +186,7 @@ def deconvolve_stack(image, psf, *, sigma: float, k_sigma, n_scales: int, sampli
     for _ in (range(max_iter) if iterations is None else iterations):
         t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
         beta = np.float32((t - 1) / t_next)
-        for vp, xp_ in _each_plane(prev, x):  # prev ← v = x + β (x − prev)
-            vp *= -beta
-            vp += (1 + beta) * xp_
+        _extrapolate(prev, x, beta)
         value, z = model.lean_value_and_gradient(prev)
         history.append(value)
         z *= np.float32(-tau)
@@ -148,11 +195,7 @@ def deconvolve_stack(image, psf, *, sigma: float, k_sigma, n_scales: int, sampli
         del z
         if positivity:
             np.maximum(prev, 0, out=prev)
-        step2 = norm2 = 0.0
-        for new, old in _each_plane(prev, x):
-            d = new - old
-            step2 += float(np.vdot(d, d))
-            norm2 += float(np.vdot(new, new))
+        step2, norm2 = _step_norms(prev, x)
         x, prev = prev, x
         n_done += 1
         t = t_next
@@ -160,7 +203,12 @@ def deconvolve_stack(image, psf, *, sigma: float, k_sigma, n_scales: int, sampli
             converged = True
             break
     del prev
-    out = model.frame(x).astype(np.float64) * scale + background
-    fit = model.apply(x)[0].astype(np.float64) * scale + background
+    dtype = np.dtype(image.dtype if image.dtype in (np.float32, np.float64) else np.float64)
+    fit = model.lean_apply(x).astype(dtype, copy=False)
+    out = model.frame(x).astype(dtype)
+    del x, model
+    for a in (fit, out):
+        a *= dtype.type(scale)
+        a += dtype.type(background)
     return Bunch(image=out, model=fit, n_iter=n_done, converged=converged,
                  history=[v * scale**2 for v in history])
