@@ -28,7 +28,7 @@ from sparserec.deconv.volume import deconvolve_stack, plane_noise_std
 
 def gaussian_psf3(shape, sigma):
     grids = np.meshgrid(*[np.arange(n) - n // 2 for n in shape], indexing="ij")
-    psf = np.exp(-sum(g**2 / (2 * s**2) for g, s in zip(grids, sigma)))
+    psf = np.exp(-sum(g**2 / (2 * s**2) for g, s in zip(grids, sigma, strict=True)))
     return psf / psf.sum()
 
 
@@ -46,7 +46,7 @@ def beads(shape, n, rng, background=0.02):
 def dense_blur(psf, object_shape, offset, frame):
     """The frame of the linear convolution of every unit object, as a matrix."""
     crop = tuple(slice(o + k // 2, o + k // 2 + n)
-                 for o, k, n in zip(offset, psf.shape, frame))
+                 for o, k, n in zip(offset, psf.shape, frame, strict=True))
     cols = []
     for i in range(int(np.prod(object_shape))):
         e = np.zeros(object_shape)
@@ -294,3 +294,8 @@ def test_streaming_threshold_matches_the_stored_planes(rng, shape, sampling):
     out = np.empty_like(z)
     _shrink_sum(z.copy(), out, steps, thresholds)
     np.testing.assert_allclose(out, planes.sum(axis=0), atol=1e-5)
+
+
+def test_sampling_is_refused_for_a_2d_image(rng):
+    with pytest.raises(ValueError, match="sampling .* is for 3-D stacks"):
+        WaveletDeconvolution(PSF[4] / PSF[4].sum(), sampling=(1, 1)).fit(rng.random((16, 16)))

@@ -665,7 +665,7 @@ class WaveletDeconvolution(_SparseDeconvolution):
     **3-D stacks** (a 3-D image with a 3-D PSF, e.g. a microscope z-stack) use the n-D
     FFT forward model (the object grid extended along every axis), the 3-D starlet and
     accelerated iterative soft thresholding that never stores the coefficients
-    (:mod:`sparserec.deconv.volume`: about 8 copies of the stack at most). There
+    (:mod:`sparserec.deconv.volume`: about 7 copies of the stack at most). There
     ``k_sigma="sure"`` means the classical ``k_sigma = 3`` (the SURE path would solve a
     twin stack), ``wavelet`` is the starlet, ``use_support`` is not available, and the
     computation runs on the CPU. A 2-D PSF with a stack is refused: deconvolve the planes
@@ -751,6 +751,9 @@ class WaveletDeconvolution(_SparseDeconvolution):
         image = validate_xy(self, X, ensure_all_finite="allow-nan", ensure_min_samples=1)
         image = _check_image(image, "image")
         k_sigma = self._check_settings()
+        if self.sampling is not None:
+            raise ValueError("sampling (the voxel size) is for 3-D stacks; leave it None for "
+                             "a 2-D image")
         self.psf_ = check_psf(self.psf)  # any size: the object grid extends by it
         self._check_common_params(image)
         weights = None
@@ -823,6 +826,7 @@ class WaveletDeconvolution(_SparseDeconvolution):
             self.noise_sigma_, weights = _noise_map_weights(noise_map, image)
             if (weights == 0).any():
                 image = np.where(weights == 0, np.nan, image)
+            weights = weights.astype(np.float32)  # the solver's precision: less memory
         elif self.noise_sigma is None:
             self.noise_sigma_ = estimate_noise_sigma(image, self.psf_)
         else:

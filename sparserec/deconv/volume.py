@@ -22,7 +22,7 @@ Memory: the iterate, the previous iterate, one scratch array of the object grid 
 FFTs run in place in it, plane by plane along the last axis; the starlet smooths in
 place with a rolling cache of planes), the PSF's transfer function (half an array when
 the PSF is centrosymmetric: it is then real) and the data — about 6–7 copies of the
-stack for a PSF ~25 planes tall (a noise map adds one).
+stack for a PSF ~25 planes tall (a noise map adds two: the weights and their roots).
 """
 
 from __future__ import annotations
