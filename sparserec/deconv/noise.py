@@ -115,8 +115,9 @@ def _leakage_order(shape, psf):
 
 
 #: a 3-D stack's noise is estimated on a central block of at most this many voxels
-#: (relative standard error ``0.72 / √(fraction · N / 2)`` ≈ 0.1 %): bounded memory
-_MAX_NOISE_VOXELS = 2**22
+#: (relative standard error ``0.72 / √(fraction · N / 2)`` ≈ 0.2 %): its float64
+#: Fourier arithmetic then needs about 3 copies of a 512 × 512 × 64 float32 stack
+_MAX_NOISE_VOXELS = 2**20
 
 
 def _central_block(image):
@@ -154,7 +155,7 @@ def estimate_noise_sigma(image, psf=None, *, fraction: float = 0.25) -> float:
     noise): give the noise level.
 
     3-D stacks are handled alike (n-D FFT, 3-D neighbourhoods), on their central
-    block of at most ``2**22`` voxels.
+    block of at most ``2**20`` voxels.
 
     Parameters
     ----------
