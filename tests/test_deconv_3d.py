@@ -299,3 +299,17 @@ def test_streaming_threshold_matches_the_stored_planes(rng, shape, sampling):
 def test_sampling_is_refused_for_a_2d_image(rng):
     with pytest.raises(ValueError, match="sampling .* is for 3-D stacks"):
         WaveletDeconvolution(PSF[4] / PSF[4].sum(), sampling=(1, 1)).fit(rng.random((16, 16)))
+
+
+def test_masked_voxels_of_a_stack_are_filled_by_the_prior(stack):
+    obj, noisy = stack
+    hit = noisy.copy()
+    hit[8, 20, 20] = 1e3  # a hot voxel, masked through an infinite noise level
+    noise = np.full(hit.shape, 0.05)
+    noise[8, 20, 20] = np.inf
+    out = deconvolve(hit, PSF, noise=noise, max_iter=40)
+    assert out[8, 20, 20] < 10
+    nan = noisy.copy()
+    nan[8, 20, 20] = np.nan
+    est = WaveletDeconvolution(PSF, max_iter=40).fit(nan)
+    assert np.isfinite(est.image_).all() and est.image_[8, 20, 20] < 10

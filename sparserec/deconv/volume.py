@@ -157,8 +157,8 @@ def deconvolve_stack(image, psf, *, sigma: float, k_sigma, n_scales: int, sampli
     -------
     result : Bunch
         ``image`` (the frame, in the input's float dtype), ``model`` (the stack
-        predicted), ``n_iter``,
-        ``converged``, ``history`` (the data term at each iteration).
+        predicted), ``n_iter``, ``converged``, ``history`` (the data term at each
+        iteration).
     """
     frame = tuple(image.shape)
     y = np.asarray(image, dtype=np.float32) - np.float32(background)
@@ -175,9 +175,12 @@ def deconvolve_stack(image, psf, *, sigma: float, k_sigma, n_scales: int, sampli
     levels = plane_noise_std(psf, steps, n_scales)
     thresholds = [np.float32(tau * k * sigma / scale * s)
                   for k, s in zip(np.broadcast_to(k_sigma, levels.shape), levels, strict=True)]
-    data = model.data[0]
-    fill = float(np.nanmedian(data)) if np.isnan(image).any() else None
-    x = model.embed_frame(data if fill is None else np.where(model.masks[0] > 0, data, fill))
+    data, seen = model.data[0], model.masks[0]
+    if seen is not None and not seen.all():  # masked voxels start at the median
+        seen = seen > 0
+        data = np.where(seen, data, np.float32(np.median(data[seen])))
+    x = model.embed_frame(data)
+    del data, seen
     if positivity:
         np.maximum(x, 0, out=x)
     prev = x.copy()
