@@ -153,6 +153,16 @@ def _nan_report(image, name: str) -> str | None:
     return f"{name}: {len(bad)} NaN pixel(s) masked (zero weight), at {first}{more}"
 
 
+def _is_stack(X) -> bool:
+    """Whether ``X`` is 3-D (a z-stack), without converting an array."""
+    if hasattr(X, "ndim"):
+        return X.ndim == 3
+    try:
+        return np.asarray(X).ndim == 3
+    except (TypeError, ValueError):  # ragged or not numeric: the 2-D checks say why
+        return False
+
+
 def _noise_map_weights(noise_map, image, name: str = "noise_map"):
     """``(σ_ref, W)`` of a per-pixel noise map: ``σ_ref`` its median over the usable
     pixels (the noise of a unit-weight pixel: the thresholds' unit), ``W = σ_ref² / σ²``
@@ -746,7 +756,7 @@ class WaveletDeconvolution(_SparseDeconvolution):
         if noise_map is not None and self.noise_sigma is not None:
             raise ValueError("give noise_sigma or noise_map, not both (the map's median is "
                              "the noise level)")
-        if getattr(X, "ndim", None) == 3 or (not hasattr(X, "ndim") and np.ndim(X) == 3):
+        if _is_stack(X):
             return self._fit_stack(X, noise_map)
         image = validate_xy(self, X, ensure_all_finite="allow-nan", ensure_min_samples=1)
         image = _check_image(image, "image")
