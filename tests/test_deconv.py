@@ -122,7 +122,7 @@ def test_starlet_noise_levels_published_values():
 def test_starlet_bad_input():
     with pytest.raises(ValueError, match="n_scales"):
         Starlet((8, 8), 1)
-    with pytest.raises(ValueError, match="2-dimensional"):
+    with pytest.raises(ValueError, match="2 or 3-dimensional"):
         starlet_transform(np.zeros(8))
     with pytest.raises(ValueError, match="NaN"):
         starlet_transform(np.full((8, 8), np.nan))

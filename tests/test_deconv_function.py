@@ -96,7 +96,7 @@ def test_bad_input_names_the_parameter(observation, kwargs, error, match):
 
 
 def test_stack_without_channel_axis_and_fit_with_a_psf_argument(observation):
-    with pytest.raises(ValueError, match="give channel_axis"):
+    with pytest.raises(ValueError, match="psf is 2-D but image is a 3-D stack.*channel_axis"):
         deconvolve(np.stack([observation] * 3), PSF)
     with pytest.raises(TypeError, match=r"WaveletDeconvolution\(psf=...\)"):
         WaveletDeconvolution().fit(observation, PSF)

@@ -41,9 +41,12 @@ def laplacian_kernel() -> np.ndarray:
     return np.array([[0.0, -1.0, 0.0], [-1.0, 4.0, -1.0], [0.0, -1.0, 0.0]])
 
 
-def _prepare(image, psf):
-    image = check_finite_array(image, "image", ndim=2).astype(np.float64)
-    psf = check_psf(psf, image.shape)
+def _prepare(image, psf, ndim=2):
+    image = check_finite_array(image, "image", ndim=ndim).astype(np.float64)
+    if image.ndim == 3 and np.ndim(psf) != 3:
+        raise ValueError(f"psf is {np.ndim(psf)}-D but image is a 3-D stack {image.shape}: "
+                         "give a 3-D PSF (z, y, x), or deconvolve the planes one by one")
+    psf = check_psf(psf, image.shape, ndim=image.ndim)
     return image, psf
 
 
@@ -134,7 +137,8 @@ def richardson_lucy_deconvolution(image, psf, n_iter: int = 30) -> np.ndarray:
     """:func:`skimage.restoration.richardson_lucy` on the mirrored image.
 
     Richardson–Lucy assumes non-negative data; the number of iterations is its only
-    regularisation (too many amplify the noise).
+    regularisation (too many amplify the noise). A 3-D stack with a 3-D PSF is
+    deconvolved as a volume.
 
     Examples
     --------
@@ -146,26 +150,29 @@ def richardson_lucy_deconvolution(image, psf, n_iter: int = 30) -> np.ndarray:
     """
     from skimage.restoration import richardson_lucy
 
-    image, psf = _prepare(image, psf)
+    image, psf = _prepare(image, psf, ndim=(2, 3))
     check_scalar(n_iter, "n_iter", numbers.Integral, min_val=1)
     ext, crop = _extend(image, psf)
     return richardson_lucy(ext, psf, num_iter=n_iter, clip=False)[crop]
 
 
 def _tv_divergence(x, eps: float):
-    """``div(∇x / |∇x|)``: forward differences (zero at the last row/column) and minus
-    their adjoint, so ``⟨div p, x⟩ = −⟨p, ∇x⟩``; ``eps`` smooths ``|∇x|`` where the
-    image is flat."""
-    gx = np.zeros_like(x)
-    gy = np.zeros_like(x)
-    gx[:, :-1] = x[:, 1:] - x[:, :-1]
-    gy[:-1, :] = x[1:, :] - x[:-1, :]
-    norm = np.sqrt(gx**2 + gy**2 + eps**2)
-    px, py = gx / norm, gy / norm
-    div = px.copy()
-    div[:, 1:] -= px[:, :-1]
-    div += py
-    div[1:, :] -= py[:-1, :]
+    """``div(∇x / |∇x|)``: forward differences along every axis (zero at the last index)
+    and minus their adjoint, so ``⟨div p, x⟩ = −⟨p, ∇x⟩``; ``eps`` smooths ``|∇x|`` where
+    the image is flat."""
+    grads = []
+    for axis in range(x.ndim):
+        g = np.zeros_like(x)
+        lead = (slice(None),) * axis
+        g[lead + (slice(0, -1),)] = np.diff(x, axis=axis)
+        grads.append(g)
+    norm = np.sqrt(sum(g**2 for g in grads) + eps**2)
+    div = np.zeros_like(x)
+    for axis, g in enumerate(grads):
+        p = g / norm
+        lead = (slice(None),) * axis
+        div += p
+        div[lead + (slice(1, None),)] -= p[lead + (slice(0, -1),)]
     return div
 
 
@@ -197,8 +204,8 @@ def accelerated_richardson_lucy(image, psf, *, n_iter: int | None = None,
 
     Parameters
     ----------
-    image : 2-D array
-    psf : 2-D array
+    image : 2-D array, or a 3-D stack
+    psf : array of the image's dimension
         Centred at ``k // 2``.
     n_iter : int, optional
         Fixed number of iterations (no discrepancy stop).
@@ -231,7 +238,7 @@ def accelerated_richardson_lucy(image, psf, *, n_iter: int | None = None,
     from .forward import BlurModel, object_grid
     from .noise import estimate_noise_sigma
 
-    image, psf = _prepare(image, psf)
+    image, psf = _prepare(image, psf, ndim=(2, 3))
     check_scalar(tv_weight, "tv_weight", numbers.Real, min_val=0)
     check_scalar(max_iter, "max_iter", numbers.Integral, min_val=1)
     if n_iter is not None:

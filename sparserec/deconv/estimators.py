@@ -158,9 +158,43 @@ def _nan_report(image, name: str) -> str | None:
     bad = np.argwhere(np.isnan(to_host(image)))
     if not len(bad):
         return None
-    first = ", ".join(f"({r}, {c})" for r, c in bad[:3])
+    first = ", ".join(str(tuple(int(i) for i in b)) for b in bad[:3])
     more = " ..." if len(bad) > 3 else ""
     return f"{name}: {len(bad)} NaN pixel(s) masked (zero weight), at {first}{more}"
+
+
+def _is_stack(X) -> bool:
+    """Whether ``X`` is 3-D (a z-stack), without converting an array."""
+    if hasattr(X, "ndim"):
+        return X.ndim == 3
+    try:
+        return np.asarray(X).ndim == 3
+    except (TypeError, ValueError):  # ragged or not numeric: the 2-D checks say why
+        return False
+
+
+def _noise_map_weights(noise_map, image, name: str = "noise_map"):
+    """``(σ_ref, W)`` of a per-pixel noise map: ``σ_ref`` its median over the usable
+    pixels (the noise of a unit-weight pixel: the thresholds' unit), ``W = σ_ref² / σ²``
+    (0 where the deviation is infinite or the image NaN)."""
+    noise = np.asarray(to_host(noise_map), dtype=np.float64)
+    if noise.shape != tuple(image.shape):
+        raise ValueError(f"{name} must have the image's shape {tuple(image.shape)}, got "
+                         f"{noise.shape}")
+    usable = ~np.isnan(to_host(image))
+    wrong = usable & (np.isnan(noise) | (noise <= 0))
+    if wrong.any():
+        raise ValueError(f"{name} has {int(wrong.sum())} NaN, zero or negative value(s) on "
+                         "unmasked pixels; a standard deviation must be > 0 (inf marks an "
+                         "unusable pixel)")
+    usable &= np.isfinite(noise)
+    if not usable.any():
+        raise ValueError(f"{name} is infinite on every usable pixel: nothing is left to "
+                         "deconvolve")
+    sigma = float(np.median(noise[usable]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weights = np.where(usable, (sigma / noise) ** 2, 0.0)
+    return sigma, weights
 
 
 def _check_signal(image, sigma: float, name: str):
@@ -262,6 +296,10 @@ def _sure_mix(filters, weights, sigmas, eps, probes, data, first, second) -> flo
 class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator):
     """Shared settings, checks and solver driver of the two estimators."""
 
+    # per-pixel weights of the band(s) being solved (a noise map given to fit), read
+    # where the forward models are built; None: unit weights
+    _pixel_weights = None
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True  # NaN pixels are masked, not refused
@@ -348,7 +386,8 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         shape, offset = object_grid(frame, [p.shape for p in psfs],
                                     multiple=2 ** (self.n_scales - 1) if is_pywt else 1)
         dtype = np.float32
-        model = BlurModel(images, psfs, ratios, weights, shape, offset, xp=xp, dtype=dtype)
+        model = BlurModel(images, psfs, ratios, weights, shape, offset, xp=xp, dtype=dtype,
+                          pixel_weights=self._pixel_weights)
         analysis = self.solver == "condat-vu"
         x = model.embed_frame(xp.asarray(_starting_image(images, ratios)))
         if self.positivity:
@@ -466,9 +505,11 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         rng = np.random.default_rng(0)  # the probe: fixed, so fit is deterministic
         probes = [xp.asarray(rng.standard_normal(y.shape).astype(dtype)) for y in images]
         eps = [SURE_EPS * s if s > 0 else SURE_EPS for s in sigmas]
-        model = BlurModel(images, psfs, ratios, weights, shape, offset, xp=xp, dtype=dtype)
+        model = BlurModel(images, psfs, ratios, weights, shape, offset, xp=xp,
+                          dtype=dtype, pixel_weights=self._pixel_weights)
         twin_images = [y + e * b for y, e, b in zip(images, eps, probes, strict=True)]
-        twin = BlurModel(twin_images, psfs, ratios, weights, shape, offset, xp=xp, dtype=dtype)
+        twin = BlurModel(twin_images, psfs, ratios, weights, shape, offset, xp=xp, dtype=dtype,
+                         pixel_weights=self._pixel_weights)
         analysis = self.solver == "condat-vu"
         starts = []
         for m, ims in ((model, images), (twin, twin_images)):
@@ -713,6 +754,7 @@ class WaveletDeconvolution(_SparseDeconvolution):
         **_SHARED_CONSTRAINTS,
         "psf": ["array-like", None],
         "noise_sigma": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "sampling": ["array-like", None],
     }
 
     __doc__ = """Sparse wavelet/starlet deconvolution of an image with a known PSF.
@@ -724,13 +766,19 @@ class WaveletDeconvolution(_SparseDeconvolution):
 
     Parameters
     ----------
-    psf : 2-D array
+    psf : 2-D array, or 3-D for a z-stack
         The PSF, centred at index ``k // 2`` on each axis, of any size (the object grid
         extends past the frame by the PSF, so a PSF larger than the image is modelled). A
         PSF that does not sum to 1 is normalised with a warning.
     noise_sigma : float, optional
         Standard deviation of the (white Gaussian) noise; by default estimated by the
         MAD of the finest starlet scale of the image.
+    sampling : sequence of 3 floats, optional
+        Voxel size (z, y, x) of a 3-D stack, in any unit (default isotropic). Along an
+        axis ``2**j0`` times coarser the 3-D starlet starts smoothing ``j0`` scales later,
+        so that its atoms have about the same physical width along every axis; an axis
+        is no longer smoothed once the hole reaches its length (a short z axis gets
+        fewer scales). See :func:`~sparserec.deconv.starlet.starlet_steps`.
 @SHARED@
     Attributes
     ----------
@@ -772,6 +820,20 @@ class WaveletDeconvolution(_SparseDeconvolution):
 
     Notes
     -----@NOTES@
+    **3-D stacks** (a 3-D image with a 3-D PSF, e.g. a microscope z-stack) use the n-D
+    FFT forward model (the object grid extended along every axis), the 3-D starlet and
+    accelerated iterative soft thresholding that never stores the coefficients
+    (:mod:`sparserec.deconv.volume`: about 7 copies of the stack at most). There
+    ``k_sigma="sure"`` means the classical ``k_sigma = 3`` (the SURE path would solve a
+    twin stack), ``wavelet`` is the starlet, ``use_support`` is not available, and the
+    computation runs on the CPU. A 2-D PSF with a stack is refused: deconvolve the planes
+    one by one with :func:`~sparserec.deconv.deconvolve` and ``channel_axis``.
+
+    **Noise maps** (``fit(X, noise_map=σ)``) weight the data term by ``σ_ref² / σ_i²``;
+    the step size follows the largest weight, and the thresholds and SURE use
+    ``σ_ref`` (the median noise: a constant ``λ`` over the image, so regions noisier than
+    the median are regularised more than their own level would ask).
+
     References
     ----------@REFS@
     Examples
@@ -794,8 +856,9 @@ class WaveletDeconvolution(_SparseDeconvolution):
     def __init__(self, psf=None, *, wavelet: str = "auto", n_scales: int = 4,
                  decimated: bool = False, solver: str = "condat-vu", k_sigma="sure",
                  n_reweights: int = 0, positivity: bool = True, background=0.0,
-                 noise_sigma=None, use_support: bool = False, max_iter: int = 500,
-                 tol: float = 1e-4, backend: str = "auto", verbose: int = 0):
+                 noise_sigma=None, use_support: bool = False, sampling=None,
+                 max_iter: int = 500, tol: float = 1e-4, backend: str = "auto",
+                 verbose: int = 0):
         self.psf = psf
         self.wavelet = wavelet
         self.n_scales = n_scales
@@ -807,35 +870,57 @@ class WaveletDeconvolution(_SparseDeconvolution):
         self.background = background
         self.noise_sigma = noise_sigma
         self.use_support = use_support
+        self.sampling = sampling
         self.max_iter = max_iter
         self.tol = tol
         self.backend = backend
         self.verbose = verbose
 
-    def fit(self, X, y=None):
-        """Deconvolve the image ``X`` (2-D; NaN pixels are masked).
+    def fit(self, X, y=None, *, noise_map=None):
+        """Deconvolve the image ``X`` (2-D, or a 3-D stack with a 3-D PSF; NaN pixels are
+        masked).
 
         Parameters
         ----------
-        X : array-like of shape (H, W)
-            The observed image.
+        X : array-like of shape (H, W) or (D, H, W)
+            The observed image, or z-stack (see the Notes on 3-D stacks).
         y : None
             Ignored.
+        noise_map : array of X's shape, optional
+            Noise standard deviation of each pixel (``inf``: unusable). The data term is
+            then weighted pixel by pixel, ``½ Σ_i W_i (Hx − y)_i²`` with
+            ``W_i = σ_ref² / σ_i²`` and ``σ_ref`` the map's median over the usable
+            pixels, which is ``noise_sigma_`` and sets the thresholds (and SURE);
+            give either it or ``noise_sigma``.
 
         Returns
         -------
         self
         """
-        if len(getattr(y, "shape", ())) == 2:  # the habit of fit(image, psf)
+        if len(getattr(y, "shape", ())) in (2, 3):  # the habit of fit(image, psf)
             raise TypeError("WaveletDeconvolution.fit(X) takes the image only: give the PSF "
                             "to the constructor, WaveletDeconvolution(psf=...).fit(image), "
                             "or call sparserec.deconv.deconvolve(image, psf)")
+        if noise_map is not None and self.noise_sigma is not None:
+            raise ValueError("give noise_sigma or noise_map, not both (the map's median is "
+                             "the noise level)")
+        if _is_stack(X):
+            return self._fit_stack(X, noise_map)
         image = validate_xy(self, X, ensure_all_finite="allow-nan", ensure_min_samples=1)
         image = _check_image(image, "image")
         k_sigma = self._check_settings()
+        if self.sampling is not None:
+            raise ValueError("sampling (the voxel size) is for 3-D stacks; leave it None for "
+                             "a 2-D image")
         self.psf_ = check_psf(self.psf)  # any size: the object grid extends by it
         self._check_common_params(image)
-        if self.noise_sigma is None:
+        weights = None
+        if noise_map is not None:
+            self.noise_sigma_, weights = _noise_map_weights(noise_map, image)
+            image = image.copy()
+            image[array_namespace(image).asarray(weights == 0)] = np.nan
+            weights = array_namespace(image).asarray(weights)
+        elif self.noise_sigma is None:
             self.noise_sigma_ = estimate_noise_sigma(image, self.psf_)
         else:
             self.noise_sigma_ = self._check_sigma(self.noise_sigma, "noise_sigma")
@@ -843,13 +928,76 @@ class WaveletDeconvolution(_SparseDeconvolution):
         _check_signal(image, self.noise_sigma_, "image")
         if self.verbose and (msg := _nan_report(image, "image")):
             print(msg)
-        res = self._solve([image], [self.psf_], [1], [self.noise_sigma_], [self.background_],
-                          k_sigma, iterations=self._iterations())
+        self._pixel_weights = None if weights is None else [weights]
+        try:
+            res = self._solve([image], [self.psf_], [1], [self.noise_sigma_],
+                              [self.background_], k_sigma, iterations=self._iterations())
+        finally:
+            del self._pixel_weights
         on_gpu = is_cupy_array(image)
         self.image_ = _like_input(res.image, on_gpu, image.dtype)
         self.model_ = _like_input(res.models[0], on_gpu, image.dtype)
         self.history_ = res.history
         self._set_choice(res)
+        return self
+
+    def _check_stack_settings(self):
+        """The settings a 3-D stack supports; ``k_sigma`` per detail scale."""
+        k_sigma = self._check_settings()
+        if self.wavelet not in ("auto", "starlet") or self.decimated:
+            raise ValueError(f"3-D stacks are deconvolved with the 3-D starlet: wavelet must "
+                             f"be 'auto' or 'starlet' (decimated=False), got "
+                             f"wavelet={self.wavelet!r}")
+        if self.use_support:
+            raise ValueError("use_support is for 2-D images; give use_support=False for a "
+                             "3-D stack")
+        # k_sigma="sure": the classical 3-sigma rule (the SURE path needs a twin solve,
+        # twice the memory of a stack)
+        return np.full(self.n_scales - 1, 3.0) if k_sigma is None else k_sigma
+
+    def _deconvolve_stack(self, image, k_sigma, weights, iterations):
+        from .volume import deconvolve_stack
+
+        if self.backend_ == "cupy":
+            raise ValueError("3-D stacks are deconvolved on the CPU; give backend='numpy' "
+                             "or 'auto' with a NumPy stack")
+        return deconvolve_stack(image, self.psf_, sigma=self.noise_sigma_, k_sigma=k_sigma,
+                                n_scales=self.n_scales, sampling=self.sampling,
+                                positivity=self.positivity, max_iter=self.max_iter,
+                                tol=self.tol, background=self.background_,
+                                pixel_weights=weights, iterations=iterations)
+
+    def _fit_stack(self, X, noise_map):
+        """:meth:`fit` of a 3-D stack (see :mod:`sparserec.deconv.volume`)."""
+        image = to_host(check_finite_array(X, "image", ndim=3, allow_nan=True))
+        k_sigma = self._check_stack_settings()
+        if self.psf is not None and np.ndim(self.psf) == 2:
+            raise ValueError(f"psf is 2-D but the image is a 3-D stack {image.shape}: give a "
+                             "3-D PSF (z, y, x), or deconvolve plane by plane with "
+                             "sparserec.deconv.deconvolve(stack, psf, channel_axis=0)")
+        self.psf_ = check_psf(self.psf, ndim=3)
+        self._check_common_params(image)
+        self.n_features_in_ = image.shape[-1]
+        weights = None
+        if noise_map is not None:
+            self.noise_sigma_, weights = _noise_map_weights(noise_map, image)
+            if (weights == 0).any():
+                image = np.where(weights == 0, np.nan, image)
+            weights = weights.astype(np.float32)  # the solver's precision: less memory
+        elif self.noise_sigma is None:
+            self.noise_sigma_ = estimate_noise_sigma(image, self.psf_)
+        else:
+            self.noise_sigma_ = self._check_sigma(self.noise_sigma, "noise_sigma")
+        self.background_ = self._backgrounds(self.background, [image])[0]
+        _check_signal(image, self.noise_sigma_, "image")
+        res = self._deconvolve_stack(image, k_sigma, weights, self._iterations())
+        self.image_ = res.image.astype(image.dtype, copy=False)
+        self.model_ = res.model.astype(image.dtype, copy=False)
+        self.history_ = res.history
+        self.wavelet_ = "starlet"
+        self.threshold_ = float(k_sigma[0]) if len(set(k_sigma)) == 1 else list(k_sigma)
+        self.sure_path_ = {}
+        self._set_convergence(res.n_iter, res.converged)
         return self
 
     def transform(self, X):
@@ -865,6 +1013,12 @@ class WaveletDeconvolution(_SparseDeconvolution):
         images : ndarray (or list) of the same layout
         """
         check_is_fitted(self, "image_")
+        if self.psf_.ndim == 3:  # fitted on a stack: X is one stack
+            image = to_host(check_finite_array(X, "X", ndim=3, allow_nan=True))
+            res = self._deconvolve_stack(image, self._check_stack_settings(), None,
+                                         self._transform_iterations())
+            self._warn_unconverged(1, int(not res.converged))
+            return res.image.astype(image.dtype, copy=False)
         as_list = isinstance(X, (list, tuple))
         if (arr := _regular(X)) is None:
             single, batch = False, list(X)

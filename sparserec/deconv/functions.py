@@ -3,9 +3,10 @@
 :func:`deconvolve` takes an image and a PSF and returns the deconvolved image, of the
 input's kind: a NumPy array, a NumPy masked array (the mask kept), an astropy
 ``NDData``/``CCDData`` (mask, unit, WCS and meta kept, the same class returned) or a
-CuPy array. Bad pixels (``mask=``, the masked array's mask, ``NDData.mask``) get no
-weight in the data term: the sparse prior fills them in, never the data. A noise map
-(``noise=`` or ``NDData.uncertainty``) sets the noise level.
+CuPy array; 2-D images or 3-D stacks with a 3-D PSF. Bad pixels (``mask=``, the masked
+array's mask, ``NDData.mask``) get no weight in the data term: the sparse prior fills
+them in, never the data. A noise map (``noise=`` or ``NDData.uncertainty``) weights the
+data term by inverse variance.
 """
 
 from __future__ import annotations
@@ -70,14 +71,15 @@ def _check_mask(mask, shape, name: str = "mask"):
 
 
 def _noise_level(noise, shape, bad):
-    """``(sigma, bad)``: the noise level of a scalar or a per-pixel noise map, and the
-    pixels a map marks unusable (infinite deviation)."""
+    """``(sigma, noise map, bad)``: a scalar noise level, or a per-pixel noise map (its
+    zeros, negatives and NaN refused), and the pixels a map marks unusable (infinite
+    deviation)."""
     if noise is None:
-        return None, bad
+        return None, None, bad
     if isinstance(noise, numbers.Real) and not isinstance(noise, bool):
         if not (np.isfinite(noise) and noise >= 0):
             raise ValueError(f"noise must be a finite number >= 0 or a noise map, got {noise!r}")
-        return float(noise), bad
+        return float(noise), None, bad
     noise = np.asarray(noise, dtype=np.float64)
     if noise.shape != tuple(shape):
         raise ValueError(f"noise must be a number or a map of the image's shape "
@@ -90,10 +92,10 @@ def _noise_level(noise, shape, bad):
                          "unusable pixels)")
     unusable = np.isinf(noise)
     bad = unusable if bad is None else (bad | unusable)
-    return float(np.median(noise[~bad])), bad
+    return float(np.median(noise[~bad])), noise, bad
 
 
-def _deconvolve_plane(plane, psf, method, bad, sigma, params):
+def _deconvolve_plane(plane, psf, method, bad, sigma, noise_map, params):
     from .baselines import (
         richardson_lucy_deconvolution,
         tikhonov_deconvolution,
@@ -108,6 +110,8 @@ def _deconvolve_plane(plane, psf, method, bad, sigma, params):
         kwargs = dict(params)
         if method == "wavelet":
             kwargs.setdefault("wavelet", "sym4")
+        if noise_map is not None:  # inverse-variance weights (masked pixels are NaN)
+            return WaveletDeconvolution(psf, **kwargs).fit(plane, noise_map=noise_map).image_
         if sigma is not None:
             kwargs["noise_sigma"] = sigma
         return WaveletDeconvolution(psf, **kwargs).fit(plane).image_
@@ -116,6 +120,9 @@ def _deconvolve_plane(plane, psf, method, bad, sigma, params):
                          "method='starlet' or 'wavelet' with a mask")
     func = {"tikhonov": tikhonov_deconvolution, "wiener": wiener_deconvolution,
             "richardson-lucy": richardson_lucy_deconvolution}[method]
+    if plane.ndim == 3 and method != "richardson-lucy":
+        raise ValueError(f"method={method!r} deconvolves 2-D images; a 3-D stack takes "
+                         "method='starlet' or 'richardson-lucy'")
     return func(plane, psf, **params)
 
 
@@ -127,9 +134,11 @@ def deconvolve(image, psf, *, method: str = "starlet", mask=None, noise=None,
     Parameters
     ----------
     image : array, masked array, astropy ``NDData``/``CCDData`` or CuPy array
-        A 2-D image, or a stack of 2-D planes along ``channel_axis`` (colour, bands
-        deconvolved one by one with the same PSF).
-    psf : 2-D array
+        A 2-D image; a 3-D stack (z, y, x) deconvolved as a volume with a 3-D PSF
+        (``method="starlet"`` or ``"richardson-lucy"``); or a stack of 2-D planes along
+        ``channel_axis`` (colour, bands, or z-planes with a 2-D PSF: deconvolved one by one
+        with the same PSF).
+    psf : 2-D array, or 3-D for a 3-D stack
         The PSF, centred at ``k // 2``, on the image's pixel grid.
     method : {"starlet", "wavelet", "tikhonov", "wiener", "richardson-lucy"}
         ``"starlet"``/``"wavelet"``: :class:`~sparserec.WaveletDeconvolution` (the
@@ -141,8 +150,10 @@ def deconvolve(image, psf, *, method: str = "starlet", mask=None, noise=None,
         by the sparse prior (the baselines cannot mask and refuse a mask).
     noise : float or array, optional
         The noise standard deviation, or a map of it per pixel (``NDData.uncertainty``
-        gives one); a map sets the noise level to its median over the usable pixels and
-        masks the pixels whose deviation is infinite. By default it is estimated.
+        gives one). A map weights the sparse methods' data term pixel by pixel by
+        ``σ_ref² / σ_i²`` (inverse variance; ``σ_ref``, the map's median over the usable
+        pixels, sets the thresholds) and masks the pixels whose deviation is infinite;
+        zeros, negatives and NaN are refused. By default the level is estimated.
     channel_axis : int, optional
         The axis of the channels of a multi-channel image.
     clip : bool
@@ -193,9 +204,14 @@ def deconvolve(image, psf, *, method: str = "starlet", mask=None, noise=None,
             raise ValueError(f"channel_axis must be an axis of the {data.ndim}-D image, got "
                              f"{channel_axis!r}")
         channel_axis = int(channel_axis) % data.ndim
+    elif data.ndim == 3:
+        if np.ndim(psf) != 3:
+            raise ValueError(f"psf is {np.ndim(psf)}-D but image is a 3-D stack {data.shape}: "
+                             "pass a 3-D PSF (z, y, x), or channel_axis=0 to deconvolve each "
+                             "plane with the 2-D PSF")
     elif data.ndim != 2:
-        raise ValueError(f"image must be 2-D, or give channel_axis for a multi-channel image; "
-                         f"got shape {data.shape}")
+        raise ValueError(f"image must be 2-D or a 3-D stack, or give channel_axis for a "
+                         f"multi-channel image; got shape {data.shape}")
     shape = data.shape
     bad = own_mask
     if mask is not None:
@@ -203,9 +219,9 @@ def deconvolve(image, psf, *, method: str = "starlet", mask=None, noise=None,
         bad = mask if bad is None else (bad | mask)
     elif bad is not None:
         bad = _check_mask(bad, shape, "the image's mask")
-    sigma, bad = _noise_level(own_noise if noise is None else noise, shape, bad)
+    sigma, noise_map, bad = _noise_level(own_noise if noise is None else noise, shape, bad)
     if channel_axis is None:
-        out = _deconvolve_plane(data, psf, method, bad, sigma, params)
+        out = _deconvolve_plane(data, psf, method, bad, sigma, noise_map, params)
     else:
         xp = array_namespace(data)
         planes = []
@@ -213,8 +229,9 @@ def deconvolve(image, psf, *, method: str = "starlet", mask=None, noise=None,
             take = [slice(None)] * data.ndim
             take[channel_axis] = c
             plane_bad = None if bad is None else bad[tuple(take)]
+            plane_noise = None if noise_map is None else noise_map[tuple(take)]
             planes.append(_deconvolve_plane(data[tuple(take)], psf, method, plane_bad, sigma,
-                                            params))
+                                            plane_noise, params))
         out = xp.stack(planes, axis=channel_axis)
     if clip:
         out = array_namespace(out).clip(out, -1, 1)

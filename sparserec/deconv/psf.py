@@ -164,13 +164,18 @@ def check_psf_size(psf_shape, image_shape, name: str = "psf", *,
                    image_name: str = "the image") -> None:
     """Refuse a PSF larger than the image along an axis, naming both shapes."""
     if any(k > n for k, n in zip(psf_shape, image_shape, strict=True)):
+        if len(image_shape) != 2:
+            raise ValueError(f"{name} of shape {tuple(psf_shape)} is larger than {image_name} "
+                             f"of shape {tuple(image_shape)}; crop the PSF to at most the "
+                             "image size")
         h, w = image_shape
         raise ValueError(f"{name} of shape {tuple(psf_shape)} is larger than {image_name} of "
                          f"shape {tuple(image_shape)} ({h} rows: n_samples = {h}, {w} columns: "
                          f"n_features = {w}); crop the PSF to at most the image size")
 
 
-def check_psf(psf, image_shape=None, *, name: str = "psf", rtol: float = 1e-3) -> np.ndarray:
+def check_psf(psf, image_shape=None, *, name: str = "psf", rtol: float = 1e-3,
+              ndim=2) -> np.ndarray:
     """Validate a PSF and return it as float64 normalised to sum 1.
 
     A PSF whose sum differs from 1 by more than ``rtol`` (relative) is normalised with a
@@ -181,8 +186,8 @@ def check_psf(psf, image_shape=None, *, name: str = "psf", rtol: float = 1e-3) -
     Raises
     ------
     ValueError
-        If the PSF is not a 2-D array of finite numbers with a positive sum, or is
-        larger than the image along an axis.
+        If the PSF is not an array of ``ndim`` dimensions (2, or 3 for a z-stack) of
+        finite numbers with a positive sum, or is larger than the image along an axis.
 
     Examples
     --------
@@ -197,7 +202,7 @@ def check_psf(psf, image_shape=None, *, name: str = "psf", rtol: float = 1e-3) -
     if psf is None:
         raise ValueError(f"{name} must be given: a 2-D array centred at k // 2 "
                          "(see sparserec.deconv.gaussian_psf / moffat_psf / airy_psf)")
-    psf = np.array(to_host(check_finite_array(psf, name, ndim=2)), dtype=np.float64)
+    psf = np.array(to_host(check_finite_array(psf, name, ndim=ndim)), dtype=np.float64)
     total = float(psf.sum())
     if not total > 0:
         raise ValueError(f"{name} must have a positive sum, got {total:.6g}")
@@ -211,7 +216,7 @@ def check_psf(psf, image_shape=None, *, name: str = "psf", rtol: float = 1e-3) -
     centre = np.array([k // 2 for k in psf.shape], dtype=float)
     weights = np.abs(psf)
     centroid = np.array([(np.indices(psf.shape)[a] * weights).sum() / weights.sum()
-                         for a in range(2)])
+                         for a in range(psf.ndim)])
     if np.any(np.abs(centroid - centre) > 1):
         warnings.warn(f"{name} centroid {tuple(np.round(centroid, 2))} is more than one "
                       f"pixel from the centre {tuple(centre)} (index k // 2); the "

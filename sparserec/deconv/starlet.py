@@ -18,7 +18,17 @@ smoothing ``S_j`` is diagonalised by the orthonormal DCT-II, hence symmetric
 whole-sample mirror (``d c b | a b c d``) makes ``S_j`` non-symmetric and ``‖Φ‖``
 up to about 1.1, which would shrink the solver's steps.
 
-Backends (the kernels of :func:`sparserec.deconv._kernels.get`): ``"numpy"`` runs
+3-D stacks (microscopy) use the same transform along all three axes
+(:func:`starlet_steps`): the hole of scale ``j`` along an axis is ``2**j`` pixels, or
+``2**(j - j0)`` along an axis whose voxels are ``2**j0`` times coarser (``sampling``),
+which is then not smoothed at the first ``j0`` scales — every atom keeps about the same
+physical width along every axis — and an axis is no longer smoothed once the hole
+reaches its length. Each smoothing is still symmetric with eigenvalues in ``[0, 1]``
+(skipping an axis is the identity), so ``‖Φ‖ = 1`` holds in 3-D too. The 3-D smoothing
+runs :func:`scipy.ndimage.convolve1d` in place along each axis (line-buffered, no
+scratch array: the stacks are large) on every backend.
+
+Backends of 2-D images (the kernels of :func:`sparserec.deconv._kernels.get`): ``"numpy"`` runs
 :func:`scipy.ndimage.convolve1d`; ``"cupy"`` runs the five-tap kernel of
 ``gpu/starlet.cu`` once per axis (:func:`smooth_axis_gather` is the same computation in
 NumPy); ``"numba"`` applies the 1-D smoothing matrices (five taps with the boundary
@@ -32,7 +42,7 @@ import math
 
 import numpy as np
 
-from ..backend import array_namespace, resolve_backend
+from ..backend import array_namespace, resolve_backend, scipy_namespace
 
 __all__ = [
     "B3_SPLINE",
@@ -42,6 +52,8 @@ __all__ = [
     "starlet_reconstruct",
     "starlet_noise_levels",
     "max_scales",
+    "starlet_steps",
+    "smooth_nd",
 ]
 
 B3_SPLINE = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
@@ -102,19 +114,69 @@ def dilated_kernel(step: int) -> np.ndarray:
     return kernel
 
 
+def starlet_steps(shape, n_scales: int, sampling=None) -> tuple:
+    """The hole of each scale's smoothing along each axis (0: that axis is not smoothed).
+
+    Along an axis whose voxel size is ``2**j0`` times the smallest one (``j0`` the
+    rounded ``log2`` of the ratio, from ``sampling``), scale ``j`` smooths with the hole
+    ``2**(j - j0)`` when ``j >= j0``; a hole of at least the axis's length is dropped.
+
+    Examples
+    --------
+    >>> from sparserec.deconv.starlet import starlet_steps
+    >>> starlet_steps((8, 64, 64), 4, sampling=(0.2, 0.1, 0.1))
+    ((0, 1, 1), (1, 2, 2), (2, 4, 4))
+    """
+    shape = tuple(int(n) for n in shape)
+    if sampling is None:
+        sampling = (1.0,) * len(shape)
+    sampling = np.asarray(sampling, dtype=np.float64)
+    if sampling.shape != (len(shape),) or not np.all(np.isfinite(sampling)) \
+            or np.any(sampling <= 0):
+        raise ValueError(f"sampling must hold one positive voxel size per axis "
+                         f"({len(shape)}), got {sampling.tolist()!r}")
+    lag = [int(v) for v in np.rint(np.log2(sampling / sampling.min()))]
+    steps = []
+    for j in range(n_scales - 1):
+        steps.append(tuple(2 ** (j - j0) if j >= j0 and 2 ** (j - j0) < n else 0
+                           for j0, n in zip(lag, shape, strict=True)))
+    return tuple(steps)
+
+
+def smooth_nd(x, out, steps):
+    """One à trous B3 smoothing of an n-D array, ``steps[a]`` the hole along axis ``a``
+    (0: not smoothed), half-sample mirror boundaries, into ``out`` (may be ``x``)."""
+    xp = array_namespace(x)
+    ndimage = scipy_namespace(xp, "ndimage")
+    src = x
+    for axis, step in enumerate(steps):
+        if not step:
+            continue
+        kernel = xp.asarray(dilated_kernel(step).astype(out.dtype))
+        if xp is np:  # line-buffered: in place is exact and needs no scratch
+            ndimage.convolve1d(src, kernel, axis=axis, mode="reflect", output=out)
+        else:
+            out[...] = ndimage.convolve1d(src, kernel, axis=axis, mode="reflect")
+        src = out
+    if src is not out:
+        out[...] = src
+
+
 class Starlet:
-    """The starlet transform of images of one shape, with reusable buffers.
+    """The starlet transform of images (2-D) or stacks (3-D) of one shape.
 
     Parameters
     ----------
     shape : tuple of int
-        Image shape ``(H, W)``.
+        Image shape ``(H, W)`` or stack shape ``(D, H, W)``.
     n_scales : int
         Number of planes ``J`` (``J - 1`` wavelet planes and the coarse plane), ``>= 2``.
     backend : {"numpy", "numba", "cupy"}
         Concrete backend (see :mod:`sparserec.backend`).
     dtype : dtype
         float32 or float64.
+    sampling : sequence of float, optional
+        Voxel size along each axis of a 3-D stack (:func:`starlet_steps`).
 
     Examples
     --------
@@ -127,22 +189,34 @@ class Starlet:
     ((3, 16, 20), True)
     """
 
-    def __init__(self, shape, n_scales: int, backend: str = "numpy", dtype=np.float64):
+    def __init__(self, shape, n_scales: int, backend: str = "numpy", dtype=np.float64,
+                 sampling=None):
         self.shape = tuple(int(s) for s in shape)
-        if len(self.shape) != 2 or min(self.shape) < 1:
-            raise ValueError(f"shape must be a 2-D image shape, got {shape}")
+        if len(self.shape) not in (2, 3) or min(self.shape) < 1:
+            raise ValueError(f"shape must be a 2-D image or 3-D stack shape, got {shape}")
         if not isinstance(n_scales, (int, np.integer)) or n_scales < 2:
             raise ValueError(f"n_scales must be an integer >= 2, got {n_scales!r}")
         self.n_scales = int(n_scales)
         self.backend = backend
         self.dtype = np.dtype(dtype)
         self.coeff_shape = (self.n_scales,) + self.shape
+        # 3-D: the holes per scale and axis; 2-D keeps the backend's kernels
+        self.steps = None if len(self.shape) == 2 and sampling is None else \
+            starlet_steps(self.shape, self.n_scales, sampling)
 
     @functools.cached_property
     def _kernels(self):
         from . import _kernels
 
-        return _kernels.get(self.backend)
+        # the numba kernels are 2-D: stacks take the array expressions
+        return _kernels.get("numpy" if self.steps is not None and self.backend == "numba"
+                            else self.backend)
+
+    def _smooth(self, j, x, out, tmp):
+        if self.steps is None:
+            self._kernels.smooth(x, out, 2**j, tmp)
+        else:
+            smooth_nd(x, out, self.steps[j])
 
     def _scratch(self, xp):
         """Two image buffers, made once per array module."""
@@ -158,19 +232,19 @@ class Starlet:
 
     # ------------------------------------------------------------------ public
     def forward(self, x, out=None):
-        """``Φ x``: the ``(n_scales, H, W)`` planes of image ``x``."""
+        """``Φ x``: the ``(n_scales, *shape)`` planes of image ``x``."""
         self._check(x, self.shape, "image")
         k, xp = self._kernels, array_namespace(x)
         out = xp.empty(self.coeff_shape, dtype=self.dtype) if out is None else out
         tmp = self._scratch(xp)[0]
         out[0] = x
         for j in range(self.n_scales - 1):
-            k.smooth(out[j], out[j + 1], 2**j, tmp)
+            self._smooth(j, out[j], out[j + 1], tmp)
             k.subtract_into(out[j], out[j + 1])
         return out
 
     def adjoint(self, w, out=None):
-        """``Φᵀ w`` for planes ``w`` of shape ``(n_scales, H, W)``.
+        """``Φᵀ w`` for planes ``w`` of shape ``(n_scales, *shape)``.
 
         Horner's scheme: ``b = w_{J-1}``, then ``b = w_j + S_j (b - w_j)`` for
         ``j = J-2, …, 0``, where ``S_j = S_jᵀ`` is the smoothing at scale ``j``.
@@ -183,7 +257,7 @@ class Starlet:
         out[...] = w[-1]
         for j in range(self.n_scales - 2, -1, -1):
             k.horner_step(w[j], out, diff)
-            k.smooth(diff, out, 2**j, tmp)
+            self._smooth(j, diff, out, tmp)
             k.add_into(out, w[j], out)
         return out
 
@@ -192,11 +266,11 @@ class Starlet:
 
 
 @functools.lru_cache(maxsize=16)
-def starlet_noise_levels(n_scales: int) -> np.ndarray:
+def starlet_noise_levels(n_scales: int, ndim: int = 2) -> np.ndarray:
     """Standard deviation of each starlet plane for unit white Gaussian noise.
 
     Exact, from the filters' energies (the norm of each plane's impulse response),
-    away from the boundaries.
+    away from the boundaries; ``ndim=3`` for the isotropic 3-D starlet.
 
     Examples
     --------
@@ -206,10 +280,10 @@ def starlet_noise_levels(n_scales: int) -> np.ndarray:
     """
     half = 2 * (2 ** (n_scales - 1) - 1)  # support half-width of the widest filter
     size = 2 * half + 1
-    delta = np.zeros((size, size))
-    delta[half, half] = 1.0
+    delta = np.zeros((size,) * ndim)
+    delta[(half,) * ndim] = 1.0
     planes = Starlet(delta.shape, n_scales).forward(delta)
-    levels = np.sqrt((planes**2).sum(axis=(1, 2)))
+    levels = np.sqrt((planes**2).reshape(n_scales, -1).sum(axis=1))
     levels.setflags(write=False)
     return levels
 
@@ -218,19 +292,21 @@ def _resolve(backend: str, x) -> str:
     return resolve_backend(backend, x)
 
 
-def starlet_transform(image, n_scales: int = 4, *, backend: str = "auto"):
-    """Forward starlet transform of a 2-D image.
+def starlet_transform(image, n_scales: int = 4, *, backend: str = "auto", sampling=None):
+    """Forward starlet transform of a 2-D image or a 3-D stack.
 
     Parameters
     ----------
-    image : 2-D array
+    image : 2-D or 3-D array
     n_scales : int
         Number of planes, the last one being the coarse approximation.
     backend : {"auto", "numpy", "numba", "cupy"}
+    sampling : sequence of float, optional
+        Voxel size per axis of a 3-D stack (anisotropic holes, :func:`starlet_steps`).
 
     Returns
     -------
-    coeffs : array of shape (n_scales, H, W)
+    coeffs : array of shape (n_scales, *image.shape)
 
     Examples
     --------
@@ -243,12 +319,12 @@ def starlet_transform(image, n_scales: int = 4, *, backend: str = "auto"):
     """
     from ..base import check_finite_array
 
-    image = check_finite_array(image, "image", ndim=2)
+    image = check_finite_array(image, "image", ndim=(2, 3))
     name = _resolve(backend, image)
-    return Starlet(image.shape, n_scales, name, image.dtype).forward(image)
+    return Starlet(image.shape, n_scales, name, image.dtype, sampling).forward(image)
 
 
-def starlet_adjoint(coeffs, *, backend: str = "auto"):
+def starlet_adjoint(coeffs, *, backend: str = "auto", sampling=None):
     """Adjoint ``Φᵀ`` of :func:`starlet_transform` (not its inverse).
 
     Examples
@@ -263,9 +339,10 @@ def starlet_adjoint(coeffs, *, backend: str = "auto"):
     """
     from ..base import check_finite_array
 
-    coeffs = check_finite_array(coeffs, "coeffs", ndim=3)
+    coeffs = check_finite_array(coeffs, "coeffs", ndim=(3, 4))
     name = _resolve(backend, coeffs)
-    return Starlet(coeffs.shape[1:], coeffs.shape[0], name, coeffs.dtype).adjoint(coeffs)
+    return Starlet(coeffs.shape[1:], coeffs.shape[0], name, coeffs.dtype,
+                   sampling).adjoint(coeffs)
 
 
 def starlet_reconstruct(coeffs):
