@@ -144,7 +144,7 @@ def _dual_step_cuda(u, wz, wx, lam, sigma, partial):
     """:func:`dual_step` in two CuPy kernels."""
     _, dual, _, weighted = _fused_cuda()
     dual(wz, lam, sigma, u, wx)
-    partial[...] = weighted(lam, wx, axis=-1)
+    partial[...] = weighted(lam, wx, axis=wx.ndim - 1)
 
 
 def _smooth_numba(x, out, step: int, tmp):
