@@ -914,16 +914,11 @@ class WaveletDeconvolution(_SparseDeconvolution):
                              "a 2-D image")
         self.psf_ = check_psf(self.psf)  # any size: the object grid extends by it
         self._check_common_params(image)
-        weights = None
-        if noise_map is not None:
-            self.noise_sigma_, weights = _noise_map_weights(noise_map, image)
+        self.noise_sigma_, weights = self._noise_level(image, noise_map)
+        if weights is not None:
             image = image.copy()
             image[array_namespace(image).asarray(weights == 0)] = np.nan
             weights = array_namespace(image).asarray(weights)
-        elif self.noise_sigma is None:
-            self.noise_sigma_ = estimate_noise_sigma(image, self.psf_)
-        else:
-            self.noise_sigma_ = self._check_sigma(self.noise_sigma, "noise_sigma")
         self.background_ = self._backgrounds(self.background, [image])[0]
         _check_signal(image, self.noise_sigma_, "image")
         if self.verbose and (msg := _nan_report(image, "image")):
@@ -940,6 +935,15 @@ class WaveletDeconvolution(_SparseDeconvolution):
         self.history_ = res.history
         self._set_choice(res)
         return self
+
+    def _noise_level(self, image, noise_map):
+        """``(σ, weights)``: from a noise map (its per-pixel weights), else the given or
+        estimated level (no weights)."""
+        if noise_map is not None:
+            return _noise_map_weights(noise_map, image)
+        if self.noise_sigma is None:
+            return estimate_noise_sigma(image, self.psf_), None
+        return self._check_sigma(self.noise_sigma, "noise_sigma"), None
 
     def _check_stack_settings(self):
         """The settings a 3-D stack supports; ``k_sigma`` per detail scale."""
@@ -978,16 +982,11 @@ class WaveletDeconvolution(_SparseDeconvolution):
         self.psf_ = check_psf(self.psf, ndim=3)
         self._check_common_params(image)
         self.n_features_in_ = image.shape[-1]
-        weights = None
-        if noise_map is not None:
-            self.noise_sigma_, weights = _noise_map_weights(noise_map, image)
+        self.noise_sigma_, weights = self._noise_level(image, noise_map)
+        if weights is not None:
             if (weights == 0).any():
                 image = np.where(weights == 0, np.nan, image)
             weights = weights.astype(np.float32)  # the solver's precision: less memory
-        elif self.noise_sigma is None:
-            self.noise_sigma_ = estimate_noise_sigma(image, self.psf_)
-        else:
-            self.noise_sigma_ = self._check_sigma(self.noise_sigma, "noise_sigma")
         self.background_ = self._backgrounds(self.background, [image])[0]
         _check_signal(image, self.noise_sigma_, "image")
         res = self._deconvolve_stack(image, k_sigma, weights, self._iterations())
