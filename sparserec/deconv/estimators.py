@@ -30,6 +30,7 @@ from ..backend import (
     gpu_memory_guard,
     is_cupy_array,
     scipy_namespace,
+    to_device,
     to_host,
 )
 from ..base import (
@@ -333,6 +334,12 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
             raise ValueError(f"{name} must be 'auto', a finite number or one per band "
                              f"({len(bands)}), got {value!r}")
         return [float(v) for v in np.broadcast_to(values, (len(bands),))]
+
+    def _estimate_noise(self, image, psf):
+        """:func:`estimate_noise_sigma` where the backend computes, whatever the input's
+        array module: NumPy and CuPy input to one backend give the same level."""
+        where = "cupy" if self.backend_ == "cupy" else "numpy"
+        return estimate_noise_sigma(to_device(image, where), psf)
 
     @staticmethod
     def _check_sigma(value, name: str) -> float:
@@ -942,7 +949,7 @@ class WaveletDeconvolution(_SparseDeconvolution):
         if noise_map is not None:
             return _noise_map_weights(noise_map, image)
         if self.noise_sigma is None:
-            return estimate_noise_sigma(image, self.psf_), None
+            return self._estimate_noise(image, self.psf_), None
         return self._check_sigma(self.noise_sigma, "noise_sigma"), None
 
     def _check_stack_settings(self):
@@ -1189,7 +1196,7 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
         if not estimate_noise:
             sigmas = list(self.noise_sigma_)
         elif self.noise_sigmas is None:
-            sigmas = [estimate_noise_sigma(b, p if r == 1 else None)
+            sigmas = [self._estimate_noise(b, p if r == 1 else None)
                       for b, p, r in zip(bands, psfs, ratios, strict=True)]
         else:
             sigmas = list(np.atleast_1d(self.noise_sigmas))
@@ -1219,8 +1226,8 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
         """
         bands = self._bands(X, reset=True)
         k_sigma = self._check_settings()
+        self._check_common_params(bands[0])  # the backend, where the noise is estimated
         psfs, ratios, sigmas = self._check_bands(bands)
-        self._check_common_params(bands[0])
         self.noise_sigma_ = np.asarray(sigmas, dtype=np.float64)
         for i, (b, s) in enumerate(zip(bands, sigmas, strict=True)):
             _check_signal(b, s, f"images[{i}]")
