@@ -45,6 +45,7 @@ from ..base import (
 )
 from .forward import BlurModel, object_grid
 from .noise import (
+    atom_energies,
     coefficient_noise_std,
     estimate_background,
     estimate_noise_sigma,
@@ -148,6 +149,17 @@ def _starting_image(images, ratios):
     return sum(xp.kron(xp.where(xp.isnan(y), xp.nanmedian(y), y),
                        xp.ones((r, r), dtype=y.dtype)) / r**2
                for y, r in zip(images, ratios, strict=True)) / len(images)
+
+
+def _leading_band(model, n_scales: int, backend: str) -> int:
+    """The sharpest band: the one that passes most of a finest-scale starlet atom,
+    ``‖D_b H_b ψ‖²`` (whatever its noise: the joint iterations converge fast where the
+    bands of large weight measure, and slowly on the detail only the sharpest one sees)."""
+    if len(model.ratios) == 1:
+        return 0
+    transform = make_transform("starlet", model.object_shape, n_scales, False, backend,
+                               model.dtype)
+    return int(np.argmax(atom_energies(transform, model, 0)))
 
 
 def _like_input(arr, on_gpu: bool, dtype):
@@ -396,7 +408,10 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         model = BlurModel(images, psfs, ratios, weights, shape, offset, xp=xp, dtype=dtype,
                           pixel_weights=self._pixel_weights)
         analysis = self.solver == "condat-vu"
-        x = model.embed_frame(xp.asarray(_starting_image(images, ratios)))
+        start = functools.partial(self._start, psfs=psfs, ratios=ratios, sigmas=sigmas,
+                                  k_sigma=k_sigma, frame=frame,
+                                  lead=_leading_band(model, self.n_scales, backend))
+        x = model.embed_frame(xp.asarray(start(images)))
         if self.positivity:
             x = xp.maximum(x, 0)
         # the device is waited for only at convergence tests: every 10 iterations on the GPU
@@ -410,7 +425,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         if k_sigma is None:
             chosen, table = self._select_by_sure(
                 images, psfs, ratios, weights, sigmas, frame, shape, offset, candidates,
-                x, run, backend)
+                x, run, backend, start)
             parts = []
             for c in chosen:
                 transform = self._transform(c.wavelet, shape, backend, dtype)
@@ -476,6 +491,24 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                      converged=state.converged, history=history, wavelet=wavelet,
                      k_sigma=[float(k) for k in k_sigma], sure=table, mix=mix)
 
+    def _start(self, images, *, psfs, ratios, sigmas, k_sigma, frame, lead):
+        """The starting image on the frame: the average of the bands; with several, the
+        deconvolution of band ``lead`` alone (:func:`_leading_band`).
+
+        The fine scales of a joint fit move at the pace set by the band of largest
+        weight: next to a deep, blurred band a sharp but noisy one (its weight 1e-4 of
+        the other's) leaves them almost where they start, and the joint image, started
+        from the bands' average, stayed 20 dB below the sharp band's own. Started from
+        that band's solution, the joint iterations keep its detail and add what the
+        other bands know. The start is a function of the data: the SURE twin gets its
+        own.
+        """
+        if len(images) == 1:
+            return _starting_image(images, ratios)
+        return self._solve_on([images[lead]], [psfs[lead]], [ratios[lead]], [sigmas[lead]],
+                              [0.0], k_sigma, frame=frame,
+                              iterations=iter(range(self.max_iter))).image
+
     def _transform(self, wavelet, shape, backend, dtype):
         return make_transform(wavelet, shape, self.n_scales, self.decimated, backend, dtype)
 
@@ -489,7 +522,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                      kernels=kernels, check_every=check_every)
 
     def _select_by_sure(self, images, psfs, ratios, weights, sigmas, frame, shape, offset,
-                        candidates, x0, run, backend):
+                        candidates, x0, run, backend, start):
         """The dictionaries, their weights and their stopping points of least
         Monte-Carlo SURE along the continuation path (see the Notes).
 
@@ -521,7 +554,8 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         starts = []
         for m, ims in ((model, images), (twin, twin_images)):
             # the start is a function of the data too: the twin starts from its own data
-            x = m.embed_frame(xp.asarray(_starting_image(ims, ratios)))
+            x = m.embed_frame(xp.asarray(start(ims) if len(ims) > 1 else
+                                         _starting_image(ims, ratios)))
             starts.append(xp.maximum(x, 0) if self.positivity else x)
         if x0 is not None:
             starts[0] = x0
@@ -1106,10 +1140,13 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
 
     Bands of very different weights ``r_b² / σ_b²`` make the problem ill-conditioned:
     the step size is set by the heaviest band, so the small scales that only a light
-    band constrains converge slowly (on the test field of a σ = 0.2 sharp band and a
-    binned σ = 0.04 deep band, the sharp band's residual is 1.15 σ after 200
-    iterations). Check each band's residual ``y_b − models_[b]`` against its noise
-    level and raise ``max_iter`` if one stays above it.
+    band constrains barely move from where they start. The fit therefore starts from
+    the deconvolution of the sharpest band alone (the band that passes most of a
+    finest-scale starlet atom), and the joint iterations add what the other bands
+    measure: on star fields with a sharp band 10–100× noisier than a deep, blurred,
+    binned one, the joint image was 15–20 dB below the sharp band's own and is now
+    0.1–2.3 dB above it (the fit costs one single-band solve more, two with SURE).
+    Check each band's residual ``y_b − models_[b]`` against its noise level.
 
     References
     ----------@REFS@

@@ -269,25 +269,32 @@ def coefficient_noise_std(transform, model, sigmas, *, include_coarse: bool = Fa
     std : dict
         ``{group: σ_group}`` for every detail group (and ``-1`` with ``include_coarse``).
     """
-    xp = model.xp
     out = {}
     labels = transform.plane_labels
     groups = set((np.unique(transform.groups) if labels is None else labels).tolist())
     for group in sorted(groups if include_coarse else groups - {-1}):
-        atom = xp.asarray(transform.atom(int(group)), dtype=model.dtype)
-        spec = model._forward_fft(atom)
-        var = 0.0
-        for b, sigma in enumerate(sigmas):
-            blurred = model._inverse_fft(spec * model.spectra[b])
-            r = model.ratios[b]
-            if r == 1:  # on the device: no copy of the object grid to the host
-                energy = float(xp.vdot(blurred, blurred).astype(np.float64))
-            else:
-                binned = _box_sum(to_host(blurred).astype(np.float64), r)
-                energy = float((binned**2).sum())
-            var += model.weights[b] ** 2 * sigma**2 * energy / r**2
+        var = sum(w**2 * sigma**2 * e for w, sigma, e in
+                  zip(model.weights, sigmas, atom_energies(transform, model, group),
+                      strict=True))
         out[int(group)] = float(np.sqrt(var))
     return out
+
+
+def atom_energies(transform, model, group: int) -> list:
+    """``‖D_b H_b ψ‖² / r_b²`` for every band ``b`` of ``model``: the energy of one atom
+    of ``group`` as band ``b`` sees it (blurred, binned), per pixel of the object grid."""
+    xp = model.xp
+    spec = model._forward_fft(xp.asarray(transform.atom(int(group)), dtype=model.dtype))
+    energies = []
+    for b, r in enumerate(model.ratios):
+        blurred = model._inverse_fft(spec * model.spectra[b])
+        if r == 1:  # on the device: no copy of the object grid to the host
+            energy = float(xp.vdot(blurred, blurred).astype(np.float64))
+        else:
+            binned = _box_sum(to_host(blurred).astype(np.float64), r)
+            energy = float((binned**2).sum())
+        energies.append(energy / r**2)
+    return energies
 
 
 def multiresolution_support(image, sigma: float, n_scales: int, k_sigma: float = 3.0):
