@@ -255,7 +255,13 @@ def _cmd_deconvolve(args) -> int:
         except ValueError:
             raise CLIError(f"--background must be 'auto' or a number, got "
                            f"{background!r}") from None
-    if args.tile is not None or args.scheduler is not None or args.halo is not None:
+    tiled = args.tile is not None or args.scheduler is not None or args.halo is not None
+    if args.k_sigma is None:
+        args.k_sigma = 3.0 if tiled else "sure"
+    elif tiled and args.k_sigma == "sure":
+        raise CLIError("--k-sigma sure is not available with --tile/--scheduler (the "
+                       "tiles share one threshold): give a number")
+    if tiled:
         return _deconvolve_tiled(args, background)
     res = deconvolve_file(args.input, args.output, psf=args.psf, psf_model=args.psf_model,
                           fwhm=args.fwhm, psf_size=args.psf_size, method=args.method,
@@ -269,6 +275,17 @@ def _cmd_deconvolve(args) -> int:
         print(f"{args.method}: wrote {res.output} in {res.seconds:.1f} s "
               f"(noise sigma {sigma}){extra}")
     return 0
+
+
+def _k_sigma(text: str):
+    """``--k-sigma``: ``sure`` or a number (its range is the library's to check)."""
+    if text.strip().lower() == "sure":
+        return "sure"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'sure' or a number, got {text!r}") \
+            from None
 
 
 def _deconvolve_tiled(args, background) -> int:
@@ -323,8 +340,10 @@ def _add_deconvolve(sub) -> None:
                      default="starlet", metavar="NAME",
                      help="deconvolution method: %(choices)s (default: %(default)s)")
     dec.add_argument("--n-scales", type=int, default=4, help="wavelet scales (default 4)")
-    dec.add_argument("--k-sigma", type=float, default=3.0,
-                     help="threshold in noise standard deviations (default 3)")
+    dec.add_argument("--k-sigma", type=_k_sigma, default=None,
+                     help="threshold: 'sure' (chosen by SURE, recorded in the FITS "
+                          "history) or a number of noise standard deviations (default: "
+                          "sure; 3 with --tile, whose tiles share one threshold)")
     dec.add_argument("--max-iter", type=int,
                      help="iterations (default 200; Richardson-Lucy: 50)")
     dec.add_argument("--background", default="0",

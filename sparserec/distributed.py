@@ -360,7 +360,9 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
         ``"processes"``, ``"sync"``; a cluster shows progress on its dashboard).
     **params
         Passed to :func:`sparserec.deconv.methods.deconvolve_array` (``method``,
-        ``n_scales``, ``k_sigma``, ``max_iter``, ``tol``, ``backend``).
+        ``n_scales``, ``k_sigma``, ``max_iter``, ``tol``, ``backend``). ``k_sigma``
+        defaults to 3 here: the tiles share one threshold (a SURE choice per tile
+        would differ from tile to tile and show the seams); ``"sure"`` is refused.
 
     Returns
     -------
@@ -412,6 +414,10 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
     psf = check_psf(psf)
     if params.get("backend", "auto") != "auto":  # e.g. "cupy" without a GPU: say so now
         resolve_backend(params["backend"])
+    params.setdefault("k_sigma", 3.0)
+    if isinstance(params["k_sigma"], str):
+        raise ValueError(f"k_sigma must be a number for a tiled run (the tiles share one "
+                         f"threshold), got {params['k_sigma']!r}")
     n_scales = params.get("n_scales", 4)
     if halo is None:
         halo = default_halo(psf.shape, n_scales)

@@ -112,7 +112,7 @@ def _report_figure(panels: dict, title: str, stretch: str, wcs=None):
 
 def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None = None,
                     fwhm: float | None = None, psf_size: int | None = None,
-                    method: str = "starlet", n_scales: int = 4, k_sigma: float = 3.0,
+                    method: str = "starlet", n_scales: int = 4, k_sigma="sure",
                     max_iter: int | None = None, background=0.0, overwrite: bool = False,
                     report=None, backend: str = "auto", verbose: bool = False) -> Bunch:
     """Deconvolve an image file into another, atomically.
@@ -137,7 +137,11 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
         ``"starlet"``: :class:`~sparserec.WaveletDeconvolution` (Condat–Vũ, starlet);
         ``"wavelet"``: the same with a stationary ``sym4`` wavelet by FISTA; the others
         are the baselines of :mod:`sparserec.deconv.baselines`.
-    n_scales, k_sigma, max_iter, background, backend :
+    k_sigma : "sure" or float
+        The sparse methods' threshold: chosen by SURE along the threshold path (the
+        library's default, recorded in the FITS history as ``threshold=``), or the
+        classical ``k_sigma`` × the noise propagated into each scale.
+    n_scales, max_iter, background, backend :
         Passed to :func:`sparserec.deconv.methods.deconvolve_array` (``max_iter`` is the
         iteration count of Richardson–Lucy).
     report : str or Path, optional

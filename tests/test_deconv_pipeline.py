@@ -41,9 +41,13 @@ def test_fits_round_trip_keeps_header_and_matches_the_estimator(field, tmp_path)
     assert header["OBJECT"] == "XDF crop" and header["EXPTIME"] == 1200.0
     history = str(header["HISTORY"])
     assert "method=starlet" in history and "psf.fits" in history and "noise_sigma=" in history
-    assert {"max_iter=50", "n_iter=50"} <= set(history.split())  # cards break between words
+    words = set(history.split())  # cards break between words
+    assert {"max_iter=50", "k_sigma=sure"} <= words
+    # the threshold SURE chose is recorded
+    est = WaveletDeconvolution(PSF, wavelet="starlet", max_iter=50).fit(y)
+    assert f"threshold={est.threshold_}" in words and f"n_iter={est.n_iter_}" in words
     data = fits.getdata(out)
-    expected = WaveletDeconvolution(PSF, max_iter=50, k_sigma=3.0).fit(y).image_
+    expected = est.image_
     np.testing.assert_allclose(data, expected, rtol=1e-6, atol=1e-9)
     assert np.linalg.norm(data - sky.image) < np.linalg.norm(y - sky.image)
     assert res.output == out and res.noise_sigma[0] == pytest.approx(0.02, rel=0.15)
@@ -105,6 +109,16 @@ def test_cli_reports_non_convergence_in_one_line(field, tmp_path, capsys):
         warnings.simplefilter("always")  # over this module's filter
         assert main(["deconvolve", str(path), "--psf", str(psf_path), "-o",
                      str(tmp_path / "o.fits"), "--max-iter", "3", "--quiet"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["sparserec: warning: WaveletDeconvolution's threshold path did not "
+                   "converge: the risk estimate (SURE) still decreased at max_iter=3 "
+                   "iterations; the iterate of least risk so far is returned. Increase "
+                   "max_iter for a sharper image"]
+    with warnings.catch_warnings():  # a fixed threshold: the solver's own stopping rule
+        warnings.simplefilter("always")
+        assert main(["deconvolve", str(path), "--psf", str(psf_path), "-o",
+                     str(tmp_path / "p.fits"), "--max-iter", "3", "--k-sigma", "3",
+                     "--quiet"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["sparserec: warning: WaveletDeconvolution did not converge in max_iter=3 "
                    "iterations (tol=0.0001); the last iterate is returned. Increase max_iter "

@@ -31,17 +31,18 @@ def _nan_message(plane, what: str) -> str:
 
 @thread_limited  # the n_threads setting (sparserec.set_config)
 def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
-                     k_sigma: float = 3.0, max_iter: int | None = None, background=0.0,
+                     k_sigma="sure", max_iter: int | None = None, background=0.0,
                      noise_sigma: float | None = None, tol: float = 1e-4,
                      backend: str = "auto", verbose: bool = False) -> Bunch:
     """Deconvolve one 2-D image with one of :data:`METHODS`.
 
     The sparse methods mask NaN pixels; the baselines refuse them (with their count and
     positions). ``max_iter`` defaults to 200 for the sparse methods and 50 for
-    Richardson–Lucy. ``noise_sigma`` (estimated from ``image`` by default) and ``tol``
-    go to :class:`~sparserec.WaveletDeconvolution`; a tiled run
+    Richardson–Lucy. ``k_sigma`` (``"sure"``: chosen by SURE, the default; or a number
+    of noise deviations), ``noise_sigma`` (estimated from ``image`` by default) and
+    ``tol`` go to :class:`~sparserec.WaveletDeconvolution`; a tiled run
     (:func:`sparserec.distributed.deconvolve_tiled`) passes the whole image's noise
-    level so that every tile uses the same thresholds.
+    level and a fixed ``k_sigma`` so that every tile uses the same thresholds.
 
     Returns
     -------
