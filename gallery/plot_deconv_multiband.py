@@ -37,9 +37,10 @@ print(f"sharp band {sharp.shape}, deep band {deep.shape}")
 # %%
 # One band at a time, then both
 # -----------------------------
-# Each fit estimates every band's noise level (MAD) and uses the default thresholds
-# (3 × the propagated noise per scale) and 200 iterations. A single band is just a joint
-# fit with one band, so the same estimator does all three.
+# Each fit estimates every band's noise level (from the frequencies its PSF empties) and
+# chooses its dictionary, thresholds and stopping point by SURE (the defaults). A single
+# band is just a joint fit with one band, so the same estimator does all three; the
+# joint fit starts from the sharp band's own solution (see the estimator's notes).
 fits = {
     "sharp band alone": (JointWaveletDeconvolution([sharp_psf]), [sharp]),
     "deep band alone": (JointWaveletDeconvolution([wide_psf], pixel_ratios=[2]), [deep]),
