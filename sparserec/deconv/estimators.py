@@ -551,14 +551,14 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         twin = BlurModel(twin_images, psfs, ratios, weights, shape, offset, xp=xp, dtype=dtype,
                          pixel_weights=self._pixel_weights)
         analysis = self.solver == "condat-vu"
-        starts = []
-        for m, ims in ((model, images), (twin, twin_images)):
-            # the start is a function of the data too: the twin starts from its own data
-            x = m.embed_frame(xp.asarray(start(ims) if len(ims) > 1 else
-                                         _starting_image(ims, ratios)))
-            starts.append(xp.maximum(x, 0) if self.positivity else x)
-        if x0 is not None:
-            starts[0] = x0
+        def first_iterate(m, ims):
+            x = m.embed_frame(xp.asarray(start(ims)))
+            return xp.maximum(x, 0) if self.positivity else x
+
+        # the start is a function of the data too: the twin starts from its own data (the
+        # data's own start is x0, made by the caller, unless the choice is on a crop)
+        starts = [first_iterate(model, images) if x0 is None else x0,
+                  first_iterate(twin, twin_images)]
         filters = [_RiskWeight(xp, y, p if r == 1 else None, s, dtype)
                    for y, p, r, s in zip(images, psfs, ratios, sigmas, strict=True)]
         max_stages = -(-self.max_iter // SURE_STAGE)  # the last one may be shorter
@@ -812,8 +812,8 @@ class WaveletDeconvolution(_SparseDeconvolution):
         extends past the frame by the PSF, so a PSF larger than the image is modelled). A
         PSF that does not sum to 1 is normalised with a warning.
     noise_sigma : float, optional
-        Standard deviation of the (white Gaussian) noise; by default estimated by the
-        MAD of the finest starlet scale of the image.
+        Standard deviation of the (white Gaussian) noise; by default estimated from the
+        frequencies the PSF empties (:func:`~sparserec.deconv.estimate_noise_sigma`).
     sampling : sequence of 3 floats, optional
         Voxel size (z, y, x) of a 3-D stack, in any unit (default isotropic). Along an
         axis ``2**j0`` times coarser the 3-D starlet starts smoothing ``j0`` scales later,
