@@ -50,6 +50,7 @@ from .noise import (
     estimate_background,
     estimate_noise_sigma,
     multiresolution_support,
+    noise_map_weights,
 )
 from .prox import reweight
 from .psf import check_psf
@@ -186,28 +187,14 @@ def _is_stack(X) -> bool:
         return False
 
 
-def _noise_map_weights(noise_map, image, name: str = "noise_map"):
-    """``(σ_ref, W)`` of a per-pixel noise map: ``σ_ref`` its median over the usable
-    pixels (the noise of a unit-weight pixel: the thresholds' unit), ``W = σ_ref² / σ²``
-    (0 where the deviation is infinite or the image NaN)."""
-    noise = np.asarray(to_host(noise_map), dtype=np.float64)
-    if noise.shape != tuple(image.shape):
-        raise ValueError(f"{name} must have the image's shape {tuple(image.shape)}, got "
-                         f"{noise.shape}")
-    usable = ~np.isnan(to_host(image))
-    wrong = usable & (np.isnan(noise) | (noise <= 0))
-    if wrong.any():
-        raise ValueError(f"{name} has {int(wrong.sum())} NaN, zero or negative value(s) on "
-                         "unmasked pixels; a standard deviation must be > 0 (inf marks an "
-                         "unusable pixel)")
-    usable &= np.isfinite(noise)
-    if not usable.any():
-        raise ValueError(f"{name} is infinite on every usable pixel: nothing is left to "
-                         "deconvolve")
-    sigma = float(np.median(noise[usable]))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        weights = np.where(usable, (sigma / noise) ** 2, 0.0)
-    return sigma, weights
+def _noise_map_weights(noise_map, image):
+    """:func:`noise_map_weights` of ``fit``'s ``noise_map`` over the image's non-NaN
+    pixels."""
+    noise = to_host(noise_map)
+    if np.shape(noise) != tuple(image.shape):
+        raise ValueError(f"noise_map must have the image's shape {tuple(image.shape)}, got "
+                         f"{np.shape(noise)}")
+    return noise_map_weights(noise, ~np.isnan(to_host(image)), "noise_map")
 
 
 def _check_signal(image, sigma: float, name: str):

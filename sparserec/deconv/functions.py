@@ -17,6 +17,7 @@ import numpy as np
 
 from ..backend import array_namespace, is_cupy_array
 from .methods import METHODS
+from .noise import noise_map_weights
 
 __all__ = ["deconvolve"]
 
@@ -85,14 +86,8 @@ def _noise_level(noise, shape, bad):
         raise ValueError(f"noise must be a number or a map of the image's shape "
                          f"{tuple(shape)}, got shape {noise.shape}")
     usable = ~bad if bad is not None else np.ones(shape, dtype=bool)
-    if np.isnan(noise[usable]).any() or (noise[usable] <= 0).any():
-        n_bad = int((np.isnan(noise[usable]) | (noise[usable] <= 0)).sum())
-        raise ValueError(f"noise map has {n_bad} NaN, zero or negative value(s) on unmasked "
-                         "pixels; a standard deviation must be > 0 (use inf or the mask for "
-                         "unusable pixels)")
-    unusable = np.isinf(noise)
-    bad = unusable if bad is None else (bad | unusable)
-    return float(np.median(noise[~bad])), noise, bad
+    sigma, weights = noise_map_weights(noise, usable, "noise map")
+    return sigma, noise, weights == 0  # the masked pixels and the infinite deviations
 
 
 def _deconvolve_plane(plane, psf, method, bad, sigma, noise_map, params):

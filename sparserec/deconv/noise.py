@@ -200,6 +200,35 @@ def estimate_noise_sigma(image, psf=None, *, fraction: float = 0.25) -> float:
     return float(np.sqrt(min(estimates)))
 
 
+def noise_map_weights(noise_map, usable, name: str = "noise_map"):
+    """``(σ_ref, W)`` of a per-pixel noise map over the ``usable`` pixels: ``σ_ref`` its
+    median where it is finite (the noise of a unit-weight pixel: the thresholds' unit),
+    ``W = σ_ref² / σ²`` (0 where the deviation is infinite or the pixel unusable).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.deconv.noise import noise_map_weights
+    >>> sigma, w = noise_map_weights(np.array([1.0, 2.0, 2.0, np.inf]), np.ones(4, bool))
+    >>> sigma, w.tolist()
+    (2.0, [4.0, 1.0, 1.0, 0.0])
+    """
+    noise = np.asarray(noise_map, dtype=np.float64)
+    wrong = usable & (np.isnan(noise) | (noise <= 0))
+    if wrong.any():
+        raise ValueError(f"{name} has {int(wrong.sum())} NaN, zero or negative value(s) on "
+                         "unmasked pixels; a standard deviation must be > 0 (inf marks an "
+                         "unusable pixel)")
+    usable = usable & np.isfinite(noise)
+    if not usable.any():
+        raise ValueError(f"{name} is infinite on every usable pixel: nothing is left to "
+                         "deconvolve")
+    sigma = float(np.median(noise[usable]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weights = np.where(usable, (sigma / noise) ** 2, 0.0)
+    return sigma, weights
+
+
 def _starlet_mad_sigma(image) -> float:
     """MAD of the finest starlet plane; NaN pixels are ignored with the coefficients
     that touch them."""
