@@ -291,6 +291,8 @@ def main(argv=None) -> int:
         ("sbl", lambda: bench_sbl([(32, 64), (32, 64)], 1, 20 if quick else 50, rows)),
         ("sbl", lambda: bench_sbl([(64, 128), (64, 128)] if quick else [(128, 256), (128, 256)],
                                   1, 10 if quick else 20, rows)),
+        ("sbl", None if quick else lambda: bench_sbl([(128, 1024), (128, 1024)], 1, 20, rows)),
+        ("sbl", None if quick else lambda: bench_sbl([(128, 256), (128, 256)], 16, 20, rows)),
         ("sbl", lambda: bench_sbl([(32, 64), (32, 64)], 256, 10 if quick else 20, rows)),
         ("sbl", lambda: bench_sbl([(16, 16), (16, 16), (8, 16)], 64, 10 if quick else 20,
                                   rows)),

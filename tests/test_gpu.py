@@ -318,3 +318,28 @@ def test_fused_condat_vu_steps_match_the_array_twins(dtype):
         tol = 1e-5 if dtype == np.float32 else 1e-12
         for h, d in zip(*outs, strict=True):  # z = x_new - x cancels: absolute in |x|
             np.testing.assert_allclose(d, h, rtol=tol, atol=tol * np.abs(h).max())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dims", [(48, 40), (300, 7), (6, 50, 9)])
+def test_fused_am_step_matches_the_host_m_step(dims):
+    """``gpu/sbl.cu``'s one-launch M-step on full-size factors with pruned entries =
+    the host M-step on the active entries alone."""
+    import cupy
+
+    from sparserec.sbl.kronecker import _am_step, _am_step_device
+
+    rng = np.random.default_rng(1)
+    masks = [rng.random(n) > 0.2 for n in dims]
+    active = np.ix_(*masks)
+    D = np.zeros(dims)
+    D[active] = rng.gamma(2.0, size=D[active].shape)
+    gammas = [np.where(m, rng.random(m.size) + 0.1, 0.0) for m in masks]
+    host = _am_step(D[active], [g[m] for g, m in zip(gammas, masks, strict=True)],
+                    [None] * len(dims))
+    dev, _ = _am_step_device(cupy.asarray(D), [cupy.asarray(g) for g in gammas],
+                             [cupy.asarray(m) for m in masks])
+    for h, d, m in zip(host, dev, masks, strict=True):
+        d = cupy.asnumpy(d)
+        np.testing.assert_array_equal(d[~m], 0.0)
+        np.testing.assert_allclose(d[m], h, rtol=1e-9)

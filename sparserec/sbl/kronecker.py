@@ -40,7 +40,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_scalar
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..backend import array_namespace, get_namespace, host_backend, is_cupy_array, to_host
+from ..backend import (
+    array_namespace,
+    cuda_module,
+    get_namespace,
+    host_backend,
+    is_cupy_array,
+    to_host,
+)
 from ..base import check_finite_array, external_stacklevel, rms, validate_xy
 from ..operators import Kronecker, mode_products
 from ..utils.threads import blas_limits
@@ -74,6 +81,10 @@ _INNER_TOL = 1e-5  # AM inner loop: relative change of γ (reference: 1e-5)
 _INNER_MAX_ITER = 100
 #: device EM: AM inner passes between two host reads of their stopping flags
 _CHECK_EVERY = 8
+# tensors up to this size take the one-launch M-step on the GPU (gpu/sbl.cu: one block, the
+# tensor re-read from L2 at every pass); larger ones the GEMV passes, whose launches are
+# then cheap next to their work
+_FUSED_MAX_SIZE = 2**20
 _COUPLED_FLOOR = 1e-5  # pattern coupling: γ̃ = C g + 1e-5·max (reference: + 1e-5)
 _RANK_RTOL = np.finfo(float).eps  # eigenvalues of B_i below size · eps · max are zero
 
@@ -135,11 +146,12 @@ def _estep(factors, gammas, Y, noise_var):
     """
     xp = array_namespace(Y, *factors)  # NumPy, or CuPy: the E-step runs where the data are
     n_targets = Y.shape[0]
+    roots = [xp.sqrt(g) for g in gammas]
+    Ws = [A * root for A, root in zip(factors, roots, strict=True)]  # A_i Γ_i^{1/2}
     left, right, weights, spectra = [], [], [], []
-    for A, g in zip(factors, gammas, strict=True):
-        root = xp.sqrt(g)
-        W = A * root  # A_i Γ_i^{1/2}
-        s2, U = _eigh(W @ W.conj().T)  # B_i = A_i Γ_i A_iᴴ = U_i Λ_i U_iᴴ
+    # B_i = A_i Γ_i A_iᴴ = U_i Λ_i U_iᴴ
+    for A, W, root, (s2, U) in zip(factors, Ws, roots, _eighs([W @ W.conj().T for W in Ws]),
+                                   strict=True):
         keep = s2 > _RANK_RTOL * max(A.shape) * xp.maximum(s2[-1], 0.0)  # numerically > 0
         s2 = xp.where(keep, s2, 0.0)
         V = (W.conj().T @ U) * keep  # Γ_i^{1/2} A_iᴴ U_i on the kept directions
@@ -158,14 +170,25 @@ def _estep(factors, gammas, Y, noise_var):
     return mean, sigma_diag, cost, xp.vdot(resid, resid).real, (s2 / denom).sum()
 
 
-def _eigh(B):
-    """``eigh`` of a small Hermitian matrix where it is faster: on the GPU, cuSOLVER's or
-    LAPACK's after a copy to the host, whichever :func:`_host_eigh_faster` measured."""
-    xp = array_namespace(B)
-    if xp is np or not _host_eigh_faster(B.shape[0], B.dtype.char):
-        return xp.linalg.eigh(B)
-    s2, U = np.linalg.eigh(to_host(B))
-    return xp.asarray(s2), xp.asarray(U)
+def _eighs(Bs):
+    """``eigh`` of each small Hermitian matrix where it is faster: on the GPU, cuSOLVER's,
+    or LAPACK's after one copy of all of them to the host and one back (whichever
+    :func:`_host_eigh_faster` measured)."""
+    xp = array_namespace(*Bs)
+    if xp is np or len({B.dtype for B in Bs}) > 1 or not all(
+            _host_eigh_faster(B.shape[0], B.dtype.char) for B in Bs):
+        return [xp.linalg.eigh(B) for B in Bs]
+    sizes = np.cumsum([B.size for B in Bs])[:-1]
+    pairs = [np.linalg.eigh(B.reshape(int(math.isqrt(B.size)), -1)) for B in
+             np.split(to_host(xp.concatenate([B.ravel() for B in Bs])), sizes)]
+    flat = xp.asarray(np.concatenate([np.concatenate([s2.astype(U.dtype), U.ravel()])
+                                      for s2, U in pairs]))
+    out, start = [], 0
+    for s2, U in pairs:
+        m = s2.size
+        out.append((flat[start:start + m].real, flat[start + m:start + m + U.size].reshape(m, m)))
+        start += m + U.size
+    return out
 
 
 @functools.cache
@@ -333,6 +356,9 @@ def _am_step_device(D, gammas, masks, also=None):
     xp = array_namespace(D, *gammas)
     counts = [m.sum() for m in masks]
     share = [c / math.prod(counts) for c in counts]  # |active_i| / Π |active_j|
+    if is_cupy_array(D) and D.size <= _FUSED_MAX_SIZE and D.ndim <= 8:
+        gammas = _am_step_fused(D, gammas, masks, share)
+        return _normalise(gammas), None if also is None else bool(to_host(also))
     inv = [_safe_inverse(g, m) for g, m in zip(gammas, masks, strict=True)]
     also_value, done = None, 0
     while done < _INNER_MAX_ITER:
@@ -362,6 +388,25 @@ def _am_step_device(D, gammas, masks, also=None):
             return _normalise(chunk[int(np.argmax(below))]), also_value
         gammas = chunk[-1]
     return _normalise(gammas), also_value
+
+
+def _am_step_fused(D, gammas, masks, share):
+    """The passes of :func:`_am_step_device` as one launch of ``gpu/sbl.cu``'s ``am_step``
+    (one block; the tensor is re-read from L2 at every pass): a fit's M-step costs one
+    launch instead of a few hundred. Returns the factors, not normalised."""
+    import cupy
+
+    dims = cupy.asarray(D.shape, dtype=cupy.int64)
+    g = cupy.concatenate([x.astype(cupy.float64) for x in gammas])
+    size = max(math.prod(D.shape) // n for n in D.shape)  # the longest (A, B) scratch
+    scratch = [cupy.empty(g.size) for _ in range(2)] + [cupy.empty(size) for _ in range(2)]
+    n_pass = cupy.zeros(1, dtype=cupy.int32)
+    kernel = cuda_module("sbl.cu", ()).get_function("am_step")
+    kernel((1,), (1024,), (cupy.ascontiguousarray(D, dtype=cupy.float64), dims,
+                           np.int32(D.ndim), cupy.concatenate(masks),
+                           cupy.stack(share).astype(cupy.float64), g, *scratch,
+                           np.float64(_INNER_TOL), np.int32(_INNER_MAX_ITER), n_pass))
+    return cupy.split(g, np.cumsum(D.shape)[:-1].tolist())
 
 
 def _svd_step(D, couplings):
