@@ -294,3 +294,19 @@ def test_concurrent_fits_from_two_python_threads():
     print("ok")
     """)
     assert result.returncode == 0 and "ok" in result.stdout, result.stdout + result.stderr
+
+
+def test_parallel_map_keeps_order_and_the_thread_limit():
+    from sparserec.utils.threads import parallel_map
+
+    def where(x):
+        return x * x, threading.current_thread().name
+
+    with sparserec.config_context(n_threads=1):
+        out = parallel_map(where, range(5))
+    assert [v for v, _ in out] == [0, 1, 4, 9, 16]
+    assert {name for _, name in out} == {threading.current_thread().name}
+    with sparserec.config_context(n_threads=2):
+        out = parallel_map(where, range(5))
+    assert [v for v, _ in out] == [0, 1, 4, 9, 16]
+    assert all(name.startswith("sparserec") for _, name in out)

@@ -50,7 +50,7 @@ from ..backend import (
 )
 from ..base import check_finite_array, external_stacklevel, rms, validate_xy
 from ..operators import Kronecker, mode_products
-from ..utils.threads import blas_limits
+from ..utils.threads import blas_limits, parallel_map
 from ._common import (
     PRUNE_TOL_INTERVAL,
     SBL_PARAMETER_CONSTRAINTS,
@@ -171,16 +171,18 @@ def _estep(factors, gammas, Y, noise_var):
 
 
 def _eighs(Bs):
-    """``eigh`` of each small Hermitian matrix where it is faster: on the GPU, cuSOLVER's,
-    or LAPACK's after one copy of all of them to the host and one back (whichever
-    :func:`_host_eigh_faster` measured)."""
+    """``eigh`` of each small Hermitian matrix, concurrently, where it is faster: on the
+    GPU, cuSOLVER's, or LAPACK's after one copy of all of them to the host and one back
+    (whichever :func:`_host_eigh_faster` measured)."""
     xp = array_namespace(*Bs)
-    if xp is np or len({B.dtype for B in Bs}) > 1 or not all(
+    if xp is np:
+        return parallel_map(np.linalg.eigh, Bs)
+    if len({B.dtype for B in Bs}) > 1 or not all(
             _host_eigh_faster(B.shape[0], B.dtype.char) for B in Bs):
         return [xp.linalg.eigh(B) for B in Bs]
     sizes = np.cumsum([B.size for B in Bs])[:-1]
-    pairs = [np.linalg.eigh(B.reshape(int(math.isqrt(B.size)), -1)) for B in
-             np.split(to_host(xp.concatenate([B.ravel() for B in Bs])), sizes)]
+    pairs = parallel_map(np.linalg.eigh, [B.reshape(math.isqrt(B.size), -1) for B in np.split(
+        to_host(xp.concatenate([B.ravel() for B in Bs])), sizes)])
     flat = xp.asarray(np.concatenate([np.concatenate([s2.astype(U.dtype), U.ravel()])
                                       for s2, U in pairs]))
     out, start = [], 0

@@ -29,7 +29,7 @@ import threading
 from .._config import get_config
 
 __all__ = ["blas_limits", "configure_numba_threading", "fft_workers", "numba_threads",
-           "thread_limited", "thread_limits"]
+           "parallel_map", "thread_limited", "thread_limits"]
 
 
 def fft_workers() -> int | None:
@@ -49,6 +49,33 @@ def fft_workers() -> int | None:
     2
     """
     return get_config()["n_threads"]
+
+
+def parallel_map(func, items) -> list:
+    """``[func(x) for x in items]`` on up to ``n_threads`` threads (all cores when unset).
+
+    For a few independent calls that release the GIL (LAPACK through NumPy/SciPy), such
+    as the eigendecompositions of a Kronecker model's factors; each runs under the
+    caller's BLAS limit, so the threads in use stay within ``n_threads``.
+
+    Examples
+    --------
+    >>> from sparserec.utils.threads import parallel_map
+    >>> parallel_map(abs, [-1, 2, -3])
+    [1, 2, 3]
+    """
+    items = list(items)
+    workers = min(len(items), get_config()["n_threads"] or os.cpu_count() or 1)
+    if workers < 2:
+        return [func(x) for x in items]
+    return list(_executor(workers).map(func, items))
+
+
+@functools.cache
+def _executor(workers: int):
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(workers, thread_name_prefix="sparserec")
 
 
 # ---------------------------------------------------------------------- BLAS
