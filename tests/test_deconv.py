@@ -316,6 +316,19 @@ def test_noise_sigma_unbiased_on_blurred_images(image_name, psf_name):
         assert estimate_noise_sigma(noisy, psf) == pytest.approx(sigma, rel=0.05)
 
 
+def test_noise_sigma_ignores_rounding_of_the_psf(rng):
+    """The frequency selection must not hinge on last-bit differences (cuFFT vs pocketfft
+    computing the transfer function): a PSF perturbed at 1e-15 gives the same estimate
+    (unrounded, symmetric frequencies that tie stopped tying and it moved by 8e-4)."""
+    psf = gaussian_psf(9, sigma=1.3)
+    y = _nonperiodic_blur(rng.random((160, 160)), psf, 9)
+    y = y + 0.01 * rng.standard_normal(y.shape)
+    base = estimate_noise_sigma(y, psf)
+    for _ in range(5):
+        wobble = psf * (1 + 1e-15 * rng.standard_normal(psf.shape))
+        assert estimate_noise_sigma(y, wobble) == base
+
+
 def test_noise_sigma_of_pure_noise_and_bad_input(rng):
     noise = rng.normal(0, 0.3, (96, 128))
     assert estimate_noise_sigma(noise) == pytest.approx(0.3, rel=0.05)

@@ -190,10 +190,13 @@ def estimate_noise_sigma(image, psf=None, *, fraction: float = 0.25) -> float:
     power = xp.abs(spec.ravel()) ** 2
     estimates = []
     for order in _leakage_order(image.shape, psf, xp):
-        flat = order.ravel()
+        # the order to 7 digits (log, float32): frequencies that tie in exact arithmetic
+        # (symmetric ones) tie in the rounded values too, whatever FFT computed them
+        # (cuFFT or pocketfft; unrounded, a last-bit difference moved the estimate by
+        # 1e-3); then every frequency up to the k-th smallest, ties included
+        with np.errstate(divide="ignore"):
+            flat = xp.log(order.ravel()).astype(xp.float32)
         k = min(max(16, int(fraction * flat.size)), flat.size - 1)
-        # every frequency up to the k-th smallest, ties included: symmetric frequencies
-        # tie, and an arg-partition would pick among them differently on each backend
         chosen = flat <= xp.partition(flat, k)[k]
         estimates.append(float(xp.median(power[chosen])) / np.log(2))
     # signal only adds power: the prior whose frequencies hold the least is the right one
