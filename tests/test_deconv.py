@@ -802,11 +802,11 @@ def _star_field_observation(size=96, noise=0.01):
 
 
 def test_sure_path_converges_when_its_risk_stops_improving_measurably(monkeypatch):
-    """At the floor threshold a path ends at the first stage that lowers its SURE by no
-    more than its standard error or than ``tol`` per iteration relative to the risk:
-    converged, no warning, before ``max_iter`` and before the patience rule. The same
-    path with the default ``tol`` still improves measurably at ``max_iter=150``: it
-    warns."""
+    """Once its last SURE_PATIENCE stages ran at the floor threshold, a path ends at the
+    first stage whose SURE fell over them by no more than the fall's standard error or
+    than ``tol`` per iteration relative to the risk: converged, no warning, before
+    ``max_iter`` and before the patience rule. The same path with the default ``tol``
+    still improves measurably at ``max_iter=150``: it warns."""
     import warnings
 
     import sparserec.deconv.estimators as E
@@ -823,12 +823,18 @@ def test_sure_path_converges_when_its_risk_stops_improving_measurably(monkeypatc
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         loose = WaveletDeconvolution(psf, wavelet="starlet", tol=1e-2).fit(y)
-    table = loose.sure_path_["starlet"]
-    assert loose.converged_ and table[-1, 1] < loose.max_iter
-    assert len(table) <= int(np.argmin(table[:, 2])) + E.SURE_PATIENCE  # not patience
-    decrease = -np.diff(table[:, 2])
-    bound = np.maximum(spreads, E.SURE_STAGE * loose.tol * np.abs(table[1:, 2]))
-    met = (decrease <= bound) & (table[1:, 0] == E.SURE_K_MIN)  # at the floor only
+    _, iters, risk = loose.sure_path_["starlet"].T
+    assert loose.converged_ and iters[-1] < loose.max_iter
+    p = E.SURE_PATIENCE
+    assert len(risk) - 1 - int(np.argmin(risk)) < p  # not ended by the patience rule
+    stages = np.arange(len(risk))
+    window = stages[(stages >= p) & np.array([E.sure_k(s - p + 1) == E.SURE_K_MIN
+                                              for s in stages])]
+    assert len(window) == len(spreads)  # read only where the window is at the floor
+    decrease = risk[window - p] - risk[window]
+    bound = np.maximum(spreads, (iters[window] - iters[window - p]) * loose.tol
+                       * np.abs(risk[window]))
+    met = decrease <= bound
     assert met[-1] and not met[:-1].any()
     # the default tol: the star field's risk still falls by more than 0.1 % a stage
     with pytest.warns(ConvergenceWarning, match="threshold path did not converge"):

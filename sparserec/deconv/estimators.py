@@ -567,7 +567,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                                                np.ones(self.n_scales - 1), analysis))
             paths.append(Bunch(wavelet=wavelet, transform=transform, unit=unit, risks=[],
                                states=[SolverState(x=x.copy()) for x in starts],
-                               history=[], lengths=[], best=None, preds=None,
+                               history=[], lengths=[], best=None, preds=[],
                                chosen_preds=None, done=False,
                                reached=False))
         stage = 0
@@ -586,25 +586,28 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                 c.lengths.append(c.states[0].n_iter - done)
                 preds = list(zip(model.apply(c.states[0].x), twin.apply(c.states[1].x),
                                  strict=True))
+                # the window of the last SURE_PATIENCE stages, all at the floor threshold
+                window = len(c.risks) >= SURE_PATIENCE and \
+                    sure_k(stage - SURE_PATIENCE + 1) <= SURE_K_MIN
                 risk, spread2 = 0.0, 0.0
                 for b, (p1, p2) in enumerate(preds):
                     risk += weights[b] * filters[b].risk(p1 - model.data[b], p2 - p1,
                                                           probes[b], sigmas[b], eps[b])
-                    if c.preds is not None:
-                        spread2 += (weights[b] * filters[b].spread(p1 - c.preds[b][0],
-                                                                   sigmas[b])) ** 2
+                    if window:
+                        change = p1 - c.preds[-SURE_PATIENCE][b][0]
+                        spread2 += (weights[b] * filters[b].spread(change, sigmas[b])) ** 2
                 rows.append((c.wavelet, sure_k(stage), c.states[0].n_iter, risk))
-                decrease = c.risks[-1] - risk if c.risks else math.inf
                 c.risks.append(risk)
                 if c.best is None or risk < c.best[0]:
                     c.best = (risk, stage, c.states[0].n_iter,
                               None if x0 is None else _copy_state(c.states[0]))
                     c.chosen_preds = preds
-                c.preds = preds
+                c.preds = (c.preds + [preds])[-SURE_PATIENCE:]
                 if stage - c.best[1] >= SURE_PATIENCE:  # past the risk's minimum
                     c.done = c.reached = True
-                elif sure_k(stage) <= SURE_K_MIN and decrease <= max(
-                        math.sqrt(spread2), c.lengths[-1] * self.tol * abs(risk)):
+                elif window and c.risks[-1 - SURE_PATIENCE] - risk <= max(
+                        math.sqrt(spread2),
+                        sum(c.lengths[-SURE_PATIENCE:]) * self.tol * abs(risk)):
                     c.done = c.reached = True  # no measurable gain left (see the Notes)
             stage += 1
         mix = [1.0]
@@ -751,11 +754,13 @@ _NOTES = """
         ‖W(y − Hx̂)‖² − σ² tr(WᵀW) + 2σ² bᵀWᵀW (Hx̂(y + εb) − Hx̂(y)) / ε,
 
     estimates the risk ``E‖W H(x̂ − x)‖²`` of that iterate without the truth (Stein 1981
-    [7]_). A path ends two stages past its minimum or, once at the floor threshold (the
-    problem no longer changes: the path is a plain solve), at the first stage whose SURE
-    decrease ``D`` is not measurable: no larger than its own standard error
-    ``2σ‖W²H(x̂_s − x̂_{s−1})‖`` (the noise term of a difference of two SUREs, to first
-    order) or than ``m · tol · |SURE|`` over the stage's ``m`` iterations (the relative
+    [7]_). A path ends two stages past its minimum or, once its last two stages ran at
+    the floor threshold (the problem no longer changes: the path is a plain solve), at
+    the first stage whose SURE decrease ``D`` over those two stages (the same window as
+    for the minimum: the risk of primal–dual iterates is not monotone from one stage to
+    the next) is not measurable: no larger than its own standard error
+    ``2σ‖W²H(x̂_s − x̂_{s−2})‖`` (the noise term of a difference of two SUREs, to first
+    order) or than ``m · tol · |SURE|`` over the window's ``m`` iterations (the relative
     tolerance the solver applies to its objective, here applied to the quantity the path
     minimises: the estimated error would fall by less than ``tol`` per iteration). Such a
     path has converged; one that runs out of ``max_iter`` while its risk still falls
