@@ -86,7 +86,8 @@ _AUTO_WAVELETS = ("starlet", "haar")
 # k·σ_j start at the classical 4σ and fall by √2 every SURE_STAGE iterations down to
 # SURE_K_MIN, then stay there; the Monte-Carlo SURE (probe size SURE_EPS·σ) is read at the
 # end of every stage, and a path ends SURE_PATIENCE stages after its minimum (or, at the
-# floor, when a stage gains no measurable risk: see the Notes of the estimators). Images
+# floor, when its last SURE_PATIENCE stages gained no measurable risk: see the Notes of
+# the estimators). Images
 # larger than SURE_SIZE on a side choose on their central SURE_SIZE crop (a bound on the
 # cost of the choice).
 SURE_K0 = 4.0
