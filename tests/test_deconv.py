@@ -730,7 +730,7 @@ def test_default_choice_is_recorded_converges_and_beats_oracle_under_motion_blur
     import warnings
 
     from sparserec.base import ConvergenceWarning
-    from sparserec.deconv.estimators import SURE_PATIENCE, SURE_STAGE, sure_k
+    from sparserec.deconv.estimators import SURE_K_MIN, SURE_PATIENCE, SURE_STAGE, sure_k
 
     scene = load_image("camera")[150:278, 150:278].astype(float)
     psf = np.pad(np.full((1, 9), 1 / 9), ((4, 4), (0, 0)))
@@ -750,7 +750,10 @@ def test_default_choice_is_recorded_converges_and_beats_oracle_under_motion_blur
         np.testing.assert_array_equal(table[:, 0], [sure_k(i) for i in stages])
         np.testing.assert_array_equal(table[:, 1], (stages + 1) * SURE_STAGE)
         chosen = int(np.argmin(table[:, 2]))
-        assert len(table) == chosen + 1 + SURE_PATIENCE  # the path ended past the minimum
+        # the path ended past the minimum, or earlier at the floor threshold when its
+        # risk stopped improving measurably
+        assert len(table) == chosen + 1 + SURE_PATIENCE or (
+            len(table) <= chosen + SURE_PATIENCE and table[-1, 0] == SURE_K_MIN)
         if wavelet == main:
             assert (est.threshold_, len(est.history_)) == (table[chosen, 0],
                                                            table[chosen, 1])
@@ -800,6 +803,91 @@ def test_sure_stopping_point_is_near_the_oracle_stopping_point(monkeypatch, imag
     assert true[np.argmin(sure)] <= 1.1 * true.min()
     rows = np.concatenate(list(est.sure_path_.values()))
     np.testing.assert_allclose(np.sort(rows[:, 2]), np.sort(sure))
+
+
+def _star_field_observation(size=96, noise=0.01):
+    psf = gaussian_psf(15, fwhm=3.5)
+    scene = make_sky_field((size + 30, size + 30), n_stars=12, flux_range=(5, 50),
+                           random_state=3).image
+    clean = _nonperiodic_blur(scene, psf, 15)
+    return psf, clean + noise * np.ptp(clean) * np.random.default_rng(1).standard_normal(
+        clean.shape)
+
+
+def test_sure_path_converges_when_its_risk_stops_improving_measurably(monkeypatch):
+    """Once its last SURE_PATIENCE stages ran at the floor threshold, a path ends at the
+    first stage whose SURE fell over them by no more than the fall's standard error or
+    than ``tol`` per iteration relative to the risk: converged, no warning, before
+    ``max_iter`` and before the patience rule. The same path with the default ``tol``
+    still improves measurably at ``max_iter=150``: it warns."""
+    import warnings
+
+    import sparserec.deconv.estimators as E
+    from sparserec.base import ConvergenceWarning
+
+    original, spreads = E._RiskWeight.spread, []
+
+    def spread(self, change, sigma):
+        spreads.append(original(self, change, sigma))
+        return spreads[-1]
+
+    monkeypatch.setattr(E._RiskWeight, "spread", spread)
+    psf, y = _star_field_observation()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        loose = WaveletDeconvolution(psf, wavelet="starlet", tol=1e-2).fit(y)
+    _, iters, risk = loose.sure_path_["starlet"].T
+    assert loose.converged_ and iters[-1] < loose.max_iter
+    p = E.SURE_PATIENCE
+    assert len(risk) - 1 - int(np.argmin(risk)) < p  # not ended by the patience rule
+    stages = np.arange(len(risk))
+    window = stages[(stages >= p) & np.array([E.sure_k(s - p + 1) == E.SURE_K_MIN
+                                              for s in stages])]
+    assert len(window) == len(spreads)  # read only where the window is at the floor
+    decrease = risk[window - p] - risk[window]
+    bound = np.maximum(spreads, (iters[window] - iters[window - p]) * loose.tol
+                       * np.abs(risk[window]))
+    met = decrease <= bound
+    assert met[-1] and not met[:-1].any()
+    # the default tol: the star field's risk still falls by more than 0.1 % a stage
+    with pytest.warns(ConvergenceWarning, match="threshold path did not converge"):
+        tight = WaveletDeconvolution(psf, wavelet="starlet", max_iter=150).fit(y)
+    assert not tight.converged_
+    path = tight.sure_path_["starlet"]
+    assert path[-1, 1] == 150 and path[-1, 2] < path[-2, 2]
+
+
+def test_sure_path_with_a_tiny_max_iter_warns():
+    from sparserec.base import ConvergenceWarning
+
+    psf, y = _star_field_observation(size=64)
+    with pytest.warns(ConvergenceWarning, match="threshold path did not converge"):
+        est = WaveletDeconvolution(psf, max_iter=25).fit(y)
+    assert not est.converged_ and est.n_iter_ <= 25
+    assert [len(t) for t in est.sure_path_.values()] == [3, 3]  # 10 + 10 + 5 iterations
+
+
+def test_sure_difference_standard_error_matches_the_noise_spread(rng):
+    """``spread(Δ)`` is the standard deviation, over noise draws, of the SURE
+    difference of two fixed predictions minus their true risk difference (a masked
+    pixel included): the resolution below which the path's gains are not measurable."""
+    from sparserec.deconv.estimators import _RiskWeight
+
+    psf, sigma = gaussian_psf(9, sigma=1.5), 0.3
+    clean = ndimage.gaussian_filter(rng.random((24, 24)), 2)
+    first, second = clean + 0.1 * rng.normal(size=clean.shape), clean + 0.05
+    image = clean + sigma * rng.normal(size=clean.shape)
+    image[3, 4] = np.nan
+    f = _RiskWeight(np, image, psf, sigma, np.float64)
+    zero = np.zeros_like(clean)
+    errors = []
+    for _ in range(3000):
+        y = clean + sigma * rng.normal(size=clean.shape)
+        sure = [f.risk(p - y, zero, zero, sigma, 1.0) for p in (first, second)]
+        true = [f.inner(p - clean, p - clean) for p in (first, second)]
+        errors.append((sure[0] - sure[1]) - (true[0] - true[1]))
+    assert np.std(errors) == pytest.approx(f.spread(first - second, sigma), rel=0.05)
+    assert abs(np.mean(errors)) < 4 * np.std(errors) / np.sqrt(len(errors))
 
 
 def test_sure_mix_weight_minimises_the_sure_of_the_mixture(rng):

@@ -85,7 +85,9 @@ _AUTO_WAVELETS = ("starlet", "haar")
 # k_sigma="sure": the continuation path whose stopping point SURE chooses. The thresholds
 # k·σ_j start at the classical 4σ and fall by √2 every SURE_STAGE iterations down to
 # SURE_K_MIN, then stay there; the Monte-Carlo SURE (probe size SURE_EPS·σ) is read at the
-# end of every stage, and a path ends SURE_PATIENCE stages after its minimum. Images
+# end of every stage, and a path ends SURE_PATIENCE stages after its minimum (or, at the
+# floor, when its last SURE_PATIENCE stages gained no measurable risk: see the Notes of
+# the estimators). Images
 # larger than SURE_SIZE on a side choose on their central SURE_SIZE crop (a bound on the
 # cost of the choice).
 SURE_K0 = 4.0
@@ -259,6 +261,17 @@ class _RiskWeight:
             a, b = a * self.mask, b * self.mask
         return float(self.xp.vdot(a, self._apply_w2(b)).real)
 
+    def spread(self, change, sigma) -> float:
+        """Standard error ``2σ‖M W² M Δ‖`` of the SURE difference of two estimates whose
+        predictions differ by ``Δ``: its noise term ``2⟨M n, W² M Δ⟩`` to first order
+        (the ``‖W M n‖²`` of either SURE cancels in the difference)."""
+        if self.mask is not None:
+            change = change * self.mask
+        z = self._apply_w2(change)
+        if self.mask is not None:
+            z = z * self.mask
+        return 2 * sigma * math.sqrt(float(self.xp.vdot(z, z).real))
+
     def risk(self, residual, change, probe, sigma, eps) -> float:
         xp = self.xp
         if self.mask is not None:
@@ -421,12 +434,11 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                     unit = xp.asarray(self._thresholds(transform, model, sigmas,
                                                        np.ones(self.n_scales - 1), analysis))
                     state, c.history = SolverState(x=x.copy()), []
-                    for stage in range(c.n_stages):
-                        steps = (i for _, i in zip(range(self._stage_length(stage)),
-                                                   iterations, strict=False))
+                    for stage, length in enumerate(c.lengths):
+                        steps = (i for _, i in zip(range(length), iterations, strict=False))
                         state = run(model, transform, unit * dtype(sure_k(stage)),
                                     state, steps, 0.0, c.history.append)
-                state.converged = c.reached  # the path stopped past the risk's minimum
+                state.converged = c.reached  # past the minimum, or no measurable gain left
                 parts.append((c, transform, state))
             main, transform, state = max(parts, key=lambda part: part[0].weight)
             values = main.history
@@ -436,7 +448,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                 state = SolverState(x=sum(c.weight * s.x for c, _, s in parts),
                                     n_iter=max(s.n_iter for _, _, s in parts),
                                     converged=all(s.converged for _, _, s in parts))
-            k_sigma = np.full(self.n_scales - 1, sure_k(main.n_stages - 1))
+            k_sigma = np.full(self.n_scales - 1, sure_k(len(main.lengths) - 1))
             first_pass = 1  # the path was the first pass
         else:
             wavelet, table, mix = candidates[0], [], {candidates[0]: 1.0}
@@ -515,10 +527,11 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
 
         Returns ``(chosen, rows)``: for each dictionary of nonzero weight in the
         mixture of least SURE (see :func:`_sure_mix`), a Bunch of its ``wavelet``,
-        ``weight``, the ``n_stages`` of its iterate of least SURE, that iterate's solver
-        ``state`` (``None`` when the choice was made on a crop of a larger image), the
-        objective ``history`` of its path and whether the path ``reached`` past the
-        risk's minimum (rather than running out of ``max_iter``); and the
+        ``weight``, the iterations of each stage up to its iterate of least SURE
+        (``lengths``), that iterate's solver ``state`` (``None`` when the choice was made
+        on a crop of a larger image), the objective ``history`` of its path and whether
+        the path ``reached`` past the risk's minimum or a point where no measurable gain
+        was left (rather than running out of ``max_iter``); and the
         ``(wavelet, k, n_iter, SURE)`` rows of every stage.
         """
         xp = get_namespace(backend)
@@ -548,7 +561,6 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                   first_iterate(twin, twin_images)]
         filters = [_RiskWeight(xp, y, p if r == 1 else None, s, dtype)
                    for y, p, r, s in zip(images, psfs, ratios, sigmas, strict=True)]
-        max_stages = -(-self.max_iter // SURE_STAGE)  # the last one may be shorter
         rows, paths = [], []
         for wavelet in candidates:
             transform = self._transform(wavelet, shape, backend, dtype)
@@ -556,52 +568,64 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                                                np.ones(self.n_scales - 1), analysis))
             paths.append(Bunch(wavelet=wavelet, transform=transform, unit=unit, risks=[],
                                states=[SolverState(x=x.copy()) for x in starts],
-                               history=[], best=None, preds=None, done=False,
+                               history=[], lengths=[], best=None, preds=[],
+                               chosen_preds=None, done=False,
                                reached=False))
-        for stage in range(max_stages):
-            active = [c for c in paths if not c.done]
-            if not active:
-                break
-            for c in active:  # one stage of the path on the data and on its twin
+        stage = 0
+        while any(not c.done for c in paths):
+            for c in (c for c in paths if not c.done):  # one stage on the data and its twin
+                done = c.states[0].n_iter
+                if done >= self.max_iter:  # ran out: the risk still decreased
+                    c.done = True
+                    continue
                 lam = c.unit * dtype(sure_k(stage))
-                steps = range(self._stage_length(stage))
+                steps = range(min(SURE_STAGE, self.max_iter - done))
                 c.states[0] = run(model, c.transform, lam, c.states[0], steps, 0.0,
                                   c.history.append)
                 c.states[1] = run(twin, c.transform, lam, c.states[1], steps, 0.0,
                                   lambda v: None)
-                risk = 0.0
+                c.lengths.append(c.states[0].n_iter - done)
                 preds = list(zip(model.apply(c.states[0].x), twin.apply(c.states[1].x),
                                  strict=True))
+                # the window of the last SURE_PATIENCE stages, all at the floor threshold
+                window = len(c.risks) >= SURE_PATIENCE and \
+                    sure_k(stage - SURE_PATIENCE + 1) <= SURE_K_MIN
+                risk, spread2 = 0.0, 0.0
                 for b, (p1, p2) in enumerate(preds):
                     risk += weights[b] * filters[b].risk(p1 - model.data[b], p2 - p1,
                                                           probes[b], sigmas[b], eps[b])
+                    if window:
+                        change = p1 - c.preds[-SURE_PATIENCE][b][0]
+                        spread2 += (weights[b] * filters[b].spread(change, sigmas[b])) ** 2
                 rows.append((c.wavelet, sure_k(stage), c.states[0].n_iter, risk))
                 c.risks.append(risk)
                 if c.best is None or risk < c.best[0]:
-                    c.best = (risk, stage, None if x0 is None else _copy_state(c.states[0]))
-                    c.preds = preds
-                elif stage - c.best[1] >= SURE_PATIENCE:  # past the risk's minimum
+                    c.best = (risk, stage, c.states[0].n_iter,
+                              None if x0 is None else _copy_state(c.states[0]))
+                    c.chosen_preds = preds
+                c.preds = (c.preds + [preds])[-SURE_PATIENCE:]
+                if stage - c.best[1] >= SURE_PATIENCE:  # past the risk's minimum
                     c.done = c.reached = True
+                elif window and c.risks[-1 - SURE_PATIENCE] - risk <= max(
+                        math.sqrt(spread2),
+                        sum(c.lengths[-SURE_PATIENCE:]) * self.tol * abs(risk)):
+                    c.done = c.reached = True  # no measurable gain left (see the Notes)
+            stage += 1
         mix = [1.0]
         if len(paths) == 2:
             a = _sure_mix(filters, weights, sigmas, eps, probes, model.data,
-                          paths[0].preds, paths[1].preds)
+                          paths[0].chosen_preds, paths[1].chosen_preds)
             # on a crop, the whole image runs the path of larger weight only (a mixture
             # would run both there)
             mix = [a, 1.0 - a] if x0 is not None else [float(a >= 0.5), float(a < 0.5)]
         chosen = []
         for c, weight in zip(paths, mix, strict=True):
             if weight > 0:
-                n_stages = c.best[1] + 1
-                n_iter = sum(self._stage_length(i) for i in range(n_stages))
-                chosen.append(Bunch(wavelet=c.wavelet, weight=weight, n_stages=n_stages,
-                                    state=c.best[2], history=c.history[:n_iter],
-                                    reached=c.reached))
+                _, stage, n_iter, state = c.best
+                chosen.append(Bunch(wavelet=c.wavelet, weight=weight,
+                                    lengths=c.lengths[:stage + 1], state=state,
+                                    history=c.history[:n_iter], reached=c.reached))
         return chosen, rows
-
-    def _stage_length(self, stage: int) -> int:
-        """Iterations of stage ``stage`` of the SURE path (``max_iter`` honoured)."""
-        return min(SURE_STAGE, self.max_iter - stage * SURE_STAGE)
 
     def _thresholds(self, transform, model, sigmas, k_sigma, analysis: bool):
         """``λ``: ``k_sigma`` times the noise propagated into each coefficient group.
@@ -731,7 +755,19 @@ _NOTES = """
         ‖W(y − Hx̂)‖² − σ² tr(WᵀW) + 2σ² bᵀWᵀW (Hx̂(y + εb) − Hx̂(y)) / ε,
 
     estimates the risk ``E‖W H(x̂ − x)‖²`` of that iterate without the truth (Stein 1981
-    [7]_). A path ends two stages past its minimum (or at ``max_iter``), and the iterate
+    [7]_). A path ends two stages past its minimum or, once its last two stages ran at
+    the floor threshold (the problem no longer changes: the path is a plain solve), at
+    the first stage whose SURE decrease ``D`` over those two stages (the same window as
+    for the minimum: the risk of primal–dual iterates is not monotone from one stage to
+    the next) is not measurable: no larger than its own standard error
+    ``2σ‖W²H(x̂_s − x̂_{s−2})‖`` (the noise term of a difference of two SUREs, to first
+    order) or than ``m · tol · |SURE|`` over the window's ``m`` iterations (the relative
+    tolerance the solver applies to its objective, here applied to the quantity the path
+    minimises: the estimated error would fall by less than ``tol`` per iteration). Such a
+    path has converged; one that runs out of ``max_iter`` while its risk still falls
+    measurably warns (ConvergenceWarning). The solver's own ``tol`` on the iterate is not
+    the test: at the floor it is met while the weighted risk, which stresses the
+    high frequencies a small iterate change carries, still falls. The iterate
     of least risk of each dictionary is kept as is: SURE chooses the threshold and the
     stopping point together, as the recursive risk estimate of Vonesch, Ramani & Unser
     [9]_ does for thresholded Landweber iterations. With ``wavelet="auto"`` the result is
@@ -835,7 +871,8 @@ class WaveletDeconvolution(_SparseDeconvolution):
         returned iterate of the path).
     converged_ : bool
         Whether the last pass met ``tol`` (with ``k_sigma="sure"``: whether the path went
-        past the risk's minimum within ``max_iter``).
+        past the risk's minimum, or reached a stage of no measurable gain, within
+        ``max_iter``; see the Notes).
     history_ : list of float
         Objective at each iteration (of its pass's weights).
     n_features_in_ : int
