@@ -7,6 +7,7 @@ whole image with the same noise level), serial fits, serial GridSearchCV.
 import os
 import subprocess
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -405,12 +406,31 @@ def _with_marked(n, marked):
     return problems
 
 
+class _Hung(BCDRegressor):
+    """Hangs on the marked problem (21 rows) until :data:`_RELEASE` is set (at most 60 s)."""
+
+    def fit(self, X, y):
+        if X.shape[0] == 21:
+            _RELEASE.wait(60.0)
+        return super().fit(X, y)
+
+
+_RELEASE = threading.Event()
+
+
 def test_fit_many_timeout_on_threads():
     import time
 
     problems = _with_marked(8, 3)
     start = time.perf_counter()
-    results = fit_many(_Sleepy(20.0, alpha=0.05), problems, client="threads", timeout=3)
+    _RELEASE.clear()
+    try:
+        results = fit_many(_Hung(alpha=0.05), problems, client="threads", timeout=3)
+    finally:  # let the abandoned fit end: it holds the BLAS limit of its thread
+        _RELEASE.set()
+        for thread in threading.enumerate():
+            if thread.name.startswith("sparserec-fit-"):
+                thread.join(30.0)
     assert time.perf_counter() - start < 15  # the hung fit did not block the call
     assert [r.ok for r in results] == [i != 3 for i in range(8)]
     assert results[3].error.startswith("TimeoutError") and "timeout=3" in results[3].error
