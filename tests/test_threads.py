@@ -310,3 +310,23 @@ def test_parallel_map_keeps_order_and_the_thread_limit():
         out = parallel_map(where, range(5))
     assert [v for v, _ in out] == [0, 1, 4, 9, 16]
     assert all(name.startswith("sparserec") for _, name in out)
+
+
+def test_parallel_map_in_a_forked_child():
+    """The pool is made anew in a child forked after the parent used it (the parent's
+    threads do not exist there)."""
+    result = _run_python("""
+    import os, signal
+    import sparserec
+    from sparserec.utils.threads import parallel_map
+
+    with sparserec.config_context(n_threads=2):
+        assert parallel_map(abs, [-1, -2, -3]) == [1, 2, 3]
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(20)  # a hang fails the test instead of blocking it
+            os._exit(0 if parallel_map(abs, [-4, -5, -6]) == [4, 5, 6] else 1)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    print("ok")
+    """, timeout=60)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stdout + result.stderr

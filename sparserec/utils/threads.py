@@ -152,6 +152,7 @@ def _reset_after_fork():
     _blas_lock = threading.Lock()
     _blas_active.clear()  # the child keeps the current BLAS setting
     _blas_restore = None
+    _executor.cache_clear()  # the parent's pool threads do not exist in the child
 
 
 if hasattr(os, "register_at_fork"):
