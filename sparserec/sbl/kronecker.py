@@ -180,9 +180,10 @@ def _eighs(Bs):
     if len({B.dtype for B in Bs}) > 1 or not all(
             _host_eigh_faster(B.shape[0], B.dtype.char) for B in Bs):
         return [xp.linalg.eigh(B) for B in Bs]
-    sizes = np.cumsum([B.size for B in Bs])[:-1]
-    pairs = parallel_map(np.linalg.eigh, [B.reshape(math.isqrt(B.size), -1) for B in np.split(
-        to_host(xp.concatenate([B.ravel() for B in Bs])), sizes)])
+    host = np.split(to_host(xp.concatenate([B.ravel() for B in Bs])),
+                    np.cumsum([B.size for B in Bs])[:-1])
+    pairs = parallel_map(np.linalg.eigh, [h.reshape(B.shape) for h, B in zip(host, Bs,
+                                                                               strict=True)])
     flat = xp.asarray(np.concatenate([np.concatenate([s2.astype(U.dtype), U.ravel()])
                                       for s2, U in pairs]))
     out, start = [], 0
@@ -346,9 +347,11 @@ def _cupy_safe_inverse():
 
 def _am_step_device(D, gammas, masks, also=None):
     """:func:`_am_step` on full-size factors (``masks`` mark the active entries; pruned
-    ones hold 0) for arrays on the GPU, with one host read per ``_CHECK_EVERY`` passes.
+    ones hold 0) for arrays on the GPU.
 
-    A pass is one GEMV and one fused element-wise kernel per factor. The factors are not
+    CuPy tensors of up to ``_FUSED_MAX_SIZE`` entries run every pass in one launch
+    (:func:`_am_step_fused`). Otherwise a pass is one GEMV and one fused element-wise
+    kernel per factor, with one host read per ``_CHECK_EVERY`` passes. The factors are not
     normalised between passes (``⊗γ_i``, all that the updates and the stopping rule see,
     does not depend on how the scale is shared); the relative changes of the passes of a
     chunk are computed together, and the result is the iterate of the first pass below
@@ -570,13 +573,15 @@ class KroneckerSBL(SBLRegressorMixin):
         ``"numba"`` runs the AM inner loop (uncoupled factors) as a compiled kernel; the
         rest is BLAS-bound NumPy either way. ``"cupy"`` keeps the whole EM loop on the
         GPU for ``"am"`` without coupling: the E-step as mode products (GEMMs over all
-        measurement vectors) and element-wise passes, the AM M-step as GEMVs, pruning by
-        masks, one host read per iteration; the small ``M_i × M_i`` eigendecompositions
+        measurement vectors) and element-wise passes, the AM M-step as one kernel launch
+        (``gpu/sbl.cu``; GEMV passes above 2^20 entries), pruning by masks, one host
+        read per iteration; the small ``M_i × M_i`` eigendecompositions
         run by cuSOLVER or, where measured faster (a copy each way), LAPACK. The other
         variants run the E-step on the GPU and the M-step on the host. Same iterates as
-        the CPU up to rounding; float64 (complex128) whatever the input precision. The
-        GPU pays from about ``N = 2^16`` coefficients with one measurement vector, or
-        with many measurement vectors (see the backends page). CuPy input gives CuPy
+        the CPU up to rounding; float64 (complex128) whatever the input precision. With
+        one measurement vector the GPU is slower at ``N = 2^12`` and 2.2x faster at
+        ``N = 2^16`` coefficients; many measurement vectors move the crossover down (see
+        the backends page). CuPy input gives CuPy
         ``coef_``/``gamma_``; NumPy input with ``"cupy"`` gives NumPy.
     random_state : None
         Unused (the algorithm is deterministic); kept for the shared API.
