@@ -185,22 +185,19 @@ def _sample_blocks(arr, block: int, n_side: int):
 
 
 def _global_levels(arr, noise_sigma, background, scheduler, max_pixels: int, local=None):
-    """Noise level and sky level for every tile, estimated once.
+    """Noise level, sky level and primal scale for every tile, estimated once.
 
     Whole image when it has at most ``max_pixels`` pixels (``local``, the in-memory
     input, is used as is); otherwise the median of the estimates on 8 x 8 sample blocks
-    of 512 x 512 pixels (only those are read).
+    of 512 x 512 pixels (only those are read). The primal scale is the root mean square
+    of the image above its sky (:func:`sparserec.deconv.methods.deconvolve_array`).
     """
     import dask
 
     from .deconv.noise import estimate_background, estimate_noise_sigma
 
-    need_noise = noise_sigma is None
-    need_sky = isinstance(background, str)
     if isinstance(background, str) and background != "auto":
         raise ValueError(f"background must be a number or 'auto', got {background!r}")
-    if not (need_noise or need_sky):
-        return float(noise_sigma), float(background)
     if arr.size <= max_pixels:
         parts = [local if local is not None else dask.compute(arr, scheduler=scheduler)[0]]
     else:
@@ -209,11 +206,13 @@ def _global_levels(arr, noise_sigma, background, scheduler, max_pixels: int, loc
     parts = [p for p in parts if np.isfinite(p).sum() > p.size // 2]
     if not parts:
         raise ValueError("the image has too few finite pixels to estimate its noise level")
-    if need_noise:
+    if noise_sigma is None:
         noise_sigma = float(np.median([estimate_noise_sigma(p) for p in parts]))
-    if need_sky:
+    if isinstance(background, str):
         background = float(np.median([estimate_background(p) for p in parts]))
-    return float(noise_sigma), float(background)
+    above = [np.maximum(p[np.isfinite(p)] - background, 0) for p in parts]
+    scale = math.sqrt(sum(float(np.sum(a * a)) for a in above) / sum(a.size for a in above))
+    return float(noise_sigma), float(background), scale
 
 
 # ---------------------------------------------------------------------- tiles
@@ -448,9 +447,10 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
         # per-tile ConvergenceWarning quiet here as well as in _deconvolve_block
         warnings.simplefilter("ignore", ConvergenceWarning)
         local = image if isinstance(image, np.ndarray) else None
-        sigma, sky = _global_levels(arr, noise_sigma, background, scheduler,
-                                    int(max_noise_pixels), local)
-        block_params = {**params, "noise_sigma": sigma, "background": sky}
+        sigma, sky, scale = _global_levels(arr, noise_sigma, background, scheduler,
+                                           int(max_noise_pixels), local)
+        block_params = {**params, "noise_sigma": sigma, "background": sky,
+                        "primal_scale": scale}
         if reader is None:
             result = da.map_overlap(_deconvolve_block, arr, depth=depth, boundary="none",
                                     trim=True, dtype=np.float64, meta=meta,

@@ -50,9 +50,10 @@ def _sky(n, seed=0):
 
 
 def _untiled(obs, max_iter):
+    """The whole-image solve at the tiled run's threshold (its default k_sigma=3)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return deconvolve_array(obs, PSF, max_iter=max_iter,
+        return deconvolve_array(obs, PSF, max_iter=max_iter, k_sigma=3.0,
                                 noise_sigma=estimate_noise_sigma(obs)).image
 
 

@@ -203,6 +203,7 @@ def numpy_as_cupy(monkeypatch):
     # the fused CuPy updates: their array twins (compared on a GPU below)
     monkeypatch.setattr(deconv_kernels, "_primal_step_cuda", deconv_kernels.primal_step)
     monkeypatch.setattr(deconv_kernels, "_dual_step_cuda", deconv_kernels.dual_step)
+    monkeypatch.setattr(deconv_kernels, "_blend_cuda", deconv_kernels.blend)
 
 
 def _emulated_smoothing(x, out, step, tmp):
@@ -303,20 +304,23 @@ def test_fused_condat_vu_steps_match_the_array_twins(dtype):
 
     rng = np.random.default_rng(0)
     host, dev = _kernels.get("numpy"), _kernels.get("cupy")
-    x, grad, phit = (rng.standard_normal((40, 36)).astype(dtype) for _ in range(3))
-    u, wz, wx = (rng.standard_normal((3, 40, 36)).astype(dtype) for _ in range(3))
+    x, grad, phit, x_ag = (rng.standard_normal((40, 36)).astype(dtype) for _ in range(4))
+    u, w, wp, w_ag = (rng.standard_normal((3, 40, 36)).astype(dtype) for _ in range(4))
     lam = np.abs(rng.standard_normal((3, 40, 36))).astype(dtype)
     for positivity in (True, False):
         outs = []
         for k, conv in ((host, np.asarray), (dev, cupy.asarray)):
-            a = [conv(v.copy()) for v in (x, grad, phit, u, wz, wx, lam)]
-            z, pz = conv(np.empty_like(x)), k.partials(cupy if k is dev else np, 40, 2)
+            a = [conv(v.copy()) for v in (x, grad, phit, x_ag, u, w, wp, w_ag, lam)]
+            out, mid = conv(np.empty_like(x)), conv(np.empty_like(x))
+            pz = k.partials(cupy if k is dev else np, 40, 2)
             pw = k.partials(cupy if k is dev else np, 3, 40)
-            k.primal_step(a[0], a[1], a[2], dtype(0.3), positivity, z, pz)
-            k.dual_step(a[3], a[4], a[5], a[6], dtype(0.7), pw)
-            outs.append([backend.to_host(v) for v in (a[0], z, pz, a[3], a[5], pw)])
+            k.primal_step(a[0], a[1], a[2], dtype(0.3), positivity, out, a[3], dtype(0.4), pz)
+            k.dual_step(a[4], a[5], a[6], a[7], a[8], dtype(0.7), dtype(0.5), dtype(0.4), pw)
+            k.blend(a[0], a[3], dtype(0.25), mid)
+            k.blend(a[7], a[5], dtype(0.25), a[7])
+            outs.append([backend.to_host(v) for v in (out, a[3], pz, a[4], pw, mid, a[7])])
         tol = 1e-5 if dtype == np.float32 else 1e-12
-        for h, d in zip(*outs, strict=True):  # z = x_new - x cancels: absolute in |x|
+        for h, d in zip(*outs, strict=True):
             np.testing.assert_allclose(d, h, rtol=tol, atol=tol * np.abs(h).max())
 
 

@@ -1,7 +1,7 @@
 """The kernels of the deconvolution family, one namespace per backend.
 
 :func:`get` returns, for a concrete backend, the same set of functions: the starlet's
-smoothing and plane arithmetic, and the fused Condat–Vũ / FISTA updates. ``"numba"``
+smoothing and plane arithmetic, and the fused primal–dual / FISTA updates. ``"numba"``
 gets the compiled kernels of :mod:`sparserec.deconv._numba`; ``"numpy"`` and ``"cupy"``
 get the array-expression twins below, which run on whichever array module their inputs
 live in (the starlet smoothing on CuPy is the five-tap kernel of ``gpu/starlet.cu``). The
@@ -50,30 +50,35 @@ def add_into(a, b, out):
     array_namespace(out).add(a, b, out=out)
 
 
-def primal_step(x, grad, phit_u, tau, positivity, z, partial):
-    """Condat–Vũ primal update in place: ``x ← P(x − τ(∇f + Φᵀu))``, ``z = 2x_new − x``,
-    ``partial[i] = (Σ (x_new − x)², Σ x_new²)`` over row ``i``."""
-    xp = array_namespace(x)
+def blend(a, b, weight, out):
+    """``out = a + w (b − a)``, the convex combination ``(1 − w) a + w b``."""
+    out[...] = a + weight * (b - a)
+
+
+def primal_step(x, grad, phit_u, eta, positivity, out, x_ag, weight, partial):
+    """Accelerated primal–dual primal update: ``out = P(x − η(∇f + Φᵀu))``, then the
+    average ``x_ag ← x_ag + w (out − x_ag)`` in place; ``partial[i] = (Σ (out − x)²,
+    Σ out²)`` over row ``i``."""
     new = grad + phit_u
-    new *= -tau
+    new *= -eta
     new += x
     if positivity:
         new = project_nonnegative(new)
-    xp.subtract(new, x, out=z)  # z = x_new - x for now
-    partial[:, 0] = _row_sums(z * z)
-    partial[:, 1] = _row_sums(new * new)
-    z += new  # 2 x_new - x
-    x[...] = new
+    out[...] = new
+    x_ag += weight * (new - x_ag)
+    new -= x
+    partial[:, 0] = _row_sums(new * new)
+    partial[:, 1] = _row_sums(out * out)
 
 
-def dual_step(u, wz, wx, lam, sigma, partial):
-    """Condat–Vũ dual update in place: ``u ← clip(u + σ wz, −λ, λ)``, ``wx ← (wz + wx)/2``,
-    ``partial[j, i] = Σ λ|wx|`` over row ``i`` of plane ``j``."""
+def dual_step(u, w, w_prev, w_ag, lam, tau, theta, weight, partial):
+    """Accelerated primal–dual dual update in place: ``u ← clip(u + τ((1 + θ) w − θ
+    w_prev), −λ, λ)`` (the dual step at the extrapolated point, ``w = Φx``), and
+    ``partial[j, i] = Σ λ|w_ag + ω (w − w_ag)|`` over row ``i`` of plane ``j`` (the
+    penalty at the gradient's point)."""
     xp = array_namespace(u)
-    u[...] = project_box(u + sigma * wz, lam)
-    wx += wz
-    wx *= 0.5
-    partial[...] = (lam * xp.abs(wx)).sum(axis=-1, dtype=np.float64)
+    u[...] = project_box(u + tau * ((1 + theta) * w - theta * w_prev), lam)
+    partial[...] = (lam * xp.abs(w_ag + weight * (w - w_ag))).sum(axis=-1, dtype=np.float64)
 
 
 def fista_step(alpha, grad, step, lam, momentum, prev, partial):
@@ -112,39 +117,57 @@ def _smooth_cuda(x, out, step: int, tmp):
 
 @functools.cache
 def _fused_cuda():
-    """The Condat–Vũ updates as fused CuPy kernels: one pass over the arrays each, where
+    """The primal–dual updates as fused CuPy kernels: one pass over the arrays each, where
     the NumPy-style twins make a temporary per operation (the steps are memory bound)."""
     import cupy
 
     primal = cupy.ElementwiseKernel(
-        "T grad, T phit, T tau, bool positivity", "T x, T z",
-        "T n = x - tau * (grad + phit); if (positivity && n < 0) n = 0; z = n - x; x = n;",
-        "sparserec_primal_step")
+        "T x, T grad, T phit, T eta, bool positivity, T weight", "T out, T x_ag",
+        "T n = x - eta * (grad + phit); if (positivity && n < 0) n = 0; out = n;"
+        "x_ag = x_ag + weight * (n - x_ag);", "sparserec_primal_step")
     dual = cupy.ElementwiseKernel(
-        "T wz, T lam, T sigma", "T u, T wx",
-        "T v = u + sigma * wz; u = v > lam ? lam : (v < -lam ? -lam : v);"
-        "wx = (wz + wx) * (T)0.5;", "sparserec_dual_step")
+        "T w, T wp, T lam, T tau, T theta", "T u",
+        "T v = u + tau * ((1 + theta) * w - theta * wp);"
+        "u = v > lam ? lam : (v < -lam ? -lam : v);", "sparserec_dual_step")
+    blend = cupy.ElementwiseKernel("T a, T b, T weight", "T out", "out = a + weight * (b - a)",
+                                   "sparserec_blend")
     square = cupy.ReductionKernel("T a", "float64 s", "(double)a * (double)a", "a + b",
                                   "s = a", "0", "sparserec_row_square")
-    weighted = cupy.ReductionKernel("T lam, T w", "float64 s", "(double)lam * fabs((double)w)",
-                                    "a + b", "s = a", "0", "sparserec_row_weighted_abs")
-    return primal, dual, square, weighted
+    square_diff = cupy.ReductionKernel(
+        "T a, T b", "float64 s", "((double)a - (double)b) * ((double)a - (double)b)",
+        "a + b", "s = a", "0", "sparserec_row_square_diff")
+    weighted = cupy.ReductionKernel(
+        "T lam, T wag, T w, T weight", "float64 s",
+        "(double)lam * fabs((double)wag + (double)weight * ((double)w - (double)wag))",
+        "a + b", "s = a", "0", "sparserec_row_weighted_abs")
+    return SimpleNamespace(primal=primal, dual=dual, blend=blend, square=square,
+                           square_diff=square_diff, weighted=weighted)
 
 
-def _primal_step_cuda(x, grad, phit_u, tau, positivity, z, partial):
+def _primal_step_cuda(x, grad, phit_u, eta, positivity, out, x_ag, weight, partial):
     """:func:`primal_step` in three CuPy kernels."""
-    primal, _, square, _ = _fused_cuda()
-    primal(grad, phit_u, tau, bool(positivity), x, z)  # x <- x_new, z <- x_new - x
-    partial[:, 0] = square(z, axis=1)
-    partial[:, 1] = square(x, axis=1)
-    z += x  # 2 x_new - x
+    k = _fused_cuda()
+    k.primal(x, grad, phit_u, eta, bool(positivity), weight, out, x_ag)
+    partial[:, 0] = k.square_diff(out, x, axis=1)
+    partial[:, 1] = k.square(out, axis=1)
 
 
-def _dual_step_cuda(u, wz, wx, lam, sigma, partial):
+def _dual_step_cuda(u, w, w_prev, w_ag, lam, tau, theta, weight, partial):
     """:func:`dual_step` in two CuPy kernels."""
-    _, dual, _, weighted = _fused_cuda()
-    dual(wz, lam, sigma, u, wx)
-    partial[...] = weighted(lam, wx, axis=wx.ndim - 1)
+    k = _fused_cuda()
+    k.dual(w, w_prev, lam, tau, theta, u)
+    partial[...] = k.weighted(lam, w_ag, w, weight, axis=w.ndim - 1)
+
+
+def _blend_cuda(a, b, weight, out):
+    """:func:`blend` in one CuPy kernel."""
+    _fused_cuda().blend(a, b, weight, out)
+
+
+def _blend_numba(a, b, weight, out):
+    from . import _numba
+
+    _numba.blend(a.reshape(-1), b.reshape(-1), weight, out.reshape(-1))
 
 
 def _smooth_numba(x, out, step: int, tmp):
@@ -157,7 +180,8 @@ def _smooth_numba(x, out, step: int, tmp):
     _numba.csr_axis0(*smoothing_csr(x.shape[0], step, key), tmp, out)
 
 
-_TWINS = ("subtract_into", "horner_step", "add_into", "primal_step", "dual_step", "fista_step")
+_TWINS = ("subtract_into", "horner_step", "add_into", "primal_step", "dual_step",
+          "fista_step")
 
 
 def get(backend: str) -> SimpleNamespace:
@@ -175,10 +199,11 @@ def get(backend: str) -> SimpleNamespace:
         from . import _numba
 
         funcs = {name: getattr(_numba, name) for name in _TWINS}
-        funcs["smooth"] = _smooth_numba
+        funcs.update(smooth=_smooth_numba, blend=_blend_numba)
     else:
         funcs = {name: globals()[name] for name in _TWINS}
         funcs["smooth"] = _smooth_cuda if backend == "cupy" else _smooth_numpy
+        funcs["blend"] = _blend_cuda if backend == "cupy" else blend
         if backend == "cupy":
             funcs.update(primal_step=_primal_step_cuda, dual_step=_dual_step_cuda)
     return SimpleNamespace(backend=backend, partials=partials, **funcs)

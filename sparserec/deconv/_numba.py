@@ -93,26 +93,33 @@ def add_into(a, b, out):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def primal_step(x, grad, phit_u, tau, positivity, z, partial):
-    """Condat–Vũ primal update, in place.
+def blend(a, b, weight, out):
+    """``out = a + weight (b - a)`` on flat arrays."""
+    for i in prange(out.size):
+        out[i] = a[i] + weight * (b[i] - a[i])
 
-    ``x_new = P(x - tau (grad + phit_u))`` with ``P`` the projection on ``x >= 0`` when
-    ``positivity``; ``z = 2 x_new - x`` (the extrapolated point the dual step needs);
-    ``partial[i] = (Σ (x_new - x)², Σ x_new²)`` over row ``i``. Row views and
-    ``fastmath`` (the inputs are finite) let the row loops vectorise.
+
+@njit(parallel=True, cache=True, fastmath=True)
+def primal_step(x, grad, phit_u, eta, positivity, out, x_ag, weight, partial):
+    """Accelerated primal–dual primal update.
+
+    ``out = P(x - eta (grad + phit_u))`` with ``P`` the projection on ``x >= 0`` when
+    ``positivity``; ``x_ag += weight (out - x_ag)`` in place; ``partial[i] = (Σ (out -
+    x)², Σ out²)`` over row ``i``. Row views and ``fastmath`` (the inputs are finite)
+    let the row loops vectorise.
     """
     n0, n1 = x.shape
     for i in prange(n0):
-        xr, gr, pr, zr = x[i], grad[i], phit_u[i], z[i]
+        xr, gr, pr, orow, ar = x[i], grad[i], phit_u[i], out[i], x_ag[i]
         dx2 = 0.0
         xx2 = 0.0
         for c in range(n1):
             old = xr[c]
-            new = old - tau * (gr[c] + pr[c])
+            new = old - eta * (gr[c] + pr[c])
             if positivity:
                 new = max(new, 0)
-            zr[c] = 2 * new - old
-            xr[c] = new
+            orow[c] = new
+            ar[c] += weight * (new - ar[c])
             dx2 += (new - old) * (new - old)
             xx2 += new * new
         partial[i, 0] = dx2
@@ -120,25 +127,23 @@ def primal_step(x, grad, phit_u, tau, positivity, z, partial):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def dual_step(u, wz, wx, lam, sigma, partial):
-    """Condat–Vũ dual update on the detail planes, in place.
+def dual_step(u, w, w_prev, w_ag, lam, tau, theta, weight, partial):
+    """Accelerated primal–dual dual update on the detail planes, in place.
 
-    ``u = clip(u + sigma wz, -lam, lam)`` (the prox of the conjugate of the weighted l1
-    norm, Moreau), ``wx = (wz + wx) / 2`` (so that ``wx`` tracks ``Φ x`` of the new
-    iterate), and ``partial[j, i] = Σ lam |wx|`` over row ``i`` of plane ``j``.
+    ``u = clip(u + tau ((1 + theta) w - theta w_prev), -lam, lam)`` (the prox of the
+    conjugate of the weighted l1 norm, Moreau, at the extrapolated point) and
+    ``partial[j, i] = Σ lam |w_ag + weight (w - w_ag)|`` over row ``i`` of plane ``j``.
     """
     n_planes, n0, n1 = u.shape
     for k in prange(n_planes * n0):
         j = k // n0
         i = k - j * n0
-        ur, zr, xr, lr = u[j, i], wz[j, i], wx[j, i], lam[j, i]
+        ur, zr, pr, ar, lr = u[j, i], w[j, i], w_prev[j, i], w_ag[j, i], lam[j, i]
         acc = 0.0
         for c in range(n1):
             lim = lr[c]
-            ur[c] = min(max(ur[c] + sigma * zr[c], -lim), lim)
-            a = 0.5 * (zr[c] + xr[c])
-            xr[c] = a
-            acc += lim * abs(a)
+            ur[c] = min(max(ur[c] + tau * ((1 + theta) * zr[c] - theta * pr[c]), -lim), lim)
+            acc += lim * abs(ar[c] + weight * (zr[c] - ar[c]))
         partial[j, i] = acc
 
 

@@ -103,6 +103,20 @@ def sure_k(stage: int) -> float:
     return max(SURE_K0 * 2.0 ** (-stage / 2), SURE_K_MIN)
 
 
+def _rms(image) -> float:
+    """Root mean square of the finite pixels of ``image`` (the primal scale of the steps:
+    :func:`~sparserec.deconv.solvers.condat_vu`)."""
+    xp = array_namespace(image)
+    finite = image[xp.isfinite(image)]
+    return float(xp.sqrt(xp.mean(finite * finite))) if finite.size else 0.0
+
+
+def _new_threshold(stage: int) -> bool:
+    """Whether stage ``stage`` of the path changes the threshold (the solver restarts its
+    acceleration on each new problem; at the floor the iterations go on)."""
+    return stage == 0 or sure_k(stage) != sure_k(stage - 1)
+
+
 def _check_image(image, name: str):
     """A 2-D real image of its array module (float32 kept); NaN pixels allowed (masked)."""
     return check_finite_array(image, name, ndim=2, allow_nan=True)
@@ -215,13 +229,6 @@ def _check_signal(image, sigma: float, name: str):
                       stacklevel=3)
 
 
-def _copy_state(state: SolverState) -> SolverState:
-    """A copy of a solver state's arrays (the path goes on from the original)."""
-    copy = {k: None if getattr(state, k) is None else getattr(state, k).copy()
-            for k in ("x", "u", "wx", "alpha")}
-    return SolverState(**copy, n_iter=state.n_iter)
-
-
 class _RiskWeight:
     """Monte-Carlo SURE of the risk ``E‖W (H x̂ − H x)‖²`` of one band (see the Notes).
 
@@ -312,6 +319,9 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
     # per-pixel weights of the band(s) being solved (a noise map given to fit), read
     # where the forward models are built; None: unit weights
     _pixel_weights = None
+    # the primal scale of the primal–dual steps (data units), when a caller shares one
+    # (a tiled run: every tile then takes the whole image's steps); default: the start's
+    _primal_scale = None
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -414,10 +424,12 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         x = model.embed_frame(xp.asarray(start(images)))
         if self.positivity:
             x = xp.maximum(x, 0)
+        primal_scale = self._primal_scale / scale if self._primal_scale is not None else \
+            _rms(xp.maximum(model.frame(x), 0))
         # the device is waited for only at convergence tests: every 10 iterations on the GPU
         check_every = 10 if backend == "cupy" else 1
         run = functools.partial(self._run_solver, analysis=analysis, kernels=kernels,
-                                check_every=check_every)
+                                check_every=check_every, primal_scale=primal_scale)
         if k_sigma is None and max(sigmas) <= 0:  # noise-free: no regularisation to choose
             k_sigma = np.zeros(self.n_scales - 1)
             candidates = candidates[:1]
@@ -437,7 +449,8 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                     for stage, length in enumerate(c.lengths):
                         steps = (i for _, i in zip(range(length), iterations, strict=False))
                         state = run(model, transform, unit * dtype(sure_k(stage)),
-                                    state, steps, 0.0, c.history.append)
+                                    state, steps, 0.0, c.history.append,
+                                    restart=_new_threshold(stage))
                 state.converged = c.reached  # past the minimum, or no measurable gain left
                 parts.append((c, transform, state))
             main, transform, state = max(parts, key=lambda part: part[0].weight)
@@ -512,11 +525,12 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         return make_transform(wavelet, shape, self.n_scales, self.decimated, backend, dtype)
 
     def _run_solver(self, model, transform, lam, state, steps, tol, record, *, analysis,
-                    kernels, check_every):
+                    kernels, check_every, primal_scale, restart=True):
         if analysis:
             return condat_vu(model, transform, lam, state, positivity=self.positivity,
                              iterations=steps, tol=tol, record=record, kernels=kernels,
-                             check_every=check_every)
+                             check_every=check_every, primal_scale=primal_scale,
+                             restart=restart)
         return fista(model, transform, lam, state, iterations=steps, tol=tol, record=record,
                      kernels=kernels, check_every=check_every)
 
@@ -580,10 +594,11 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                     continue
                 lam = c.unit * dtype(sure_k(stage))
                 steps = range(min(SURE_STAGE, self.max_iter - done))
+                restart = _new_threshold(stage)
                 c.states[0] = run(model, c.transform, lam, c.states[0], steps, 0.0,
-                                  c.history.append)
+                                  c.history.append, restart=restart)
                 c.states[1] = run(twin, c.transform, lam, c.states[1], steps, 0.0,
-                                  lambda v: None)
+                                  lambda v: None, restart=restart)
                 c.lengths.append(c.states[0].n_iter - done)
                 preds = list(zip(model.apply(c.states[0].x), twin.apply(c.states[1].x),
                                  strict=True))
@@ -601,7 +616,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                 c.risks.append(risk)
                 if c.best is None or risk < c.best[0]:
                     c.best = (risk, stage, c.states[0].n_iter,
-                              None if x0 is None else _copy_state(c.states[0]))
+                              None if x0 is None else c.states[0].copy())
                     c.chosen_preds = preds
                 c.preds = (c.preds + [preds])[-SURE_PATIENCE:]
                 if stage - c.best[1] >= SURE_PATIENCE:  # past the risk's minimum
@@ -697,7 +712,8 @@ _SHARED_DOC = """
         ``False`` the stationary SWT (``swt2``). The starlet is always undecimated.
     solver : {"condat-vu", "fista"}, default="condat-vu"
         ``"condat-vu"``: analysis sparsity ``‖λ ⊙ Φ x‖₁`` with positivity, by the
-        Condat–Vũ primal–dual algorithm. ``"fista"``: synthesis sparsity ``x = Ψ α``,
+        Condat–Vũ primal–dual splitting with Nesterov's acceleration on the data term
+        (the APD method of Chen, Lan & Ouyang). ``"fista"``: synthesis sparsity ``x = Ψ α``,
         ``‖λ ⊙ α‖₁``, by FISTA (positivity applied to the final image only).
     k_sigma : "sure", float or sequence of float, default="sure"
         Threshold of each detail scale in units of its propagated noise level.
@@ -793,7 +809,9 @@ _REFERENCES = """
        reweighted l1, multi-resolution support.
     .. [3] L. Condat, "A primal–dual splitting method for convex optimization involving
        Lipschitzian, proximable and linear composite terms", J. Optim. Theory Appl. 158
-       (2013), arXiv:1112.4561; B. C. Vũ, Adv. Comput. Math. 38 (2013).
+       (2013), arXiv:1112.4561; B. C. Vũ, Adv. Comput. Math. 38 (2013); Y. Chen,
+       G. Lan, Y. Ouyang, "Optimal primal-dual methods for a class of saddle point
+       problems", SIAM J. Optim. 24 (2014).
     .. [4] A. Beck, M. Teboulle, "A fast iterative shrinkage-thresholding algorithm for
        linear inverse problems", SIAM J. Imaging Sci. 2 (2009).
     .. [6] S. Ramani, T. Blu, M. Unser, "Monte-Carlo SURE: a black-box optimization of

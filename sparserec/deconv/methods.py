@@ -33,7 +33,8 @@ def _nan_message(plane, what: str) -> str:
 def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
                      k_sigma="sure", max_iter: int | None = None, background=0.0,
                      noise_sigma: float | None = None, tol: float = 1e-4,
-                     backend: str = "auto", verbose: bool = False) -> Bunch:
+                     backend: str = "auto", verbose: bool = False,
+                     primal_scale: float | None = None) -> Bunch:
     """Deconvolve one 2-D image with one of :data:`METHODS`.
 
     The sparse methods mask NaN pixels; the baselines refuse them (with their count and
@@ -42,7 +43,10 @@ def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
     of noise deviations), ``noise_sigma`` (estimated from ``image`` by default) and
     ``tol`` go to :class:`~sparserec.WaveletDeconvolution`; a tiled run
     (:func:`sparserec.distributed.deconvolve_tiled`) passes the whole image's noise
-    level and a fixed ``k_sigma`` so that every tile uses the same thresholds.
+    level and a fixed ``k_sigma`` so that every tile uses the same thresholds, and the
+    whole image's ``primal_scale`` (the root mean square of the image above its
+    background, which sets the ratio of the dual and primal steps; default: this
+    image's) so that every tile takes the same steps.
 
     Returns
     -------
@@ -74,6 +78,7 @@ def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
                                    max_iter=200 if max_iter is None else max_iter,
                                    background=background, noise_sigma=noise_sigma,
                                    tol=tol, backend=backend, verbose=int(verbose), **extra)
+        est._primal_scale = primal_scale
         est.fit(image)
         params = {"method": method, "wavelet": est.wavelet_, "solver": est.solver,
                   "n_scales": n_scales, "k_sigma": k_sigma, "threshold": est.threshold_,
