@@ -149,10 +149,11 @@ def estimate_noise_sigma(image, psf=None, *, fraction: float = 0.25) -> float:
     biases upward on natural images (by 10–20 % measured); here the blur's effect is
     taken into account by the choice of frequencies. Images with NaN pixels or a side
     under 8 pixels fall back to that MAD (masked pixels break the Fourier statistics).
-    Limitation: a PSF that
-    empties no band of frequencies (a motion blur) seen on bright point sources leaves
-    signal in every frequency; the estimate is then high (25 % on a star field at 0.5 %
-    noise): give the noise level.
+    A PSF that empties no band of frequencies (a motion line) seen on bright point
+    sources leaves signal in every frequency (25 % high on a star field at 0.5 % noise),
+    but in few pixels: the standard deviation of the finest starlet scale after 3σ
+    clipping (the sources' pixels) is then used where it is lower, and not less than
+    half the Fourier estimate (below that, the image has pixels without noise).
 
     3-D stacks are handled alike (n-D FFT, 3-D neighbourhoods), on their central
     block of at most ``2**20`` voxels.
@@ -200,7 +201,13 @@ def estimate_noise_sigma(image, psf=None, *, fraction: float = 0.25) -> float:
         chosen = flat <= xp.partition(flat, k)[k]
         estimates.append(float(xp.median(power[chosen])) / np.log(2))
     # signal only adds power: the prior whose frequencies hold the least is the right one
-    return float(np.sqrt(min(estimates)))
+    sigma = float(np.sqrt(min(estimates)))
+    # sparse sources blurred by a PSF that empties no band (a motion line) reach every
+    # frequency but few pixels: the clipped finest scale then sees less of them. Far below
+    # the Fourier estimates (which signal can only raise), it is not measuring Gaussian
+    # noise (pixels without noise: clipped, padded) and is not used
+    clipped = _starlet_clipped_sigma(to_host(image))
+    return clipped if 0.5 * sigma <= clipped < sigma else sigma
 
 
 def noise_map_weights(noise_map, usable, name: str = "noise_map"):
@@ -244,6 +251,20 @@ def _starlet_mad_sigma(image) -> float:
         if plane.size == 0:
             raise ValueError("image has too few valid pixels to estimate the noise level")
     return mad_std(plane) / float(starlet_noise_levels(2, image.ndim)[0])
+
+
+def _starlet_clipped_sigma(image, n_sigma: float = 3.0) -> float:
+    """Standard deviation of the finest starlet plane after iterative ``n_sigma``
+    clipping (:func:`scipy.stats.sigmaclip`: sources are the bright outliers), on its
+    central block of at most ``2**20`` values, corrected for the clipping of a Gaussian
+    and for the plane's gain on white noise."""
+    from scipy import stats
+
+    block = _central_block(image)
+    plane = Starlet(block.shape, 2).forward(block)[0]
+    kept = stats.sigmaclip(plane, n_sigma, n_sigma).clipped
+    return float(kept.std() / stats.truncnorm(-n_sigma, n_sigma).std()
+                 / starlet_noise_levels(2, image.ndim)[0])
 
 
 def estimate_background(image, *, n_sigma: float = 3.0, max_iter: int = 10) -> float:
