@@ -4,7 +4,8 @@ Sparse starlet deconvolution: quick start
 
 A crop of the Hubble eXtreme Deep Field is blurred by a Gaussian PSF and corrupted by
 white noise. :class:`sparserec.WaveletDeconvolution` restores it by sparse deconvolution
-in the starlet (isotropic undecimated wavelet) domain: Condat–Vũ primal–dual iterations,
+in the starlet (isotropic undecimated wavelet) domain: accelerated primal–dual iterations
+(Condat–Vũ with Nesterov's acceleration on the data term),
 thresholds of ``k_sigma`` times the noise propagated into each scale, one reweighted-l1
 pass and positivity. It is compared with the classical baselines of
 :mod:`sparserec.deconv` (Tikhonov, scikit-image's Wiener, unsupervised Wiener and
@@ -95,4 +96,4 @@ fig = plot_image_panels(
 # ``history_`` holds the objective at each iteration; it jumps where the reweighted pass
 # starts with new weights.
 fig = plot_convergence({"WaveletDeconvolution": est.history_}, ylabel="objective",
-                       title="Condat–Vũ objective per iteration")
+                       title="primal–dual objective per iteration")

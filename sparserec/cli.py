@@ -345,7 +345,7 @@ def _add_deconvolve(sub) -> None:
                           "history) or a number of noise standard deviations (default: "
                           "sure; 3 with --tile, whose tiles share one threshold)")
     dec.add_argument("--max-iter", type=int,
-                     help="iterations (default 200; Richardson-Lucy: 50)")
+                     help="iterations (default: the sparse estimators' 1000; Richardson-Lucy: 50)")
     dec.add_argument("--background", default="0",
                      help="sky level kept out of the positivity constraint: a number or "
                           "'auto' (astronomical images; default 0)")

@@ -741,7 +741,7 @@ _SHARED_DOC = """
         source of the solution is rescaled so that its model has the observed flux of
         its cell (see the user
         guide and :func:`~sparserec.deconv.solvers.support_debias`).
-    max_iter : int, default=500
+    max_iter : int, default=1000
         Total number of iterations over all passes (honoured exactly); with
         ``k_sigma="sure"``, also the longest threshold path (each path runs twice: on the
         data and on a probe).
@@ -940,7 +940,7 @@ class WaveletDeconvolution(_SparseDeconvolution):
                  decimated: bool = False, solver: str = "condat-vu", k_sigma="sure",
                  n_reweights: int = 0, positivity: bool = True, background=0.0,
                  noise_sigma=None, use_support: bool = False, sampling=None,
-                 max_iter: int = 500, tol: float = 1e-4, backend: str = "auto",
+                 max_iter: int = 1000, tol: float = 1e-4, backend: str = "auto",
                  verbose: int = 0):
         self.psf = psf
         self.wavelet = wavelet
@@ -1215,7 +1215,7 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
                  wavelet: str = "auto", n_scales: int = 4, decimated: bool = False,
                  solver: str = "condat-vu", k_sigma="sure", n_reweights: int = 0,
                  positivity: bool = True, background=0.0, use_support: bool = False,
-                 max_iter: int = 500, tol: float = 1e-4, backend: str = "auto",
+                 max_iter: int = 1000, tol: float = 1e-4, backend: str = "auto",
                  verbose: int = 0):
         self.psfs = psfs
         self.pixel_ratios = pixel_ratios

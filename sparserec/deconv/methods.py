@@ -38,8 +38,8 @@ def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
     """Deconvolve one 2-D image with one of :data:`METHODS`.
 
     The sparse methods mask NaN pixels; the baselines refuse them (with their count and
-    positions). ``max_iter`` defaults to 200 for the sparse methods and 50 for
-    Richardson–Lucy. ``k_sigma`` (``"sure"``: chosen by SURE, the default; or a number
+    positions). ``max_iter`` defaults to the estimator's for the sparse methods and
+    to 50 for Richardson–Lucy. ``k_sigma`` (``"sure"``: chosen by SURE, the default; or a number
     of noise deviations), ``noise_sigma`` (estimated from ``image`` by default) and
     ``tol`` go to :class:`~sparserec.WaveletDeconvolution`; a tiled run
     (:func:`sparserec.distributed.deconvolve_tiled`) passes the whole image's noise
@@ -74,8 +74,9 @@ def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
     if method in ("starlet", "wavelet"):
         extra = {"wavelet": "starlet"} if method == "starlet" else \
             {"wavelet": _PYWT_WAVELET, "solver": "fista"}
+        if max_iter is not None:
+            extra["max_iter"] = max_iter
         est = WaveletDeconvolution(psf, n_scales=n_scales, k_sigma=k_sigma,
-                                   max_iter=200 if max_iter is None else max_iter,
                                    background=background, noise_sigma=noise_sigma,
                                    tol=tol, backend=backend, verbose=int(verbose), **extra)
         est._primal_scale = primal_scale
