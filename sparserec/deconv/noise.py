@@ -206,7 +206,7 @@ def estimate_noise_sigma(image, psf=None, *, fraction: float = 0.25) -> float:
     # frequency but few pixels: the clipped finest scale then sees less of them. Far below
     # the Fourier estimates (which signal can only raise), it is not measuring Gaussian
     # noise (pixels without noise: clipped, padded) and is not used
-    clipped = _starlet_clipped_sigma(to_host(image))
+    clipped = _starlet_clipped_sigma(to_host(_central_block(image)))
     return clipped if 0.5 * sigma <= clipped < sigma else sigma
 
 
@@ -254,14 +254,13 @@ def _starlet_mad_sigma(image) -> float:
 
 
 def _starlet_clipped_sigma(image, n_sigma: float = 3.0) -> float:
-    """Standard deviation of the finest starlet plane after iterative ``n_sigma``
-    clipping (:func:`scipy.stats.sigmaclip`: sources are the bright outliers), on its
-    central block of at most ``2**20`` values, corrected for the clipping of a Gaussian
-    and for the plane's gain on white noise."""
+    """Standard deviation of the finest starlet plane of a (host) image after iterative
+    ``n_sigma`` clipping (:func:`scipy.stats.sigmaclip`: sources are the bright
+    outliers), corrected for the clipping of a Gaussian and for the plane's gain on
+    white noise. The caller passes a central block (:func:`_central_block`)."""
     from scipy import stats
 
-    block = _central_block(image)
-    plane = Starlet(block.shape, 2).forward(block)[0]
+    plane = Starlet(image.shape, 2).forward(image)[0]
     kept = stats.sigmaclip(plane, n_sigma, n_sigma).clipped
     return float(kept.std() / stats.truncnorm(-n_sigma, n_sigma).std()
                  / starlet_noise_levels(2, image.ndim)[0])
