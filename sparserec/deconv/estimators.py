@@ -229,6 +229,20 @@ def _check_signal(image, sigma: float, name: str):
                       stacklevel=3)
 
 
+def _edge_taper(shape, psf_shape, xp, dtype):
+    """A separable Tukey window that falls to 0 over the PSF's radius ``k // 2`` at each
+    edge (the pixels that see the object outside the frame; at most a quarter of the
+    side): weighted by it, the error has no jump across the frame's periodic borders,
+    which ``W`` (an inverse filter) would amplify."""
+    from scipy.signal.windows import tukey
+
+    taper = np.ones(shape)
+    for axis, (n, k) in enumerate(zip(shape, psf_shape, strict=True)):
+        window = tukey(n, alpha=min(2 * (k // 2), n // 2) / n)
+        taper = taper * np.expand_dims(window, tuple(a for a in range(len(shape)) if a != axis))
+    return xp.asarray(taper, dtype=dtype)
+
+
 class _RiskWeight:
     """Monte-Carlo SURE of the risk ``E‖W (H x̂ − H x)‖²`` of one band (see the Notes).
 
@@ -236,7 +250,9 @@ class _RiskWeight:
     with ``ν = N σ² / ‖y‖²`` the noise-to-data power ratio, so that the risk measures
     the error of the object at every frequency the data resolve, not only of its
     blurred image (the plain prediction risk, ``W = I``, ignores exactly the detail a
-    deconvolution recovers). Periodic on the frame, NaN pixels masked.
+    deconvolution recovers). ``W`` is periodic on the frame; the error is weighted by an
+    edge taper first (:func:`_edge_taper`; NaN pixels masked), so that the jump of a
+    non-periodic error across the frame's borders does not dominate the risk.
     """
 
     def __init__(self, xp, image, psf, sigma, dtype):
@@ -256,6 +272,8 @@ class _RiskWeight:
                                       real=False)) ** 2
         self.w2 = 1.0 / (h2 + nu)  # even in frequency: its real-FFT half serves
         self._w2_half = self.w2[:, : self.shape[1] // 2 + 1]
+        taper = _edge_taper(self.shape, np.shape(psf), xp, dtype)
+        self.mask = taper if self.mask is None else self.mask * taper
 
     def _apply_w2(self, z):
         if self.w2 is None:
@@ -284,7 +302,7 @@ class _RiskWeight:
         if self.mask is not None:
             residual, change, probe = residual * self.mask, change * self.mask, \
                 probe * self.mask
-        n = float(self.mask.sum()) if self.mask is not None else residual.size
+        n = float((self.mask**2).sum()) if self.mask is not None else residual.size
         trace = n if self.w2 is None else float(self.w2.mean()) * n
         fit = float(xp.vdot(residual, self._apply_w2(residual)).real)
         div = float(xp.vdot(self._apply_w2(probe), change).real) / eps
@@ -792,7 +810,11 @@ _NOTES = """
     multi-Wiener SURE-LET deconvolution of Xue, Luisier & Blu [11]_). ``W`` is the Wiener inverse of
     the blur for a white object, ``|Ŵ|² = 1/(|ĥ|² + Nσ²/‖y‖²)``, so that the risk weighs
     the object's error at the frequencies the data resolve (the generalised SURE idea of
-    Eldar [8]_; ``W = I`` would measure only the blurred image's error). The full table
+    Eldar [8]_; ``W = I`` would measure only the blurred image's error), applied to the
+    error tapered to zero over the PSF's radius at the frame's edges: ``W`` is periodic,
+    and an inverse filter amplifies the jump that a non-periodic error has across the
+    periodic borders (untapered, that jump dominated the risk on photographs and kept it
+    falling while the object's error rose). The full table
     is ``sure_path_``. An image larger than 256 pixels on a side chooses on its central
     256² crop (the risk per pixel of a sample of the image) and then runs the chosen
     path, without the probe, on the whole image — the path of larger weight only.
