@@ -351,8 +351,14 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
     def _check_settings(self):
         # the table first: scikit-learn's messages before any data is read
         self._validate_params()
-        if isinstance(self.k_sigma, str):
-            return None  # "sure" (the table allows no other string)
+        if isinstance(self.k_sigma, str):  # "sure" (the table allows no other string)
+            if self.n_reweights:
+                raise ValueError(
+                    f"n_reweights={self.n_reweights} needs a number for k_sigma: with "
+                    "k_sigma='sure' the regularisation is the path's SURE-chosen stopping "
+                    "point, and reweighted passes would run on past it towards a fit of "
+                    "the noise")
+            return None
         k = np.atleast_1d(np.asarray(self.k_sigma, dtype=np.float64))
         if k.ndim != 1 or k.size not in (1, self.n_scales - 1) or not np.all(np.isfinite(k)) \
                 or np.any(k < 0):
@@ -684,7 +690,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
 
     def _set_choice(self, res):
         """Record the automatic choices and the convergence of a fit."""
-        if res.sure and not res.converged and not self.n_reweights:
+        if res.sure and not res.converged:
             self.n_iter_, self.converged_ = res.n_iter, False
             warnings.warn(f"{type(self).__name__}'s threshold path did not converge: the "
                           f"risk estimate (SURE) still decreased at max_iter={self.max_iter}"
@@ -742,7 +748,8 @@ _SHARED_DOC = """
         astronomical images). The value used is in ``threshold_``.
     n_reweights : int, default=0
         Reweighted-l1 passes after the first solve (``λ ← λ₀ / (1 + |c|/λ₀)``); the
-        ``max_iter`` budget is shared between the ``1 + n_reweights`` passes.
+        ``max_iter`` budget is shared between the ``1 + n_reweights`` passes. Needs a
+        number for ``k_sigma`` (with ``"sure"`` the stopping point is the regulariser).
     positivity : bool, default=True
         Constrain the object to be at least the background level.
     background : float, sequence of float or "auto", default=0.0
