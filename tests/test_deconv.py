@@ -816,7 +816,13 @@ def test_default_choice_is_recorded_converges_and_beats_oracle_under_motion_blur
     import warnings
 
     from sparserec.base import ConvergenceWarning
-    from sparserec.deconv.estimators import SURE_K_MIN, SURE_PATIENCE, SURE_STAGE, sure_k
+    from sparserec.deconv.estimators import (
+        RICHARDSON_LUCY,
+        SURE_K_MIN,
+        SURE_PATIENCE,
+        SURE_STAGE,
+        sure_k,
+    )
 
     scene = load_image("camera")[150:278, 150:278].astype(float)
     psf = np.pad(np.full((1, 9), 1 / 9), ((4, 4), (0, 0)))
@@ -829,20 +835,24 @@ def test_default_choice_is_recorded_converges_and_beats_oracle_under_motion_blur
     assert est.converged_ and est.n_iter_ < est.max_iter
     weights = est.wavelet_weights_
     assert est.wavelet_ == "+".join(weights) and sum(weights.values()) == pytest.approx(1)
-    assert sorted(est.sure_path_) == ["haar", "starlet"]
+    assert sorted(est.sure_path_) == ["haar", RICHARDSON_LUCY, "starlet"]
     main = max(weights, key=weights.get)
+    sparse = max((w for w in weights if w != RICHARDSON_LUCY), key=weights.get)
     for wavelet, table in est.sure_path_.items():  # rows (k, iterations, SURE) per stage
         stages = np.arange(len(table))
-        np.testing.assert_array_equal(table[:, 0], [sure_k(i) for i in stages])
+        rl = wavelet == RICHARDSON_LUCY  # no threshold: its iterations are its parameter
+        np.testing.assert_array_equal(table[:, 0], [np.nan if rl else sure_k(i)
+                                                    for i in stages])
         np.testing.assert_array_equal(table[:, 1], (stages + 1) * SURE_STAGE)
         chosen = int(np.argmin(table[:, 2]))
         # the path ended past the minimum, or earlier at the floor threshold when its
         # risk stopped improving measurably
         assert len(table) == chosen + 1 + SURE_PATIENCE or (
-            len(table) <= chosen + SURE_PATIENCE and table[-1, 0] == SURE_K_MIN)
+            len(table) <= chosen + SURE_PATIENCE and (rl or table[-1, 0] == SURE_K_MIN))
         if wavelet == main:
-            assert (est.threshold_, len(est.history_)) == (table[chosen, 0],
-                                                           table[chosen, 1])
+            assert len(est.history_) == table[chosen, 1]
+        if wavelet == sparse:
+            assert est.threshold_ == table[chosen, 0]
     ours = psnr(truth, est.image_)
     wiener = max(psnr(truth, wiener_deconvolution(y, psf, b)) for b in np.logspace(-4, 0, 9))
     rl = max(psnr(truth, richardson_lucy_deconvolution(y, psf, n)) for n in (5, 10, 20, 40))
@@ -982,7 +992,7 @@ def test_sure_path_with_a_tiny_max_iter_warns():
     with pytest.warns(ConvergenceWarning, match="threshold path did not converge"):
         est = WaveletDeconvolution(psf, max_iter=25).fit(y)
     assert not est.converged_ and est.n_iter_ <= 25
-    assert [len(t) for t in est.sure_path_.values()] == [3, 3]  # 10 + 10 + 5 iterations
+    assert [len(t) for t in est.sure_path_.values()] == [3, 3, 3]  # 10 + 10 + 5 iterations
 
 
 def test_sure_difference_standard_error_matches_the_noise_spread(rng):
@@ -1008,9 +1018,9 @@ def test_sure_difference_standard_error_matches_the_noise_spread(rng):
     assert abs(np.mean(errors)) < 4 * np.std(errors) / np.sqrt(len(errors))
 
 
-def test_sure_mix_weight_minimises_the_sure_of_the_mixture(rng):
-    """The closed-form weight of two estimates is the minimiser, over a fine grid of
-    ``a``, of the SURE computed directly for the mixed estimate."""
+def test_sure_mix_weights_minimise_the_sure_of_the_mixture(rng):
+    """The weights of two or three estimates are the minimiser, over a fine grid of the
+    simplex, of the SURE computed directly for the mixed estimate."""
     from sparserec.deconv.estimators import _RiskWeight, _sure_mix
 
     psf = gaussian_psf(9, sigma=1.5)
@@ -1019,14 +1029,24 @@ def test_sure_mix_weight_minimises_the_sure_of_the_mixture(rng):
     f = _RiskWeight(np, y, psf, 0.5, np.float64)
     data = np.nan_to_num(y)
     probe = rng.normal(size=y.shape)
-    first = (rng.normal(size=y.shape), rng.normal(size=y.shape))
-    second = (rng.normal(size=y.shape), rng.normal(size=y.shape))
-    a = _sure_mix([f], [1.0], [0.5], [0.05], [probe], [data], [first], [second])
-    grid = np.linspace(0, 1, 2001)
-    sure = [f.risk(g * first[0] + (1 - g) * second[0] - data,
-                   g * (first[1] - first[0]) + (1 - g) * (second[1] - second[0]), probe,
-                   0.5, 0.05) for g in grid]
-    assert 0 < a < 1 and a == pytest.approx(grid[np.argmin(sure)], abs=1e-3)
+    # estimates near the data (a mixture beats each), their probe runs nearby
+    preds = [[(data + s * rng.normal(size=y.shape), data + s * rng.normal(size=y.shape))]
+             for s in (0.6, 0.8, 1.0)]
+
+    def sure(a):
+        p = sum(w * e[0][0] for w, e in zip(a, preds, strict=False))
+        q = sum(w * (e[0][1] - e[0][0]) for w, e in zip(a, preds, strict=False))
+        return f.risk(p - data, q, probe, 0.5, 0.05)
+
+    for n in (2, 3):
+        a = _sure_mix([f], [1.0], [0.5], [0.05], [probe], [data], preds[:n])
+        assert a.shape == (n,) and a.min() >= 0 and a.sum() == pytest.approx(1)
+        grid = [(g, 1 - g) for g in np.linspace(0, 1, 401)] if n == 2 else \
+            [(g, h, 1 - g - h) for g in np.linspace(0, 1, 101) for h in np.linspace(0, 1, 101)
+             if g + h <= 1 + 1e-12]
+        values = [sure(g) for g in grid]
+        assert sure(a) <= min(values) + 1e-9 * abs(min(values))
+        assert 1 < np.count_nonzero(a)  # the optimum mixes (the premise of the check)
 
 
 def test_sure_on_a_crop_of_a_large_image(monkeypatch):

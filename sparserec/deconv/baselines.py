@@ -237,6 +237,7 @@ def accelerated_richardson_lucy(image, psf, *, n_iter: int | None = None,
     """
     from .forward import BlurModel, object_grid
     from .noise import estimate_noise_sigma
+    from .solvers import RLState, richardson_lucy
 
     image, psf = _prepare(image, psf, ndim=(2, 3))
     check_scalar(tv_weight, "tv_weight", numbers.Real, min_val=0)
@@ -248,32 +249,22 @@ def accelerated_richardson_lucy(image, psf, *, n_iter: int | None = None,
     else:
         check_scalar(noise_sigma, "noise_sigma", numbers.Real, min_val=0)
     offset = max(0.0, -float(image.min())) + 1e-6 * max(float(np.abs(image).max()), 1e-300)
-    data = image + offset
     shape, corner = object_grid(image.shape, [psf.shape])
-    model = BlurModel([data], [psf], [1], [1.0], shape, corner, dtype=np.float64)
-    norm = model.adjoint([np.ones_like(data)])
+    model = BlurModel([image], [psf], [1], [1.0], shape, corner, dtype=np.float64)
+    norm = model.adjoint([np.ones_like(image)])
     seen = norm > 1e-3 * norm.max()
     norm = np.where(seen, norm, 1.0)
-    x = np.where(seen, max(float(image.mean()), offset), 0.0)
+    state = RLState(x=np.where(seen, max(float(image.mean()), offset), 0.0))
     target = image.size * noise_sigma**2
     steps = n_iter if n_iter is not None else max_iter
-    prev, g1, g2 = x, None, None
-    done = 0
-    while done < steps:
-        done += 1
-        alpha = 0.0
-        if g2 is not None:
-            alpha = float(np.clip(np.vdot(g1, g2) / max(np.vdot(g2, g2), 1e-300), 0, 1))
-        v = np.maximum(x + alpha * (x - prev), 0)
-        update = model.adjoint([data / (model.apply(v)[0] + offset)]) / norm
-        denom = 1.0
-        if tv_weight > 0:
-            denom = np.maximum(1 - tv_weight * _tv_divergence(v, 1e-3 * offset + 1e-8), 0.5)
-        new = np.where(seen, v * update / denom, 0.0)
-        g2, g1 = g1, new - v
-        prev, x = x, new
+    eps = 1e-3 * offset + 1e-8
+    while state.n_iter < steps:
+        richardson_lucy(model, state, iterations=range(1), offset=offset, norm=norm,
+                        seen=seen, tv_weight=tv_weight,
+                        tv_divergence=lambda v: _tv_divergence(v, eps))
         if n_iter is None and \
-                float(np.sum((model.apply(x)[0] + offset - data) ** 2)) <= target:
+                float(np.sum((model.apply(state.x)[0] - image) ** 2)) <= target:
             break
+    x, done = state.x, state.n_iter
     out = model.frame(x)
     return (out, done) if return_n_iter else out
