@@ -286,7 +286,9 @@ CASES = [
     ("deconv", "WaveletDeconvolution float32 128^2", lambda: case_deconvolution(np.float32),
      1e-3, "float32 cuFFT vs pocketfft over 60 iterations"),
     ("deconv", "WaveletDeconvolution float64 128^2", lambda: case_deconvolution(np.float64),
-     1e-5, "rounding amplified by thresholds over 60 iterations (numba vs NumPy: 3e-7)"),
+     2e-4, "iterations in float32 for both dtypes; the Richardson-Lucy path's Monte-Carlo "
+     "divergence (two runs 0.1 sigma = 1e-3 of the peak apart) resolves 1.2e-7 / 1e-3 "
+     "(numba vs NumPy: 4e-7; H200: 8.5e-5)"),
     ("deconv", "deconvolve_tiled CuPy chunks 192^2, 4 tiles", case_tiled_cupy_chunks, 1e-5,
      "as WaveletDeconvolution float64, per tile"),
 ]
