@@ -531,10 +531,10 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                 state = SolverState(x=sum(c.weight * c.state.x for c in chosen),
                                     n_iter=max(c.state.n_iter for c in chosen),
                                     converged=all(c.state.converged for c in chosen))
-            # the threshold of the sparse path of largest weight (NaN: Richardson–Lucy alone)
+            # the threshold of the sparse path of largest weight (None: Richardson–Lucy alone)
             sparse = [c for c in chosen if c.wavelet != RICHARDSON_LUCY]
-            k_sigma = np.full(self.n_scales - 1, sure_k(len(max(
-                sparse, key=lambda c: c.weight).lengths) - 1) if sparse else math.nan)
+            k_sigma = None if not sparse else np.full(self.n_scales - 1, sure_k(len(max(
+                sparse, key=lambda c: c.weight).lengths) - 1))
             first_pass = 1  # the path was the first pass
         else:
             wavelet, table, mix = candidates[0], [], {candidates[0]: 1.0}
@@ -574,7 +574,8 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         history = [float(v) for v in to_host(xp.stack(values))] if values else []
         return Bunch(image=image, models=models, n_iter=state.n_iter,
                      converged=state.converged, history=history, wavelet=wavelet,
-                     k_sigma=[float(k) for k in k_sigma], sure=table, mix=mix)
+                     k_sigma=None if k_sigma is None else [float(k) for k in k_sigma],
+                     sure=table, mix=mix)
 
     def _start(self, images, *, psfs, ratios, sigmas, k_sigma, frame, lead):
         """The starting image on the frame: the average of the bands; with several, the
@@ -762,7 +763,8 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
             self._set_convergence(res.n_iter, res.converged)
         self.wavelet_ = res.wavelet
         self.wavelet_weights_ = res.mix
-        self.threshold_ = res.k_sigma[0] if len(set(res.k_sigma)) == 1 else res.k_sigma
+        self.threshold_ = None if res.k_sigma is None else \
+            res.k_sigma[0] if len(set(res.k_sigma)) == 1 else res.k_sigma
         self.sure_path_ = {w: np.array([row[1:] for row in res.sure if row[0] == w])
                            for w in dict.fromkeys(row[0] for row in res.sure)}
 
@@ -977,8 +979,8 @@ class WaveletDeconvolution(_SparseDeconvolution):
         ``{wavelet: weight}`` of the mixture (one entry of weight 1 without one).
     threshold_ : float or list of float
         The ``k_sigma`` used (the choice of ``k_sigma="sure"``: the threshold at the
-        returned iterate of the sparse path of largest weight; NaN when the image is the
-        Richardson–Lucy path alone).
+        returned iterate of the sparse path of largest weight; ``None`` when the image is
+        the Richardson–Lucy path alone).
     sure_path_ : dict
         ``{wavelet: array of (k, iterations, SURE) rows}``, one row per stage of the path
         of every candidate tried (``k`` NaN for Richardson–Lucy; empty for a given
