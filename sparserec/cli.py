@@ -337,7 +337,7 @@ def _add_deconvolve(sub) -> None:
     dec.add_argument("--fwhm", type=float, help="FWHM of --psf-model, in pixels")
     dec.add_argument("--psf-size", type=int, help="side of the model PSF (default: auto)")
     dec.add_argument("--method", choices=_LazyChoices("sparserec.deconv.methods", "METHODS"),
-                     default="starlet", metavar="NAME",
+                     default="auto", metavar="NAME",
                      help="deconvolution method: %(choices)s (default: %(default)s)")
     dec.add_argument("--n-scales", type=int, default=4, help="wavelet scales (default 4)")
     dec.add_argument("--k-sigma", type=_k_sigma, default=None,

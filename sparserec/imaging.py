@@ -112,7 +112,7 @@ def _report_figure(panels: dict, title: str, stretch: str, wcs=None):
 
 def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None = None,
                     fwhm: float | None = None, psf_size: int | None = None,
-                    method: str = "starlet", n_scales: int = 4, k_sigma="sure",
+                    method: str = "auto", n_scales: int = 4, k_sigma="sure",
                     max_iter: int | None = None, background=0.0, overwrite: bool = False,
                     report=None, backend: str = "auto", verbose: bool = False) -> Bunch:
     """Deconvolve an image file into another, atomically.
@@ -133,10 +133,12 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
     psf_model : {"gaussian", "moffat", "airy"}, optional
         A PSF model instead, of full width at half maximum ``fwhm`` pixels (array side
         ``psf_size``, automatic by default).
-    method : {"starlet", "wavelet", "tikhonov", "wiener", "richardson-lucy"}
-        ``"starlet"``: :class:`~sparserec.WaveletDeconvolution` (Condat–Vũ, starlet);
-        ``"wavelet"``: the same with a stationary ``sym4`` wavelet by FISTA; the others
-        are the baselines of :mod:`sparserec.deconv.baselines`.
+    method : {"auto", "starlet", "wavelet", "tikhonov", "wiener", "richardson-lucy"}
+        ``"auto"`` (default): :class:`~sparserec.WaveletDeconvolution` with its defaults
+        (the SURE-weighted mixture of the starlet, Haar and Richardson–Lucy paths);
+        ``"starlet"``: the starlet path alone; ``"wavelet"``: a stationary ``sym4``
+        wavelet by FISTA; the others are the baselines of
+        :mod:`sparserec.deconv.baselines`.
     k_sigma : "sure" or float
         The sparse methods' threshold: chosen by SURE along the threshold path (the
         library's default, recorded in the FITS history as ``threshold=``), or the

@@ -40,11 +40,12 @@ def test_fits_round_trip_keeps_header_and_matches_the_estimator(field, tmp_path)
     header = fits.getheader(out)
     assert header["OBJECT"] == "XDF crop" and header["EXPTIME"] == 1200.0
     history = str(header["HISTORY"])
-    assert "method=starlet" in history and "psf.fits" in history and "noise_sigma=" in history
+    assert "method=auto" in history and "psf.fits" in history and "noise_sigma=" in history
+    assert "wavelet=" in history and "threshold=" in history  # the automatic choices
     words = set(history.split())  # cards break between words
     assert {"max_iter=50", "k_sigma=sure"} <= words
     # the threshold SURE chose is recorded
-    est = WaveletDeconvolution(PSF, wavelet="starlet", max_iter=50).fit(y)
+    est = WaveletDeconvolution(PSF, max_iter=50).fit(y)  # the defaults: method="auto"
     assert f"threshold={est.threshold_}" in words and f"n_iter={est.n_iter_}" in words
     data = fits.getdata(out)
     expected = est.image_
@@ -297,7 +298,7 @@ def test_multi_extension_fits_keeps_every_hdu(field, tmp_path):
     with fits.open(out) as hdul, fits.open(source) as src:
         assert [h.name for h in hdul] == ["PRIMARY", "SCI", "CAT"]
         assert hdul[0].header["TELESCOP"] == "HST" and hdul["SCI"].header["GAIN"] == 2.0
-        assert "method=starlet" in str(hdul["SCI"].header["HISTORY"])
+        assert "method=auto" in str(hdul["SCI"].header["HISTORY"])
         np.testing.assert_array_equal(hdul["CAT"].data["flux"], src["CAT"].data["flux"])
         expected = deconvolve_array(y, PSF, max_iter=20).image  # the file's PSF, read back
         np.testing.assert_allclose(hdul["SCI"].data, expected, rtol=1e-5, atol=1e-8)

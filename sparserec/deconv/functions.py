@@ -21,7 +21,7 @@ from .noise import noise_map_weights
 
 __all__ = ["deconvolve"]
 
-_SPARSE = ("starlet", "wavelet")
+_SPARSE = ("auto", "starlet", "wavelet")
 
 
 def _unwrap(image):
@@ -103,8 +103,8 @@ def _deconvolve_plane(plane, psf, method, bad, sigma, noise_map, params):
             xp = array_namespace(plane)
             plane = xp.where(xp.asarray(bad), xp.nan, plane)
         kwargs = dict(params)
-        if method == "wavelet":
-            kwargs.setdefault("wavelet", "sym4")
+        if method != "auto":  # "starlet", or "wavelet": a PyWavelets wavelet
+            kwargs.setdefault("wavelet", "sym4" if method == "wavelet" else "starlet")
         if noise_map is not None:  # inverse-variance weights (masked pixels are NaN)
             return WaveletDeconvolution(psf, **kwargs).fit(plane, noise_map=noise_map).image_
         if sigma is not None:
@@ -112,16 +112,16 @@ def _deconvolve_plane(plane, psf, method, bad, sigma, noise_map, params):
         return WaveletDeconvolution(psf, **kwargs).fit(plane).image_
     if bad is not None and bad.any():
         raise ValueError(f"method={method!r} cannot leave masked pixels out of the data; use "
-                         "method='starlet' or 'wavelet' with a mask")
+                         "method='auto', 'starlet' or 'wavelet' with a mask")
     func = {"tikhonov": tikhonov_deconvolution, "wiener": wiener_deconvolution,
             "richardson-lucy": richardson_lucy_deconvolution}[method]
     if plane.ndim == 3 and method != "richardson-lucy":
         raise ValueError(f"method={method!r} deconvolves 2-D images; a 3-D stack takes "
-                         "method='starlet' or 'richardson-lucy'")
+                         "method='auto', 'starlet' or 'richardson-lucy'")
     return func(plane, psf, **params)
 
 
-def deconvolve(image, psf, *, method: str = "starlet", mask=None, noise=None,
+def deconvolve(image, psf, *, method: str = "auto", mask=None, noise=None,
                channel_axis: int | None = None, clip: bool = False,
                preserve_range: bool = False, **params):
     """Deconvolve an image with a known PSF, with any of :data:`~.methods.METHODS`.
@@ -130,15 +130,16 @@ def deconvolve(image, psf, *, method: str = "starlet", mask=None, noise=None,
     ----------
     image : array, masked array, astropy ``NDData``/``CCDData`` or CuPy array
         A 2-D image; a 3-D stack (z, y, x) deconvolved as a volume with a 3-D PSF
-        (``method="starlet"`` or ``"richardson-lucy"``); or a stack of 2-D planes along
+        (``method="auto"``, ``"starlet"`` or ``"richardson-lucy"``); or a stack of 2-D planes along
         ``channel_axis`` (colour, bands, or z-planes with a 2-D PSF: deconvolved one by one
         with the same PSF).
     psf : 2-D array, or 3-D for a 3-D stack
         The PSF, centred at ``k // 2``, on the image's pixel grid.
-    method : {"starlet", "wavelet", "tikhonov", "wiener", "richardson-lucy"}
-        ``"starlet"``/``"wavelet"``: :class:`~sparserec.WaveletDeconvolution` (the
-        latter with ``wavelet="sym4"`` unless given); the others are the baselines of
-        :mod:`sparserec.deconv.baselines`.
+    method : {"auto", "starlet", "wavelet", "tikhonov", "wiener", "richardson-lucy"}
+        ``"auto"`` (default): :class:`~sparserec.WaveletDeconvolution` with its defaults
+        (the SURE-weighted mixture of the starlet, Haar and Richardson–Lucy paths);
+        ``"starlet"``/``"wavelet"``: the same with ``wavelet="starlet"`` or ``"sym4"``
+        unless given; the others are the baselines of :mod:`sparserec.deconv.baselines`.
     mask : bool array, optional
         True for bad pixels (cosmic rays, dead columns); merged with the mask of a masked
         array or ``NDData``. Masked pixels have no weight in the data term and are filled

@@ -19,7 +19,7 @@ from .psf import PSF_MODELS
 __all__ = ["METHODS", "PSF_MODELS", "deconvolve_array"]
 
 #: The methods of :func:`deconvolve_array`.
-METHODS = ("starlet", "wavelet", "tikhonov", "wiener", "richardson-lucy")
+METHODS = ("auto", "starlet", "wavelet", "tikhonov", "wiener", "richardson-lucy")
 _PYWT_WAVELET = "sym4"
 
 
@@ -30,15 +30,18 @@ def _nan_message(plane, what: str) -> str:
 
 
 @thread_limited  # the n_threads setting (sparserec.set_config)
-def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
+def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
                      k_sigma="sure", max_iter: int | None = None, background=0.0,
                      noise_sigma: float | None = None, tol: float = 1e-4,
                      backend: str = "auto", verbose: bool = False,
                      primal_scale: float | None = None) -> Bunch:
     """Deconvolve one 2-D image with one of :data:`METHODS`.
 
-    The sparse methods mask NaN pixels; the baselines refuse them (with their count and
-    positions). ``max_iter`` defaults to the estimator's for the sparse methods and
+    ``"auto"`` (default) is :class:`~sparserec.WaveletDeconvolution` with its defaults
+    (the SURE-weighted mixture of the starlet, Haar and Richardson–Lucy paths),
+    ``"starlet"`` the starlet path alone, ``"wavelet"`` FISTA with a PyWavelets
+    wavelet. The sparse methods mask NaN pixels; the baselines refuse them (with their
+    count and positions). ``max_iter`` defaults to the estimator's for the sparse methods and
     to 50 for Richardson–Lucy. ``k_sigma`` (``"sure"``: chosen by SURE, the default; or a number
     of noise deviations), ``noise_sigma`` (estimated from ``image`` by default) and
     ``tol`` go to :class:`~sparserec.WaveletDeconvolution`; a tiled run
@@ -71,9 +74,9 @@ def deconvolve_array(image, psf, *, method: str = "starlet", n_scales: int = 4,
                         "its modulus) separately")
     xp = array_namespace(image)  # a CuPy image stays on the GPU (sparse methods)
     image = xp.asarray(image, dtype=np.float64)
-    if method in ("starlet", "wavelet"):
-        extra = {"wavelet": "starlet"} if method == "starlet" else \
-            {"wavelet": _PYWT_WAVELET, "solver": "fista"}
+    if method in ("auto", "starlet", "wavelet"):
+        extra = {"auto": {"wavelet": "auto"}, "starlet": {"wavelet": "starlet"},
+                 "wavelet": {"wavelet": _PYWT_WAVELET, "solver": "fista"}}[method]
         if max_iter is not None:
             extra["max_iter"] = max_iter
         est = WaveletDeconvolution(psf, n_scales=n_scales, k_sigma=k_sigma,
