@@ -258,10 +258,13 @@ def accelerated_richardson_lucy(image, psf, *, n_iter: int | None = None,
     target = image.size * noise_sigma**2
     steps = n_iter if n_iter is not None else max_iter
     eps = 1e-3 * offset + 1e-8
+
+    def divergence(v):
+        return _tv_divergence(v, eps)
+
     while state.n_iter < steps:
         richardson_lucy(model, state, iterations=range(1), offset=offset, norm=norm,
-                        seen=seen, tv_weight=tv_weight,
-                        tv_divergence=lambda v: _tv_divergence(v, eps))
+                        seen=seen, tv_weight=tv_weight, tv_divergence=divergence)
         if n_iter is None and \
                 float(np.sum((model.apply(state.x)[0] - image) ** 2)) <= target:
             break

@@ -887,13 +887,12 @@ _NOTES = """
     matrix), photographs little (their mixtures keep a small RL weight). ``W`` is the
     Wiener inverse of the blur for a white object, ``|Ŵ|² = 1/(|ĥ|² + Nσ²/‖y‖²)``, so
     that the risk weighs the object's error at the frequencies the data resolve (the
-    generalised SURE idea of
-    Eldar [8]_; ``W = I`` would measure only the blurred image's error), applied to the
-    error tapered to zero over the PSF's radius at the frame's edges: ``W`` is periodic,
-    and an inverse filter amplifies the jump that a non-periodic error has across the
-    periodic borders (untapered, that jump dominated the risk on photographs and kept it
-    falling while the object's error rose). The full table
-    is ``sure_path_``. An image larger than 256 pixels on a side chooses on its central
+    generalised SURE idea of Eldar [8]_; ``W = I`` would measure only the blurred image's
+    error), applied to the error tapered to zero over the PSF's radius at the frame's
+    edges: ``W`` is periodic, and an inverse filter amplifies the jump that a
+    non-periodic error has across the periodic borders (untapered, that jump dominated
+    the risk on photographs and kept it falling while the object's error rose). The full
+    table is ``sure_path_``. An image larger than 256 pixels on a side chooses on its central
     256² crop (the risk per pixel of a sample of the image) and then runs the chosen
     path, without the probe, on the whole image — the path of larger weight only.
     Unlike Akhaury et al., who denoise a Tikhonov deconvolution with a neural network,

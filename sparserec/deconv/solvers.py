@@ -24,7 +24,7 @@ family's kernel namespace (:func:`sparserec.deconv._kernels.get`): fused numba k
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -32,8 +32,21 @@ import numpy as np
 __all__ = ["condat_vu", "fista", "support_debias", "richardson_lucy", "SolverState",
            "RLState"]
 
+class _Iterates:
+    """A dataclass of iterates whose :meth:`copy` copies its arrays too."""
+
+    def copy(self):
+        """A copy whose arrays are copies (the original goes on)."""
+        out = replace(self)
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if hasattr(value, "copy"):  # an array (the counters are plain numbers)
+                setattr(out, field.name, value.copy())
+        return out
+
+
 @dataclass
-class SolverState:
+class SolverState(_Iterates):
     """Iterates carried from one call to the next (warm start)."""
 
     x: Any  # primal image (object grid); Condat–Vũ: the averaged iterate x_ag
@@ -48,14 +61,6 @@ class SolverState:
     alpha: Any = None  # FISTA: coefficients (prox point)
     n_iter: int = 0
     converged: bool = False
-
-    def copy(self) -> SolverState:
-        """A copy whose arrays are copies (the original goes on)."""
-        out = replace(self)
-        for name in ("x", "u", "wx", "xt", "xt_prev", "wt", "wt_prev", "alpha"):
-            value = getattr(self, name)
-            setattr(out, name, None if value is None else value.copy())
-        return out
 
 
 class _Stopping:
@@ -279,7 +284,7 @@ def support_debias(model, support, x, *, reach: int, n_iter: int = 3):
 
 
 @dataclass
-class RLState:
+class RLState(_Iterates):
     """Iterates of :func:`richardson_lucy` (the same interface as :class:`SolverState`)."""
 
     x: Any  # object grid, >= 0
@@ -288,13 +293,6 @@ class RLState:
     g2: Any = None
     n_iter: int = 0
     converged: bool = False
-
-    def copy(self) -> RLState:
-        out = replace(self)
-        for name in ("x", "prev", "g1", "g2"):
-            value = getattr(self, name)
-            setattr(out, name, None if value is None else value.copy())
-        return out
 
 
 def richardson_lucy(model, state: RLState, *, iterations, offset: float, norm, seen,
@@ -307,7 +305,8 @@ def richardson_lucy(model, state: RLState, *, iterations, offset: float, norm, s
     non-negative data), ``norm = Hᵀ1`` (the boundary normalisation of Bertero &
     Boccacci 2005) and the object kept at 0 where the frame does not see it (``seen``
     false). ``record`` receives each step's data misfit ``½‖y − C H v‖²`` (at the
-    extrapolated point, which the step blurs anyway).
+    extrapolated point, which the step blurs anyway) as a 0-d array of the model's array
+    module, like :func:`condat_vu`'s objective (no device sync; the history is stacked).
     """
     xp = model.xp
     data = model.data[0] + offset
@@ -329,5 +328,5 @@ def richardson_lucy(model, state: RLState, *, iterations, offset: float, norm, s
         state.n_iter += 1
         if record is not None:  # the misfit of the extrapolated point (no extra blur)
             residual = model.data[0] - blurred
-            record(0.5 * float(xp.vdot(residual, residual)))
+            record(0.5 * xp.vdot(residual, residual))
     return state
