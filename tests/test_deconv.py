@@ -5,6 +5,8 @@ convolution, published starlet noise levels, operators.Convolution, Monte Carlo 
 simulations, optimality (KKT) conditions, skglm's weighted Lasso, scikit-image baselines.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -813,7 +815,6 @@ def test_default_choice_is_recorded_converges_and_beats_oracle_under_motion_blur
     """The defaults (dictionary and stopping point of the threshold path chosen by SURE)
     stop past the risk's minimum without a warning, record their choice, and beat the
     oracle-tuned scikit-image baselines on a photograph blurred by a 9-pixel motion."""
-    import warnings
 
     from sparserec.base import ConvergenceWarning
     from sparserec.deconv.estimators import (
@@ -948,7 +949,6 @@ def test_sure_path_converges_when_its_risk_stops_improving_measurably(monkeypatc
     than ``tol`` per iteration relative to the risk: converged, no warning, before
     ``max_iter`` and before the patience rule. The same path with the default ``tol``
     still improves measurably at ``max_iter=150``: it warns."""
-    import warnings
 
     import sparserec.deconv.estimators as E
     from sparserec.base import ConvergenceWarning
@@ -1072,7 +1072,6 @@ def test_sure_on_a_crop_of_a_large_image(monkeypatch):
 
 
 def test_default_fit_has_no_convergence_warning_on_a_small_star_field():
-    import warnings
 
     from sparserec.base import ConvergenceWarning
 
@@ -1093,6 +1092,18 @@ def test_constant_and_pure_noise_images_warn_and_stay_finite(rng):
     with pytest.warns(UserWarning, match="no signal above its noise level"):
         est = WaveletDeconvolution(psf, max_iter=30).fit(rng.normal(size=(64, 64)))
     assert np.isfinite(est.image_).all()
+
+
+def test_sparse_star_field_is_not_called_pure_noise():
+    """A few stars at 10σ add little variance over 128² pixels; their peaks still show."""
+    sky = make_sky_field((128, 128), n_galaxies=0, random_state=0).image
+    psf = moffat_psf(fwhm=3.0, beta=2.5)
+    obs = make_blurred_image(sky / sky.max(), psf, noise_sigma=0.01, random_state=0).noisy
+    assert obs.std() < 0.0102  # the variance test alone calls it noise
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        WaveletDeconvolution(psf, max_iter=20).fit(obs)
+    assert not [w for w in caught if "no signal" in str(w.message)]
 
 
 @pytest.mark.parametrize("shape, n_scales", [((12, 10), 3), ((33, 17), 4), ((5, 6), 5)])
@@ -1183,7 +1194,6 @@ def test_joint_image_is_never_worse_than_the_sharp_band_alone():
     """A sharp, noisy band next to a deep, blurred one (weights 1e-2 apart): the joint fit
     used to stay 15 dB below the sharp band's own image (its fine scales barely moved
     from the bands' average); it starts from the sharpest band's solution now."""
-    import warnings
 
     from sparserec.base import ConvergenceWarning
 
