@@ -137,7 +137,7 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
         ``"auto"`` (default): :class:`~sparserec.WaveletDeconvolution` with its defaults
         (the SURE-weighted mixture of the starlet, Haar and Richardson–Lucy paths);
         ``"starlet"``: the starlet path alone; ``"wavelet"``: a stationary ``sym4``
-        wavelet by FISTA; the others are the baselines of
+        wavelet; the others are the baselines of
         :mod:`sparserec.deconv.baselines`.
     k_sigma : "sure" or float
         The sparse methods' threshold: chosen by SURE along the threshold path (the

@@ -341,3 +341,16 @@ def test_report_has_sky_axes_when_the_header_has_a_wcs(tmp_path, monkeypatch):
     assert [isinstance(ax, WCSAxes) for ax in sky] == [True, True, True, False]
     assert sky[0].wcs.wcs.ctype[0] == "RA---TAN"
     assert not any(isinstance(ax, WCSAxes) for ax in plain)
+
+
+@pytest.mark.parametrize("method", ["auto", "starlet", "wavelet"])
+def test_sparse_methods_mean_the_same_in_every_entry_point(method):
+    """deconvolve and deconvolve_array (the CLI's) share one settings table: the same
+    method name gives the same image (they once disagreed on ``"wavelet"``)."""
+    from sparserec.deconv import deconvolve
+
+    sky = make_sky_field((48, 48), n_stars=4, n_galaxies=2, random_state=2).image
+    y = make_blurred_image(sky / sky.max(), PSF, noise_sigma=0.01, random_state=0).noisy
+    a = deconvolve(y, PSF, method=method, max_iter=30)
+    b = deconvolve_array(y, PSF, method=method, max_iter=30)
+    np.testing.assert_allclose(a, b.image, rtol=1e-12, atol=1e-12)

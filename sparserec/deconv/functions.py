@@ -16,12 +16,10 @@ import numbers
 import numpy as np
 
 from ..backend import array_namespace, is_cupy_array
-from .methods import METHODS
+from .methods import METHODS, SPARSE_METHODS
 from .noise import noise_map_weights
 
 __all__ = ["deconvolve"]
-
-_SPARSE = ("auto", "starlet", "wavelet")
 
 
 def _unwrap(image):
@@ -98,13 +96,11 @@ def _deconvolve_plane(plane, psf, method, bad, sigma, noise_map, params):
     )
     from .estimators import WaveletDeconvolution
 
-    if method in _SPARSE:
+    if method in SPARSE_METHODS:
         if bad is not None and bad.any():
             xp = array_namespace(plane)
             plane = xp.where(xp.asarray(bad), xp.nan, plane)
-        kwargs = dict(params)
-        if method != "auto":  # "starlet", or "wavelet": a PyWavelets wavelet
-            kwargs.setdefault("wavelet", "sym4" if method == "wavelet" else "starlet")
+        kwargs = {**SPARSE_METHODS[method], **params}
         if noise_map is not None:  # inverse-variance weights (masked pixels are NaN)
             return WaveletDeconvolution(psf, **kwargs).fit(plane, noise_map=noise_map).image_
         if sigma is not None:

@@ -20,7 +20,9 @@ __all__ = ["METHODS", "PSF_MODELS", "deconvolve_array"]
 
 #: The methods of :func:`deconvolve_array`.
 METHODS = ("auto", "starlet", "wavelet", "tikhonov", "wiener", "richardson-lucy")
-_PYWT_WAVELET = "sym4"
+#: The sparse methods' settings of :class:`~sparserec.WaveletDeconvolution` (``"auto"``:
+#: its defaults), shared by every entry point.
+SPARSE_METHODS = {"auto": {}, "starlet": {"wavelet": "starlet"}, "wavelet": {"wavelet": "sym4"}}
 
 
 def _nan_message(plane, what: str) -> str:
@@ -39,10 +41,11 @@ def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
 
     ``"auto"`` (default) is :class:`~sparserec.WaveletDeconvolution` with its defaults
     (the SURE-weighted mixture of the starlet, Haar and Richardson–Lucy paths),
-    ``"starlet"`` the starlet path alone, ``"wavelet"`` FISTA with a PyWavelets
-    wavelet. The sparse methods mask NaN pixels; the baselines refuse them (with their
-    count and positions). ``max_iter`` defaults to the estimator's for the sparse methods and
-    to 50 for Richardson–Lucy. ``k_sigma`` (``"sure"``: chosen by SURE, the default; or a number
+    ``"starlet"`` the starlet path alone, ``"wavelet"`` the stationary ``sym4`` wavelet
+    (both by the estimator's primal–dual solver and SURE threshold). The sparse methods
+    mask NaN pixels; the baselines refuse them (with their count and positions).
+    ``max_iter`` defaults to the estimator's for the sparse methods and to 50 for
+    Richardson–Lucy. ``k_sigma`` (``"sure"``: chosen by SURE, the default; or a number
     of noise deviations), ``noise_sigma`` (estimated from ``image`` by default) and
     ``tol`` go to :class:`~sparserec.WaveletDeconvolution`; a tiled run
     (:func:`sparserec.distributed.deconvolve_tiled`) passes the whole image's noise
@@ -74,9 +77,8 @@ def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
                         "its modulus) separately")
     xp = array_namespace(image)  # a CuPy image stays on the GPU (sparse methods)
     image = xp.asarray(image, dtype=np.float64)
-    if method in ("auto", "starlet", "wavelet"):
-        extra = {"auto": {"wavelet": "auto"}, "starlet": {"wavelet": "starlet"},
-                 "wavelet": {"wavelet": _PYWT_WAVELET, "solver": "fista"}}[method]
+    if method in SPARSE_METHODS:
+        extra = dict(SPARSE_METHODS[method])
         if max_iter is not None:
             extra["max_iter"] = max_iter
         est = WaveletDeconvolution(psf, n_scales=n_scales, k_sigma=k_sigma,
