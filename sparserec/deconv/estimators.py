@@ -272,7 +272,8 @@ class _RiskWeight:
         self.xp = xp
         self.fft = scipy_namespace(xp, "fft")
         bad = xp.isnan(image)
-        self.mask = None if not bool(bad.any()) else (~bad).astype(dtype)
+        # the pixel window ``M``: 0 on NaN pixels, times the edge taper (None: all ones)
+        self.window = None if not bool(bad.any()) else (~bad).astype(dtype)
         self.shape = image.shape
         if psf is None or sigma <= 0:
             self.w2 = None
@@ -284,36 +285,32 @@ class _RiskWeight:
         self.w2 = 1.0 / (h2 + nu)  # even in frequency: its real-FFT half serves
         self._w2_half = self.w2[:, : self.shape[1] // 2 + 1]
         taper = _edge_taper(self.shape, np.shape(psf), xp, dtype)
-        self.mask = taper if self.mask is None else self.mask * taper
+        self.window = taper if self.window is None else self.window * taper
 
     def _apply_w2(self, z):
         if self.w2 is None:
             return z
         return self.fft.irfft2(self.fft.rfft2(z) * self._w2_half, s=self.shape)
 
+    def _windowed(self, z):
+        return z if self.window is None else z * self.window
+
     def inner(self, a, b) -> float:
-        """``⟨M a, W² M b⟩`` (``M`` the mask of valid pixels)."""
-        if self.mask is not None:
-            a, b = a * self.mask, b * self.mask
+        """``⟨M a, W² M b⟩`` (``M`` the pixel window)."""
+        a, b = self._windowed(a), self._windowed(b)
         return float(self.xp.vdot(a, self._apply_w2(b)).real)
 
     def spread(self, change, sigma) -> float:
         """Standard error ``2σ‖M W² M Δ‖`` of the SURE difference of two estimates whose
         predictions differ by ``Δ``: its noise term ``2⟨M n, W² M Δ⟩`` to first order
         (the ``‖W M n‖²`` of either SURE cancels in the difference)."""
-        if self.mask is not None:
-            change = change * self.mask
-        z = self._apply_w2(change)
-        if self.mask is not None:
-            z = z * self.mask
+        z = self._windowed(self._apply_w2(self._windowed(change)))
         return 2 * sigma * math.sqrt(float(self.xp.vdot(z, z).real))
 
     def risk(self, residual, change, probe, sigma, eps) -> float:
         xp = self.xp
-        if self.mask is not None:
-            residual, change, probe = residual * self.mask, change * self.mask, \
-                probe * self.mask
-        n = float((self.mask**2).sum()) if self.mask is not None else residual.size
+        residual, change, probe = map(self._windowed, (residual, change, probe))
+        n = float((self.window**2).sum()) if self.window is not None else residual.size
         trace = n if self.w2 is None else float(self.w2.mean()) * n
         fit = float(xp.vdot(residual, self._apply_w2(residual)).real)
         div = float(xp.vdot(self._apply_w2(probe), change).real) / eps
