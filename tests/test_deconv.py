@@ -1208,3 +1208,49 @@ def test_joint_image_is_never_worse_than_the_sharp_band_alone():
                  for p, r, y in ((sharp, 1, a), (wide, 2, b))]
         joint = JointWaveletDeconvolution([sharp, wide], pixel_ratios=[1, 2]).fit([a, b])
     assert psnr(sky.image, joint.image_) >= max(psnr(sky.image, x) for x in alone)
+
+
+def test_support_debias_is_the_positive_least_squares_refit_of_the_sources(rng):
+    """The sources' amplitudes against a dense least-squares fit of their blurred profiles
+    (columns built one by one), with weights, a masked pixel and a spurious source."""
+    from sparserec.deconv.solvers import support_debias
+
+    psf = gaussian_psf(7, sigma=1.2)
+    frame = (24, 20)
+    shape, offset = object_grid(frame, [psf.shape])
+    truth = np.zeros(shape)
+    for (r, c), a in zip([(6, 5), (15, 14), (18, 4)], [3.0, 1.5, 2.0], strict=True):
+        truth[offset[0] + r - 1:offset[0] + r + 1, offset[1] + c - 1:offset[1] + c + 1] = a
+    y = BlurModel([np.zeros(frame)], [psf], [1], [1.0], shape, offset,
+                  dtype=np.float64).apply(truth)[0] + 0.01 * rng.standard_normal(frame)
+    y[3, 3] = np.nan
+    weights = rng.uniform(0.5, 2.0, frame)
+    model = BlurModel([y], [psf], [1], [2.0], shape, offset, dtype=np.float64,
+                      pixel_weights=[weights])
+    x = 0.6 * truth  # shrunk sources, a spurious one, and a margin pixel (held)
+    x[offset[0] + 10, offset[1] + 3] = 0.5
+    x[0, 0] = 0.7
+    support = np.ones(frame, dtype=bool)
+    out, factors = support_debias(model, support, x)
+    # reference: the sources are the connected positive groups of the frame
+    from scipy import ndimage
+
+    labels, n = ndimage.label(model.frame(x) > 0, structure=np.ones((3, 3)))
+    rest = x.copy()
+    rest[model.crop][labels > 0] = 0
+    cols = []
+    for k in range(1, n + 1):
+        z = np.zeros(shape)
+        z[model.crop] = np.where(labels == k, model.frame(x), 0)
+        cols.append(model.apply(z)[0])
+    good = ~np.isnan(y)
+    root = np.sqrt(2.0 * weights[good])
+    A = np.stack([c[good] * root for c in cols], axis=1)
+    b = (y - model.apply(rest)[0])[good] * root
+    ref = np.maximum(np.linalg.lstsq(A, b, rcond=None)[0], 0)
+    assert n == 4 and ref.min() == 0  # the spurious source is dropped
+    np.testing.assert_allclose(np.sort(factors), np.sort(ref), atol=2e-4)
+    assert out[0, 0] == 0.7  # the margin is held
+    np.testing.assert_allclose(model.frame(out)[labels > 0].sum(), sum(
+        a * np.where(labels == k, model.frame(x), 0).sum()
+        for k, a in zip(range(1, n + 1), ref, strict=True)), rtol=1e-4)

@@ -145,15 +145,6 @@ def _check_stack(arr, name: str, **kwargs) -> np.ndarray:
         raise type(exc)(f"{name}: {exc}") from exc
 
 
-def _psf_reach(psf, mass: float = 0.99) -> int:
-    """Radius (pixels) of the disc around the PSF centre holding ``mass`` of its flux."""
-    rows, cols = np.indices(psf.shape)
-    radius = np.hypot(rows - psf.shape[0] // 2, cols - psf.shape[1] // 2).ravel()
-    order = np.argsort(radius)
-    cumulative = np.cumsum(np.abs(psf).ravel()[order])
-    return int(np.ceil(radius[order][np.searchsorted(cumulative, mass * cumulative[-1])]))
-
-
 def _float_dtype(X) -> np.dtype:
     """float32 for float32 input, float64 otherwise."""
     arr = _regular(X)
@@ -569,7 +560,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
             k_support = 3.0 if isinstance(self.k_sigma, str) else float(k_sigma[0])
             support = multiresolution_support(to_host(images[0]), sigmas[0], self.n_scales,
                                               k_support)[:-1].any(axis=0)
-            x, _ = support_debias(model, support, x, reach=max(_psf_reach(p) for p in psfs))
+            x, _ = support_debias(model, support, x)
         image = model.frame(x).astype(np.float64) * scale + backgrounds[0] / ratios[0] ** 2
         if not bool(xp.isfinite(image).all()):
             raise ValueError("the deconvolution produced non-finite values; check "
@@ -831,10 +822,10 @@ _SHARED_DOC = """
     use_support : bool, default=False
         After the sparse solve, restore the flux that the l1 penalty removed, on the
         multi-resolution support of the observation (its significant starlet
-        coefficients, at the first ``k_sigma``, or 3 with ``k_sigma="sure"``): each
-        source of the solution is rescaled so that its model has the observed flux of
-        its cell (see the user
-        guide and :func:`~sparserec.deconv.solvers.support_debias`).
+        coefficients, at the first ``k_sigma``, or 3 with ``k_sigma="sure"``): the
+        amplitude of each source of the solution is refitted to the data by positive
+        least squares, its shape kept (see the user guide and
+        :func:`~sparserec.deconv.solvers.support_debias`).
     max_iter : int, default=1000
         Total number of iterations over all passes (honoured exactly); with
         ``k_sigma="sure"``, also the longest threshold path (each path runs twice: on the

@@ -8,8 +8,8 @@
   projection, Moreau) on the dual ``u``.
 - :func:`fista`: the synthesis problem ``min_α f(Ψ α) + ‖λ ⊙ α‖₁`` by FISTA (Beck &
   Teboulle 2009), step ``1 / (L ‖Ψ‖²)``.
-- :func:`support_debias`: the multi-resolution-support flux correction (each source of
-  the sparse solution rescaled to the observed flux of its cell).
+- :func:`support_debias`: the multi-resolution-support flux correction (the amplitudes
+  of the sparse solution's sources refitted to the data by least squares).
 - :func:`richardson_lucy`: Biggs–Andrews accelerated Richardson–Lucy steps on the same
   forward model (the Richardson–Lucy candidate of the SURE choice, and
   :func:`~sparserec.deconv.accelerated_richardson_lucy`).
@@ -221,66 +221,81 @@ def fista(model, transform, lam, state: SolverState, *, iterations, tol: float, 
     return state
 
 
-def support_debias(model, support, x, *, reach: int, n_iter: int = 3):
+def support_debias(model, support, x):
     """Flux debiasing of the sources on the multi-resolution support of the observation.
 
     The sources are the connected groups of positive pixels of the solution that lie in
     the multi-resolution support of the observation (its significant starlet detail
-    coefficients, :func:`~sparserec.deconv.noise.multiresolution_support`). Every
-    observed pixel within ``reach`` (the PSF's radius) of a source is given to the
-    nearest one, which partitions the field into cells; each source is then rescaled so
-    that its model has the observed flux of its cell,
+    coefficients, :func:`~sparserec.deconv.noise.multiresolution_support`). Their shapes
+    are kept and their amplitudes refitted to the data, positive, by weighted least
+    squares with the rest of the solution ``x₀`` held (the least-squares refit on the
+    lasso's support, Belloni & Chernozhukov 2013, with one amplitude per source),
 
-        x_k ← x_k · Σ_b w_b Σ_{cell_k} y_b / Σ_b w_b Σ_{cell_k} A_b x,
+        a = argmin_{a ≥ 0} Σ_b w_b ‖√W_b ⊙ (A_b (x₀ + Σ_k a_k x_k) − y_b)‖²,
 
-    ``n_iter`` times (the spill of one source's model into its neighbours' cells is
-    absorbed by the repetition). The shapes, the zeros and the positivity of the sparse
-    solution are kept; the flux that the l1 penalty took from the sources, and that the
-    slow convergence of point sources under positivity added, is restored — a
-    correction of the solution on the support, not a threshold of it.
+    by :func:`scipy.optimize.lsq_linear` on an operator (one blur and one adjoint per
+    product). A fitted amplitude has the variance of a fit of the source's own profile,
+    ``σ² / ‖A x_k‖²``, the Cramér–Rao bound of its flux when the profile is right; the
+    flux that the l1 penalty took is restored, the zeros and positivity kept.
 
     Returns
     -------
     x : array
         The corrected object.
     factors : ndarray
-        Each source's total correction factor.
+        Each source's amplitude (1: unchanged).
     """
     from scipy import ndimage
+    from scipy.sparse.linalg import LinearOperator, lsmr
 
     from ..backend import to_host
 
     xp = model.xp
-    frame = model.frame_shape
     r0 = model.ratios[0]
     significant = np.asarray(support)
     if r0 > 1:
         significant = np.kron(significant, np.ones((r0, r0), dtype=bool))
-    sources, n_sources = ndimage.label((to_host(model.frame(x)) > 0) & significant,
+    inside = to_host(model.frame(x)).astype(np.float64)
+    sources, n_sources = ndimage.label((inside > 0) & significant,
                                        structure=np.ones((3, 3), dtype=bool))
     if n_sources == 0:
         return x, np.ones(0)
-    distance, (rows, cols) = ndimage.distance_transform_edt(sources == 0,
-                                                            return_indices=True)
-    cells = np.where(distance <= reach, sources[rows, cols], 0)
-    band_cells = [cells[r // 2::r, r // 2::r][: frame[0] // r, : frame[1] // r]
-                  for r in model.ratios]  # a binned pixel goes to its block centre's cell
     index = np.arange(1, n_sources + 1)
-    total = np.ones(n_sources)
-    where = xp.asarray(sources)
-    for _ in range(n_iter):
-        num = np.zeros(n_sources)
-        den = np.zeros(n_sources)
-        for w, y, pred, lab in zip(model.weights, model.data, model.apply(x), band_cells,
-                                   strict=True):
-            num += w * ndimage.sum_labels(to_host(y), lab, index)
-            den += w * ndimage.sum_labels(to_host(pred), lab, index)
-        factors = np.where(den > 0, np.maximum(num, 0) / np.where(den > 0, den, 1), 1.0)
-        total *= factors
-        scale = xp.asarray(np.concatenate([[1.0], factors]).astype(model.dtype))[where]
-        x = x.copy()
-        x[model.crop] *= scale
-    return x, total
+    profile = np.where(sources > 0, inside, 0.0)  # Σ_k x_k, in the frame
+    rest = x.copy()
+    rest[model.crop] = xp.asarray(np.where(sources > 0, 0.0, inside), dtype=model.dtype)
+    roots = [math.sqrt(w) for w in model.weights]
+    sizes = [int(np.prod(d.shape)) for d in model.data]
+
+    def weighted(residuals):  # √w_b √W_b r_b of every band, flattened and joined
+        return np.concatenate([root * to_host(r).ravel().astype(np.float64)
+                               for root, r in zip(roots, residuals, strict=True)])
+
+    def matvec(a):
+        z = xp.zeros(model.object_shape, dtype=model.dtype)
+        z[model.crop] = xp.asarray(profile * np.concatenate([[0.0], np.ravel(a)])[sources],
+                                   dtype=model.dtype)
+        preds = model.apply(z)
+        return weighted([p if m is None else p * m for p, m in
+                         zip(preds, model.masks, strict=True)])
+
+    def rmatvec(r):
+        parts = np.split(np.ravel(r), np.cumsum(sizes)[:-1])
+        residuals = [xp.asarray((part / root if root > 0 else 0 * part).reshape(d.shape),
+                                dtype=model.dtype)
+                     for part, root, d in zip(parts, roots, model.data, strict=True)]
+        grad = to_host(model.frame(model.adjoint(residuals))).astype(np.float64)
+        return ndimage.sum_labels(grad * profile, sources, index)
+
+    n = sum(sizes)
+    op = LinearOperator((n, n_sources), matvec=matvec, rmatvec=rmatvec, dtype=np.float64)
+    target = -weighted(model.residuals(rest))
+    ones = np.ones(n_sources)
+    factors = np.maximum(ones + lsmr(op, target - op.matvec(ones), atol=1e-6, btol=1e-6)[0], 0)
+    x = rest
+    x[model.crop] += xp.asarray(profile * np.concatenate([[0.0], factors])[sources],
+                                dtype=model.dtype)
+    return x, factors
 
 
 @dataclass
