@@ -271,6 +271,19 @@ def case_deconvolution_rl_main():
     return cpu.image_, gpu.image_, ok
 
 
+def case_deconvolution_support(dtype):
+    """``use_support``: the sources' amplitudes refitted by LSMR through the device model."""
+    import cupy
+
+    from sparserec import WaveletDeconvolution
+
+    y, psf = _deconv_problem(dtype, noise_sigma=0.002)
+    kw = dict(k_sigma=3.0, max_iter=60, tol=0.0, use_support=True)
+    cpu = _quiet(lambda: WaveletDeconvolution(psf, backend=CPU, **kw).fit(y))
+    gpu = _quiet(lambda: WaveletDeconvolution(psf, backend="cupy", **kw).fit(cupy.asarray(y)))
+    return cpu.image_, gpu.image_, isinstance(gpu.image_, cupy.ndarray)
+
+
 # (family, case name, callable, tolerance on the relative error, why that tolerance)
 CASES = [
     ("wht", "fwht 4x2^16 float32 sequency", lambda: case_fwht(np.float32), 1e-5,
@@ -310,6 +323,8 @@ CASES = [
     ("deconv", "WaveletDeconvolution defaults, Richardson-Lucy main path",
      case_deconvolution_rl_main, 1e-3, "as float64 above, and mixture weights chosen by "
      "Monte-Carlo SUREs"),
+    ("deconv", "WaveletDeconvolution use_support float64", lambda: case_deconvolution_support(
+        np.float64), 1e-3, "float32 iterations; LSMR to 1e-6 on each side"),
     ("deconv", "deconvolve_tiled CuPy chunks 192^2, 4 tiles", case_tiled_cupy_chunks, 1e-5,
      "as WaveletDeconvolution float64, per tile"),
 ]
