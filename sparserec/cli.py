@@ -256,11 +256,6 @@ def _cmd_deconvolve(args) -> int:
             raise CLIError(f"--background must be 'auto' or a number, got "
                            f"{background!r}") from None
     tiled = args.tile is not None or args.scheduler is not None or args.halo is not None
-    if args.k_sigma is None:
-        args.k_sigma = 3.0 if tiled else "sure"
-    elif tiled and args.k_sigma == "sure":
-        raise CLIError("--k-sigma sure is not available with --tile/--scheduler (the "
-                       "tiles share one threshold): give a number")
     if tiled:
         return _deconvolve_tiled(args, background)
     res = deconvolve_file(args.input, args.output, psf=args.psf, psf_model=args.psf_model,
@@ -323,8 +318,9 @@ def _deconvolve_tiled(args, background) -> int:
 
 def _add_deconvolve(sub) -> None:
     dec = sub.add_parser("deconvolve", help="deconvolve a FITS/PNG/TIFF image with a PSF",
-                         description="Deconvolve an image with a known PSF (sparse "
-                         "starlet deconvolution by default). The output is written "
+                         description="Deconvolve an image with a known PSF (by default "
+                         "the sparse estimator's SURE-weighted mixture of starlet, "
+                         "Haar and Richardson-Lucy paths). The output is written "
                          "atomically and never over the input.")
     dec.add_argument("input", help="input image (.fits/.fit/.fts[.gz], .png, .tif, .jpg)")
     dec.add_argument("-o", "--output", required=True, help="output image (same formats)")
@@ -340,10 +336,11 @@ def _add_deconvolve(sub) -> None:
                      default="auto", metavar="NAME",
                      help="deconvolution method: %(choices)s (default: %(default)s)")
     dec.add_argument("--n-scales", type=int, default=4, help="wavelet scales (default 4)")
-    dec.add_argument("--k-sigma", type=_k_sigma, default=None,
+    dec.add_argument("--k-sigma", type=_k_sigma, default="sure",
                      help="threshold: 'sure' (chosen by SURE, recorded in the FITS "
                           "history) or a number of noise standard deviations (default: "
-                          "sure; 3 with --tile, whose tiles share one threshold)")
+                          "sure; with --tile, chosen once on the central crop and "
+                          "shared by the tiles)")
     dec.add_argument("--max-iter", type=int,
                      help="iterations (default: the sparse estimators' 1000; Richardson-Lucy: 50)")
     dec.add_argument("--background", default="0",

@@ -41,6 +41,7 @@ from sklearn.utils import Bunch
 
 from ._config import config_context
 from .backend import array_namespace, is_cupy_array, resolve_backend, to_host
+from .deconv.methods import SPARSE_METHODS
 
 __all__ = ["deconvolve_tiled", "default_halo", "fit_many", "FitResult"]
 
@@ -190,7 +191,8 @@ def _global_levels(arr, noise_sigma, background, scheduler, max_pixels: int, loc
     Whole image when it has at most ``max_pixels`` pixels (``local``, the in-memory
     input, is used as is); otherwise the median of the estimates on 8 x 8 sample blocks
     of 512 x 512 pixels (only those are read). The primal scale is the root mean square
-    of the image above its sky (:func:`sparserec.deconv.methods.deconvolve_array`).
+    of the image above its sky (:func:`sparserec.deconv.methods.deconvolve_array`); the
+    lowest pixel sets the Richardson–Lucy shift of a shared SURE path.
     """
     import dask
 
@@ -212,7 +214,37 @@ def _global_levels(arr, noise_sigma, background, scheduler, max_pixels: int, loc
         background = float(np.median([estimate_background(p) for p in parts]))
     above = [np.maximum(p[np.isfinite(p)] - background, 0) for p in parts]
     scale = math.sqrt(sum(float(np.sum(a * a)) for a in above) / sum(a.size for a in above))
-    return float(noise_sigma), float(background), scale
+    low = min(float(np.nanmin(p)) for p in parts)
+    return float(noise_sigma), float(background), scale, low
+
+
+def _shared_path(arr, psf, params, low, scheduler):
+    """The SURE choice for every tile, made once on the image's central crop of
+    ``SURE_SIZE`` a side — the estimator's own rule for an image that large — with the
+    whole image's levels: the path of largest weight, its stages' iterations and the
+    Richardson–Lucy shift ``max(0, −min(y − sky)) + 3σ`` (data units). The tiles then
+    run the in-memory fit's path, and none chooses its own (which would show seams)."""
+    import dask
+
+    from .base import ConvergenceWarning
+    from .deconv.estimators import SURE_SIZE
+    from .deconv.methods import deconvolve_array
+
+    rows, cols = (slice((n - m) // 2, (n - m) // 2 + m)
+                  for n, m in zip(arr.shape, (min(n, SURE_SIZE) for n in arr.shape),
+                                  strict=True))
+    crop = dask.compute(arr[rows, cols], scheduler=scheduler)[0]
+    res = deconvolve_array(crop, psf, **params)
+    wavelet, lengths = res.path
+    shift = max(0.0, params["background"] - low) + 3 * params["noise_sigma"]
+    if not res.converged:  # said once here; the tiles' own warnings are silenced
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", ConvergenceWarning)
+            warnings.warn(f"the SURE path chosen on the central crop did not converge "
+                          f"within max_iter={res.max_iter}: every tile stops there; "
+                          "increase max_iter for a sharper image", ConvergenceWarning,
+                          stacklevel=3)
+    return wavelet, lengths, shift
 
 
 # ---------------------------------------------------------------------- tiles
@@ -359,9 +391,11 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
         ``"processes"``, ``"sync"``; a cluster shows progress on its dashboard).
     **params
         Passed to :func:`sparserec.deconv.methods.deconvolve_array` (``method``,
-        ``n_scales``, ``k_sigma``, ``max_iter``, ``tol``, ``backend``). ``k_sigma``
-        defaults to 3 here: the tiles share one threshold (a SURE choice per tile
-        would differ from tile to tile and show the seams); ``"sure"`` is refused.
+        ``n_scales``, ``k_sigma``, ``max_iter``, ``tol``, ``backend``). With the default
+        ``k_sigma="sure"`` the choice is made once, on the image's central crop of 256
+        pixels a side (the estimator's own rule for an image that large), and every
+        tile runs the chosen path (a choice per tile would differ from tile to tile and
+        show the seams); a number gives every tile that k-sigma threshold.
 
     Returns
     -------
@@ -413,10 +447,7 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
     psf = check_psf(psf)
     if params.get("backend", "auto") != "auto":  # e.g. "cupy" without a GPU: say so now
         resolve_backend(params["backend"])
-    params.setdefault("k_sigma", 3.0)
-    if isinstance(params["k_sigma"], str):
-        raise ValueError(f"k_sigma must be a number for a tiled run (the tiles share one "
-                         f"threshold), got {params['k_sigma']!r}")
+    params.setdefault("k_sigma", "sure")
     n_scales = params.get("n_scales", 4)
     if halo is None:
         halo = default_halo(psf.shape, n_scales)
@@ -447,10 +478,12 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
         # per-tile ConvergenceWarning quiet here as well as in _deconvolve_block
         warnings.simplefilter("ignore", ConvergenceWarning)
         local = image if isinstance(image, np.ndarray) else None
-        sigma, sky, scale = _global_levels(arr, noise_sigma, background, scheduler,
-                                           int(max_noise_pixels), local)
+        sigma, sky, scale, low = _global_levels(arr, noise_sigma, background, scheduler,
+                                                int(max_noise_pixels), local)
         block_params = {**params, "noise_sigma": sigma, "background": sky,
                         "primal_scale": scale}
+        if params["k_sigma"] == "sure" and params.get("method", "auto") in SPARSE_METHODS:
+            block_params["path"] = _shared_path(arr, psf, block_params, low, scheduler)
         if reader is None:
             result = da.map_overlap(_deconvolve_block, arr, depth=depth, boundary="none",
                                     trim=True, dtype=np.float64, meta=meta,
@@ -473,6 +506,10 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
                        f"halo={halo_used}",
                        " ".join(f"{k}={v}" for k, v in sorted(params.items())),
                        f"noise_sigma={sigma:.4g} background={sky:.4g}"]
+            if "path" in block_params:
+                wavelet, lengths, _ = block_params["path"]
+                history.append(f"SURE path on the central crop: {wavelet}, "
+                               f"{sum(lengths)} iterations in {len(lengths)} stages")
             if not isinstance(meta, np.ndarray):  # files are written from the host
                 result = result.map_blocks(to_host, dtype=np.float64, meta=np.empty((0, 0)))
             with _tile_progress(progress, scheduler):

@@ -83,16 +83,43 @@ def test_chunks_and_halo():
 def test_tiled_matches_untiled_on_cluster(client):
     truth, obs = _sky(256)
     ref = _untiled(obs, 20)
-    res = deconvolve_tiled(obs, PSF, tile=128, client=client, max_iter=20)
+    res = deconvolve_tiled(obs, PSF, tile=128, client=client, max_iter=20, k_sigma=3.0)
     assert res.tile == ((128, 128), (128, 128)) and res.halo == 24
     assert res.noise_sigma == pytest.approx(estimate_noise_sigma(obs))
     err, db = _compare(ref, res.image)
     # the tiles reproduce the whole-image solve far below the noise (sigma = 0.01)
     assert err < 1e-3 * np.ptp(ref) and db > 80, (err, db)
     # without a halo the tile borders show: the halo is what makes them agree
-    cut = deconvolve_tiled(obs, PSF, tile=128, halo=0, client=client, max_iter=20).image
+    cut = deconvolve_tiled(obs, PSF, tile=128, halo=0, client=client, max_iter=20,
+                           k_sigma=3.0).image
     assert _compare(ref, cut)[0] > 10 * err
     assert psnr(truth, res.image) == pytest.approx(psnr(truth, ref), abs=0.1)
+
+
+def test_tiled_defaults_follow_the_whole_image_sure_choice(tmp_path, monkeypatch):
+    """With k_sigma="sure" (the default) the tiles run the path that the in-memory
+    estimator chooses for the whole image (on the same central crop: SURE_SIZE made
+    small here) instead of one each: the tiled image is the untiled one up to the
+    tiles' borders, and the FITS history names the path."""
+    fits = pytest.importorskip("astropy.io.fits")
+    import sparserec.deconv.estimators as E
+    from sparserec import WaveletDeconvolution
+    from sparserec.datasets import load_image
+
+    monkeypatch.setattr(E, "SURE_SIZE", 64)
+    truth = load_image("camera")[200:336, 100:236].astype(float)
+    obs = make_blurred_image(truth, PSF, noise_sigma=0.02, random_state=0).noisy
+    sigma = estimate_noise_sigma(obs)
+    whole = WaveletDeconvolution(PSF, noise_sigma=sigma).fit(obs)
+    res = deconvolve_tiled(obs, PSF, tile=68, client="sync", output=tmp_path / "o.fits")
+    tiled = fits.getdata(res.output)
+    history = str(fits.getheader(res.output)["HISTORY"])
+    wavelet, lengths = whole._chosen_path
+    assert f"SURE path on the central crop: {wavelet}, {sum(lengths)} iterations" in history
+    err, db = _compare(whole.image_, tiled)
+    fixed = deconvolve_tiled(obs, PSF, tile=68, client="sync", k_sigma=3.0).image
+    assert db > 50 and db > _compare(whole.image_, fixed)[1] + 10, db
+    assert psnr(truth, tiled) == pytest.approx(psnr(truth, whole.image_), abs=0.1)
 
 
 def test_noise_from_sample_blocks_on_a_large_input():
@@ -220,7 +247,7 @@ def test_tiled_2048_matches_untiled(client):
     """The issue's check: 2048 x 2048 in four 1024 tiles against the whole-image solve."""
     truth, obs = _sky(2048, seed=3)
     ref = _untiled(obs, 100)
-    res = deconvolve_tiled(obs, PSF, tile=1024, client=client, max_iter=100)
+    res = deconvolve_tiled(obs, PSF, tile=1024, client=client, max_iter=100, k_sigma=3.0)
     err, db = _compare(ref, res.image)
     print(f"2048x2048, tile 1024, halo {res.halo}: max abs {err:.3g} "
           f"({err / np.ptp(ref):.2e} of range), PSNR {db:.1f} dB")

@@ -347,13 +347,14 @@ def _sure_mix(filters, weights, sigmas, eps, probes, data, preds) -> np.ndarray:
     return best
 
 
-def _richardson_lucy_path(model, twin, sigma) -> Bunch:
+def _richardson_lucy_path(model, twin, sigma, shift=None) -> Bunch:
     """The Richardson–Lucy candidate of ``wavelet="auto"``: Biggs–Andrews accelerated
     RL (:func:`~sparserec.deconv.solvers.richardson_lucy`) on the same forward model,
     whose number of iterations is its regularisation (SURE chooses it like a stopping
     point). The data are shifted by ``b = max(0, −min y) + 3σ`` (RL needs positive
-    data; the twin uses the data's ``b``), and the runs start from the flat image
-    ``max(mean y, b)`` where the frame sees the object."""
+    data; the twin uses the data's ``b``; the tiles of a tiled run share the whole
+    image's, ``shift``), and the runs start from the flat image ``max(mean y, b)`` where
+    the frame sees the object."""
     xp = model.xp
     setups = {}
 
@@ -361,11 +362,12 @@ def _richardson_lucy_path(model, twin, sigma) -> Bunch:
         if id(m) not in setups:
             norm = m.adjoint([xp.ones_like(m.data[0])])
             seen = norm > 1e-3 * float(norm.max())
-            shift = max(0.0, -float(m.data[0].min())) + 3 * sigma
-            setups[id(m)] = (xp.where(seen, norm, 1), seen, shift)
+            b = max(0.0, -float(m.data[0].min())) + 3 * sigma if shift is None else shift
+            setups[id(m)] = (xp.where(seen, norm, 1), seen, b)
         return setups[id(m)]
 
-    setups[id(twin)] = setup(model)  # same geometry; the data's shift
+    if twin is not None:
+        setups[id(twin)] = setup(model)  # same geometry; the data's shift
 
     def begin(m, x=None):
         _, seen, shift = setup(m)
@@ -378,7 +380,8 @@ def _richardson_lucy_path(model, twin, sigma) -> Bunch:
                                seen=seen, record=record)
 
     return Bunch(wavelet=RICHARDSON_LUCY, advance=advance, begin=begin,
-                 threshold=lambda stage: math.nan, states=[begin(model), begin(twin)])
+                 threshold=lambda stage: math.nan,
+                 states=None if twin is None else [begin(model), begin(twin)])
 
 
 class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator):
@@ -390,6 +393,10 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
     # the primal scale of the primal–dual steps (data units), when a caller shares one
     # (a tiled run: every tile then takes the whole image's steps); default: the start's
     _primal_scale = None
+    # the path every tile of a tiled run follows, chosen once by SURE on a crop of the
+    # whole image: (wavelet or "richardson-lucy", iterations of each stage, the
+    # Richardson–Lucy shift in data units); None: each fit chooses its own
+    _shared_path = None
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -509,9 +516,13 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
             candidates = candidates[:1]
         values = []
         if k_sigma is None:
-            chosen, table = self._select_by_sure(
-                images, psfs, ratios, weights, sigmas, frame, shape, offset, candidates,
-                x, run, backend, start)
+            if self._shared_path is not None:  # a tile: the whole image's choice
+                chosen, table = [self._follow(model, sigmas, scale, run, backend, dtype,
+                                              analysis)], []
+            else:
+                chosen, table = self._select_by_sure(
+                    images, psfs, ratios, weights, sigmas, frame, shape, offset,
+                    candidates, x, run, backend, start)
             for c in chosen:
                 if c.state is None:  # chosen on a crop: the same path on the whole image
                     c.state, c.history = c.begin(model, x), []
@@ -520,6 +531,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                         c.state = c.advance(model, c.state, stage, steps, c.history.append)
                 c.state.converged = c.reached  # past the minimum, or no measurable gain
             main = max(chosen, key=lambda c: c.weight)
+            path = (main.wavelet, tuple(main.lengths))
             values, state = main.history, main.state
             wavelet = "+".join(c.wavelet for c in chosen)
             mix = {c.wavelet: c.weight for c in chosen}
@@ -533,7 +545,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                 sparse, key=lambda c: c.weight).lengths) - 1))
             first_pass = 1  # the path was the first pass
         else:
-            wavelet, table, mix = candidates[0], [], {candidates[0]: 1.0}
+            wavelet, table, mix, path = candidates[0], [], {candidates[0]: 1.0}, None
             transform = self._transform(wavelet, shape, backend, dtype)
             state = SolverState(x=x)
             first_pass = 0
@@ -571,7 +583,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         return Bunch(image=image, models=models, n_iter=state.n_iter,
                      converged=state.converged, history=history, wavelet=wavelet,
                      k_sigma=None if k_sigma is None else [float(k) for k in k_sigma],
-                     sure=table, mix=mix)
+                     sure=table, mix=mix, path=path)
 
     def _start(self, images, *, psfs, ratios, sigmas, k_sigma, frame, lead):
         """The starting image on the frame: the average of the bands; with several, the
@@ -649,23 +661,9 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                   first_iterate(twin, twin_images)]
         filters = [_RiskWeight(xp, y, p if r == 1 else None, s, dtype)
                    for y, p, r, s in zip(images, psfs, ratios, sigmas, strict=True)]
-        paths = []
-        for wavelet in candidates:
-            setups = {}
-
-            def advance(m, state, stage, steps, record, wavelet=wavelet, setups=setups):
-                key = m.object_shape  # the crop's grid, or the whole image's
-                if key not in setups:  # the transform, and its thresholds for k = 1
-                    transform = self._transform(wavelet, key, backend, dtype)
-                    setups[key] = transform, xp.asarray(self._thresholds(
-                        transform, m, sigmas, np.ones(self.n_scales - 1), analysis))
-                transform, unit = setups[key]
-                return run(m, transform, unit * dtype(sure_k(stage)), state, steps, 0.0,
-                           record, restart=_new_threshold(stage))
-
-            paths.append(Bunch(wavelet=wavelet, advance=advance, threshold=sure_k,
-                               states=[SolverState(x=x.copy()) for x in starts],
-                               begin=lambda m, x: SolverState(x=x.copy())))
+        paths = [Bunch(**self._sparse_path(wavelet, sigmas, run, backend, dtype, analysis),
+                       states=[SolverState(x=x.copy()) for x in starts])
+                 for wavelet in candidates]
         if self.wavelet == "auto" and self.positivity and len(images) == 1 and ratios[0] == 1:
             paths.append(_richardson_lucy_path(model, twin, sigmas[0]))
         for c in paths:
@@ -724,6 +722,35 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                                     advance=c.advance, begin=c.begin))
         return chosen, rows
 
+    def _follow(self, model, sigmas, scale, run, backend, dtype, analysis) -> Bunch:
+        """``_shared_path`` as :meth:`_select_by_sure` returns a path chosen on a crop."""
+        wavelet, lengths, shift = self._shared_path
+        path = _richardson_lucy_path(model, None, sigmas[0], shift / scale) \
+            if wavelet == RICHARDSON_LUCY else \
+            self._sparse_path(wavelet, sigmas, run, backend, dtype, analysis)
+        return Bunch(**path, weight=1.0, lengths=list(lengths), state=None, reached=True)
+
+    def _sparse_path(self, wavelet, sigmas, run, backend, dtype, analysis) -> dict:
+        """The threshold path of one dictionary: ``advance(model, state, stage, steps,
+        record)`` runs ``steps`` iterations of stage ``stage`` (threshold
+        ``sure_k(stage)`` times the noise propagated into each scale) on any model (a
+        crop's, the whole image's, a tile's), ``begin(model, x)`` starts it."""
+        xp = get_namespace(backend)
+        setups = {}
+
+        def advance(m, state, stage, steps, record):
+            key = m.object_shape  # the crop's grid, or the whole image's
+            if key not in setups:  # the transform, and its thresholds for k = 1
+                transform = self._transform(wavelet, key, backend, dtype)
+                setups[key] = transform, xp.asarray(self._thresholds(
+                    transform, m, sigmas, np.ones(self.n_scales - 1), analysis))
+            transform, unit = setups[key]
+            return run(m, transform, unit * dtype(sure_k(stage)), state, steps, 0.0, record,
+                       restart=_new_threshold(stage))
+
+        return dict(wavelet=wavelet, advance=advance, threshold=sure_k,
+                    begin=lambda m, x: SolverState(x=x.copy()))
+
     def _thresholds(self, transform, model, sigmas, k_sigma, analysis: bool):
         """``λ``: ``k_sigma`` times the noise propagated into each coefficient group.
 
@@ -759,6 +786,8 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
             self._set_convergence(res.n_iter, res.converged)
         self.wavelet_ = res.wavelet
         self.wavelet_weights_ = res.mix
+        # the path of largest weight and its stages' iterations (a tiled run's choice)
+        self._chosen_path = res.path
         self.threshold_ = None if res.k_sigma is None else \
             res.k_sigma[0] if len(set(res.k_sigma)) == 1 else res.k_sigma
         self.sure_path_ = {w: np.array([row[1:] for row in res.sure if row[0] == w])

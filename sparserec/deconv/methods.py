@@ -36,7 +36,7 @@ def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
                      k_sigma="sure", max_iter: int | None = None, background=0.0,
                      noise_sigma: float | None = None, tol: float = 1e-4,
                      backend: str = "auto", verbose: bool = False,
-                     primal_scale: float | None = None) -> Bunch:
+                     primal_scale: float | None = None, path=None) -> Bunch:
     """Deconvolve one 2-D image with one of :data:`METHODS`.
 
     ``"auto"`` (default) is :class:`~sparserec.WaveletDeconvolution` with its defaults
@@ -52,14 +52,19 @@ def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
     level and a fixed ``k_sigma`` so that every tile uses the same thresholds, and the
     whole image's ``primal_scale`` (the root mean square of the image above its
     background, which sets the ratio of the dual and primal steps; default: this
-    image's) so that every tile takes the same steps.
+    image's) so that every tile takes the same steps, and with ``k_sigma="sure"`` the
+    ``path`` chosen once for the whole image (the ``path`` this function returns for a
+    crop of it, with the Richardson–Lucy shift in data units appended), which every
+    tile then follows instead of choosing its own.
 
     Returns
     -------
     result : Bunch
         ``image`` (deconvolved), ``model`` (it, blurred again: the residual is
         ``image - model``), ``noise_sigma``, ``background``, ``n_iter``, ``params``
-        (what the FITS history records).
+        (what the FITS history records), ``path`` (the sparse methods' choice with
+        ``k_sigma="sure"``: the path of largest weight and its stages' iterations),
+        ``converged`` and ``max_iter``.
     """
     from ..base import check_option
     from ..operators import mirror_blur
@@ -84,13 +89,15 @@ def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
         est = WaveletDeconvolution(psf, n_scales=n_scales, k_sigma=k_sigma,
                                    background=background, noise_sigma=noise_sigma,
                                    tol=tol, backend=backend, verbose=int(verbose), **extra)
-        est._primal_scale = primal_scale
+        est._primal_scale, est._shared_path = primal_scale, path
         est.fit(image)
         params = {"method": method, "wavelet": est.wavelet_, "solver": est.solver,
                   "n_scales": n_scales, "k_sigma": k_sigma, "threshold": est.threshold_,
                   "max_iter": est.max_iter, "n_iter": est.n_iter_}
         return Bunch(image=est.image_, model=est.model_, noise_sigma=est.noise_sigma_,
-                     background=est.background_, n_iter=est.n_iter_, params=params)
+                     background=est.background_, n_iter=est.n_iter_, params=params,
+                     path=est._chosen_path, converged=est.converged_,
+                     max_iter=est.max_iter)
     image = to_host(image)  # the baselines are scikit-image's: on the host
     if np.isnan(image).any():
         raise ValueError(_nan_message(image, "image") + f"; method={method!r} cannot mask "
@@ -109,4 +116,5 @@ def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
     sigma = estimate_noise_sigma(image, psf) if noise_sigma is None else float(noise_sigma)
     return Bunch(image=out, model=model, noise_sigma=sigma,
                  background=0.0, n_iter=params.get("n_iter", 1),
-                 params={"method": method, **params})
+                 params={"method": method, **params}, path=None, converged=True,
+                 max_iter=params.get("n_iter", 1))
