@@ -197,8 +197,9 @@ def _deconv_problem(dtype, side=128, noise_sigma=0.01):
     return y.astype(dtype), psf
 
 
-def case_tiled_cupy_chunks():
-    """deconvolve_tiled on a Dask array of CuPy chunks: tiles solved on the GPU, CuPy out."""
+def case_tiled_cupy_chunks(k_sigma=3.0):
+    """deconvolve_tiled on a Dask array of CuPy chunks: tiles solved on the GPU, CuPy out
+    (``k_sigma="sure"``: the path chosen once on the central crop, on the GPU too)."""
     import cupy
 
     try:
@@ -208,7 +209,8 @@ def case_tiled_cupy_chunks():
     from sparserec.distributed import deconvolve_tiled
 
     y, psf = _deconv_problem(np.float64, side=192, noise_sigma=0.002)  # stars above noise
-    kw = dict(tile=96, client="sync", max_iter=40, tol=0.0, noise_sigma=0.002)
+    kw = dict(tile=96, client="sync", max_iter=40, tol=0.0, noise_sigma=0.002,
+              k_sigma=k_sigma)
     cpu = _quiet(lambda: deconvolve_tiled(y, psf, backend=CPU, **kw).image)
     chunks = da.from_array(cupy.asarray(y), chunks=96, asarray=False)
     gpu = _quiet(lambda: deconvolve_tiled(chunks, psf, **kw).image)
@@ -327,6 +329,9 @@ CASES = [
         np.float64), 1e-3, "float32 iterations; LSMR to 1e-6 on each side"),
     ("deconv", "deconvolve_tiled CuPy chunks 192^2, 4 tiles", case_tiled_cupy_chunks, 1e-5,
      "as WaveletDeconvolution float64, per tile"),
+    ("deconv", "deconvolve_tiled CuPy chunks, shared SURE path",
+     lambda: case_tiled_cupy_chunks("sure"), 1e-3,
+     "as the Richardson-Lucy main path case, per tile"),
 ]
 
 
