@@ -223,10 +223,10 @@ def _shared_path(arr, psf, params, low, scheduler):
     ``SURE_SIZE`` a side — the estimator's own rule for an image that large — with the
     whole image's levels: the path of largest weight, its stages' iterations and the
     Richardson–Lucy shift ``max(0, −min(y − sky)) + 3σ`` (data units). The tiles then
-    run the in-memory fit's path, and none chooses its own (which would show seams)."""
+    run the in-memory fit's path, and none chooses its own (which would show seams).
+    Its warnings (a path that ran out of ``max_iter``) reach the caller, once."""
     import dask
 
-    from .base import ConvergenceWarning
     from .deconv.estimators import SURE_SIZE
     from .deconv.methods import deconvolve_array
 
@@ -237,13 +237,6 @@ def _shared_path(arr, psf, params, low, scheduler):
     res = deconvolve_array(crop, psf, **params)
     wavelet, lengths = res.path
     shift = max(0.0, params["background"] - low) + 3 * params["noise_sigma"]
-    if not res.converged:  # said once here; the tiles' own warnings are silenced
-        with warnings.catch_warnings():
-            warnings.simplefilter("always", ConvergenceWarning)
-            warnings.warn(f"the SURE path chosen on the central crop did not converge "
-                          f"within max_iter={res.max_iter}: every tile stops there; "
-                          "increase max_iter for a sharper image", ConvergenceWarning,
-                          stacklevel=3)
     return wavelet, lengths, shift
 
 
@@ -473,10 +466,7 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
         warnings.warn(f"halo={int(halo)} exceeds the smallest tile ({halo_used} pixels): the "
                       f"tiles overlap by {halo_used} pixels; give a larger tile for a larger "
                       "halo", UserWarning, stacklevel=2)
-    with _scheduler(client) as (scheduler, _), warnings.catch_warnings():
-        # tiles run on threads of this process too (threaded scheduler): keep their
-        # per-tile ConvergenceWarning quiet here as well as in _deconvolve_block
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with _scheduler(client) as (scheduler, _):
         local = image if isinstance(image, np.ndarray) else None
         sigma, sky, scale, low = _global_levels(arr, noise_sigma, background, scheduler,
                                                 int(max_noise_pixels), local)
@@ -484,40 +474,44 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
                         "primal_scale": scale}
         if params["k_sigma"] == "sure" and params.get("method", "auto") in SPARSE_METHODS:
             block_params["path"] = _shared_path(arr, psf, block_params, low, scheduler)
-        if reader is None:
-            result = da.map_overlap(_deconvolve_block, arr, depth=depth, boundary="none",
-                                    trim=True, dtype=np.float64, meta=meta,
-                                    psf=psf, params=block_params)
-            result = da.map_blocks(_keep_empty, result, arr, dtype=np.float64, meta=meta)
-        else:  # the same windows, each read by its own tile task (see _deconvolve_window)
-            result = da.map_blocks(_deconvolve_window, chunks=chunks, dtype=np.float64,
-                                   meta=np.empty((0, 0)), source=reader,
-                                   depth=(depth[0], depth[1]), psf=psf, params=block_params)
-        out_path = None
-        if not compute:
-            image_out = result
-        elif output is None:
-            with _tile_progress(progress, scheduler):
-                image_out = dask.compute(result, scheduler=scheduler)[0]
-        else:
-            from . import __version__
+        with warnings.catch_warnings():
+            # tiles run on threads of this process too (threaded scheduler): keep their
+            # per-tile ConvergenceWarning quiet here as well as in _deconvolve_block
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if reader is None:
+                result = da.map_overlap(_deconvolve_block, arr, depth=depth, boundary="none",
+                                        trim=True, dtype=np.float64, meta=meta,
+                                        psf=psf, params=block_params)
+                result = da.map_blocks(_keep_empty, result, arr, dtype=np.float64, meta=meta)
+            else:  # the same windows, each read by its own tile task (see _deconvolve_window)
+                result = da.map_blocks(_deconvolve_window, chunks=chunks, dtype=np.float64,
+                                       meta=np.empty((0, 0)), source=reader,
+                                       depth=(depth[0], depth[1]), psf=psf, params=block_params)
+            out_path = None
+            if not compute:
+                image_out = result
+            elif output is None:
+                with _tile_progress(progress, scheduler):
+                    image_out = dask.compute(result, scheduler=scheduler)[0]
+            else:
+                from . import __version__
 
-            history = [f"sparserec {__version__} deconvolve_tiled: tile={tile} "
-                       f"halo={halo_used}",
-                       " ".join(f"{k}={v}" for k, v in sorted(params.items())),
-                       f"noise_sigma={sigma:.4g} background={sky:.4g}"]
-            if "path" in block_params:
-                wavelet, lengths, _ = block_params["path"]
-                history.append(f"SURE path on the central crop: {wavelet}, "
-                               f"{sum(lengths)} iterations in {len(lengths)} stages")
-            if not isinstance(meta, np.ndarray):  # files are written from the host
-                result = result.map_blocks(to_host, dtype=np.float64, meta=np.empty((0, 0)))
-            with _tile_progress(progress, scheduler):
-                out_path = _write_output(result, Path(output), header=header,
-                                         stored_dtype=stored_dtype, history=history,
-                                         scheduler=scheduler, overwrite=overwrite,
-                                         inputs=inputs)
-            image_out = None
+                history = [f"sparserec {__version__} deconvolve_tiled: tile={tile} "
+                           f"halo={halo_used}",
+                           " ".join(f"{k}={v}" for k, v in sorted(params.items())),
+                           f"noise_sigma={sigma:.4g} background={sky:.4g}"]
+                if "path" in block_params:
+                    wavelet, lengths, _ = block_params["path"]
+                    history.append(f"SURE path on the central crop: {wavelet}, "
+                                   f"{sum(lengths)} iterations in {len(lengths)} stages")
+                if not isinstance(meta, np.ndarray):  # files are written from the host
+                    result = result.map_blocks(to_host, dtype=np.float64, meta=np.empty((0, 0)))
+                with _tile_progress(progress, scheduler):
+                    out_path = _write_output(result, Path(output), header=header,
+                                             stored_dtype=stored_dtype, history=history,
+                                             scheduler=scheduler, overwrite=overwrite,
+                                             inputs=inputs)
+                image_out = None
     return Bunch(image=image_out, output=out_path, noise_sigma=sigma, background=sky,
                  tile=chunks, halo=halo_used, seconds=time.perf_counter() - start)
 

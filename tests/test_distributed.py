@@ -122,6 +122,18 @@ def test_tiled_defaults_follow_the_whole_image_sure_choice(tmp_path, monkeypatch
     assert psnr(truth, tiled) == pytest.approx(psnr(truth, whole.image_), abs=0.1)
 
 
+def test_the_shared_choice_warns_once_and_the_tiles_stay_quiet():
+    _, obs = _sky(64, seed=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        deconvolve_tiled(obs, PSF, tile=32, client="sync", max_iter=5)
+    assert sum(issubclass(w.category, ConvergenceWarning) for w in caught) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a caller's filter is obeyed (nothing forced)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        deconvolve_tiled(obs, PSF, tile=32, client="sync", max_iter=5)
+
+
 def test_noise_from_sample_blocks_on_a_large_input():
     rng = np.random.default_rng(1)
     image = da.from_array(rng.normal(5.0, 0.02, (1200, 1100)), chunks=300)

@@ -63,8 +63,7 @@ def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
         ``image`` (deconvolved), ``model`` (it, blurred again: the residual is
         ``image - model``), ``noise_sigma``, ``background``, ``n_iter``, ``params``
         (what the FITS history records), ``path`` (the sparse methods' choice with
-        ``k_sigma="sure"``: the path of largest weight and its stages' iterations),
-        ``converged`` and ``max_iter``.
+        ``k_sigma="sure"``: the path of largest weight and its stages' iterations).
     """
     from ..base import check_option
     from ..operators import mirror_blur
@@ -96,8 +95,7 @@ def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
                   "max_iter": est.max_iter, "n_iter": est.n_iter_}
         return Bunch(image=est.image_, model=est.model_, noise_sigma=est.noise_sigma_,
                      background=est.background_, n_iter=est.n_iter_, params=params,
-                     path=est._chosen_path, converged=est.converged_,
-                     max_iter=est.max_iter)
+                     path=est._chosen_path)
     image = to_host(image)  # the baselines are scikit-image's: on the host
     if np.isnan(image).any():
         raise ValueError(_nan_message(image, "image") + f"; method={method!r} cannot mask "
@@ -116,5 +114,4 @@ def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
     sigma = estimate_noise_sigma(image, psf) if noise_sigma is None else float(noise_sigma)
     return Bunch(image=out, model=model, noise_sigma=sigma,
                  background=0.0, n_iter=params.get("n_iter", 1),
-                 params={"method": method, **params}, path=None, converged=True,
-                 max_iter=params.get("n_iter", 1))
+                 params={"method": method, **params}, path=None)
