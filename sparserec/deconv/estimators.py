@@ -499,10 +499,11 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         model = BlurModel(images, psfs, ratios, weights, shape, offset, xp=xp, dtype=dtype,
                           pixel_weights=self._pixel_weights)
         analysis = self.solver == "condat-vu"
+        lead = _leading_band(model, self.n_scales, backend)
         start = functools.partial(self._start, psfs=psfs, ratios=ratios, sigmas=sigmas,
-                                  k_sigma=k_sigma, frame=frame,
-                                  lead=_leading_band(model, self.n_scales, backend))
-        x = model.embed_frame(xp.asarray(start(images)))
+                                  k_sigma=k_sigma, frame=frame)
+        first = start(images, lead=lead)
+        x = model.embed_frame(xp.asarray(first.image))
         if self.positivity:
             x = xp.maximum(x, 0)
         primal_scale = self._primal_scale / scale if self._primal_scale is not None else \
@@ -522,7 +523,8 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
             else:
                 chosen, table = self._select_by_sure(
                     images, psfs, ratios, weights, sigmas, frame, shape, offset,
-                    candidates, x, run, backend, start)
+                    candidates, SolverState(x=x, n_iter=first.n_iter), run, backend, start,
+                    lead)
             for c in chosen:
                 if c.state is None:  # chosen on a crop: the same path on the whole image
                     c.state, c.history = c.begin(model, x), []
@@ -539,8 +541,9 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                 state = SolverState(x=sum(c.weight * c.state.x for c in chosen),
                                     n_iter=max(c.state.n_iter for c in chosen),
                                     converged=all(c.state.converged for c in chosen))
-            # the threshold of the sparse path of largest weight (None: Richardson–Lucy alone)
-            sparse = [c for c in chosen if c.wavelet != RICHARDSON_LUCY]
+            # the threshold of the sparse path of largest weight (None: Richardson–Lucy
+            # alone, or the bands deconvolved alone)
+            sparse = [c for c in chosen if not math.isnan(c.threshold(0))]
             k_sigma = None if not sparse else np.full(self.n_scales - 1, sure_k(len(max(
                 sparse, key=lambda c: c.weight).lengths) - 1))
             first_pass = 1  # the path was the first pass
@@ -595,13 +598,13 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         from the bands' average, stayed 20 dB below the sharp band's own. Started from
         that band's solution, the joint iterations keep its detail and add what the
         other bands know. The start is a function of the data: the SURE twin gets its
-        own.
+        own. Returns a Bunch of the ``image`` and the iterations ``n_iter`` it took.
         """
         if len(images) == 1:
-            return _starting_image(images, ratios)
+            return Bunch(image=_starting_image(images, ratios), n_iter=0)
         return self._solve_on([images[lead]], [psfs[lead]], [ratios[lead]], [sigmas[lead]],
                               [0.0], k_sigma, frame=frame,
-                              iterations=iter(range(self.max_iter))).image
+                              iterations=iter(range(self.max_iter)))
 
     def _transform(self, wavelet, shape, backend, dtype):
         return make_transform(wavelet, shape, self.n_scales, self.decimated, backend, dtype)
@@ -617,7 +620,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                      kernels=kernels, check_every=check_every)
 
     def _select_by_sure(self, images, psfs, ratios, weights, sigmas, frame, shape, offset,
-                        candidates, x0, run, backend, start):
+                        candidates, x0, run, backend, start, lead):
         """The dictionaries (and the Richardson–Lucy path), their weights and their
         stopping points of least Monte-Carlo SURE along their paths (see the Notes).
 
@@ -651,9 +654,10 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                          pixel_weights=self._pixel_weights)
         analysis = self.solver == "condat-vu"
 
-        def first_iterate(m, ims):
-            x = m.embed_frame(xp.asarray(start(ims)))
-            return xp.maximum(x, 0) if self.positivity else x
+        def first_iterate(m, ims, band=lead):
+            res = start(ims, lead=band)
+            x = m.embed_frame(xp.asarray(res.image))
+            return SolverState(x=xp.maximum(x, 0) if self.positivity else x, n_iter=res.n_iter)
 
         # the start is a function of the data too: the twin starts from its own data (the
         # data's own start is x0, made by the caller, unless the choice is on a crop)
@@ -662,10 +666,17 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         filters = [_RiskWeight(xp, y, p if r == 1 else None, s, dtype)
                    for y, p, r, s in zip(images, psfs, ratios, sigmas, strict=True)]
         paths = [Bunch(**self._sparse_path(wavelet, sigmas, run, backend, dtype, analysis),
-                       states=[SolverState(x=x.copy()) for x in starts])
+                       states=[SolverState(x=s.x.copy()) for s in starts])
                  for wavelet in candidates]
         if self.wavelet == "auto" and self.positivity and len(images) == 1 and ratios[0] == 1:
             paths.append(_richardson_lucy_path(model, twin, sigmas[0]))
+        for b in range(len(images)) if len(images) > 1 else ():
+            # each band deconvolved alone is a candidate too (of no stages): the joint
+            # image is then no worse than the best of them, as far as SURE tells
+            paths.append(Bunch(wavelet=f"band {b}", threshold=lambda stage: math.nan,
+                               alone=True, states=[s.copy() for s in starts] if b == lead
+                               else [first_iterate(model, images, b),
+                                     first_iterate(twin, twin_images, b)]))
         for c in paths:
             c.update(risks=[], history=[], lengths=[], best=None, preds=[],
                      chosen_preds=None, done=False, reached=False)
@@ -674,13 +685,16 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         while any(not c.done for c in paths):
             for c in (c for c in paths if not c.done):  # one stage on the data and its twin
                 done = c.states[0].n_iter
-                if done >= self.max_iter:  # ran out: the risk still decreased
+                if c.get("alone"):  # a band alone: evaluated once, as it is
+                    c.done = c.reached = True
+                elif done >= self.max_iter:  # ran out: the risk still decreased
                     c.done = True
                     continue
-                steps = range(min(SURE_STAGE, self.max_iter - done))
-                c.states[0] = c.advance(model, c.states[0], stage, steps, c.history.append)
-                c.states[1] = c.advance(twin, c.states[1], stage, steps, lambda v: None)
-                c.lengths.append(c.states[0].n_iter - done)
+                else:
+                    steps = range(min(SURE_STAGE, self.max_iter - done))
+                    c.states[0] = c.advance(model, c.states[0], stage, steps, c.history.append)
+                    c.states[1] = c.advance(twin, c.states[1], stage, steps, lambda v: None)
+                    c.lengths.append(c.states[0].n_iter - done)
                 preds = list(zip(model.apply(c.states[0].x), twin.apply(c.states[1].x),
                                  strict=True))
                 # the window of the last SURE_PATIENCE stages, all at the floor threshold
@@ -719,7 +733,8 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                 chosen.append(Bunch(wavelet=c.wavelet, weight=float(weight),
                                     lengths=c.lengths[:stage + 1], state=state,
                                     history=c.history[:n_iter], reached=c.reached,
-                                    advance=c.advance, begin=c.begin))
+                                    threshold=c.threshold, advance=c.get("advance"),
+                                    begin=c.get("begin")))
         return chosen, rows
 
     def _follow(self, model, sigmas, scale, run, backend, dtype, analysis) -> Bunch:
@@ -1315,6 +1330,14 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
     measure: on star fields with a sharp band 10–100× noisier than a deep, blurred,
     binned one, the joint image was 15–20 dB below the sharp band's own and is now
     0.1–2.3 dB above it (the fit costs one single-band solve more, two with SURE).
+    With ``k_sigma="sure"`` each band deconvolved alone is a candidate of the SURE
+    mixture too (``"band b"`` in ``wavelet_``, ``wavelet_weights_`` and ``sure_path_``,
+    threshold NaN; the other bands' solves cost two single-band fits each): where one
+    band alone is better than the joint threshold path, the mixture takes it. On 24
+    held-out two-band cases (star field and photograph, two PSF pairs, three noise
+    pairs, pixel ratios 1 and 2) the joint image was −0.12 to +1.09 dB from the best
+    band alone (before: −0.17 to +1.09, 8 cases below it; now 6, all within 0.12 dB,
+    the precision of the risk estimate).
     Check each band's residual ``y_b − models_[b]`` against its noise level.
 
     References
