@@ -286,6 +286,29 @@ def case_deconvolution_support(dtype):
     return cpu.image_, gpu.image_, isinstance(gpu.image_, cupy.ndarray)
 
 
+def case_joint_deconvolution():
+    """JointWaveletDeconvolution's defaults on two bands (one binned 2 x 2): the SURE
+    mixture of the joint paths and of each band deconvolved alone, on the device."""
+    import cupy
+
+    from sparserec import JointWaveletDeconvolution
+    from sparserec.datasets import make_blurred_image, make_sky_field
+    from sparserec.deconv.psf import gaussian_psf
+
+    sky = make_sky_field((64, 64), n_stars=8, n_galaxies=4, random_state=1).image
+    psfs = [gaussian_psf(9, sigma=1.0), gaussian_psf(21, sigma=3.0)]
+    a = make_blurred_image(sky, psfs[0], noise_sigma=1.0, random_state=1).noisy
+    b = make_blurred_image(sky, psfs[1], noise_sigma=0.05, random_state=2).noisy
+    bands = [a, b.reshape(32, 2, 32, 2).sum(axis=(1, 3))]
+    cpu = _quiet(lambda: JointWaveletDeconvolution(psfs, pixel_ratios=[1, 2],
+                                                   backend=CPU).fit(bands))
+    gpu = _quiet(lambda: JointWaveletDeconvolution(psfs, pixel_ratios=[1, 2],
+                                                   backend="cupy").fit(
+        [cupy.asarray(y) for y in bands]))
+    ok = isinstance(gpu.image_, cupy.ndarray) and cpu.wavelet_ == gpu.wavelet_
+    return cpu.image_, gpu.image_, ok
+
+
 # (family, case name, callable, tolerance on the relative error, why that tolerance)
 CASES = [
     ("wht", "fwht 4x2^16 float32 sequency", lambda: case_fwht(np.float32), 1e-5,
@@ -327,6 +350,8 @@ CASES = [
      "Monte-Carlo SUREs"),
     ("deconv", "WaveletDeconvolution use_support float64", lambda: case_deconvolution_support(
         np.float64), 1e-3, "float32 iterations; LSMR to 1e-6 on each side"),
+    ("deconv", "JointWaveletDeconvolution defaults, 2 bands", case_joint_deconvolution, 1e-3,
+     "as the Richardson-Lucy main path case"),
     ("deconv", "deconvolve_tiled CuPy chunks 192^2, 4 tiles", case_tiled_cupy_chunks, 1e-5,
      "as WaveletDeconvolution float64, per tile"),
     ("deconv", "deconvolve_tiled CuPy chunks, shared SURE path",
