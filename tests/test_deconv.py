@@ -1273,3 +1273,22 @@ def test_support_debias_is_the_positive_least_squares_refit_of_the_sources(rng):
     np.testing.assert_allclose(model.frame(out)[labels > 0].sum(), sum(
         a * np.where(labels == k, model.frame(x), 0).sum()
         for k, a in zip(range(1, n + 1), ref, strict=True)), rtol=1e-4)
+
+
+def test_richardson_lucy_records_the_misfit_of_the_unmasked_pixels(rng):
+    """A masked (NaN) pixel is out of the recorded misfit, as out of the data term."""
+    from sparserec.deconv.solvers import RLState, richardson_lucy
+
+    psf = gaussian_psf(5, sigma=1.0)
+    y = rng.uniform(1, 2, (16, 14))
+    y[4, 5] = np.nan
+    shape, offset = object_grid(y.shape, [psf.shape])
+    model = BlurModel([y], [psf], [1], [1.0], shape, offset, dtype=np.float64)
+    x0 = np.full(shape, 1.5)
+    norm = model.adjoint([np.ones(y.shape)])
+    values = []
+    richardson_lucy(model, RLState(x=x0.copy()), iterations=range(1), offset=0.0,
+                    norm=norm, seen=np.ones(shape, dtype=bool), record=values.append)
+    good = ~np.isnan(y)
+    expected = 0.5 * np.sum((y - model.apply(x0)[0])[good] ** 2)
+    assert float(values[0]) == pytest.approx(expected, rel=1e-12)

@@ -343,5 +343,7 @@ def richardson_lucy(model, state: RLState, *, iterations, offset: float, norm, s
         state.n_iter += 1
         if record is not None:  # the misfit of the extrapolated point (no extra blur)
             residual = model.data[0] - blurred
+            if model.masks[0] is not None:  # √W: masked pixels out, as in the objective
+                residual = residual * model.masks[0]
             record(0.5 * xp.vdot(residual, residual))
     return state
