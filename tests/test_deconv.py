@@ -1071,6 +1071,25 @@ def test_sure_on_a_crop_of_a_large_image(monkeypatch):
     assert psnr(truth, crop.image_) > psnr(truth, y) + 2
 
 
+@pytest.mark.filterwarnings("ignore:.*threshold path did not converge")
+def test_sure_on_a_crop_with_a_pywavelets_wavelet_and_a_noise_map(monkeypatch, rng):
+    """The crop's grid is a multiple of 2**(n_scales - 1) as a PyWavelets transform needs
+    (it was not: any image over SURE_SIZE failed with wavelet="db2"), and a noise map's
+    weights are cropped with the image (they were not: a broadcast error). A uniform map
+    is the same fit as its noise_sigma."""
+    import sparserec.deconv.estimators as E
+
+    monkeypatch.setattr(E, "SURE_SIZE", 64)
+    psf = gaussian_psf(7, sigma=1.2)
+    y = ndimage.gaussian_filter(rng.random((72, 80)), 2) + 0.01 * rng.standard_normal((72, 80))
+    est = WaveletDeconvolution(psf, wavelet="db2", max_iter=30).fit(y)
+    assert est.wavelet_ == "db2" and np.isfinite(est.image_).all()
+    mapped = WaveletDeconvolution(psf, max_iter=30).fit(y, noise_map=np.full(y.shape, 0.01))
+    given = WaveletDeconvolution(psf, max_iter=30, noise_sigma=0.01).fit(y)
+    assert mapped.wavelet_ == given.wavelet_
+    np.testing.assert_allclose(mapped.image_, given.image_, rtol=1e-6, atol=1e-9)
+
+
 def test_default_fit_has_no_convergence_warning_on_a_small_star_field():
 
     from sparserec.base import ConvergenceWarning

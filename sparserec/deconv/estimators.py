@@ -497,9 +497,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         weights = [(min(positive) / s) ** 2 if s > 0 else 1.0 for s in sigmas] \
             if positive else [1.0] * len(sigmas)
         candidates = _AUTO_WAVELETS if self.wavelet == "auto" else (self.wavelet,)
-        is_pywt = any(w not in ("starlet", "haar") for w in candidates) or self.decimated
-        shape, offset = object_grid(frame, [p.shape for p in psfs],
-                                    multiple=2 ** (self.n_scales - 1) if is_pywt else 1)
+        shape, offset = self._object_grid(frame, psfs, candidates)
         dtype = np.float32
         model = BlurModel(images, psfs, ratios, weights, shape, offset, xp=xp, dtype=dtype,
                           pixel_weights=self._pixel_weights)
@@ -603,6 +601,22 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                               [0.0], k_sigma, frame=frame,
                               iterations=iter(range(self.max_iter))).image
 
+    def _object_grid(self, frame, psfs, candidates):
+        """:func:`object_grid` of ``frame``: for a PyWavelets transform its sides are
+        multiples of ``2**(n_scales - 1)``, which ``n_scales`` may not push past the span
+        of the image and the PSF (the grid, and the time, would grow with it for
+        coarse scales that see nothing but padding)."""
+        multiple = 2 ** (self.n_scales - 1) if self.decimated or any(
+            w not in ("starlet", "haar") for w in candidates) else 1
+        span = max(n + max(p.shape[a] for p in psfs) - 1 for a, n in enumerate(frame))
+        if multiple > span:
+            raise ValueError(
+                f"n_scales={self.n_scales} is too large for a {'x'.join(map(str, frame))} "
+                f"image with wavelet={self.wavelet!r}: its grid's sides must be multiples "
+                f"of 2**(n_scales - 1) = {multiple}, more than the {span} pixels the image "
+                f"and the PSF span; give n_scales <= {span.bit_length()}")
+        return object_grid(frame, [p.shape for p in psfs], multiple=multiple)
+
     def _transform(self, wavelet, shape, backend, dtype):
         return make_transform(wavelet, shape, self.n_scales, self.decimated, backend, dtype)
 
@@ -635,20 +649,23 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         """
         xp = get_namespace(backend)
         dtype = np.float32
+        pixel_weights = self._pixel_weights
         if len(images) == 1 and ratios[0] == 1 and max(frame) > SURE_SIZE:
             rows, cols = (slice((n - m) // 2, (n - m) // 2 + m) for n, m in
                           zip(frame, (min(n, SURE_SIZE) for n in frame), strict=True))
             images = [images[0][rows, cols]]
-            shape, offset = object_grid(images[0].shape, [p.shape for p in psfs])
+            if pixel_weights is not None:  # a noise map: its weights on the crop
+                pixel_weights = [w[rows, cols] for w in pixel_weights]
+            shape, offset = self._object_grid(images[0].shape, psfs, candidates)
             x0 = None
         rng = np.random.default_rng(0)  # the probe: fixed, so fit is deterministic
         probes = [xp.asarray(rng.standard_normal(y.shape).astype(dtype)) for y in images]
         eps = [SURE_EPS * s if s > 0 else SURE_EPS for s in sigmas]
         model = BlurModel(images, psfs, ratios, weights, shape, offset, xp=xp,
-                          dtype=dtype, pixel_weights=self._pixel_weights)
+                          dtype=dtype, pixel_weights=pixel_weights)
         twin_images = [y + e * b for y, e, b in zip(images, eps, probes, strict=True)]
         twin = BlurModel(twin_images, psfs, ratios, weights, shape, offset, xp=xp, dtype=dtype,
-                         pixel_weights=self._pixel_weights)
+                         pixel_weights=pixel_weights)
         analysis = self.solver == "condat-vu"
 
         def first_iterate(m, ims):
