@@ -371,6 +371,30 @@ def test_noise_sigma_of_pure_noise_and_bad_input(rng):
     assert estimate_noise_sigma(rng.normal(0, 0.3, (200, 6))) == pytest.approx(0.3, rel=0.15)
 
 
+@pytest.mark.parametrize("unit", [1e-300, 1e300])
+def test_data_in_extreme_units_scale_the_fit(unit, rng):
+    """σ(c·y) = c·σ(y) and image_(c·y) = c·image_(y) however small or large c: the squared
+    Fourier powers underflowed to 0 at 1e-300 (the image was called constant and left
+    unregularised) and overflowed at 1e300 (refused as 'noise above the peak')."""
+    from sparserec.base import ConvergenceWarning
+
+    psf = gaussian_psf(7, sigma=1.2)
+    y = ndimage.gaussian_filter(rng.random((32, 32)), 1.5) + 0.01 * rng.normal(size=(32, 32))
+    assert estimate_noise_sigma(unit * y, psf) == pytest.approx(
+        unit * estimate_noise_sigma(y, psf), rel=1e-12)
+
+    def fit(data):
+        return WaveletDeconvolution(psf, wavelet="starlet", max_iter=20).fit(data)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # not 'constant', not 'no signal'
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        scaled, plain = fit(unit * y), fit(y)
+    assert scaled.noise_sigma_ == pytest.approx(unit * plain.noise_sigma_, rel=1e-12)
+    assert scaled.threshold_ == plain.threshold_
+    np.testing.assert_allclose(scaled.image_ / unit, plain.image_, rtol=1e-6, atol=1e-9)
+
+
 def test_coefficient_noise_matches_simulation(rng):
     psf = gaussian_psf(9, sigma=1.5)
     shape, offset = object_grid((96, 96), [psf.shape])

@@ -228,6 +228,10 @@ def _check_signal(image, sigma: float, name: str):
 
     values = to_host(image)
     values = values[np.isfinite(values)].astype(np.float64)
+    # in units of the peak: the variance of data of 1e200 would overflow
+    unit = float(np.abs(values).max()) if values.size else 0.0
+    unit = unit if unit > 0 else 1.0
+    values, sigma = values / unit, sigma / unit
     spread = float(values.var()) if values.size else 0.0
     if spread == 0:
         warnings.warn(f"{name} is constant: nothing to deconvolve (noise_sigma = 0, no "
@@ -235,9 +239,9 @@ def _check_signal(image, sigma: float, name: str):
     elif sigma > 0 and math.sqrt(spread) <= sigma * math.sqrt(1 + 4 * math.sqrt(2 / values.size)) \
             and np.abs(values - np.median(values)).max() <= sigma * norm.isf(5e-4 / values.size):
         warnings.warn(f"{name} holds no signal above its noise level (standard deviation "
-                      f"{math.sqrt(spread):.3g}, noise_sigma = {sigma:.3g}): the deconvolution "
-                      "is a flat image; check noise_sigma and the data", UserWarning,
-                      stacklevel=3)
+                      f"{math.sqrt(spread) * unit:.3g}, noise_sigma = {sigma * unit:.3g}): the "
+                      "deconvolution is a flat image; check noise_sigma and the data",
+                      UserWarning, stacklevel=3)
 
 
 def _edge_taper(shape, psf_shape, xp, dtype):
