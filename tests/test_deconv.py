@@ -747,6 +747,14 @@ def test_bad_images():
         WaveletDeconvolution(psf).fit(np.full((16, 16), np.inf))
     with pytest.raises(ValueError, match="no finite"):
         WaveletDeconvolution(psf).fit(np.full((16, 16), np.nan))
+    # complex data: a one-line TypeError (scikit-learn's ValueError printed the array)
+    image = np.ones((16, 16)) + 1j
+    with pytest.raises(TypeError, match=r"^image is complex; deconvolve its real"):
+        WaveletDeconvolution(psf).fit(image)
+    with pytest.raises(TypeError, match=r"^X is complex"):
+        WaveletDeconvolution(psf, max_iter=5).fit(image.real).transform(image)
+    with pytest.raises(TypeError, match=r"^images is complex"):
+        JointWaveletDeconvolution([psf, psf]).fit(np.stack([image, image]))
     joint = JointWaveletDeconvolution([psf, psf], pixel_ratios=[1, 3])
     with pytest.raises(ValueError, match="same field"):
         joint.fit([np.zeros((16, 16)), np.zeros((8, 8))])

@@ -136,8 +136,20 @@ def _regular(X):
     return None if arr.dtype == object and arr.ndim == 1 else arr
 
 
+def _check_real(X, name: str) -> None:
+    """Refuse complex data with a one-line message (scikit-learn's prints the array)."""
+    try:
+        complex_ = not is_cupy_array(X) and np.iscomplexobj(X)
+    except ValueError:  # ragged: each image is checked on its own
+        return
+    if complex_:
+        raise TypeError(f"{name} is complex; deconvolve its real and imaginary parts (or "
+                        "its modulus) separately")
+
+
 def _check_stack(arr, name: str, **kwargs) -> np.ndarray:
     """:func:`~sklearn.utils.check_array` for images (NaN allowed), errors naming ``name``."""
+    _check_real(arr, name)
     try:
         return check_array(arr, ensure_all_finite="allow-nan", allow_nd=True,
                            dtype=[np.float64, np.float32], **kwargs)
@@ -1120,6 +1132,7 @@ class WaveletDeconvolution(_SparseDeconvolution):
                              "the noise level)")
         if _is_stack(X):
             return self._fit_stack(X, noise_map)
+        _check_real(X, "image")
         image = validate_xy(self, X, ensure_all_finite="allow-nan", ensure_min_samples=1)
         image = _check_image(image, "image")
         k_sigma = self._check_settings()

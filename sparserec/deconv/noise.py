@@ -231,7 +231,11 @@ def noise_map_weights(noise_map, usable, name: str = "noise_map"):
     >>> sigma, w.tolist()
     (2.0, [4.0, 1.0, 1.0, 0.0])
     """
-    noise = np.asarray(noise_map, dtype=np.float64)
+    noise = np.asarray(to_host(noise_map))
+    if noise.dtype.kind not in "biuf":  # complex, strings, objects: no standard deviation
+        raise TypeError(f"{name} must be a real array of standard deviations, got dtype "
+                        f"{noise.dtype}")
+    noise = noise.astype(np.float64)
     wrong = usable & (np.isnan(noise) | (noise <= 0))
     if wrong.any():
         raise ValueError(f"{name} has {int(wrong.sum())} NaN, zero or negative value(s) on "
