@@ -763,6 +763,10 @@ def test_bad_images():
     with pytest.raises(ValueError, match="noise_sigmas"):
         JointWaveletDeconvolution([psf, psf], noise_sigmas=[0.1, 0.0]).fit(
             [np.ones((16, 16))] * 2)
+    # a constant band, its noise estimated: the message names it (noise_sigmas not given)
+    with pytest.raises(ValueError, match=r"estimated for images\[1\] is 0.*give noise_sigmas"):
+        JointWaveletDeconvolution([psf, psf]).fit(
+            [np.random.default_rng(0).random((16, 16)), np.ones((16, 16))])
 
 
 # ---------------------------------------------------------------------------- baselines

@@ -1429,6 +1429,12 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
             sigmas = [self._check_sigma(s, f"noise_sigmas[{i}]") for i, s in
                       enumerate(sigmas)]
         if n > 1 and min(sigmas) <= 0:
+            if self.noise_sigmas is None and estimate_noise:
+                zero = [f"images[{i}]" for i, s in enumerate(sigmas) if s <= 0]
+                raise ValueError(f"the noise level estimated for {', '.join(zero)} is 0 (a "
+                                 "constant or noise-free band), but the bands are weighted "
+                                 "by 1 / sigma**2: give noise_sigmas (all > 0), or leave "
+                                 "the band out")
             raise ValueError(f"noise_sigmas must be > 0 to weight several bands, got "
                              f"{sigmas}")
         return psfs, [int(r) for r in ratios], sigmas
