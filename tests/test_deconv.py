@@ -219,7 +219,7 @@ def test_psf_errors_and_warnings():
     assert psf.sum() == pytest.approx(1.0)
     off = np.zeros((9, 9))
     off[1, 1] = 1.0
-    with pytest.warns(UserWarning, match="centroid"):
+    with pytest.warns(UserWarning, match=r"centroid \(1\.0, 1\.0\) .* centre \(4, 4\)"):
         check_psf(off)
 
 
@@ -760,6 +760,8 @@ def test_bad_images():
         joint.fit([np.zeros((16, 16)), np.zeros((8, 8))])
     with pytest.raises(ValueError, match="one PSF per band"):
         JointWaveletDeconvolution([psf]).fit([np.zeros((16, 16))] * 2)
+    with pytest.raises(ValueError, match=r"one 2-D array of shape \(5, 5\).*psfs=\[psf\]"):
+        JointWaveletDeconvolution(psf).fit([np.zeros((16, 16))])
     with pytest.raises(ValueError, match="noise_sigmas"):
         JointWaveletDeconvolution([psf, psf], noise_sigmas=[0.1, 0.0]).fit(
             [np.ones((16, 16))] * 2)
