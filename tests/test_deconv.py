@@ -762,6 +762,9 @@ def test_bad_images():
         JointWaveletDeconvolution([psf]).fit([np.zeros((16, 16))] * 2)
     with pytest.raises(ValueError, match=r"one 2-D array of shape \(5, 5\).*psfs=\[psf\]"):
         JointWaveletDeconvolution(psf).fit([np.zeros((16, 16))])
+    # PSFs of different sizes are a sequence, not one array (nor a ragged-array error)
+    bands = [np.random.default_rng(b).random((16, 16)) for b in range(2)]
+    JointWaveletDeconvolution([psf, gaussian_psf(8, sigma=1.0)], max_iter=5).fit(bands)
     with pytest.raises(ValueError, match="noise_sigmas"):
         JointWaveletDeconvolution([psf, psf], noise_sigmas=[0.1, 0.0]).fit(
             [np.ones((16, 16))] * 2)

@@ -1400,7 +1400,7 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
         n = len(bands)
         if self.psfs is None:
             raise ValueError("psfs must be given: one 2-D PSF per band")
-        if np.ndim(self.psfs) == 2:  # one PSF, not a sequence of them
+        if getattr(self.psfs, "ndim", None) == 2:  # one PSF array, not a sequence of them
             raise ValueError(f"psfs must hold one 2-D PSF per band, got one 2-D array of "
                              f"shape {np.shape(self.psfs)}: give a list, psfs=[psf]")
         psfs = list(self.psfs)
