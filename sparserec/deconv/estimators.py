@@ -137,14 +137,15 @@ def _regular(X):
 
 
 def _check_real(X, name: str) -> None:
-    """Refuse complex data with a one-line message (scikit-learn's prints the array)."""
+    """Refuse complex data with a one-line message (scikit-learn's prints the array; its
+    first words are kept, which its estimator checks look for)."""
     try:
         complex_ = not is_cupy_array(X) and np.iscomplexobj(X)
     except ValueError:  # ragged: each image is checked on its own
         return
     if complex_:
-        raise TypeError(f"{name} is complex; deconvolve its real and imaginary parts (or "
-                        "its modulus) separately")
+        raise ValueError(f"Complex data not supported in {name}: deconvolve its real and "
+                         "imaginary parts (or its modulus) separately")
 
 
 def _check_stack(arr, name: str, **kwargs) -> np.ndarray:
