@@ -63,6 +63,12 @@ def _complex_message(path, dtype) -> str:
             "process each")
 
 
+def _drop_degenerate_axes(data):
+    """Length-1 axes before the image's two go (the Stokes and frequency axes of a radio
+    image); the image's own stay, so that a 1 x N image or a 1 x 1 PSF is still 2-D."""
+    return data.reshape([n for n in data.shape[:-2] if n != 1] + list(data.shape[-2:]))
+
+
 def read_image(path) -> Bunch:
     """Read an image file as float64.
 
@@ -109,8 +115,8 @@ def read_image(path) -> Bunch:
                     raise ValueError("it holds no image data (no HDU with a 2-D array)")
                 hdu, n_hdus = hdul[index], len(hdul)
                 stored, header = hdu.data.dtype, hdu.header.copy()
-                data = None if stored.kind == "c" else np.squeeze(np.asarray(hdu.data,
-                                                                             dtype=np.float64))
+                data = None if stored.kind == "c" else _drop_degenerate_axes(
+                    np.asarray(hdu.data, dtype=np.float64))
         else:
             import imageio.v3 as iio
 

@@ -405,6 +405,9 @@ def _deconvolution():
             ("PSF missing", psf_param, fit(image, None)),
             ("n_scales 1", "n_scales", fit(image, n_scales=1)),
             ("n_scales 10**6", "n_scales", fit(image, n_scales=10**6)),
+            # a PyWavelets grid is a multiple of 2**(n_scales - 1): 2048² for this 24² image
+            ("n_scales too large for the image (db2)", "n_scales",
+             fit(image, wavelet="db2", n_scales=12)),
             ("k_sigma -1", "k_sigma", fit(image, k_sigma=-1.0)),
             ("k_sigma NaN", "k_sigma", fit(image, k_sigma=float("nan"))),
             ("n_reweights -1", "n_reweights", fit(image, n_reweights=-1)),

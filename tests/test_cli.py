@@ -25,7 +25,8 @@ def test_info_lists_backends(capsys):
 
 def test_entry_point_installed():
     script = Path(sys.executable).parent / "sparserec"
-    for command in ([str(script)], [sys.executable, "-m", "sparserec.cli"]):
+    for command in ([str(script)], [sys.executable, "-m", "sparserec.cli"],
+                    [sys.executable, "-m", "sparserec"]):
         out = subprocess.run([*command, "--version"], capture_output=True, text=True, check=True)
         assert __version__ in out.stdout
 

@@ -219,7 +219,7 @@ def test_psf_errors_and_warnings():
     assert psf.sum() == pytest.approx(1.0)
     off = np.zeros((9, 9))
     off[1, 1] = 1.0
-    with pytest.warns(UserWarning, match="centroid"):
+    with pytest.warns(UserWarning, match=r"centroid \(1\.0, 1\.0\) .* centre \(4, 4\)"):
         check_psf(off)
 
 
@@ -369,6 +369,30 @@ def test_noise_sigma_of_pure_noise_and_bad_input(rng):
         estimate_noise_sigma(noise, fraction=0.0)
     # too few frequencies below 8 pixels: the finest-scale MAD, still the right level
     assert estimate_noise_sigma(rng.normal(0, 0.3, (200, 6))) == pytest.approx(0.3, rel=0.15)
+
+
+@pytest.mark.parametrize("unit", [1e-300, 1e300])
+def test_data_in_extreme_units_scale_the_fit(unit, rng):
+    """σ(c·y) = c·σ(y) and image_(c·y) = c·image_(y) however small or large c: the squared
+    Fourier powers underflowed to 0 at 1e-300 (the image was called constant and left
+    unregularised) and overflowed at 1e300 (refused as 'noise above the peak')."""
+    from sparserec.base import ConvergenceWarning
+
+    psf = gaussian_psf(7, sigma=1.2)
+    y = ndimage.gaussian_filter(rng.random((32, 32)), 1.5) + 0.01 * rng.normal(size=(32, 32))
+    assert estimate_noise_sigma(unit * y, psf) == pytest.approx(
+        unit * estimate_noise_sigma(y, psf), rel=1e-12)
+
+    def fit(data):
+        return WaveletDeconvolution(psf, wavelet="starlet", max_iter=20).fit(data)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # not 'constant', not 'no signal'
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        scaled, plain = fit(unit * y), fit(y)
+    assert scaled.noise_sigma_ == pytest.approx(unit * plain.noise_sigma_, rel=1e-12)
+    assert scaled.threshold_ == plain.threshold_
+    np.testing.assert_allclose(scaled.image_ / unit, plain.image_, rtol=1e-6, atol=1e-9)
 
 
 def test_coefficient_noise_matches_simulation(rng):
@@ -723,14 +747,31 @@ def test_bad_images():
         WaveletDeconvolution(psf).fit(np.full((16, 16), np.inf))
     with pytest.raises(ValueError, match="no finite"):
         WaveletDeconvolution(psf).fit(np.full((16, 16), np.nan))
+    # complex data: one line naming the input (scikit-learn's message printed the array)
+    image = np.ones((16, 16)) + 1j
+    with pytest.raises(ValueError, match=r"^Complex data not supported in image: [^\n]*$"):
+        WaveletDeconvolution(psf).fit(image)
+    with pytest.raises(ValueError, match=r"^Complex data not supported in X: [^\n]*$"):
+        WaveletDeconvolution(psf, max_iter=5).fit(image.real).transform(image)
+    with pytest.raises(ValueError, match=r"^Complex data not supported in images: [^\n]*$"):
+        JointWaveletDeconvolution([psf, psf]).fit(np.stack([image, image]))
     joint = JointWaveletDeconvolution([psf, psf], pixel_ratios=[1, 3])
     with pytest.raises(ValueError, match="same field"):
         joint.fit([np.zeros((16, 16)), np.zeros((8, 8))])
     with pytest.raises(ValueError, match="one PSF per band"):
         JointWaveletDeconvolution([psf]).fit([np.zeros((16, 16))] * 2)
+    with pytest.raises(ValueError, match=r"one 2-D array of shape \(5, 5\).*psfs=\[psf\]"):
+        JointWaveletDeconvolution(psf).fit([np.zeros((16, 16))])
+    # PSFs of different sizes are a sequence, not one array (nor a ragged-array error)
+    bands = [np.random.default_rng(b).random((16, 16)) for b in range(2)]
+    JointWaveletDeconvolution([psf, gaussian_psf(8, sigma=1.0)], max_iter=5).fit(bands)
     with pytest.raises(ValueError, match="noise_sigmas"):
         JointWaveletDeconvolution([psf, psf], noise_sigmas=[0.1, 0.0]).fit(
             [np.ones((16, 16))] * 2)
+    # a constant band, its noise estimated: the message names it (noise_sigmas not given)
+    with pytest.raises(ValueError, match=r"estimated for images\[1\] is 0.*give noise_sigmas"):
+        JointWaveletDeconvolution([psf, psf]).fit(
+            [np.random.default_rng(0).random((16, 16)), np.ones((16, 16))])
 
 
 # ---------------------------------------------------------------------------- baselines
@@ -1069,6 +1110,25 @@ def test_sure_on_a_crop_of_a_large_image(monkeypatch):
     assert crop.converged_
     assert psnr(truth, crop.image_) > psnr(truth, whole.image_) - 0.5
     assert psnr(truth, crop.image_) > psnr(truth, y) + 2
+
+
+@pytest.mark.filterwarnings("ignore:.*threshold path did not converge")
+def test_sure_on_a_crop_with_a_pywavelets_wavelet_and_a_noise_map(monkeypatch, rng):
+    """The crop's grid is a multiple of 2**(n_scales - 1) as a PyWavelets transform needs
+    (it was not: any image over SURE_SIZE failed with wavelet="db2"), and a noise map's
+    weights are cropped with the image (they were not: a broadcast error). A uniform map
+    is the same fit as its noise_sigma."""
+    import sparserec.deconv.estimators as E
+
+    monkeypatch.setattr(E, "SURE_SIZE", 64)
+    psf = gaussian_psf(7, sigma=1.2)
+    y = ndimage.gaussian_filter(rng.random((72, 80)), 2) + 0.01 * rng.standard_normal((72, 80))
+    est = WaveletDeconvolution(psf, wavelet="db2", max_iter=30).fit(y)
+    assert est.wavelet_ == "db2" and np.isfinite(est.image_).all()
+    mapped = WaveletDeconvolution(psf, max_iter=30).fit(y, noise_map=np.full(y.shape, 0.01))
+    given = WaveletDeconvolution(psf, max_iter=30, noise_sigma=0.01).fit(y)
+    assert mapped.wavelet_ == given.wavelet_
+    np.testing.assert_allclose(mapped.image_, given.image_, rtol=1e-6, atol=1e-9)
 
 
 def test_default_fit_has_no_convergence_warning_on_a_small_star_field():

@@ -251,6 +251,27 @@ def test_noise_map_with_zeros_negatives_or_nan_is_refused(rng, bad):
         WaveletDeconvolution(psf, noise_sigma=0.1).fit(image, noise_map=np.ones((32, 32)))
 
 
+@pytest.mark.parametrize("dtype", [complex, str])
+def test_noise_map_of_complex_or_strings_is_refused(rng, dtype):
+    """Not cast to float (a complex map lost its imaginary part with a ComplexWarning; a
+    map of strings failed with a message naming nothing)."""
+    image = rng.random((32, 32))
+    noise = np.full(image.shape, 0.1).astype(dtype)
+    psf = PSF[4] / PSF[4].sum()
+    with pytest.raises(TypeError, match=r"^noise_map must be a real array"):
+        WaveletDeconvolution(psf).fit(image, noise_map=noise)
+    with pytest.raises(TypeError, match=r"^noise map must be a real array"):
+        deconvolve(image, psf, noise=noise)
+
+
+def test_noise_given_as_a_0d_array_is_a_level(rng):
+    image = rng.random((24, 24))
+    psf = PSF[4] / PSF[4].sum()
+    kw = {"wavelet": "starlet", "k_sigma": 3.0, "max_iter": 5}
+    np.testing.assert_array_equal(deconvolve(image, psf, noise=np.array(0.05), **kw),
+                                  deconvolve(image, psf, noise=0.05, **kw))
+
+
 def test_noise_map_weights_the_data_term(rng):
     """Half of the image is 10x noisier: the inverse-variance weighted fit beats the
     unweighted one, and infinite deviations act as a mask."""

@@ -104,6 +104,19 @@ def test_baselines_refuse_nan_pixels_naming_them():
     assert np.isfinite(deconvolve_array(img, PSF, max_iter=5).image).all()
 
 
+@pytest.mark.parametrize("method, params, name", [
+    *[(m, {"noise_sigma": v}, "noise_sigma") for m in ("tikhonov", "wiener", "richardson-lucy")
+      for v in (-1.0, np.nan)],
+    ("richardson-lucy", {"max_iter": -1}, "max_iter"),
+])
+def test_baselines_refuse_bad_settings_naming_them(method, params, name):
+    """A negative or NaN noise level was returned (and written to the FITS history) as
+    is; max_iter=-1 was refused as n_iter, a name the caller never gave."""
+    img = np.random.default_rng(0).random((32, 32))
+    with pytest.raises(ValueError, match=rf"^{name}\b"):
+        deconvolve_array(img, PSF, method=method, **params)
+
+
 def test_cli_reports_non_convergence_in_one_line(field, tmp_path, capsys):
     _, _, path, psf_path = field
     with warnings.catch_warnings():

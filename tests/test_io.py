@@ -37,6 +37,18 @@ def test_fits_first_image_hdu_is_used(tmp_path):
     assert read_image(path).data.shape == (4, 5)
 
 
+@pytest.mark.parametrize("stored, read", [((1, 64), (1, 64)), ((64, 1), (64, 1)),
+                                          ((1, 1), (1, 1)), ((1, 1, 4, 5), (4, 5)),
+                                          ((3, 1, 4, 5), (3, 4, 5))])
+def test_fits_degenerate_axes(tmp_path, stored, read):
+    """Leading length-1 axes (Stokes, frequency) go; the image's own two stay: a 1 x N
+    image and a 1 x 1 PSF are 2-D (squeezed, they were refused as 1-D and 0-D)."""
+    data = np.arange(np.prod(stored), dtype=float).reshape(stored)
+    img = read_image(_fits_file(tmp_path / "in.fits", data))
+    assert img.data.shape == read
+    np.testing.assert_array_equal(img.data.ravel(), data.ravel())
+
+
 def test_fits_without_image(tmp_path):
     path = tmp_path / "empty.fits"
     fits.PrimaryHDU().writeto(path)

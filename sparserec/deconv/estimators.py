@@ -136,8 +136,21 @@ def _regular(X):
     return None if arr.dtype == object and arr.ndim == 1 else arr
 
 
+def _check_real(X, name: str) -> None:
+    """Refuse complex data with a one-line message (scikit-learn's prints the array; its
+    first words are kept, which its estimator checks look for)."""
+    try:  # the dtype, read without dispatching numpy functions on X (array-likes refuse)
+        kind = (X.dtype if hasattr(X, "dtype") else np.asarray(X).dtype).kind
+    except ValueError:  # ragged: each image is checked on its own
+        return
+    if kind == "c":
+        raise ValueError(f"Complex data not supported in {name}: deconvolve its real and "
+                         "imaginary parts (or its modulus) separately")
+
+
 def _check_stack(arr, name: str, **kwargs) -> np.ndarray:
     """:func:`~sklearn.utils.check_array` for images (NaN allowed), errors naming ``name``."""
+    _check_real(arr, name)
     try:
         return check_array(arr, ensure_all_finite="allow-nan", allow_nd=True,
                            dtype=[np.float64, np.float32], **kwargs)
@@ -219,6 +232,10 @@ def _check_signal(image, sigma: float, name: str):
 
     values = to_host(image)
     values = values[np.isfinite(values)].astype(np.float64)
+    # in units of the peak: the variance of data of 1e200 would overflow
+    unit = float(np.abs(values).max()) if values.size else 0.0
+    unit = unit if unit > 0 else 1.0
+    values, sigma = values / unit, sigma / unit
     spread = float(values.var()) if values.size else 0.0
     if spread == 0:
         warnings.warn(f"{name} is constant: nothing to deconvolve (noise_sigma = 0, no "
@@ -226,9 +243,9 @@ def _check_signal(image, sigma: float, name: str):
     elif sigma > 0 and math.sqrt(spread) <= sigma * math.sqrt(1 + 4 * math.sqrt(2 / values.size)) \
             and np.abs(values - np.median(values)).max() <= sigma * norm.isf(5e-4 / values.size):
         warnings.warn(f"{name} holds no signal above its noise level (standard deviation "
-                      f"{math.sqrt(spread):.3g}, noise_sigma = {sigma:.3g}): the deconvolution "
-                      "is a flat image; check noise_sigma and the data", UserWarning,
-                      stacklevel=3)
+                      f"{math.sqrt(spread) * unit:.3g}, noise_sigma = {sigma * unit:.3g}): the "
+                      "deconvolution is a flat image; check noise_sigma and the data",
+                      UserWarning, stacklevel=3)
 
 
 def _edge_taper(shape, psf_shape, xp, dtype):
@@ -492,9 +509,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         weights = [(min(positive) / s) ** 2 if s > 0 else 1.0 for s in sigmas] \
             if positive else [1.0] * len(sigmas)
         candidates = _AUTO_WAVELETS if self.wavelet == "auto" else (self.wavelet,)
-        is_pywt = any(w not in ("starlet", "haar") for w in candidates) or self.decimated
-        shape, offset = object_grid(frame, [p.shape for p in psfs],
-                                    multiple=2 ** (self.n_scales - 1) if is_pywt else 1)
+        shape, offset = self._object_grid(frame, psfs, candidates)
         dtype = np.float32
         model = BlurModel(images, psfs, ratios, weights, shape, offset, xp=xp, dtype=dtype,
                           pixel_weights=self._pixel_weights)
@@ -606,6 +621,22 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                               [0.0], k_sigma, frame=frame,
                               iterations=iter(range(self.max_iter)))
 
+    def _object_grid(self, frame, psfs, candidates):
+        """:func:`object_grid` of ``frame``: for a PyWavelets transform its sides are
+        multiples of ``2**(n_scales - 1)``, which ``n_scales`` may not push past the span
+        of the image and the PSF (the grid, and the time, would grow with it for
+        coarse scales that see nothing but padding)."""
+        multiple = 2 ** (self.n_scales - 1) if self.decimated or any(
+            w not in ("starlet", "haar") for w in candidates) else 1
+        span = max(n + max(p.shape[a] for p in psfs) - 1 for a, n in enumerate(frame))
+        if multiple > span:
+            raise ValueError(
+                f"n_scales={self.n_scales} is too large for a {'x'.join(map(str, frame))} "
+                f"image with wavelet={self.wavelet!r}: its grid's sides must be multiples "
+                f"of 2**(n_scales - 1) = {multiple}, more than the {span} pixels the image "
+                f"and the PSF span; give n_scales <= {span.bit_length()}")
+        return object_grid(frame, [p.shape for p in psfs], multiple=multiple)
+
     def _transform(self, wavelet, shape, backend, dtype):
         return make_transform(wavelet, shape, self.n_scales, self.decimated, backend, dtype)
 
@@ -638,20 +669,23 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         """
         xp = get_namespace(backend)
         dtype = np.float32
+        pixel_weights = self._pixel_weights
         if len(images) == 1 and ratios[0] == 1 and max(frame) > SURE_SIZE:
             rows, cols = (slice((n - m) // 2, (n - m) // 2 + m) for n, m in
                           zip(frame, (min(n, SURE_SIZE) for n in frame), strict=True))
             images = [images[0][rows, cols]]
-            shape, offset = object_grid(images[0].shape, [p.shape for p in psfs])
+            if pixel_weights is not None:  # a noise map: its weights on the crop
+                pixel_weights = [w[rows, cols] for w in pixel_weights]
+            shape, offset = self._object_grid(images[0].shape, psfs, candidates)
             x0 = None
         rng = np.random.default_rng(0)  # the probe: fixed, so fit is deterministic
         probes = [xp.asarray(rng.standard_normal(y.shape).astype(dtype)) for y in images]
         eps = [SURE_EPS * s if s > 0 else SURE_EPS for s in sigmas]
         model = BlurModel(images, psfs, ratios, weights, shape, offset, xp=xp,
-                          dtype=dtype, pixel_weights=self._pixel_weights)
+                          dtype=dtype, pixel_weights=pixel_weights)
         twin_images = [y + e * b for y, e, b in zip(images, eps, probes, strict=True)]
         twin = BlurModel(twin_images, psfs, ratios, weights, shape, offset, xp=xp, dtype=dtype,
-                         pixel_weights=self._pixel_weights)
+                         pixel_weights=pixel_weights)
         analysis = self.solver == "condat-vu"
 
         def first_iterate(m, ims, band=lead):
@@ -1131,6 +1165,7 @@ class WaveletDeconvolution(_SparseDeconvolution):
                              "the noise level)")
         if _is_stack(X):
             return self._fit_stack(X, noise_map)
+        _check_real(X, "image")
         image = validate_xy(self, X, ensure_all_finite="allow-nan", ensure_min_samples=1)
         image = _check_image(image, "image")
         k_sigma = self._check_settings()
@@ -1406,6 +1441,9 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
         n = len(bands)
         if self.psfs is None:
             raise ValueError("psfs must be given: one 2-D PSF per band")
+        if getattr(self.psfs, "ndim", None) == 2:  # one PSF array, not a sequence of them
+            raise ValueError(f"psfs must hold one 2-D PSF per band, got one 2-D array of "
+                             f"shape {np.shape(self.psfs)}: give a list, psfs=[psf]")
         psfs = list(self.psfs)
         if len(psfs) != n:
             raise ValueError(f"psfs must hold one PSF per band: {n} band(s), {len(psfs)} "
@@ -1435,6 +1473,12 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
             sigmas = [self._check_sigma(s, f"noise_sigmas[{i}]") for i, s in
                       enumerate(sigmas)]
         if n > 1 and min(sigmas) <= 0:
+            if self.noise_sigmas is None and estimate_noise:
+                zero = [f"images[{i}]" for i, s in enumerate(sigmas) if s <= 0]
+                raise ValueError(f"the noise level estimated for {', '.join(zero)} is 0 (a "
+                                 "constant or noise-free band), but the bands are weighted "
+                                 "by 1 / sigma**2: give noise_sigmas (all > 0), or leave "
+                                 "the band out")
             raise ValueError(f"noise_sigmas must be > 0 to weight several bands, got "
                              f"{sigmas}")
         return psfs, [int(r) for r in ratios], sigmas

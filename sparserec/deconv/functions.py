@@ -75,11 +75,12 @@ def _noise_level(noise, shape, bad):
     deviation)."""
     if noise is None:
         return None, None, bad
-    if isinstance(noise, numbers.Real) and not isinstance(noise, bool):
+    if (isinstance(noise, numbers.Real) and not isinstance(noise, bool)) or (
+            isinstance(noise, np.ndarray) and noise.shape == () and noise.dtype.kind in "iuf"):
         if not (np.isfinite(noise) and noise >= 0):
             raise ValueError(f"noise must be a finite number >= 0 or a noise map, got {noise!r}")
         return float(noise), None, bad
-    noise = np.asarray(noise, dtype=np.float64)
+    noise = np.asarray(noise)  # its dtype is checked with its values (noise_map_weights)
     if noise.shape != tuple(shape):
         raise ValueError(f"noise must be a number or a map of the image's shape "
                          f"{tuple(shape)}, got shape {noise.shape}")

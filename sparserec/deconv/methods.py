@@ -9,8 +9,10 @@ application layer's: :mod:`sparserec.imaging`.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
-from sklearn.utils import Bunch
+from sklearn.utils import Bunch, check_scalar
 
 from ..backend import array_namespace, to_host
 from ..utils.threads import thread_limited
@@ -101,17 +103,20 @@ def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
         raise ValueError(_nan_message(image, "image") + f"; method={method!r} cannot mask "
                          "them (the sparse methods starlet and wavelet can)")
     psf = check_psf(psf, image.shape)
+    if noise_sigma is not None:  # recorded in the FITS history: a valid level
+        noise_sigma = WaveletDeconvolution._check_sigma(noise_sigma, "noise_sigma")
     if method == "tikhonov":
         out, params = tikhonov_deconvolution(image, psf), {"reg": 9e-3}
     elif method == "wiener":
         out, params = wiener_deconvolution(image, psf), {"balance": 0.01}
     else:
         n_iter = 50 if max_iter is None else max_iter
+        check_scalar(n_iter, "max_iter", numbers.Integral, min_val=1)
         out, params = richardson_lucy_deconvolution(image, psf, n_iter), {"n_iter": n_iter}
     model = mirror_blur(out, psf)
     from .noise import estimate_noise_sigma
 
-    sigma = estimate_noise_sigma(image, psf) if noise_sigma is None else float(noise_sigma)
+    sigma = estimate_noise_sigma(image, psf) if noise_sigma is None else noise_sigma
     return Bunch(image=out, model=model, noise_sigma=sigma,
                  background=0.0, n_iter=params.get("n_iter", 1),
                  params={"method": method, **params}, path=None)

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..backend import array_namespace, scipy_namespace, to_host
@@ -183,6 +185,12 @@ def estimate_noise_sigma(image, psf=None, *, fraction: float = 0.25) -> float:
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
     xp = array_namespace(image)  # a CuPy image is measured on its device
     image = xp.asarray(image, dtype=xp.float64)
+    # the unit of the data, a power of two (exact): the squared Fourier powers neither
+    # overflow nor underflow in extreme units (1e±200), and σ(c·y) = c·σ(y) holds
+    peak = float(xp.max(xp.abs(xp.where(xp.isnan(image), 0, image)))) if image.size else 0.0
+    unit = math.ldexp(1.0, math.frexp(peak)[1]) if 0 < peak < math.inf else 1.0
+    if unit != 1.0:
+        return estimate_noise_sigma(image / unit, psf, fraction=fraction) * unit
     if bool(xp.isnan(image).any()) or min(image.shape) < 8:
         # masked pixels break the Fourier statistics, and a side under 8 pixels has too
         # few frequencies: the finest-scale MAD
@@ -223,7 +231,11 @@ def noise_map_weights(noise_map, usable, name: str = "noise_map"):
     >>> sigma, w.tolist()
     (2.0, [4.0, 1.0, 1.0, 0.0])
     """
-    noise = np.asarray(noise_map, dtype=np.float64)
+    noise = np.asarray(to_host(noise_map))
+    if noise.dtype.kind not in "biuf":  # complex, strings, objects: no standard deviation
+        raise TypeError(f"{name} must be a real array of standard deviations, got dtype "
+                        f"{noise.dtype}")
+    noise = noise.astype(np.float64)
     wrong = usable & (np.isnan(noise) | (noise <= 0))
     if wrong.any():
         raise ValueError(f"{name} has {int(wrong.sum())} NaN, zero or negative value(s) on "

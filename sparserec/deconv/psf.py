@@ -218,9 +218,10 @@ def check_psf(psf, image_shape=None, *, name: str = "psf", rtol: float = 1e-3,
     centroid = np.array([(np.indices(psf.shape)[a] * weights).sum() / weights.sum()
                          for a in range(psf.ndim)])
     if np.any(np.abs(centroid - centre) > 1):
-        warnings.warn(f"{name} centroid {tuple(np.round(centroid, 2))} is more than one "
-                      f"pixel from the centre {tuple(centre)} (index k // 2); the "
-                      "deconvolved image will be shifted accordingly", UserWarning,
+        where = tuple(round(float(c), 2) for c in centroid)  # plain numbers, no np.float64(…)
+        warnings.warn(f"{name} centroid {where} is more than one pixel from the centre "
+                      f"{tuple(k // 2 for k in psf.shape)} (index k // 2); the deconvolved "
+                      "image will be shifted accordingly", UserWarning,
                       stacklevel=external_stacklevel())
     return psf
 
