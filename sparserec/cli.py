@@ -41,6 +41,7 @@ import argparse
 import importlib
 import importlib.util
 import json
+import math
 import os
 import platform
 import sys
@@ -251,9 +252,9 @@ def _cmd_deconvolve(args) -> int:
     background = args.background
     if background != "auto":
         try:
-            background = float(background)
-        except ValueError:
-            raise CLIError(f"--background must be 'auto' or a number, got "
+            background = _finite(background)
+        except argparse.ArgumentTypeError:
+            raise CLIError(f"--background must be 'auto' or a finite number, got "
                            f"{background!r}") from None
     tiled = args.tile is not None or args.scheduler is not None or args.halo is not None
     if tiled:
@@ -272,15 +273,26 @@ def _cmd_deconvolve(args) -> int:
     return 0
 
 
+def _finite(text: str) -> float:
+    """A finite number (argparse names the flag in its error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
 def _k_sigma(text: str):
-    """``--k-sigma``: ``sure`` or a number (its range is the library's to check)."""
+    """``--k-sigma``: ``sure`` or a finite number (its range is the library's to check)."""
     if text.strip().lower() == "sure":
         return "sure"
     try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'sure' or a number, got {text!r}") \
-            from None
+        return _finite(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected 'sure' or a finite number, got "
+                                         f"{text!r}") from None
 
 
 def _deconvolve_tiled(args, background) -> int:
@@ -330,7 +342,7 @@ def _add_deconvolve(sub) -> None:
                      choices=_LazyChoices("sparserec.deconv.methods", "PSF_MODELS"),
                      metavar="NAME", help="use a PSF model (%(choices)s) of full width at "
                                           "half maximum --fwhm")
-    dec.add_argument("--fwhm", type=float, help="FWHM of --psf-model, in pixels")
+    dec.add_argument("--fwhm", type=_finite, help="FWHM of --psf-model, in pixels")
     dec.add_argument("--psf-size", type=int, help="side of the model PSF (default: auto)")
     dec.add_argument("--method", choices=_LazyChoices("sparserec.deconv.methods", "METHODS"),
                      default="auto", metavar="NAME",
