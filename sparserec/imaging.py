@@ -203,9 +203,17 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
     src = read_image(input_path)
     stored = check_image_output(output_path, shape=src.data.shape, like=src)
     planes, assemble = _planes(src.data, src.format)
-    results = [deconvolve_array(p, psf_array, method=method, n_scales=n_scales,
-                                k_sigma=k_sigma, max_iter=max_iter, background=background,
-                                backend=backend, verbose=verbose) for p in planes]
+    results = []
+    for i, plane in enumerate(planes):
+        try:
+            results.append(deconvolve_array(plane, psf_array, method=method,
+                                            n_scales=n_scales, k_sigma=k_sigma,
+                                            max_iter=max_iter, background=background,
+                                            backend=backend, verbose=verbose))
+        except (ValueError, TypeError) as exc:  # say which plane of a cube or raster
+            if len(planes) == 1:
+                raise
+            raise type(exc)(f"plane {i} of {len(planes)}: {exc}") from exc
     out = assemble([r.image for r in results])
     params = results[0].params
     lines = [f"sparserec {__version__} deconvolve: method={method}",

@@ -367,3 +367,14 @@ def test_sparse_methods_mean_the_same_in_every_entry_point(method):
     a = deconvolve(y, PSF, method=method, max_iter=30)
     b = deconvolve_array(y, PSF, method=method, max_iter=30)
     np.testing.assert_allclose(a, b.image, rtol=1e-12, atol=1e-12)
+
+
+def test_a_bad_plane_of_a_fits_cube_is_named(tmp_path):
+    cube = np.stack([make_blurred_image(np.ones((24, 24)), PSF, noise_sigma=0.01,
+                                        random_state=i).noisy for i in range(3)])
+    cube[1] = np.nan
+    src = tmp_path / "cube.fits"
+    fits.PrimaryHDU(cube).writeto(src)
+    with pytest.raises(ValueError, match=r"plane 1 of 3: .*no finite value"):
+        deconvolve_file(src, tmp_path / "out.fits", psf=PSF, max_iter=10)
+    assert not (tmp_path / "out.fits").exists()
