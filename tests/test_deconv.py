@@ -1352,3 +1352,32 @@ def test_richardson_lucy_records_the_misfit_of_the_unmasked_pixels(rng):
     good = ~np.isnan(y)
     expected = 0.5 * np.sum((y - model.apply(x0)[0])[good] ** 2)
     assert float(values[0]) == pytest.approx(expected, rel=1e-12)
+
+
+def test_richardson_lucy_step_weights_the_ratio_by_the_pixel_weights(rng):
+    """With pixel weights W (a noise map), a step is ``x Hᵀ(W (y+b)/(Hx+b)) / Hᵀ W``: its
+    fixed points are those of the W-weighted Kullback–Leibler divergence."""
+    from scipy.signal import fftconvolve
+
+    from sparserec.deconv.solvers import RLState, richardson_lucy
+
+    psf = gaussian_psf(5, sigma=1.0)
+    y = rng.uniform(1, 2, (12, 10))
+    w = rng.uniform(0.2, 3.0, y.shape)
+    shape, offset = object_grid(y.shape, [psf.shape])
+    model = BlurModel([y], [psf], [1], [1.0], shape, offset, dtype=np.float64,
+                      pixel_weights=[w])
+    x0 = rng.uniform(1, 2, shape)
+    norm = model.adjoint([model.masks[0]])
+    state = richardson_lucy(model, RLState(x=x0.copy()), iterations=range(1), offset=0.5,
+                            norm=norm, seen=np.ones(shape, dtype=bool))
+    frame = model.crop
+
+    def adjoint(r):  # Hᵀ Cᵀ r, by direct correlation on the object grid
+        big = np.zeros(shape)
+        big[frame] = r
+        return fftconvolve(big, psf[::-1, ::-1], mode="same")
+
+    blurred = fftconvolve(x0, psf, mode="same")[frame]
+    expected = x0 * adjoint(w * (y + 0.5) / (blurred + 0.5)) / adjoint(w)
+    np.testing.assert_allclose(state.x[frame], expected[frame], rtol=1e-8)

@@ -377,7 +377,7 @@ def _richardson_lucy_path(model, twin, sigma, shift=None) -> Bunch:
 
     def setup(m):  # Hᵀ1 (the boundary normalisation), where it is seen, the shift
         if id(m) not in setups:
-            norm = m.adjoint([xp.ones_like(m.data[0])])
+            norm = m.adjoint([xp.ones_like(m.data[0]) if m.masks[0] is None else m.masks[0]])
             seen = norm > 1e-3 * float(norm.max())
             b = max(0.0, -float(m.data[0].min())) + 3 * sigma if shift is None else shift
             setups[id(m)] = (xp.where(seen, norm, 1), seen, b)

@@ -334,7 +334,9 @@ def richardson_lucy(model, state: RLState, *, iterations, offset: float, norm, s
             alpha = min(max(alpha, 0.0), 1.0)
         v = xp.maximum(x + alpha * (x - prev), 0)
         blurred = model.apply(v)[0]
-        update = model.adjoint([data / (blurred + offset)]) / norm
+        ratio = data / (blurred + offset)
+        update = model.adjoint([ratio if model.masks[0] is None else ratio * model.masks[0]])
+        update /= norm
         if tv_weight > 0:
             update = update / xp.maximum(1 - tv_weight * tv_divergence(v), 0.5)
         new = xp.where(seen, v * update, 0).astype(x.dtype, copy=False)
