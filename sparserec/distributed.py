@@ -205,7 +205,9 @@ def _global_levels(arr, noise_sigma, background, scheduler, max_pixels: int, loc
     else:
         parts = list(dask.compute(*_sample_blocks(arr, _NOISE_BLOCK, 8), scheduler=scheduler))
     parts = [np.asarray(to_host(p), dtype=np.float64) for p in parts]  # CuPy chunks too
-    parts = [p for p in parts if np.isfinite(p).sum() > p.size // 2]
+    # the blocks mostly in the data, else (a mosaic mostly gap) all that hold data
+    parts = [p for p in parts if np.isfinite(p).sum() > p.size // 2] or \
+        [p for p in parts if np.isfinite(p).any()]
     if not parts:
         raise ValueError("the image has too few finite pixels to estimate its noise level")
     if noise_sigma is None:
@@ -241,19 +243,28 @@ def _shared_path(arr, psf, params, low, scheduler):
 
 
 # ---------------------------------------------------------------------- tiles
+def _quiet_tiles():
+    """Silence the warnings that speak of one tile, not of the image: its
+    ConvergenceWarning (one per tile would drown the user), and a tile of empty sky or of
+    constant fill that "holds no signal" or "is constant" (its neighbours have signal, and
+    the levels are the whole image's). Call inside :func:`warnings.catch_warnings`."""
+    from .base import ConvergenceWarning
+
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    warnings.filterwarnings("ignore", r"image (holds no signal|is constant)", UserWarning)
+
+
 def _deconvolve_block(block, psf, params):
     """One tile (with its halo): :func:`deconvolve_array` with the shared levels."""
-    from .base import ConvergenceWarning
     from .deconv.methods import deconvolve_array
 
     xp = array_namespace(block)  # a CuPy chunk is solved on its GPU and stays there
     block = xp.asarray(block, dtype=np.float64)
     if bool(xp.isnan(block).all()):  # a tile with no data (a mosaic gap) stays empty
         return block.copy()
-    # one warning per tile would drown the user; one thread per task: Dask already runs
-    # one task per core (see docs/threads.rst)
+    # one thread per task: Dask already runs one task per core (see docs/threads.rst)
     with warnings.catch_warnings(), config_context(n_threads=1):
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        _quiet_tiles()
         return xp.asarray(deconvolve_array(block, psf, **params).image)
 
 
@@ -408,7 +419,8 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
     iterative solver couples pixels further than one PSF per iteration). The user guide
     gives measured differences (max abs and PSNR) for tile and halo sizes. Per-tile
     :class:`~sparserec.base.ConvergenceWarning` is silenced: give ``max_iter`` large
-    enough or ``tol`` loose enough.
+    enough or ``tol`` loose enough. So is the warning of a tile of empty sky that it
+    "holds no signal" (it speaks of the tile, not of the image).
 
     Examples
     --------
@@ -428,7 +440,6 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
     import dask.array as da
     from dask.array.utils import meta_from_array
 
-    from .base import ConvergenceWarning
     from .deconv.psf import check_psf
 
     start = time.perf_counter()
@@ -476,8 +487,8 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
             block_params["path"] = _shared_path(arr, psf, block_params, low, scheduler)
         with warnings.catch_warnings():
             # tiles run on threads of this process too (threaded scheduler): keep their
-            # per-tile ConvergenceWarning quiet here as well as in _deconvolve_block
-            warnings.simplefilter("ignore", ConvergenceWarning)
+            # per-tile warnings quiet here as well as in _deconvolve_block
+            _quiet_tiles()
             if reader is None:
                 result = da.map_overlap(_deconvolve_block, arr, depth=depth, boundary="none",
                                         trim=True, dtype=np.float64, meta=meta,

@@ -514,3 +514,29 @@ def test_fit_many_isolates_a_fit_that_kills_its_worker():
     assert [r.index for r in results] == list(range(24))
     assert [r.ok for r in results] == [i != 7 for i in range(24)]
     assert "KilledWorker" in results[7].error
+
+
+def test_a_tile_of_empty_sky_does_not_warn_that_the_image_holds_no_signal():
+    """Tiles of pure noise beside a star field are no sign of an image without signal:
+    the per-tile warning (of the tile) is not passed to the caller."""
+    obs = np.random.default_rng(0).normal(0, 0.01, (64, 96))
+    obs[:, :32] = _sky(64, seed=6)[1][:, :32]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = deconvolve_tiled(obs, PSF, tile=32, halo=8, client="sync", max_iter=5,
+                               k_sigma=3.0)
+    assert not [w for w in caught if "signal" in str(w.message)]
+    assert np.isfinite(res.image).all()
+
+
+def test_a_mosaic_mostly_gap_is_deconvolved_where_it_has_data():
+    """Three quarters NaN (one tile of data): the noise level comes from the data there,
+    as the in-memory estimate does, instead of a refusal; the gap tiles stay NaN."""
+    _, obs = _sky(64, seed=7)
+    gap = np.full(obs.shape, np.nan)
+    gap[:32, :32] = obs[:32, :32]
+    res = deconvolve_tiled(gap, PSF, tile=32, halo=8, client="sync", max_iter=5,
+                           k_sigma=3.0)
+    assert res.noise_sigma == pytest.approx(estimate_noise_sigma(gap))
+    assert np.isfinite(res.image[:32, :32]).all() and np.isnan(res.image[32:]).all() \
+        and np.isnan(res.image[:, 32:]).all()
