@@ -136,9 +136,12 @@ def unsupervised_wiener_deconvolution(image, psf, random_state=None) -> np.ndarr
 def richardson_lucy_deconvolution(image, psf, n_iter: int = 30) -> np.ndarray:
     """:func:`skimage.restoration.richardson_lucy` on the mirrored image.
 
-    Richardson–Lucy assumes non-negative data; the number of iterations is its only
-    regularisation (too many amplify the noise). A 3-D stack with a 3-D PSF is
-    deconvolved as a volume.
+    Richardson–Lucy assumes non-negative data: data below zero (noise on a dark or
+    sky-subtracted background) are shifted up by ``−min(image)`` and the result down by
+    as much (the PSF sums to 1, so the shift passes through the blur); scikit-image's
+    update diverges on them otherwise (a sky field at 2 % noise gave −812 to 2540 for a
+    peak of 95). The number of iterations is its only regularisation (too many amplify
+    the noise). A 3-D stack with a 3-D PSF is deconvolved as a volume.
 
     Examples
     --------
@@ -152,8 +155,9 @@ def richardson_lucy_deconvolution(image, psf, n_iter: int = 30) -> np.ndarray:
 
     image, psf = _prepare(image, psf, ndim=(2, 3))
     check_scalar(n_iter, "n_iter", numbers.Integral, min_val=1)
-    ext, crop = _extend(image, psf)
-    return richardson_lucy(ext, psf, num_iter=n_iter, clip=False)[crop]
+    shift = max(0.0, -float(image.min()))
+    ext, crop = _extend(image + shift, psf)
+    return richardson_lucy(ext, psf, num_iter=n_iter, clip=False)[crop] - shift
 
 
 def _tv_divergence(x, eps: float):
