@@ -222,20 +222,23 @@ def _global_levels(arr, noise_sigma, background, scheduler, max_pixels: int, loc
 
 def _shared_path(arr, psf, params, low, scheduler):
     """The SURE choice for every tile, made once on the image's central crop of
-    ``SURE_SIZE`` a side — the estimator's own rule for an image that large — with the
-    whole image's levels: the path of largest weight, its stages' iterations and the
-    Richardson–Lucy shift ``max(0, −min(y − sky)) + 3σ`` (data units). The tiles then
-    run the in-memory fit's path, and none chooses its own (which would show seams).
+    ``SURE_SIZE`` a side (elsewhere if the centre is mostly a gap:
+    :func:`~sparserec.deconv.estimators.sure_window`) — the estimator's own rule for an
+    image that large — with the whole image's levels: the path of largest weight, its
+    stages' iterations and the Richardson–Lucy shift ``max(0, −min(y − sky)) + 3σ``
+    (data units). The tiles then run the in-memory fit's path, and none chooses its own
+    (which would show seams).
     Its warnings (a path that ran out of ``max_iter``) reach the caller, once."""
     import dask
+    import dask.array as da
 
-    from .deconv.estimators import SURE_SIZE
+    from .deconv.estimators import sure_window
     from .deconv.methods import deconvolve_array
 
-    rows, cols = (slice((n - m) // 2, (n - m) // 2 + m)
-                  for n, m in zip(arr.shape, (min(n, SURE_SIZE) for n in arr.shape),
-                                  strict=True))
-    crop = dask.compute(arr[rows, cols], scheduler=scheduler)[0]
+    # the whole image's finite-pixel mask is read only if the centre is mostly a gap
+    window = sure_window(arr.shape, lambda w: to_host(dask.compute(
+        da.isfinite(arr[w]), scheduler=scheduler)[0]))
+    crop = dask.compute(arr[window], scheduler=scheduler)[0]
     res = deconvolve_array(crop, psf, **params)
     wavelet, lengths = res.path
     shift = max(0.0, params["background"] - low) + 3 * params["noise_sigma"]

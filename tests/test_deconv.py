@@ -1389,3 +1389,39 @@ def test_richardson_lucy_step_weights_the_ratio_by_the_pixel_weights(rng):
     blurred = fftconvolve(x0, psf, mode="same")[frame]
     expected = x0 * adjoint(w * (y + 0.5) / (blurred + 0.5)) / adjoint(w)
     np.testing.assert_allclose(state.x[frame], expected[frame], rtol=1e-8)
+
+
+def test_sure_window_moves_off_a_gap_in_the_middle():
+    """The choice is made on the central window unless more than half of it is masked
+    (the whole mask is then asked for, and the window with most data taken)."""
+    from sparserec.deconv.estimators import SURE_SIZE, sure_window
+
+    shape = (SURE_SIZE + 300, SURE_SIZE + 100)
+    centre = sure_window(shape)
+    assert [(s.start, s.stop - s.start) for s in centre] == [(150, SURE_SIZE), (50, SURE_SIZE)]
+    valid = np.ones(shape, dtype=bool)
+    asked = []
+
+    def mask(region):
+        asked.append(valid[region].size)
+        return valid[region]
+
+    assert sure_window(shape, mask) == centre and asked == [SURE_SIZE**2]  # centre only
+    valid[100:400, :] = False  # a gap across the middle
+    rows, cols = sure_window(shape, mask)
+    assert asked[-1] == valid.size
+    assert valid[rows, cols].mean() > 0.5 and valid[rows, cols].sum() == max(
+        valid[r:r + SURE_SIZE, cols].sum() for r in range(0, 301))
+
+
+def test_the_choice_on_a_mosaic_with_a_central_gap_is_made_on_data(monkeypatch):
+    import sparserec.deconv.estimators as E
+
+    monkeypatch.setattr(E, "SURE_SIZE", 64)
+    psf = gaussian_psf(9, sigma=1.2)
+    truth = load_image("camera")[100:260, 100:260].astype(float)
+    y = make_blurred_image(truth, psf, noise_sigma=0.02, random_state=0).noisy
+    y[40:120, 40:120] = np.nan
+    est = WaveletDeconvolution(psf).fit(y)
+    assert all(np.isfinite(rows[:, 2]).all() for rows in est.sure_path_.values())
+    assert np.isfinite(est.image_).all()

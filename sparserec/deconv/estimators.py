@@ -101,6 +101,29 @@ SURE_EPS = 0.1
 SURE_SIZE = 256
 
 
+def sure_window(shape, valid=None):
+    """The ``SURE_SIZE``-a-side window of a larger image on which the automatic choice
+    is made: the central one, unless more than half of it is masked; then the window
+    with most valid pixels among a 5 × 5 grid of positions (the nearest to the centre on
+    a tie), so that a mosaic with a gap in its middle chooses on data. ``valid(region)``
+    gives the mask of valid pixels of a region (a tuple of slices): it is asked for the
+    central window, and for the whole image only when the centre is mostly a gap."""
+    sizes = [min(n, SURE_SIZE) for n in shape]
+    centre = [(n - m) // 2 for n, m in zip(shape, sizes, strict=True)]
+    window = tuple(slice(c, c + m) for c, m in zip(centre, sizes, strict=True))
+    if valid is None or 2 * int(np.count_nonzero(valid(window))) >= np.prod(sizes):
+        return window
+    counts = np.pad(np.cumsum(np.cumsum(valid((slice(None),) * 2), axis=0, dtype=np.int64),
+                              axis=1), ((1, 0), (1, 0)))
+    starts = [sorted(set(np.linspace(0, n - m, 5).round().astype(int)))
+              for n, m in zip(shape, sizes, strict=True)]
+    r, c = max(itertools.product(*starts), key=lambda rc: (
+        counts[rc[0] + sizes[0], rc[1] + sizes[1]] - counts[rc[0], rc[1] + sizes[1]]
+        - counts[rc[0] + sizes[0], rc[1]] + counts[rc[0], rc[1]],
+        -abs(rc[0] - centre[0]) - abs(rc[1] - centre[1])))
+    return slice(r, r + sizes[0]), slice(c, c + sizes[1])
+
+
 def sure_k(stage: int) -> float:
     """The threshold (in units of the propagated noise) of stage ``stage`` of the path."""
     return max(SURE_K0 * 2.0 ** (-stage / 2), SURE_K_MIN)
@@ -671,8 +694,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         dtype = np.float32
         pixel_weights = self._pixel_weights
         if len(images) == 1 and ratios[0] == 1 and max(frame) > SURE_SIZE:
-            rows, cols = (slice((n - m) // 2, (n - m) // 2 + m) for n, m in
-                          zip(frame, (min(n, SURE_SIZE) for n in frame), strict=True))
+            rows, cols = sure_window(frame, lambda w: to_host(~xp.isnan(images[0][w])))
             images = [images[0][rows, cols]]
             if pixel_weights is not None:  # a noise map: its weights on the crop
                 pixel_weights = [w[rows, cols] for w in pixel_weights]
