@@ -192,7 +192,8 @@ def _global_levels(arr, noise_sigma, background, scheduler, max_pixels: int, loc
     input, is used as is); otherwise the median of the estimates on 8 x 8 sample blocks
     of 512 x 512 pixels (only those are read). The primal scale is the root mean square
     of the image above its sky (:func:`sparserec.deconv.methods.deconvolve_array`); the
-    lowest pixel sets the Richardson–Lucy shift of a shared SURE path.
+    lowest pixel and the mean set the Richardson–Lucy shift and start of a shared SURE
+    path.
     """
     import dask
 
@@ -217,17 +218,20 @@ def _global_levels(arr, noise_sigma, background, scheduler, max_pixels: int, loc
     above = [np.maximum(p[np.isfinite(p)] - background, 0) for p in parts]
     scale = math.sqrt(sum(float(np.sum(a * a)) for a in above) / sum(a.size for a in above))
     low = min(float(np.nanmin(p)) for p in parts)
-    return float(noise_sigma), float(background), scale, low
+    mean = sum(float(np.nansum(p)) for p in parts) / sum(int(np.isfinite(p).sum())
+                                                          for p in parts)
+    return float(noise_sigma), float(background), scale, (low, mean)
 
 
-def _shared_path(arr, psf, params, low, scheduler):
+def _shared_path(arr, psf, params, extent, scheduler):
     """The SURE choice for every tile, made once on the image's central crop of
     ``SURE_SIZE`` a side (elsewhere if the centre is mostly a gap:
     :func:`~sparserec.deconv.estimators.sure_window`) — the estimator's own rule for an
     image that large — with the whole image's levels: the path of largest weight, its
-    stages' iterations and the Richardson–Lucy shift ``max(0, −min(y − sky)) + 3σ``
-    (data units). The tiles then run the in-memory fit's path, and none chooses its own
-    (which would show seams).
+    stages' iterations, and for Richardson–Lucy its extrapolation factors, its shift
+    ``max(0, −min(y − sky)) + 3σ`` and its start level ``mean(y − sky)`` (data units).
+    The tiles then run the in-memory fit's path, and none chooses its own (which would
+    show seams).
     Its warnings (a path that ran out of ``max_iter``) reach the caller, once."""
     import dask
     import dask.array as da
@@ -240,9 +244,10 @@ def _shared_path(arr, psf, params, low, scheduler):
         da.isfinite(arr[w]), scheduler=scheduler)[0]))
     crop = dask.compute(arr[window], scheduler=scheduler)[0]
     res = deconvolve_array(crop, psf, **params)
-    wavelet, lengths = res.path
+    wavelet, lengths, alphas = res.path
+    low, mean = extent
     shift = max(0.0, params["background"] - low) + 3 * params["noise_sigma"]
-    return wavelet, lengths, shift
+    return wavelet, lengths, alphas, shift, mean - params["background"]
 
 
 # ---------------------------------------------------------------------- tiles
@@ -482,12 +487,12 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
                       "halo", UserWarning, stacklevel=2)
     with _scheduler(client) as (scheduler, _):
         local = image if isinstance(image, np.ndarray) else None
-        sigma, sky, scale, low = _global_levels(arr, noise_sigma, background, scheduler,
-                                                int(max_noise_pixels), local)
+        sigma, sky, scale, extent = _global_levels(arr, noise_sigma, background, scheduler,
+                                                   int(max_noise_pixels), local)
         block_params = {**params, "noise_sigma": sigma, "background": sky,
                         "primal_scale": scale}
         if params["k_sigma"] == "sure" and params.get("method", "auto") in SPARSE_METHODS:
-            block_params["path"] = _shared_path(arr, psf, block_params, low, scheduler)
+            block_params["path"] = _shared_path(arr, psf, block_params, extent, scheduler)
         with warnings.catch_warnings():
             # tiles run on threads of this process too (threaded scheduler): keep their
             # per-tile warnings quiet here as well as in _deconvolve_block
@@ -515,7 +520,7 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
                            " ".join(f"{k}={v}" for k, v in sorted(params.items())),
                            f"noise_sigma={sigma:.4g} background={sky:.4g}"]
                 if "path" in block_params:
-                    wavelet, lengths, _ = block_params["path"]
+                    wavelet, lengths = block_params["path"][:2]
                     history.append(f"SURE path on the central crop: {wavelet}, "
                                    f"{sum(lengths)} iterations in {len(lengths)} stages")
                 if not isinstance(meta, np.ndarray):  # files are written from the host

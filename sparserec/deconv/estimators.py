@@ -387,14 +387,15 @@ def _sure_mix(filters, weights, sigmas, eps, probes, data, preds) -> np.ndarray:
     return best
 
 
-def _richardson_lucy_path(model, twin, sigma, shift=None) -> Bunch:
+def _richardson_lucy_path(model, twin, sigma, shift=None, level=None) -> Bunch:
     """The Richardson–Lucy candidate of ``wavelet="auto"``: Biggs–Andrews accelerated
     RL (:func:`~sparserec.deconv.solvers.richardson_lucy`) on the same forward model,
     whose number of iterations is its regularisation (SURE chooses it like a stopping
     point). The data are shifted by ``b = max(0, −min y) + 3σ`` (RL needs positive
-    data; the twin uses the data's ``b``; the tiles of a tiled run share the whole
-    image's, ``shift``), and the runs start from the flat image ``max(mean y, b)`` where
-    the frame sees the object."""
+    data; the twin uses the data's ``b``), and the runs start from the flat image
+    ``max(mean y, b)`` where the frame sees the object. The tiles of a tiled run share the
+    whole image's ``shift`` and ``level`` (its mean) and replay the factors of the
+    extrapolation chosen on its crop, as the whole image does."""
     xp = model.xp
     setups = {}
 
@@ -410,9 +411,9 @@ def _richardson_lucy_path(model, twin, sigma, shift=None) -> Bunch:
         setups[id(twin)] = setup(model)  # same geometry; the data's shift
 
     def begin(m, x=None):
-        _, seen, shift = setup(m)
-        level = max(float(m.data[0].mean()), shift)
-        return RLState(x=xp.where(seen, level, 0).astype(m.dtype))
+        _, seen, b = setup(m)
+        flat = max(float(m.data[0].mean()) if level is None else level, b)
+        return RLState(x=xp.where(seen, flat, 0).astype(m.dtype))
 
     def advance(m, state, stage, steps, record):
         norm, seen, shift = setup(m)
@@ -434,8 +435,9 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
     # (a tiled run: every tile then takes the whole image's steps); default: the start's
     _primal_scale = None
     # the path every tile of a tiled run follows, chosen once by SURE on a crop of the
-    # whole image: (wavelet or "richardson-lucy", iterations of each stage, the
-    # Richardson–Lucy shift in data units); None: each fit chooses its own
+    # whole image: (wavelet or "richardson-lucy", iterations of each stage, Richardson–
+    # Lucy's extrapolation factors, shift and start level in data units); None: each fit
+    # chooses its own
     _shared_path = None
 
     def __sklearn_tags__(self):
@@ -566,12 +568,14 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
             for c in chosen:
                 if c.state is None:  # chosen on a crop: the same path on the whole image
                     c.state, c.history = c.begin(model, x), []
+                    if c.alphas:  # Richardson–Lucy: the crop's extrapolation factors
+                        c.state.replay = c.alphas
                     for stage, length in enumerate(c.lengths):
                         steps = (i for _, i in zip(range(length), iterations, strict=False))
                         c.state = c.advance(model, c.state, stage, steps, c.history.append)
                 c.state.converged = c.reached  # past the minimum, or no measurable gain
             main = max(chosen, key=lambda c: c.weight)
-            path = (main.wavelet, tuple(main.lengths))
+            path = (main.wavelet, tuple(main.lengths), tuple(main.alphas))
             values, state = main.history, main.state
             wavelet = "+".join(c.wavelet for c in chosen)
             mix = {c.wavelet: c.weight for c in chosen}
@@ -788,6 +792,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                 _, stage, n_iter, state = c.best
                 chosen.append(Bunch(wavelet=c.wavelet, weight=float(weight),
                                     lengths=c.lengths[:stage + 1], state=state,
+                                    alphas=getattr(c.states[0], "alphas", [])[:n_iter],
                                     history=c.history[:n_iter], reached=c.reached,
                                     threshold=c.threshold, advance=c.get("advance"),
                                     begin=c.get("begin")))
@@ -795,11 +800,12 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
 
     def _follow(self, model, sigmas, scale, run, backend, dtype, analysis) -> Bunch:
         """``_shared_path`` as :meth:`_select_by_sure` returns a path chosen on a crop."""
-        wavelet, lengths, shift = self._shared_path
-        path = _richardson_lucy_path(model, None, sigmas[0], shift / scale) \
+        wavelet, lengths, alphas, shift, level = self._shared_path
+        path = _richardson_lucy_path(model, None, sigmas[0], shift / scale, level / scale) \
             if wavelet == RICHARDSON_LUCY else \
             self._sparse_path(wavelet, sigmas, run, backend, dtype, analysis)
-        return Bunch(**path, weight=1.0, lengths=list(lengths), state=None, reached=True)
+        return Bunch(**path, weight=1.0, lengths=list(lengths), alphas=list(alphas),
+                     state=None, reached=True)
 
     def _sparse_path(self, wavelet, sigmas, run, backend, dtype, analysis) -> dict:
         """The threshold path of one dictionary: ``advance(model, state, stage, steps,

@@ -56,8 +56,8 @@ def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
     background, which sets the ratio of the dual and primal steps; default: this
     image's) so that every tile takes the same steps, and with ``k_sigma="sure"`` the
     ``path`` chosen once for the whole image (the ``path`` this function returns for a
-    crop of it, with the Richardson–Lucy shift in data units appended), which every
-    tile then follows instead of choosing its own.
+    crop of it, with the Richardson–Lucy shift and start level in data units appended),
+    which every tile then follows instead of choosing its own.
 
     Returns
     -------
@@ -65,7 +65,8 @@ def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
         ``image`` (deconvolved), ``model`` (it, blurred again: the residual is
         ``image - model``), ``noise_sigma``, ``background``, ``n_iter``, ``params``
         (what the FITS history records), ``path`` (the sparse methods' choice with
-        ``k_sigma="sure"``: the path of largest weight and its stages' iterations).
+        ``k_sigma="sure"``: the path of largest weight, its stages' iterations and, for
+        Richardson–Lucy, its extrapolation factors).
     """
     from ..base import check_option
     from ..operators import mirror_blur

@@ -24,7 +24,7 @@ family's kernel namespace (:func:`sparserec.deconv._kernels.get`): fused numba k
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -38,10 +38,10 @@ class _Iterates:
     def copy(self):
         """A copy whose arrays are copies (the original goes on)."""
         out = replace(self)
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if hasattr(value, "copy"):  # an array (the counters are plain numbers)
-                setattr(out, field.name, value.copy())
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if hasattr(value, "copy"):  # an array or list (counters are plain numbers)
+                setattr(out, item.name, value.copy())
         return out
 
 
@@ -308,6 +308,10 @@ class RLState(_Iterates):
     g2: Any = None
     n_iter: int = 0
     converged: bool = False
+    # the extrapolation factors taken; ``replay``: those to take instead of computing
+    # them (a path chosen on a crop, run again on the whole image or on its tiles)
+    alphas: list = field(default_factory=list)
+    replay: Any = None
 
 
 def richardson_lucy(model, state: RLState, *, iterations, offset: float, norm, seen,
@@ -316,7 +320,8 @@ def richardson_lucy(model, state: RLState, *, iterations, offset: float, norm, s
 
     ``x ← v / (Hᵀ1 · (1 − λ_TV div(∇v/|∇v|))) · Hᵀ[(y + b) / (H v + b)]`` from the
     extrapolated ``v = x_k + α (x_k − x_{k−1})``, ``α = ⟨g₁, g₂⟩ / ⟨g₂, g₂⟩ ∈ [0, 1]``
-    (``g`` the last two steps; Biggs & Andrews 1997), with ``b = offset`` (RL needs
+    (``g`` the last two steps; Biggs & Andrews 1997; ``state.replay`` gives them instead,
+    for a path run again elsewhere), with ``b = offset`` (RL needs
     non-negative data), ``norm = Hᵀ1`` (the boundary normalisation of Bertero &
     Boccacci 2005) and the object kept at 0 where the frame does not see it (``seen``
     false). ``record`` receives each step's data misfit ``½‖y − C H v‖²`` (at the
@@ -328,10 +333,13 @@ def richardson_lucy(model, state: RLState, *, iterations, offset: float, norm, s
     for _ in iterations:
         x, prev = state.x, state.x if state.prev is None else state.prev
         alpha = 0.0
-        if state.g2 is not None:
+        if state.replay is not None and state.n_iter < len(state.replay):
+            alpha = state.replay[state.n_iter]
+        elif state.g2 is not None:
             alpha = float(xp.vdot(state.g1, state.g2)) / \
                 max(float(xp.vdot(state.g2, state.g2)), 1e-300)
             alpha = min(max(alpha, 0.0), 1.0)
+        state.alphas.append(alpha)
         v = xp.maximum(x + alpha * (x - prev), 0)
         blurred = model.apply(v)[0]
         ratio = data / (blurred + offset)
