@@ -239,10 +239,17 @@ def _shared_path(arr, psf, params, extent, scheduler):
     from .deconv.estimators import sure_window
     from .deconv.methods import deconvolve_array
 
-    # the whole image's finite-pixel mask is read only if the centre is mostly a gap
-    window = sure_window(arr.shape, lambda w: to_host(dask.compute(
-        da.isfinite(arr[w]), scheduler=scheduler)[0]))
-    crop = dask.compute(arr[window], scheduler=scheduler)[0]
+    def read(region):
+        return dask.compute(arr[region], scheduler=scheduler)[0]
+
+    # the central window is read once; the whole image's finite-pixel mask only if the
+    # centre is mostly a gap
+    centre = sure_window(arr.shape)
+    crop = read(centre)
+    window = sure_window(arr.shape, lambda w: np.isfinite(to_host(crop)) if w == centre
+                         else to_host(dask.compute(da.isfinite(arr[w]), scheduler=scheduler)[0]))
+    if window != centre:
+        crop = read(window)
     res = deconvolve_array(crop, psf, **params)
     wavelet, lengths, alphas = res.path
     low, mean = extent

@@ -241,7 +241,7 @@ def accelerated_richardson_lucy(image, psf, *, n_iter: int | None = None,
     """
     from .forward import BlurModel, object_grid
     from .noise import estimate_noise_sigma
-    from .solvers import RLState, richardson_lucy
+    from .solvers import RLState, richardson_lucy, richardson_lucy_norm
 
     image, psf = _prepare(image, psf, ndim=(2, 3))
     check_scalar(tv_weight, "tv_weight", numbers.Real, min_val=0)
@@ -255,9 +255,7 @@ def accelerated_richardson_lucy(image, psf, *, n_iter: int | None = None,
     offset = max(0.0, -float(image.min())) + 1e-6 * max(float(np.abs(image).max()), 1e-300)
     shape, corner = object_grid(image.shape, [psf.shape])
     model = BlurModel([image], [psf], [1], [1.0], shape, corner, dtype=np.float64)
-    norm = model.adjoint([np.ones_like(image)])
-    seen = norm > 1e-3 * norm.max()
-    norm = np.where(seen, norm, 1.0)
+    norm, seen = richardson_lucy_norm(model)
     state = RLState(x=np.where(seen, max(float(image.mean()), offset), 0.0))
     target = image.size * noise_sigma**2
     steps = n_iter if n_iter is not None else max_iter

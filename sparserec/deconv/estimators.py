@@ -55,7 +55,15 @@ from .noise import (
 )
 from .prox import reweight
 from .psf import check_psf
-from .solvers import RLState, SolverState, condat_vu, fista, richardson_lucy, support_debias
+from .solvers import (
+    RLState,
+    SolverState,
+    condat_vu,
+    fista,
+    richardson_lucy,
+    richardson_lucy_norm,
+    support_debias,
+)
 from .wavelets import StarletTransform, make_transform
 
 __all__ = ["WaveletDeconvolution", "JointWaveletDeconvolution"]
@@ -399,12 +407,10 @@ def _richardson_lucy_path(model, twin, sigma, shift=None, level=None) -> Bunch:
     xp = model.xp
     setups = {}
 
-    def setup(m):  # Hᵀ1 (the boundary normalisation), where it is seen, the shift
+    def setup(m):  # Hᵀ W 1 (the boundary normalisation), where it is seen, the shift
         if id(m) not in setups:
-            norm = m.adjoint([xp.ones_like(m.data[0]) if m.masks[0] is None else m.masks[0]])
-            seen = norm > 1e-3 * float(norm.max())
             b = max(0.0, -float(m.data[0].min())) + 3 * sigma if shift is None else shift
-            setups[id(m)] = (xp.where(seen, norm, 1), seen, b)
+            setups[id(m)] = (*richardson_lucy_norm(m), b)
         return setups[id(m)]
 
     if twin is not None:
@@ -416,8 +422,8 @@ def _richardson_lucy_path(model, twin, sigma, shift=None, level=None) -> Bunch:
         return RLState(x=xp.where(seen, flat, 0).astype(m.dtype))
 
     def advance(m, state, stage, steps, record):
-        norm, seen, shift = setup(m)
-        return richardson_lucy(m, state, iterations=steps, offset=shift, norm=norm,
+        norm, seen, b = setup(m)
+        return richardson_lucy(m, state, iterations=steps, offset=b, norm=norm,
                                seen=seen, record=record)
 
     return Bunch(wavelet=RICHARDSON_LUCY, advance=advance, begin=begin,

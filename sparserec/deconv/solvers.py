@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["condat_vu", "fista", "support_debias", "richardson_lucy", "SolverState",
-           "RLState"]
+__all__ = ["condat_vu", "fista", "support_debias", "richardson_lucy", "richardson_lucy_norm",
+           "SolverState", "RLState"]
 
 class _Iterates:
     """A dataclass of iterates whose :meth:`copy` copies its arrays too."""
@@ -227,14 +227,15 @@ def support_debias(model, support, x):
     The sources are the connected groups of positive pixels of the solution that lie in
     the multi-resolution support of the observation (its significant starlet detail
     coefficients, :func:`~sparserec.deconv.noise.multiresolution_support`). Their shapes
-    are kept and their amplitudes refitted to the data, positive, by weighted least
-    squares with the rest of the solution ``x₀`` held (the least-squares refit on the
-    lasso's support, Belloni & Chernozhukov 2013, with one amplitude per source),
+    are kept and their amplitudes refitted to the data by weighted least squares with
+    the rest of the solution ``x₀`` held (the least-squares refit on the lasso's
+    support, Belloni & Chernozhukov 2013, with one amplitude per source),
 
-        a = argmin_{a ≥ 0} Σ_b w_b ‖√W_b ⊙ (A_b (x₀ + Σ_k a_k x_k) − y_b)‖²,
+        a = argmin_a Σ_b w_b ‖√W_b ⊙ (A_b (x₀ + Σ_k a_k x_k) − y_b)‖²,
 
-    by :func:`scipy.optimize.lsq_linear` on an operator (one blur and one adjoint per
-    product). A fitted amplitude has the variance of a fit of the source's own profile,
+    by :func:`scipy.sparse.linalg.lsmr` on an operator (one blur and one adjoint per
+    product), from ``a = 1``; a negative amplitude (a source the data do not support) is
+    set to 0. A fitted amplitude has the variance of a fit of the source's own profile,
     ``σ² / ‖A x_k‖²``, the Cramér–Rao bound of its flux when the profile is right; the
     flux that the l1 penalty took is restored, the zeros and positivity kept.
 
@@ -312,6 +313,18 @@ class RLState(_Iterates):
     # them (a path chosen on a crop, run again on the whole image or on its tiles)
     alphas: list = field(default_factory=list)
     replay: Any = None
+
+
+def richardson_lucy_norm(model):
+    """``(norm, seen)`` of :func:`richardson_lucy` on band 0 of ``model``: ``Hᵀ W 1`` (the
+    boundary normalisation of Bertero & Boccacci, with the pixel weights ``W``; 1 where
+    the frame does not see the object) and where the frame sees it (above 1e-3 of the
+    peak)."""
+    xp = model.xp
+    weight = model.masks[0]
+    norm = model.adjoint([xp.ones_like(model.data[0]) if weight is None else weight])
+    seen = norm > 1e-3 * float(norm.max())
+    return xp.where(seen, norm, 1), seen
 
 
 def richardson_lucy(model, state: RLState, *, iterations, offset: float, norm, seen,
