@@ -1445,3 +1445,26 @@ def test_richardson_lucy_replays_the_extrapolation_factors_it_is_given(rng):
     np.testing.assert_array_equal(again.x, first.x)
     other = richardson_lucy(model, RLState(x=np.full(shape, 1.5), replay=[0.0] * 8), **kw)
     assert np.abs(other.x - first.x).max() > 1e-6 and other.alphas == [0.0] * 8
+
+
+def test_the_richardson_lucy_sure_twin_takes_the_datas_extrapolation_factors(rng):
+    """The Monte-Carlo divergence of the RL path is a finite difference between the
+    data's run and the probe's: the probe's run takes the data's Biggs–Andrews factors,
+    so that the difference measures the estimate's response to the data, not a jump of
+    the extrapolation factor (which made the RL risk an outlier on some probes: 5.2 for
+    a mean of 3.6 ± 0.15 over other probes on hubble/Gaussian/0.5 %)."""
+    from sparserec.deconv.estimators import _richardson_lucy_path
+
+    psf = gaussian_psf(7, sigma=1.5)
+    y = rng.uniform(1, 2, (24, 24))
+    twin_y = y + 0.01 * rng.standard_normal(y.shape)
+    shape, offset = object_grid(y.shape, [psf.shape])
+    model, twin = (BlurModel([d], [psf], [1], [1.0], shape, offset, dtype=np.float64)
+                   for d in (y, twin_y))
+    path = _richardson_lucy_path(model, twin, 0.1)
+    data, probe = path.states
+    for stage in range(3):
+        data = path.advance(model, data, stage, range(10), None)
+        probe = path.advance(twin, probe, stage, range(10), None)
+    assert probe.alphas == data.alphas and max(data.alphas) > 0
+    assert np.abs(probe.x - data.x).max() > 0

@@ -426,9 +426,12 @@ def _richardson_lucy_path(model, twin, sigma, shift=None, level=None) -> Bunch:
         return richardson_lucy(m, state, iterations=steps, offset=b, norm=norm,
                                seen=seen, record=record)
 
+    states = None
+    if twin is not None:  # the twin takes the data's factors (its own would jump)
+        states = [begin(model), begin(twin)]
+        states[1].replay = states[0].alphas
     return Bunch(wavelet=RICHARDSON_LUCY, advance=advance, begin=begin,
-                 threshold=lambda stage: math.nan,
-                 states=None if twin is None else [begin(model), begin(twin)])
+                 threshold=lambda stage: math.nan, states=states)
 
 
 class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator):
