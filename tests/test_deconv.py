@@ -1468,3 +1468,17 @@ def test_the_richardson_lucy_sure_twin_takes_the_datas_extrapolation_factors(rng
         probe = path.advance(twin, probe, stage, range(10), None)
     assert probe.alphas == data.alphas and max(data.alphas) > 0
     assert np.abs(probe.x - data.x).max() > 0
+
+
+def test_the_sure_risk_weight_ignores_the_images_mean(rng):
+    """``ν = Nσ²/‖y − ȳ‖²``: a sky level or a bright, low-contrast scene does not push the
+    risk's weight into frequencies that hold only noise (the weight depends on the
+    data's contrast, not on its mean)."""
+    from sparserec.deconv.estimators import _RiskWeight
+
+    psf = gaussian_psf(9, sigma=1.5)
+    y = rng.standard_normal((32, 30))
+    y[5, 7] = np.nan
+    plain, lifted = (_RiskWeight(np, y + c, psf, 0.3, np.float64) for c in (0.0, 50.0))
+    np.testing.assert_allclose(lifted.w2, plain.w2, rtol=1e-10)
+    assert plain.w2.max() > 10 * plain.w2.min()
