@@ -332,7 +332,7 @@ def _add_deconvolve(sub) -> None:
     dec = sub.add_parser("deconvolve", help="deconvolve a FITS/PNG/TIFF image with a PSF",
                          description="Deconvolve an image with a known PSF (by default "
                          "the sparse estimator's SURE-weighted mixture of starlet, "
-                         "Haar and Richardson-Lucy paths). The output is written "
+                         "Haar, Richardson-Lucy and Wiener paths). The output is written "
                          "atomically and never over the input.")
     dec.add_argument("input", help="input image (.fits/.fit/.fts[.gz], .png, .tif, .jpg)")
     dec.add_argument("-o", "--output", required=True, help="output image (same formats)")

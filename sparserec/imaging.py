@@ -135,7 +135,8 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
         ``psf_size``, automatic by default).
     method : {"auto", "starlet", "wavelet", "tikhonov", "wiener", "richardson-lucy"}
         ``"auto"`` (default): :class:`~sparserec.WaveletDeconvolution` with its defaults
-        (the SURE-weighted mixture of the starlet, Haar and Richardson–Lucy paths);
+        (the SURE-weighted mixture of the starlet, Haar, Richardson–Lucy
+        and Wiener–Hunt paths);
         ``"starlet"``: the starlet path alone; ``"wavelet"``: a stationary ``sym4``
         wavelet; the others are the baselines of
         :mod:`sparserec.deconv.baselines`.

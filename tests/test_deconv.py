@@ -871,6 +871,7 @@ def test_default_choice_is_recorded_converges_and_beats_oracle_under_motion_blur
         SURE_K_MIN,
         SURE_PATIENCE,
         SURE_STAGE,
+        WIENER,
         sure_k,
     )
 
@@ -885,15 +886,17 @@ def test_default_choice_is_recorded_converges_and_beats_oracle_under_motion_blur
     assert est.converged_ and est.n_iter_ < est.max_iter
     weights = est.wavelet_weights_
     assert est.wavelet_ == "+".join(weights) and sum(weights.values()) == pytest.approx(1)
-    assert sorted(est.sure_path_) == ["haar", RICHARDSON_LUCY, "starlet"]
+    assert sorted(est.sure_path_) == ["haar", RICHARDSON_LUCY, "starlet", "wiener"]
     main = max(weights, key=weights.get)
-    sparse = max((w for w in weights if w != RICHARDSON_LUCY), key=weights.get)
+    sparse = max((w for w in weights if w not in (RICHARDSON_LUCY, WIENER)), key=weights.get)
     for wavelet, table in est.sure_path_.items():  # rows (k, iterations, SURE) per stage
         stages = np.arange(len(table))
-        rl = wavelet == RICHARDSON_LUCY  # no threshold: its iterations are its parameter
+        # no threshold: RL's iterations, the Wiener filter's balance are their parameter
+        rl = wavelet in (RICHARDSON_LUCY, WIENER)
         np.testing.assert_array_equal(table[:, 0], [np.nan if rl else sure_k(i)
                                                     for i in stages])
-        np.testing.assert_array_equal(table[:, 1], (stages + 1) * SURE_STAGE)
+        np.testing.assert_array_equal(table[:, 1], 0 if wavelet == WIENER else
+                                      (stages + 1) * SURE_STAGE)
         chosen = int(np.argmin(table[:, 2]))
         # the path ended past the minimum, or earlier at the floor threshold when its
         # risk stopped improving measurably
@@ -1041,7 +1044,10 @@ def test_sure_path_with_a_tiny_max_iter_warns():
     with pytest.warns(ConvergenceWarning, match="threshold path did not converge"):
         est = WaveletDeconvolution(psf, max_iter=25).fit(y)
     assert not est.converged_ and est.n_iter_ <= 25
-    assert [len(t) for t in est.sure_path_.values()] == [3, 3, 3]  # 10 + 10 + 5 iterations
+    lengths = {w: len(t) for w, t in est.sure_path_.items()}
+    # the iterative paths: 10 + 10 + 5 iterations; the Wiener filter's balance grid has
+    # no iterations, and ends two stages past its minimum
+    assert lengths.pop("wiener") >= 3 and list(lengths.values()) == [3, 3, 3]
 
 
 def test_sure_difference_standard_error_matches_the_noise_spread(rng):
@@ -1482,3 +1488,59 @@ def test_the_sure_risk_weight_ignores_the_images_mean(rng):
     plain, lifted = (_RiskWeight(np, y + c, psf, 0.3, np.float64) for c in (0.0, 50.0))
     np.testing.assert_allclose(lifted.w2, plain.w2, rtol=1e-10)
     assert plain.w2.max() > 10 * plain.w2.min()
+
+
+def test_wiener_hunt_on_the_model_grid_is_scikit_images_filter_in_the_interior(rng):
+    """The linear candidate of wavelet="auto" against scikit-image's Wiener–Hunt filter
+    of the mirrored image (the benchmark's baseline): the same filter, the margins
+    filled the same way; they differ only where the two grids' wrap-around reaches."""
+    from skimage.restoration import wiener
+
+    from sparserec.deconv.baselines import laplacian_kernel
+    from sparserec.deconv.solvers import wiener_hunt
+    from sparserec.operators import transfer_function
+
+    psf = gaussian_psf(9, sigma=1.5)
+    scene = load_image("camera")[200:296, 150:250].astype(float)
+    y = _nonperiodic_blur(scene, psf, 9) + 0.01 * rng.standard_normal((78, 82))
+    shape, offset = object_grid(y.shape, [psf.shape])
+    model = BlurModel([y], [psf], [1], [1.0], shape, offset, dtype=np.float64)
+    lap2 = np.abs(transfer_function(laplacian_kernel(), shape)) ** 2
+    ours = model.frame(wiener_hunt(model, 0.03, lap2))
+    ref = wiener(np.pad(y, 9, mode="symmetric"), psf, 0.03, clip=False)[9:-9, 9:-9]
+    inner = (slice(12, -12), slice(12, -12))
+    assert np.abs(ours[inner] - ref[inner]).max() < 1e-3 * np.ptp(ref)
+    # the filter is not the identity here: it moved the data by far more than that
+    assert np.abs(ours[inner] - y[inner]).max() > 0.05 * np.ptp(ref)
+
+
+def test_a_smooth_scene_weighs_the_wiener_candidate_and_a_tile_follows_it(rng):
+    """wavelet="auto" runs the Wiener–Hunt filter beside the sparse paths (SURE chooses
+    its balance); on a smooth, low-contrast scene at high noise the mixture gives it
+    weight. A tile told to
+    follow a Wiener path (the tiled run's shared choice) runs the filter at the chosen
+    balance."""
+    import sparserec.deconv.estimators as E
+    from sparserec.deconv.baselines import laplacian_kernel
+    from sparserec.deconv.solvers import wiener_hunt
+    from sparserec.operators import transfer_function
+
+    psf = gaussian_psf(13, fwhm=2.5)
+    scene = 0.6 + 0.1 * ndimage.gaussian_filter(rng.standard_normal((130, 130)), 4) * 10
+    clean = _nonperiodic_blur(scene, psf, 13)
+    y = clean + 0.03 * np.ptp(clean) * rng.standard_normal(clean.shape)
+    truth = scene[13:-13, 13:-13]
+    est = WaveletDeconvolution(psf).fit(y)
+    assert "wiener" in est.sure_path_ and np.isnan(est.sure_path_["wiener"][:, 0]).all()
+    assert est.wavelet_weights_.get("wiener", 0) > 0
+    assert psnr(truth, est.image_) > psnr(truth, y) + 1
+    follow = WaveletDeconvolution(psf)
+    follow._shared_path = (E.WIENER, (0, 0, 0), (), 0.0, 0.0)  # balance 10^-1
+    follow.fit(y)
+    shape, offset = object_grid(y.shape, [psf.shape])
+    scale = np.abs(y).max()
+    model = BlurModel([y / scale], [psf], [1], [1.0], shape, offset, dtype=np.float32)
+    lap2 = np.abs(transfer_function(laplacian_kernel().astype(np.float32), shape)) ** 2
+    expected = model.frame(np.maximum(wiener_hunt(model, 0.1, lap2), 0)) * scale
+    np.testing.assert_allclose(follow.image_, expected, atol=1e-4 * scale)
+    assert follow.wavelet_ == "wiener" and follow.threshold_ is None

@@ -121,7 +121,12 @@ def test_max_iter_runs_out_with_warning_and_finite_iterate(name, max_iter):
         warnings.simplefilter("ignore", UserWarning)
         with pytest.warns(ConvergenceWarning):
             est.fit(*args)
-    assert est.n_iter_ == max_iter
+    if name.endswith("WaveletDeconvolution"):
+        # the SURE choice: the iterations of the iterate it returns, 0 when that is the
+        # Wiener filter's (no iterations; the sparse paths that ran out lost to it)
+        assert est.n_iter_ in (0, max_iter)
+    else:
+        assert est.n_iter_ == max_iter
     assert est.converged_ is False
     fitted = _fitted_arrays(est)
     for key, value in fitted.items():  # never a NaN; +inf only for a bound (dual_gap_)

@@ -134,7 +134,8 @@ def deconvolve(image, psf, *, method: str = "auto", mask=None, noise=None,
         The PSF, centred at ``k // 2``, on the image's pixel grid.
     method : {"auto", "starlet", "wavelet", "tikhonov", "wiener", "richardson-lucy"}
         ``"auto"`` (default): :class:`~sparserec.WaveletDeconvolution` with its defaults
-        (the SURE-weighted mixture of the starlet, Haar and Richardson–Lucy paths);
+        (the SURE-weighted mixture of the starlet, Haar, Richardson–Lucy
+        and Wiener–Hunt paths);
         ``"starlet"``/``"wavelet"``: the same with ``wavelet="starlet"`` or ``"sym4"``
         unless given; the others are the baselines of :mod:`sparserec.deconv.baselines`.
     mask : bool array, optional

@@ -42,7 +42,8 @@ def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
     """Deconvolve one 2-D image with one of :data:`METHODS`.
 
     ``"auto"`` (default) is :class:`~sparserec.WaveletDeconvolution` with its defaults
-    (the SURE-weighted mixture of the starlet, Haar and Richardson–Lucy paths),
+    (the SURE-weighted mixture of the starlet, Haar, Richardson–Lucy and Wiener–Hunt
+    paths),
     ``"starlet"`` the starlet path alone, ``"wavelet"`` the stationary ``sym4`` wavelet
     (both by the estimator's primal–dual solver and SURE threshold). The sparse methods
     mask NaN pixels; the baselines refuse them (with their count and positions).

@@ -13,6 +13,9 @@
 - :func:`richardson_lucy`: Biggs–Andrews accelerated Richardson–Lucy steps on the same
   forward model (the Richardson–Lucy candidate of the SURE choice, and
   :func:`~sparserec.deconv.accelerated_richardson_lucy`).
+- :func:`wiener_hunt`: the Wiener–Hunt (Laplacian-regularised) filter on the model's
+  object grid, the data mirrored into its margins (the linear candidate of the SURE
+  choice).
 
 ``f`` is a :class:`~sparserec.deconv.forward.BlurModel`'s data term. The loops take an
 iterator of iteration indices (the estimator's progress bar) and a ``record`` callback
@@ -30,7 +33,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["condat_vu", "fista", "support_debias", "richardson_lucy", "richardson_lucy_norm",
-           "SolverState", "RLState"]
+           "wiener_hunt", "SolverState", "RLState"]
 
 class _Iterates:
     """A dataclass of iterates whose :meth:`copy` copies its arrays too."""
@@ -370,3 +373,21 @@ def richardson_lucy(model, state: RLState, *, iterations, offset: float, norm, s
                 residual = residual * model.masks[0]
             record(0.5 * xp.vdot(residual, residual))
     return state
+
+
+def wiener_hunt(model, balance: float, laplacian2):
+    """The Wiener–Hunt deconvolution of band 0 of ``model`` on its object grid:
+    ``x̂ = F⁻¹[conj(ĥ) Ŷ / (|ĥ|² + balance |l̂|²)]`` (``laplacian2 = |l̂|²``, the
+    Laplacian's squared transfer function on the grid's real-FFT half), with ``Y`` the
+    data mirrored into the grid's margins (:func:`skimage.restoration.wiener` on a
+    mirrored image, as the benchmark's baseline, but on the model's grid and FFTs).
+    Linear in the data; ``balance`` is its regularisation."""
+    xp = model.xp
+    data = model.data[0]
+    pads = [(o, n - f - o) for o, n, f in zip(model.offset, model.object_shape, data.shape,
+                                               strict=True)]
+    extended = xp.pad(data, pads, mode="symmetric")
+    spectrum = model.spectra[0]
+    filtered = model._forward_fft(extended) * spectrum.conj() / (
+        xp.abs(spectrum) ** 2 + model.dtype.type(balance) * laplacian2)
+    return model._inverse_fft(filtered).astype(model.dtype, copy=False)
