@@ -273,6 +273,32 @@ def case_deconvolution_rl_main():
     return cpu.image_, gpu.image_, ok
 
 
+def case_deconvolution_wiener():
+    """Defaults on a smooth, low-contrast scene at 3 % noise, where the mixture weighs
+    the Wiener-Hunt candidate (its mirrored margins and filter on the device), and the
+    same filter followed as a tiled run's shared path."""
+    from scipy import ndimage
+
+    from sparserec import WaveletDeconvolution
+    from sparserec.datasets import make_blurred_image
+    from sparserec.deconv.psf import gaussian_psf
+
+    rng = np.random.default_rng(0)
+    scene = 0.6 + ndimage.gaussian_filter(rng.standard_normal((128, 128)), 4)
+    psf = gaussian_psf(fwhm=2.5)
+    y = make_blurred_image(scene, psf, noise_sigma=0.03 * np.ptp(scene), random_state=0).noisy
+    cpu = _quiet(lambda: WaveletDeconvolution(psf, backend=CPU).fit(y))
+    gpu = _quiet(lambda: WaveletDeconvolution(psf, backend="cupy").fit(y))
+
+    def follow(backend):
+        est = WaveletDeconvolution(psf, backend=backend)
+        est._shared_path = ("wiener", (0, 0, 0), (), 0.0, 0.0)
+        return _quiet(lambda: est.fit(y)).image_
+
+    ok = gpu.wavelet_weights_.get("wiener", 0) > 0 and cpu.wavelet_ == gpu.wavelet_
+    return np.stack([cpu.image_, follow(CPU)]), np.stack([gpu.image_, follow("cupy")]), ok
+
+
 def case_deconvolution_support(dtype):
     """``use_support``: the sources' amplitudes refitted by LSMR through the device model."""
     import cupy
@@ -348,6 +374,8 @@ CASES = [
     ("deconv", "WaveletDeconvolution defaults, Richardson-Lucy main path",
      case_deconvolution_rl_main, 1e-3, "as float64 above, and mixture weights chosen by "
      "Monte-Carlo SUREs"),
+    ("deconv", "WaveletDeconvolution defaults, Wiener-Hunt candidate (and followed)",
+     case_deconvolution_wiener, 1e-3, "as the Richardson-Lucy main path case"),
     ("deconv", "WaveletDeconvolution use_support float64", lambda: case_deconvolution_support(
         np.float64), 1e-3, "float32 iterations; LSMR to 1e-6 on each side"),
     ("deconv", "JointWaveletDeconvolution defaults, 2 bands", case_joint_deconvolution, 1e-3,
