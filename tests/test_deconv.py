@@ -1535,7 +1535,7 @@ def test_a_smooth_scene_weighs_the_wiener_candidate_and_a_tile_follows_it(rng):
     assert est.wavelet_weights_.get("wiener", 0) > 0
     assert psnr(truth, est.image_) > psnr(truth, y) + 1
     follow = WaveletDeconvolution(psf)
-    follow._shared_path = (E.WIENER, (0, 0, 0), (), 0.0, 0.0)  # balance 10^-1
+    follow._shared_path = (E.WIENER, (0,) * 7, (), 0.0, 0.0)  # balance 10^-1
     follow.fit(y)
     shape, offset = object_grid(y.shape, [psf.shape])
     scale = np.abs(y).max()

@@ -94,11 +94,11 @@ _SHARED_CONSTRAINTS = {
 _AUTO_WAVELETS = ("starlet", "haar")
 # and, with positivity on one band, the Richardson–Lucy path (SURE chooses its iterations)
 RICHARDSON_LUCY = "richardson-lucy"
-# and, on one unmasked band, the Wiener–Hunt filter (SURE chooses its balance: 1, then
-# falling by √10 a stage over the WIENER_STAGES stages down to 1e-8, the inverse filter
-# of a unit-peak image for any PSF)
+# and, on one unmasked band, the Wiener–Hunt filter (SURE chooses its balance: 100, a
+# blur of the unit-peak data beyond any noise level's need, then falling by √10 a stage
+# over the WIENER_STAGES stages down to 1e-8, the inverse filter for any PSF)
 WIENER = "wiener"
-WIENER_STAGES = 17
+WIENER_STAGES = 21
 # k_sigma="sure": the continuation path whose stopping point SURE chooses. The thresholds
 # k·σ_j start at the classical 4σ and fall by √2 every SURE_STAGE iterations down to
 # SURE_K_MIN, then stay there; the Monte-Carlo SURE (probe size SURE_EPS·σ) is read at the
@@ -451,7 +451,7 @@ def _richardson_lucy_path(model, twin, sigma, shift=None, level=None) -> Bunch:
 def _wiener_path(model, twin, positivity: bool) -> Bunch:
     """The linear candidate of ``wavelet="auto"``: the Wiener–Hunt filter
     (:func:`~sparserec.deconv.solvers.wiener_hunt`) on the same grid, its balance
-    ``10^(−s/2)`` at stage ``s`` (no iterations: SURE chooses the balance as it chooses
+    ``10^(2 − s/2)`` at stage ``s`` (no iterations: SURE chooses the balance as it chooses
     a threshold), clipped at 0 with ``positivity``. A linear filter is what a smooth,
     low-contrast scene wants, and the mixture then weighs it against the sparse paths:
     the multi-Wiener SURE-LET of Xue, Luisier & Blu, whose candidates are Wiener filters
@@ -467,7 +467,7 @@ def _wiener_path(model, twin, positivity: bool) -> Bunch:
             lap = transfer_function(xp.asarray(laplacian_kernel(), dtype=m.dtype),
                                     m.object_shape)
             laplacians[m.object_shape] = xp.abs(lap) ** 2
-        x = wiener_hunt(m, 10.0 ** (-stage / 2), laplacians[m.object_shape])
+        x = wiener_hunt(m, 10.0 ** (2 - stage / 2), laplacians[m.object_shape])
         return SolverState(x=xp.maximum(x, 0) if positivity else x, n_iter=state.n_iter)
 
     def begin(m, x=None):
@@ -1050,7 +1050,7 @@ _NOTES = """
     data's extrapolation factors); on one band without masked pixels or a noise map, a
     fourth: the Wiener–Hunt filter (Laplacian regulariser, the data mirrored into the
     grid's margins; :func:`~sparserec.deconv.solvers.wiener_hunt`), its balance
-    ``10^(−s/2)`` at stage ``s`` chosen by the same rule (``sure_path_`` rows of 0
+    ``10^(2 − s/2)`` at stage ``s`` chosen by the same rule (``sure_path_`` rows of 0
     iterations), for smooth, low-contrast scenes that a linear filter serves best (held-out
     moon crops: the worst margin to the oracle Wiener −2.5 → −0.2 dB). The result is the
     mixture ``Σ a_k x̂_k`` of the paths' iterates of least risk, ``a`` on the simplex of
