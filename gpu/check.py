@@ -292,7 +292,7 @@ def case_deconvolution_wiener():
 
     def follow(backend):
         est = WaveletDeconvolution(psf, backend=backend)
-        est._shared_path = ("wiener", (0,) * 7, (), 0.0, 0.0)
+        est._shared_path = ((("wiener", 1.0, (0,) * 7, ()),), 0.0, 0.0)
         return _quiet(lambda: est.fit(y)).image_
 
     ok = gpu.wavelet_weights_.get("wiener", 0) > 0 and cpu.wavelet_ == gpu.wavelet_

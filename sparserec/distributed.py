@@ -227,11 +227,11 @@ def _shared_path(arr, psf, params, extent, scheduler):
     """The SURE choice for every tile, made once on the image's central crop of
     ``SURE_SIZE`` a side (elsewhere if the centre is mostly a gap:
     :func:`~sparserec.deconv.estimators.sure_window`) — the estimator's own rule for an
-    image that large — with the whole image's levels: the path of largest weight, its
-    stages' iterations, and for Richardson–Lucy its extrapolation factors, its shift
-    ``max(0, −min(y − sky)) + 3σ`` and its start level ``mean(y − sky)`` (data units).
-    The tiles then run the in-memory fit's path, and none chooses its own (which would
-    show seams).
+    image that large — with the whole image's levels: the paths of the mixture, each
+    with its weight, its stages' iterations, and for Richardson–Lucy its extrapolation
+    factors; Richardson–Lucy's shift ``max(0, −min(y − sky)) + 3σ`` and start level
+    ``mean(y − sky)`` (data units). The tiles then run the in-memory fit's paths, and
+    none chooses its own (which would show seams).
     Its warnings (a path that ran out of ``max_iter``) reach the caller, once."""
     import dask
     import dask.array as da
@@ -251,10 +251,9 @@ def _shared_path(arr, psf, params, extent, scheduler):
     if window != centre:
         crop = read(window)
     res = deconvolve_array(crop, psf, **params)
-    wavelet, lengths, alphas = res.path
     low, mean = extent
     shift = max(0.0, params["background"] - low) + 3 * params["noise_sigma"]
-    return wavelet, lengths, alphas, shift, mean - params["background"]
+    return res.path, shift, mean - params["background"]
 
 
 # ---------------------------------------------------------------------- tiles
@@ -526,10 +525,10 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
                            f"halo={halo_used}",
                            " ".join(f"{k}={v}" for k, v in sorted(params.items())),
                            f"noise_sigma={sigma:.4g} background={sky:.4g}"]
-                if "path" in block_params:
-                    wavelet, lengths = block_params["path"][:2]
+                for wavelet, weight, lengths, _ in block_params.get("path", [()])[0]:
                     history.append(f"SURE path on the central crop: {wavelet}, "
-                                   f"{sum(lengths)} iterations in {len(lengths)} stages")
+                                   f"{sum(lengths)} iterations in {len(lengths)} stages, "
+                                   f"weight {weight:.3g}")
                 if not isinstance(meta, np.ndarray):  # files are written from the host
                     result = result.map_blocks(to_host, dtype=np.float64, meta=np.empty((0, 0)))
                 with _tile_progress(progress, scheduler):

@@ -1535,7 +1535,7 @@ def test_a_smooth_scene_weighs_the_wiener_candidate_and_a_tile_follows_it(rng):
     assert est.wavelet_weights_.get("wiener", 0) > 0
     assert psnr(truth, est.image_) > psnr(truth, y) + 1
     follow = WaveletDeconvolution(psf)
-    follow._shared_path = (E.WIENER, (0,) * 7, (), 0.0, 0.0)  # balance 10^-1
+    follow._shared_path = (((E.WIENER, 1.0, (0,) * 7, ()),), 0.0, 0.0)  # balance 10^-1
     follow.fit(y)
     shape, offset = object_grid(y.shape, [psf.shape])
     scale = np.abs(y).max()
@@ -1544,3 +1544,28 @@ def test_a_smooth_scene_weighs_the_wiener_candidate_and_a_tile_follows_it(rng):
     expected = model.frame(np.maximum(wiener_hunt(model, 0.1, lap2), 0)) * scale
     np.testing.assert_allclose(follow.image_, expected, atol=1e-4 * scale)
     assert follow.wavelet_ == "wiener" and follow.threshold_ is None
+
+
+def test_a_choice_on_a_crop_runs_its_mixture_on_the_whole_image(monkeypatch):
+    """An image larger than SURE_SIZE runs, on the whole image, the paths of the
+    crop's mixture (the cheapest within one standard error of the least SURE) with the
+    crop's weights, not the path of largest weight alone (which flipped between nearly
+    equal weights: hubble 1000², 0.5 % noise, lost 1.0 dB to it): the image is the
+    weighted sum of the paths run alone."""
+    import sparserec.deconv.estimators as E
+
+    monkeypatch.setattr(E, "SURE_SIZE", 64)
+    psf = gaussian_psf(9, sigma=1.2)
+    scene = load_image("camera")[250:378, 200:328].astype(float)
+    y = _nonperiodic_blur(scene, psf, 9)
+    y = y + 0.02 * np.random.default_rng(2).standard_normal(y.shape)
+    est = WaveletDeconvolution(psf).fit(y)
+    assert len(est._chosen_path) == len(est.wavelet_weights_) > 1
+    assert sum(w for _, w, _, _ in est._chosen_path) == pytest.approx(1)
+    parts = []
+    for wavelet, weight, lengths, alphas in est._chosen_path:
+        alone = WaveletDeconvolution(psf)
+        shift = max(0.0, -float(y.min())) + 3 * est.noise_sigma_  # RL's, as in a fit
+        alone._shared_path = (((wavelet, 1.0, lengths, alphas),), shift, float(y.mean()))
+        parts.append(weight * alone.fit(y).image_)
+    np.testing.assert_allclose(est.image_, sum(parts), atol=1e-5 * np.ptp(est.image_))

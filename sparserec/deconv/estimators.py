@@ -367,15 +367,17 @@ class _RiskWeight:
         return fit - sigma**2 * trace + 2 * sigma**2 * div
 
 
-def _sure_mix(filters, weights, sigmas, eps, probes, data, preds) -> np.ndarray:
-    """The weights ``a`` (``a ≥ 0``, ``Σ a = 1``) of least SURE for ``Σ_k a_k x̂_k``.
+def _sure_mixtures(filters, weights, sigmas, eps, probes, data, preds) -> list:
+    """``[(SURE, a)]``: on every support, the weights ``a`` (``a ≥ 0``, ``Σ a = 1``) of
+    least SURE for ``Σ_k a_k x̂_k``, where they are feasible; the least of them is the
+    optimum over the simplex.
 
     ``preds[k]`` holds, per band, the predictions ``(H x̂_k(y), H x̂_k(y + εb))`` of
     estimate ``k``. The residual and the Monte-Carlo divergence of the mixture are the
     mixtures of theirs, so its SURE is the quadratic ``aᵀ G a + 2 dᵀ a`` (up to a
-    constant), minimised exactly over the simplex by trying every support (the
-    SURE-LET principle of Blu & Luisier [10]_, used for deconvolution by Xue, Luisier
-    & Blu [11]_).
+    constant, the SURE given), minimised exactly over the simplex by trying every
+    support (the SURE-LET principle of Blu & Luisier [10]_, used for deconvolution by
+    Xue, Luisier & Blu [11]_).
     """
     n = len(preds)
     gram, div = np.zeros((n, n)), np.zeros(n)
@@ -387,7 +389,7 @@ def _sure_mix(filters, weights, sigmas, eps, probes, data, preds) -> np.ndarray:
             for m in range(k, n):
                 gram[k, m] += weights[b] * f.inner(residuals[k], residuals[m])
     gram = np.triu(gram) + np.triu(gram, 1).T
-    best, best_value = np.eye(n)[0], np.inf
+    out = []
     for size in range(1, n + 1):
         for support in itertools.combinations(range(n), size):
             idx = list(support)
@@ -400,10 +402,14 @@ def _sure_mix(filters, weights, sigmas, eps, probes, data, preds) -> np.ndarray:
             if a.min() < -1e-12:
                 continue
             a = np.clip(a, 0, None) / np.clip(a, 0, None).sum()
-            value = a @ gram @ a + 2 * div @ a
-            if value < best_value:
-                best, best_value = a, value
-    return best
+            out.append((float(a @ gram @ a + 2 * div @ a), a))
+    return out
+
+
+def _sure_mix(filters, weights, sigmas, eps, probes, data, preds) -> np.ndarray:
+    """The weights of least SURE over the simplex (:func:`_sure_mixtures`)."""
+    return min(_sure_mixtures(filters, weights, sigmas, eps, probes, data, preds),
+               key=lambda m: m[0])[1]
 
 
 def _richardson_lucy_path(model, twin, sigma, shift=None, level=None) -> Bunch:
@@ -611,24 +617,28 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         values = []
         if k_sigma is None:
             if self._shared_path is not None:  # a tile: the whole image's choice
-                chosen, table = [self._follow(model, sigmas, scale, run, backend, dtype,
-                                              analysis)], []
+                chosen, table = self._follow(model, sigmas, scale, run, backend, dtype,
+                                             analysis), []
             else:
                 chosen, table = self._select_by_sure(
                     images, psfs, ratios, weights, sigmas, frame, shape, offset,
                     candidates, SolverState(x=x, n_iter=first.n_iter), run, backend, start,
                     lead)
+            # the progress bar counts the whole image's first max_iter iterations (the
+            # paths of a mixture may run more together)
+            iterations = itertools.chain(iterations, itertools.repeat(None))
             for c in chosen:
-                if c.state is None:  # chosen on a crop: the same path on the whole image
+                if c.state is None:  # chosen on a crop: the same paths on the whole image
                     c.state, c.history = c.begin(model, x), []
                     if c.alphas:  # Richardson–Lucy: the crop's extrapolation factors
                         c.state.replay = c.alphas
                     for stage, length in enumerate(c.lengths):
-                        steps = (i for _, i in zip(range(length), iterations, strict=False))
+                        steps = itertools.islice(iterations, length)
                         c.state = c.advance(model, c.state, stage, steps, c.history.append)
                 c.state.converged = c.reached  # past the minimum, or no measurable gain
             main = max(chosen, key=lambda c: c.weight)
-            path = (main.wavelet, tuple(main.lengths), tuple(main.alphas))
+            path = tuple((c.wavelet, c.weight, tuple(c.lengths), tuple(c.alphas))
+                         for c in sorted(chosen, key=lambda c: -c.weight))
             values, state = main.history, main.state
             wavelet = "+".join(c.wavelet for c in chosen)
             mix = {c.wavelet: c.weight for c in chosen}
@@ -840,10 +850,25 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                         sum(c.lengths[-SURE_PATIENCE:]) * self.tol * abs(risk)):
                     c.done = c.reached = True  # no measurable gain left (see the Notes)
             stage += 1
-        mix = _sure_mix(filters, weights, sigmas, eps, probes, model.data,
-                        [c.chosen_preds for c in paths])
-        if x0 is None:  # on a crop, the whole image runs the path of largest weight only
-            mix = np.eye(len(paths))[int(np.argmax(mix))]
+        mixtures = _sure_mixtures(filters, weights, sigmas, eps, probes, model.data,
+                                  [c.chosen_preds for c in paths])
+        least, mix = min(mixtures, key=lambda m: m[0])
+        if x0 is None:  # on a crop, the whole image runs the paths the mixture weighs:
+            # the cheapest mixture within one standard error of the least SURE (the
+            # one-standard-error rule; its SE that of the SURE difference of the two)
+            def spread(a):
+                total = 0.0
+                for b, f in enumerate(filters):
+                    change = sum((a[k] - mix[k]) * c.chosen_preds[b][0]
+                                 for k, c in enumerate(paths) if a[k] != mix[k])
+                    total += (weights[b] * f.spread(change, sigmas[b])) ** 2
+                return math.sqrt(total)
+
+            def cost(a):  # the iterations the whole image would run
+                return sum(c.best[2] for c, w in zip(paths, a, strict=True) if w > 0)
+
+            mix = min((m for m in mixtures if m[0] <= least + spread(m[1])),
+                      key=lambda m: (cost(m[1]), m[0]))[1]
         # a path that ran out of max_iter while its risk still fell might have won with
         # more: the choice has not converged, whichever paths it weighs
         ran_out = any(not c.reached for c in paths)
@@ -860,17 +885,22 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                                     begin=c.get("begin")))
         return chosen, rows
 
-    def _follow(self, model, sigmas, scale, run, backend, dtype, analysis) -> Bunch:
-        """``_shared_path`` as :meth:`_select_by_sure` returns a path chosen on a crop."""
-        wavelet, lengths, alphas, shift, level = self._shared_path
-        if wavelet == RICHARDSON_LUCY:
-            path = _richardson_lucy_path(model, None, sigmas[0], shift / scale, level / scale)
-        elif wavelet == WIENER:
-            path = _wiener_path(model, None, self.positivity)
-        else:
-            path = self._sparse_path(wavelet, sigmas, run, backend, dtype, analysis)
-        return Bunch(**path, weight=1.0, lengths=list(lengths), alphas=list(alphas),
-                     state=None, reached=True)
+    def _follow(self, model, sigmas, scale, run, backend, dtype, analysis) -> list:
+        """``_shared_path`` (``(paths, shift, level)``, ``paths`` the ``path`` of a fit
+        on a crop) as :meth:`_select_by_sure` returns the paths chosen on a crop."""
+        paths, shift, level = self._shared_path
+        chosen = []
+        for wavelet, weight, lengths, alphas in paths:
+            if wavelet == RICHARDSON_LUCY:
+                path = _richardson_lucy_path(model, None, sigmas[0], shift / scale,
+                                             level / scale)
+            elif wavelet == WIENER:
+                path = _wiener_path(model, None, self.positivity)
+            else:
+                path = self._sparse_path(wavelet, sigmas, run, backend, dtype, analysis)
+            chosen.append(Bunch(**path, weight=weight, lengths=list(lengths),
+                                alphas=list(alphas), state=None, reached=True))
+        return chosen
 
     def _sparse_path(self, wavelet, sigmas, run, backend, dtype, analysis) -> dict:
         """The threshold path of one dictionary: ``advance(model, state, stage, steps,
@@ -928,7 +958,8 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
             self._set_convergence(res.n_iter, res.converged)
         self.wavelet_ = res.wavelet
         self.wavelet_weights_ = res.mix
-        # the path of largest weight and its stages' iterations (a tiled run's choice)
+        # the paths of the mixture: wavelet, weight, stages' iterations and RL's
+        # extrapolation factors each (a tiled run's choice)
         self._chosen_path = res.path
         self.threshold_ = None if res.k_sigma is None else \
             res.k_sigma[0] if len(set(res.k_sigma)) == 1 else res.k_sigma

@@ -56,9 +56,9 @@ def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
     whole image's ``primal_scale`` (the root mean square of the image above its
     background, which sets the ratio of the dual and primal steps; default: this
     image's) so that every tile takes the same steps, and with ``k_sigma="sure"`` the
-    ``path`` chosen once for the whole image (the ``path`` this function returns for a
-    crop of it, with the Richardson–Lucy shift and start level in data units appended),
-    which every tile then follows instead of choosing its own.
+    ``path`` chosen once for the whole image (``(paths, shift, level)``: the ``path``
+    this function returns for a crop of it, and the Richardson–Lucy shift and start level
+    in data units), which every tile then follows instead of choosing its own.
 
     Returns
     -------
@@ -66,8 +66,8 @@ def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
         ``image`` (deconvolved), ``model`` (it, blurred again: the residual is
         ``image - model``), ``noise_sigma``, ``background``, ``n_iter``, ``params``
         (what the FITS history records), ``path`` (the sparse methods' choice with
-        ``k_sigma="sure"``: the path of largest weight, its stages' iterations and, for
-        Richardson–Lucy, its extrapolation factors).
+        ``k_sigma="sure"``: for each path of the mixture, its name, weight, stages'
+        iterations and, for Richardson–Lucy, its extrapolation factors).
     """
     from ..base import check_option
     from ..operators import mirror_blur
