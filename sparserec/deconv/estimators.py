@@ -639,7 +639,9 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
             main = max(chosen, key=lambda c: c.weight)
             path = tuple((c.wavelet, c.weight, tuple(c.lengths), tuple(c.alphas))
                          for c in sorted(chosen, key=lambda c: -c.weight))
-            values, state = main.history, main.state
+            # the history of the mixture's longest path (its iterations are n_iter_)
+            values = max(chosen, key=lambda c: c.state.n_iter).history
+            state = main.state
             wavelet = "+".join(c.wavelet for c in chosen)
             mix = {c.wavelet: c.weight for c in chosen}
             if len(chosen) > 1:  # the SURE-weighted mixture of the paths' iterates
@@ -767,8 +769,13 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                 pixel_weights = [w[rows, cols] for w in pixel_weights]
             shape, offset = self._object_grid(images[0].shape, psfs, candidates)
             x0 = None
-        rng = np.random.default_rng(0)  # the probe: fixed, so fit is deterministic
-        probes = [xp.asarray(rng.standard_normal(y.shape).astype(dtype)) for y in images]
+        rng = np.random.default_rng(0)
+        # the probe: fixed, so fit is deterministic; Rademacher (±1), whose Monte-Carlo
+        # trace has the least variance of any i.i.d. probe (Hutchinson 1990): Gaussian
+        # probes gave SUREs 10-20 times as spread (starlet stage 0 of a 256² Hubble crop at
+        # 2 % noise: std 4.8 against 0.33 over 8 probes) and a -2.2 dB choice
+        probes = [xp.asarray((2 * rng.integers(0, 2, y.shape) - 1).astype(dtype))
+                  for y in images]
         eps = [SURE_EPS * s if s > 0 else SURE_EPS for s in sigmas]
         model = BlurModel(images, psfs, ratios, weights, shape, offset, xp=xp,
                           dtype=dtype, pixel_weights=pixel_weights)
@@ -1052,8 +1059,9 @@ _NOTES = """
     ``k_sigma="sure"``: for each candidate dictionary, the thresholds ``k · σ_j`` follow
     the continuation path ``k = 4 · 2^(-s/2)`` (floored at 0.5) for stages ``s = 0, 1,
     …`` of 10 warm-started iterations each, on the data ``y`` and on ``y + ε b`` (``b`` a
-    fixed Gaussian probe, ``ε = 0.1 σ``); at the end of every stage the Monte-Carlo SURE
-    of Ramani, Blu & Unser [6]_,
+    fixed Rademacher (±1) probe, ``ε = 0.1 σ``: of the i.i.d. probes, the one whose
+    Monte-Carlo trace varies least, Hutchinson 1990); at the end of every stage the
+    Monte-Carlo SURE of Ramani, Blu & Unser [6]_,
 
         ‖W(y − Hx̂)‖² − σ² tr(WᵀW) + 2σ² bᵀWᵀW (Hx̂(y + εb) − Hx̂(y)) / ε,
 
@@ -1199,7 +1207,8 @@ class WaveletDeconvolution(_SparseDeconvolution):
         past the risk's minimum, or reached a stage of no measurable gain, within
         ``max_iter``; see the Notes).
     history_ : list of float
-        Objective at each iteration (of its pass's weights).
+        Objective at each iteration (of its pass's weights; with ``k_sigma="sure"``, of
+        the mixture's path of most iterations, the data misfit for Richardson–Lucy).
     n_features_in_ : int
         Width of the fitted image.
 
