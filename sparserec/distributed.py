@@ -250,7 +250,7 @@ def _shared_path(arr, psf, params, extent, scheduler):
                          else to_host(dask.compute(da.isfinite(arr[w]), scheduler=scheduler)[0]))
     if window != centre:
         crop = read(window)
-    res = deconvolve_array(crop, psf, **params)
+    res = deconvolve_array(crop, psf, **params, path="choose")
     low, mean = extent
     shift = max(0.0, params["background"] - low) + 3 * params["noise_sigma"]
     return res.path, shift, mean - params["background"]

@@ -1572,3 +1572,27 @@ def test_a_choice_on_a_crop_runs_its_mixture_on_the_whole_image(monkeypatch):
         alone._shared_path = (((wavelet, 1.0, lengths, alphas),), shift, float(y.mean()))
         parts.append(weight * alone.fit(y).image_)
     np.testing.assert_allclose(est.image_, sum(parts), atol=1e-5 * np.ptp(est.image_))
+
+
+def test_a_tiled_runs_choice_on_the_crop_is_the_estimators_own(monkeypatch):
+    """``deconvolve_array(crop, path="choose")`` (a tiled run's choice, on the central
+    window) makes the choice an image over SURE_SIZE makes on that window: the same
+    paths, weights and stages (with path=None it is the crop's own in-memory mixture,
+    which need not be the cheapest within one standard error)."""
+    import sparserec.deconv.estimators as E
+    from sparserec.deconv.methods import deconvolve_array
+
+    monkeypatch.setattr(E, "SURE_SIZE", 64)
+    psf = gaussian_psf(9, sigma=1.2)
+    scene = load_image("camera")[200:328, 250:378].astype(float)
+    y = _nonperiodic_blur(scene, psf, 9)
+    y = y + 0.01 * np.random.default_rng(2).standard_normal(y.shape)
+    whole = WaveletDeconvolution(psf, noise_sigma=0.01).fit(y)
+    rows, cols = E.sure_window(y.shape)
+    # with the whole image's levels, as a tiled run passes them (the steps' scale too)
+    rms = float(np.sqrt(np.mean(np.maximum(y, 0) ** 2)))
+    chosen = deconvolve_array(y[rows, cols], psf, noise_sigma=0.01, primal_scale=rms,
+                              path="choose").path
+    assert [(p[0], p[2]) for p in chosen] == [(p[0], p[2]) for p in whole._chosen_path]
+    np.testing.assert_allclose([p[1] for p in chosen], [p[1] for p in whole._chosen_path],
+                               rtol=1e-2)  # float32 iterations at another data scale

@@ -498,6 +498,8 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
     # Lucy's extrapolation factors, shift and start level in data units); None: each fit
     # chooses its own
     _shared_path = None
+    # a tiled run's choice on a crop: made as an image over SURE_SIZE makes its own
+    _replayed = False
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -860,7 +862,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         mixtures = _sure_mixtures(filters, weights, sigmas, eps, probes, model.data,
                                   [c.chosen_preds for c in paths])
         least, mix = min(mixtures, key=lambda m: m[0])
-        if x0 is None:  # on a crop, the whole image runs the paths the mixture weighs:
+        if x0 is None or self._replayed:  # the whole image (the tiles) runs the paths:
             # the cheapest mixture within one standard error of the least SURE (the
             # one-standard-error rule; its SE that of the SURE difference of the two)
             def spread(a):
