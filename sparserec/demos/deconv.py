@@ -63,8 +63,8 @@ def run(quick: bool = False, random_state: int = 0) -> dict:
               "residual (observed - truth)": y - truth, "residual (deconvolved - truth)":
               ours - truth}
     return {
-        "title": ("Sparse deconvolution (SURE-weighted mixture of starlet, Haar and "
-                  "Richardson-Lucy paths, accelerated primal-dual, positivity)"),
+        "title": ("Sparse deconvolution (SURE-weighted mixture of starlet, Haar, "
+                  "Richardson-Lucy and Wiener paths, accelerated primal-dual, positivity)"),
         "data": f"hubble_deep_field {side}x{side} crop, Gaussian PSF sigma 2 px, noise 0.01",
         "rows": rows,
         "figure": {"kind": "image_panels", "panels": panels, "ncols": 3,
