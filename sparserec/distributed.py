@@ -525,7 +525,8 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
                            f"halo={halo_used}",
                            " ".join(f"{k}={v}" for k, v in sorted(params.items())),
                            f"noise_sigma={sigma:.4g} background={sky:.4g}"]
-                for wavelet, weight, lengths, _ in block_params.get("path", [()])[0]:
+                paths = block_params["path"][0] if "path" in block_params else ()
+                for wavelet, weight, lengths, _ in paths:
                     history.append(f"SURE path on the central crop: {wavelet}, "
                                    f"{sum(lengths)} iterations in {len(lengths)} stages, "
                                    f"weight {weight:.3g}")

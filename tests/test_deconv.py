@@ -1075,7 +1075,7 @@ def test_sure_difference_standard_error_matches_the_noise_spread(rng):
 def test_sure_mix_weights_minimise_the_sure_of_the_mixture(rng):
     """The weights of two or three estimates are the minimiser, over a fine grid of the
     simplex, of the SURE computed directly for the mixed estimate."""
-    from sparserec.deconv.estimators import _RiskWeight, _sure_mix
+    from sparserec.deconv.estimators import _RiskWeight, _sure_mixtures
 
     psf = gaussian_psf(9, sigma=1.5)
     y = rng.normal(size=(32, 32))
@@ -1093,7 +1093,8 @@ def test_sure_mix_weights_minimise_the_sure_of_the_mixture(rng):
         return f.risk(p - data, q, probe, 0.5, 0.05)
 
     for n in (2, 3):
-        a = _sure_mix([f], [1.0], [0.5], [0.05], [probe], [data], preds[:n])
+        a = min(_sure_mixtures([f], [1.0], [0.5], [0.05], [probe], [data], preds[:n]),
+                key=lambda m: m[0])[1]
         assert a.shape == (n,) and a.min() >= 0 and a.sum() == pytest.approx(1)
         grid = [(g, 1 - g) for g in np.linspace(0, 1, 401)] if n == 2 else \
             [(g, h, 1 - g - h) for g in np.linspace(0, 1, 101) for h in np.linspace(0, 1, 101)

@@ -406,12 +406,6 @@ def _sure_mixtures(filters, weights, sigmas, eps, probes, data, preds) -> list:
     return out
 
 
-def _sure_mix(filters, weights, sigmas, eps, probes, data, preds) -> np.ndarray:
-    """The weights of least SURE over the simplex (:func:`_sure_mixtures`)."""
-    return min(_sure_mixtures(filters, weights, sigmas, eps, probes, data, preds),
-               key=lambda m: m[0])[1]
-
-
 def _richardson_lucy_path(model, twin, sigma, shift=None, level=None) -> Bunch:
     """The Richardson–Lucy candidate of ``wavelet="auto"``: Biggs–Andrews accelerated
     RL (:func:`~sparserec.deconv.solvers.richardson_lucy`) on the same forward model,
@@ -493,10 +487,10 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
     # the primal scale of the primal–dual steps (data units), when a caller shares one
     # (a tiled run: every tile then takes the whole image's steps); default: the start's
     _primal_scale = None
-    # the path every tile of a tiled run follows, chosen once by SURE on a crop of the
-    # whole image: (wavelet or "richardson-lucy", iterations of each stage, Richardson–
-    # Lucy's extrapolation factors, shift and start level in data units); None: each fit
-    # chooses its own
+    # the paths every tile of a tiled run follows, chosen once by SURE on a crop of the
+    # whole image: (paths, Richardson–Lucy's shift and start level in data units), each
+    # path (name, weight, iterations of each stage, RL's extrapolation factors) as a fit
+    # records it in _chosen_path; None: each fit chooses its own
     _shared_path = None
     # a tiled run's choice on a crop: made as an image over SURE_SIZE makes its own
     _replayed = False
@@ -750,7 +744,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         stopping points of least Monte-Carlo SURE along their paths (see the Notes).
 
         Returns ``(chosen, rows)``: for each path of nonzero weight in the mixture of
-        least SURE (see :func:`_sure_mix`), a Bunch of its ``wavelet`` (or
+        least SURE (see :func:`_sure_mixtures`), a Bunch of its ``wavelet`` (or
         ``"richardson-lucy"``), ``weight``, the iterations of each stage up to its
         iterate of least SURE (``lengths``), that iterate's solver ``state`` (``None``
         when the choice was made on a crop of a larger image), the ``history`` of its path
