@@ -1171,6 +1171,38 @@ def test_constant_and_pure_noise_images_warn_and_stay_finite(rng):
     assert np.isfinite(est.image_).all()
 
 
+def test_a_pedestal_below_the_background_warns_that_positivity_clips_it():
+    """Data far below ``background`` cannot be a blur of ``x ≥ background``: the fit says
+    so (it was a silent flat image), and is quiet once the sky level is given, without
+    positivity, or on sky-subtracted data whose negatives are only noise."""
+    sky = make_sky_field((64, 64), n_stars=8, n_galaxies=2, random_state=5).image
+    psf = gaussian_psf(9, fwhm=3.0)
+    obs = make_blurred_image(sky / sky.max(), psf, noise_sigma=0.01, random_state=6).noisy
+    with pytest.warns(UserWarning, match=r"background=0.*below it.*positivity=False"):
+        WaveletDeconvolution(psf, noise_sigma=0.01, max_iter=20).fit(obs - 0.2)
+    with pytest.warns(UserWarning, match=r"images\[1\].*below it"):
+        JointWaveletDeconvolution([psf, psf], noise_sigmas=[0.01, 0.01],
+                                  max_iter=20).fit([obs, obs - 0.2])
+    quiet = [dict(background=-0.2), dict(positivity=False)]
+    for kwargs in quiet:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", "positivity=True")
+            WaveletDeconvolution(psf, noise_sigma=0.01, max_iter=20, **kwargs).fit(obs - 0.2)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "positivity=True")
+        WaveletDeconvolution(psf, noise_sigma=0.01, max_iter=20).fit(obs - np.median(obs))
+    # half the image 10 times noisier: too many deep negatives for one noise level, as
+    # many as its noise map expects
+    noise = np.full(obs.shape, 0.01)
+    noise[:, 32:] = 0.1
+    hetero = obs + np.random.default_rng(0).normal(size=obs.shape) * np.sqrt(noise**2 - 1e-4)
+    with pytest.warns(UserWarning, match="noise_sigma"):
+        WaveletDeconvolution(psf, noise_sigma=0.01, max_iter=20).fit(hetero)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "positivity=True")
+        WaveletDeconvolution(psf, max_iter=20).fit(hetero, noise_map=noise)
+
+
 def test_sparse_star_field_is_not_called_pure_noise():
     """A few stars at 10σ add little variance over 128² pixels; their peaks still show."""
     sky = make_sky_field((128, 128), n_galaxies=0, random_state=0).image
