@@ -409,6 +409,38 @@ def test_coefficient_noise_matches_simulation(rng):
         assert inner[:, j].std() == pytest.approx(exact[j], rel=0.05)
 
 
+@pytest.mark.parametrize("wavelet", ["starlet", "haar"])
+def test_coefficient_noise_follows_a_noise_map(wavelet, rng):
+    """Under a noise map (the right half 3 times noisier) the per-position deviation
+    matches the simulated gradient noise inside each half; without a map, and with a
+    mask only, it is the group's one value."""
+    from sparserec.deconv.wavelets import make_transform
+
+    psf = gaussian_psf(9, sigma=1.5)
+    shape, offset = object_grid((96, 96), [psf.shape])
+    weights = np.ones((96, 96))
+    weights[:, 48:] = 1 / 9
+    model = BlurModel([np.zeros((96, 96))], [psf], [1], [1.0], shape, offset,
+                      dtype=np.float64, pixel_weights=[weights])
+    t = make_transform(wavelet, shape, 4, False, "numpy", np.float64)
+    maps = coefficient_noise_std(t, model, [0.1], per_position=True)
+    # the gradient's noise Hᵀ W n, n of deviation 0.1 / √W
+    coeffs = np.array([t.forward(model.adjoint([0.1 * rng.standard_normal((96, 96))]))
+                       for _ in range(40)])
+    rows = slice(offset[0] + 30, offset[0] + 66)
+    for half in (slice(offset[1] + 14, offset[1] + 34), slice(offset[1] + 62, offset[1] + 82)):
+        for g in range(3):
+            level = maps[g][rows, half]
+            assert np.ptp(level) < 1e-3 * level.mean()
+            assert coeffs[:, g, rows, half].std() == pytest.approx(level.mean(), rel=0.05)
+    masked = np.zeros((96, 96))
+    masked[40:60, 10:30] = np.nan
+    for images in ([np.zeros((96, 96))], [masked]):
+        plain = BlurModel(images, [psf], [1], [1.0], shape, offset, dtype=np.float64)
+        assert coefficient_noise_std(t, plain, [0.1], per_position=True) == \
+            coefficient_noise_std(t, plain, [0.1])
+
+
 def test_multiresolution_support_finds_sources():
     sky = make_sky_field((64, 64), n_stars=4, n_galaxies=0, flux_range=(5, 10),
                          random_state=0)
@@ -1070,6 +1102,38 @@ def test_sure_difference_standard_error_matches_the_noise_spread(rng):
         errors.append((sure[0] - sure[1]) - (true[0] - true[1]))
     assert np.std(errors) == pytest.approx(f.spread(first - second, sigma), rel=0.05)
     assert abs(np.mean(errors)) < 4 * np.std(errors) / np.sqrt(len(errors))
+
+
+def test_sure_under_a_noise_map_is_unbiased(rng):
+    """Noise of a map (half the pixels 3 times noisier, one masked): the Monte-Carlo SURE
+    of a linear smoother, its probe scaled by the map, averages to the true weighted
+    risk; the homoscedastic formula (the map ignored) is biased by many standard
+    errors."""
+    from sparserec.deconv.estimators import _RiskWeight
+
+    psf, sigma = gaussian_psf(9, sigma=1.5), 0.3
+    clean = ndimage.gaussian_filter(rng.random((24, 24)), 2)
+    scale = np.ones(clean.shape)
+    scale[:, 12:] = 3.0
+    scale[3, 4] = 0.0  # masked
+    image = clean + sigma * scale * rng.normal(size=clean.shape)
+    image[3, 4] = np.nan
+    mapped = _RiskWeight(np, image, psf, sigma, np.float64, scale)
+    plain = _RiskWeight(np, image, psf, sigma, np.float64)
+
+    def smooth(z):
+        return ndimage.gaussian_filter(z, 1.0, mode="wrap")
+
+    errors = {"map": [], "plain": []}
+    for _ in range(2000):
+        y = clean + sigma * scale * rng.normal(size=clean.shape)
+        probe = 2.0 * rng.integers(0, 2, clean.shape) - 1
+        true = mapped.inner(smooth(y) - clean, smooth(y) - clean)
+        for key, f, b in (("map", mapped, probe * scale), ("plain", plain, probe)):
+            errors[key].append(f.risk(smooth(y) - y, smooth(0.1 * b), b, sigma, 0.1) - true)
+    se = {k: np.std(v) / np.sqrt(len(v)) for k, v in errors.items()}
+    assert abs(np.mean(errors["map"])) < 4 * se["map"]
+    assert abs(np.mean(errors["plain"])) > 10 * se["plain"]
 
 
 def test_sure_mix_weights_minimise_the_sure_of_the_mixture(rng):

@@ -344,29 +344,37 @@ class _RiskWeight:
     deconvolution recovers). ``W`` is periodic on the frame; the error is weighted by an
     edge taper first (:func:`_edge_taper`; NaN pixels masked), so that the jump of a
     non-periodic error across the frame's borders does not dominate the risk.
+
+    Under a noise map (``scale``: each pixel's deviation in units of ``σ``, 0 where
+    masked) the noise is ``n ~ N(0, σ² S²)``, and Stein's lemma gives the trace term
+    ``σ² tr(M S² M W²)`` and the divergence ``σ² tr(W² M J S² M)``, whose Monte-Carlo
+    estimate perturbs the data by ``ε S b`` (the probe ``S b`` given to :meth:`risk`).
     """
 
-    def __init__(self, xp, image, psf, sigma, dtype):
+    def __init__(self, xp, image, psf, sigma, dtype, scale=None):
         from ..operators import transfer_function
 
         self.xp = xp
         self.fft = scipy_namespace(xp, "fft")
+        self.scale = scale
         bad = xp.isnan(image)
         # the pixel window ``M``: 0 on NaN pixels, times the edge taper (None: all ones)
         self.window = None if not bool(bad.any()) else (~bad).astype(dtype)
         self.shape = image.shape
-        if psf is None or sigma <= 0:
-            self.w2 = None
-            return
-        data = xp.where(bad, 0, image)
-        centred = xp.where(bad, 0, data - data[~bad].mean())
-        nu = image.size * sigma**2 / max(float(xp.vdot(centred, centred)), 1e-300)
-        h2 = xp.abs(transfer_function(xp.asarray(psf, dtype=np.float64), self.shape,
-                                      real=False)) ** 2
-        self.w2 = 1.0 / (h2 + nu)  # even in frequency: its real-FFT half serves
-        self._w2_half = self.w2[:, : self.shape[1] // 2 + 1]
-        taper = _edge_taper(self.shape, np.shape(psf), xp, dtype)
-        self.window = taper if self.window is None else self.window * taper
+        self.w2 = None
+        if psf is not None and sigma > 0:
+            data = xp.where(bad, 0, image)
+            centred = xp.where(bad, 0, data - data[~bad].mean())
+            power = image.size if scale is None else float(xp.vdot(scale, scale))
+            nu = power * sigma**2 / max(float(xp.vdot(centred, centred)), 1e-300)
+            h2 = xp.abs(transfer_function(xp.asarray(psf, dtype=np.float64), self.shape,
+                                          real=False)) ** 2
+            self.w2 = 1.0 / (h2 + nu)  # even in frequency: its real-FFT half serves
+            self._w2_half = self.w2[:, : self.shape[1] // 2 + 1]
+            taper = _edge_taper(self.shape, np.shape(psf), xp, dtype)
+            self.window = taper if self.window is None else self.window * taper
+        noise = self._windowed(xp.ones(self.shape, dtype=dtype) if scale is None else scale)
+        self.noise_power = float(xp.vdot(noise, noise))  # tr(M S² M)
 
     def _apply_w2(self, z):
         if self.w2 is None:
@@ -386,13 +394,13 @@ class _RiskWeight:
         predictions differ by ``Δ``: its noise term ``2⟨M n, W² M Δ⟩`` to first order
         (the ``‖W M n‖²`` of either SURE cancels in the difference)."""
         z = self._windowed(self._apply_w2(self._windowed(change)))
+        z = z if self.scale is None else z * self.scale
         return 2 * sigma * math.sqrt(float(self.xp.vdot(z, z).real))
 
     def risk(self, residual, change, probe, sigma, eps) -> float:
         xp = self.xp
         residual, change, probe = map(self._windowed, (residual, change, probe))
-        n = float((self.window**2).sum()) if self.window is not None else residual.size
-        trace = n if self.w2 is None else float(self.w2.mean()) * n
+        trace = self.noise_power * (1.0 if self.w2 is None else float(self.w2.mean()))
         fit = float(xp.vdot(residual, self._apply_w2(residual)).real)
         div = float(xp.vdot(self._apply_w2(probe), change).real) / eps
         return fit - sigma**2 * trace + 2 * sigma**2 * div
@@ -803,6 +811,11 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         # 2 % noise: std 4.8 against 0.33 over 8 probes) and a -2.2 dB choice
         probes = [xp.asarray((2 * rng.integers(0, 2, y.shape) - 1).astype(dtype))
                   for y in images]
+        # under a noise map the probe follows each pixel's deviation (see _RiskWeight)
+        scales = [None] * len(images) if pixel_weights is None else \
+            [xp.where(w > 0, 1 / xp.sqrt(xp.maximum(w, 1e-30)), 0).astype(dtype)
+             for w in pixel_weights]
+        probes = [b if c is None else b * c for b, c in zip(probes, scales, strict=True)]
         eps = [SURE_EPS * s if s > 0 else SURE_EPS for s in sigmas]
         model = BlurModel(images, psfs, ratios, weights, shape, offset, xp=xp,
                           dtype=dtype, pixel_weights=pixel_weights)
@@ -820,8 +833,9 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         # data's own start is x0, made by the caller, unless the choice is on a crop)
         starts = [first_iterate(model, images) if x0 is None else x0,
                   first_iterate(twin, twin_images)]
-        filters = [_RiskWeight(xp, y, p if r == 1 else None, s, dtype)
-                   for y, p, r, s in zip(images, psfs, ratios, sigmas, strict=True)]
+        filters = [_RiskWeight(xp, y, p if r == 1 else None, s, dtype, c)
+                   for y, p, r, s, c in zip(images, psfs, ratios, sigmas, scales,
+                                            strict=True)]
         paths = [Bunch(**self._sparse_path(wavelet, sigmas, run, backend, dtype, analysis),
                        states=[SolverState(x=s.x.copy()) for s in starts])
                  for wavelet in candidates]
@@ -965,7 +979,8 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         """
         decimated = not isinstance(transform, StarletTransform) and transform.decimated
         coarse = not analysis and not decimated
-        std = coefficient_noise_std(transform, model, sigmas, include_coarse=coarse)
+        std = coefficient_noise_std(transform, model, sigmas, include_coarse=coarse,
+                                    per_position=not decimated and set(model.ratios) == {1})
         values = {}
         for group, s in std.items():
             if group == -1:
