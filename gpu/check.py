@@ -273,6 +273,29 @@ def case_deconvolution_rl_main():
     return cpu.image_, gpu.image_, ok
 
 
+def case_deconvolution_noise_map():
+    """Defaults with a noise map (the right half 8 times noisier, a CuPy map given to a
+    CuPy image): per-position thresholds (FFT correlations on the device) and the SURE of
+    a probe scaled by the map."""
+    import cupy
+
+    from sparserec import WaveletDeconvolution
+    from sparserec.datasets import make_blurred_image, make_sky_field
+    from sparserec.deconv.psf import gaussian_psf
+
+    sky = make_sky_field((128, 128), n_stars=12, n_galaxies=4, random_state=1).image
+    psf = gaussian_psf(fwhm=3.0)
+    noise = np.full(sky.shape, 0.005)
+    noise[:, 64:] = 0.04
+    y = make_blurred_image(sky / sky.max(), psf, noise_sigma=0.0, random_state=0).noisy
+    y = y + np.random.default_rng(2).standard_normal(y.shape) * noise
+    cpu = _quiet(lambda: WaveletDeconvolution(psf, backend=CPU).fit(y, noise_map=noise))
+    gpu = _quiet(lambda: WaveletDeconvolution(psf, backend="cupy").fit(
+        cupy.asarray(y), noise_map=cupy.asarray(noise)))
+    ok = cpu.wavelet_ == gpu.wavelet_ and isinstance(gpu.image_, cupy.ndarray)
+    return cpu.image_, cupy.asnumpy(gpu.image_), ok
+
+
 def case_deconvolution_wiener():
     """Defaults on a smooth, low-contrast scene at 3 % noise, where the mixture weighs
     the Wiener-Hunt candidate (its mirrored margins and filter on the device), and the
@@ -376,6 +399,8 @@ CASES = [
      "Monte-Carlo SUREs"),
     ("deconv", "WaveletDeconvolution defaults, Wiener-Hunt candidate (and followed)",
      case_deconvolution_wiener, 1e-3, "as the Richardson-Lucy main path case"),
+    ("deconv", "WaveletDeconvolution defaults, noise map", case_deconvolution_noise_map, 1e-3,
+     "as the Richardson-Lucy main path case"),
     ("deconv", "WaveletDeconvolution use_support float64", lambda: case_deconvolution_support(
         np.float64), 1e-3, "float32 iterations; LSMR to 1e-6 on each side"),
     ("deconv", "JointWaveletDeconvolution defaults, 2 bands", case_joint_deconvolution, 1e-3,

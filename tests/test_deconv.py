@@ -441,6 +441,18 @@ def test_coefficient_noise_follows_a_noise_map(wavelet, rng):
             coefficient_noise_std(t, plain, [0.1])
 
 
+def test_a_pixel_far_quieter_than_the_noise_map_median_is_reported():
+    """Its weight sets the step size of every iteration: a 0-like deviation is named."""
+    from sparserec.deconv.noise import noise_map_weights
+
+    usable = np.ones(11, bool)
+    with pytest.warns(UserWarning, match=r"noise_map has 1 pixel\(s\) more than 100 times"):
+        noise_map_weights(np.array([1.0] * 10 + [1e-3]), usable)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        noise_map_weights(np.array([1.0] * 10 + [0.02]), usable)
+
+
 def test_multiresolution_support_finds_sources():
     sky = make_sky_field((64, 64), n_stars=4, n_galaxies=0, flux_range=(5, 10),
                          random_state=0)

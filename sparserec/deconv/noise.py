@@ -23,6 +23,9 @@ from .starlet import Starlet, starlet_noise_levels
 __all__ = ["mad_std", "estimate_noise_sigma", "periodic_component", "estimate_background",
            "coefficient_noise_std", "multiresolution_support"]
 
+# a pixel weight W = σ_ref² / σ² above this (σ a hundredth of the median) shrinks every
+# step of the solvers by W (the Lipschitz bound of the weighted data term): reported
+_MAX_WEIGHT = 1e4
 _NORMAL_MAD = 0.6744897501960817  # Φ⁻¹(3/4): the MAD of a unit Gaussian (scipy's "normal")
 
 
@@ -248,6 +251,18 @@ def noise_map_weights(noise_map, usable, name: str = "noise_map"):
     sigma = float(np.median(noise[usable]))
     with np.errstate(divide="ignore", invalid="ignore"):
         weights = np.where(usable, (sigma / noise) ** 2, 0.0)
+    quiet = int(np.count_nonzero(weights > _MAX_WEIGHT))
+    if quiet:
+        import warnings
+
+        from ..base import external_stacklevel
+
+        warnings.warn(f"{name} has {quiet} pixel(s) more than {math.sqrt(_MAX_WEIGHT):.0f} "
+                      f"times quieter than its median ({sigma:.3g}; the least "
+                      f"{float(noise[usable].min()):.3g}): the iterations' steps shrink "
+                      f"by their weight (up to {float(weights.max()):.3g}), and the fit "
+                      "barely moves; check the map (a 0 read as a deviation?)", UserWarning,
+                      stacklevel=external_stacklevel())
     return sigma, weights
 
 
