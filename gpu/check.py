@@ -274,8 +274,8 @@ def case_deconvolution_rl_main():
 
 
 def case_deconvolution_noise_map():
-    """Defaults with a noise map (the right half 8 times noisier, a CuPy map given to a
-    CuPy image): per-position thresholds (FFT correlations on the device) and the SURE of
+    """Defaults with a noise map (the right half 8 times noisier; host arrays, and a CuPy
+    map with a CuPy image): per-position thresholds (FFT correlations on the device) and the SURE of
     a probe scaled by the map."""
     import cupy
 
@@ -290,9 +290,11 @@ def case_deconvolution_noise_map():
     y = make_blurred_image(sky / sky.max(), psf, noise_sigma=0.0, random_state=0).noisy
     y = y + np.random.default_rng(2).standard_normal(y.shape) * noise
     cpu = _quiet(lambda: WaveletDeconvolution(psf, backend=CPU).fit(y, noise_map=noise))
-    gpu = _quiet(lambda: WaveletDeconvolution(psf, backend="cupy").fit(
+    gpu = _quiet(lambda: WaveletDeconvolution(psf, backend="cupy").fit(y, noise_map=noise))
+    gpu_dev = _quiet(lambda: WaveletDeconvolution(psf, backend="cupy").fit(
         cupy.asarray(y), noise_map=cupy.asarray(noise)))
-    ok = cpu.wavelet_ == gpu.wavelet_ and isinstance(gpu.image_, cupy.ndarray)
+    ok = cpu.wavelet_ == gpu.wavelet_ and isinstance(gpu_dev.image_, cupy.ndarray) \
+        and rel_error(gpu.image_, gpu_dev.image_) < 1e-6
     return cpu.image_, gpu.image_, ok
 
 

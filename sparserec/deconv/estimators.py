@@ -814,7 +814,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         # under a noise map the probe follows each pixel's deviation (see _RiskWeight)
         scales = [None] * len(images) if pixel_weights is None else \
             [xp.where(w > 0, 1 / xp.sqrt(xp.maximum(w, 1e-30)), 0).astype(dtype)
-             for w in pixel_weights]
+             for w in map(xp.asarray, pixel_weights)]
         probes = [b if c is None else b * c for b, c in zip(probes, scales, strict=True)]
         eps = [SURE_EPS * s if s > 0 else SURE_EPS for s in sigmas]
         model = BlurModel(images, psfs, ratios, weights, shape, offset, xp=xp,

@@ -391,19 +391,22 @@ def observed_energies(transform, model, group: int) -> list:
         if weights is None or bool(((weights == 0) | (weights == 1)).all()):
             energies.append(full[b])  # unit weights on every observed pixel
             continue
-        blurred = model._inverse_fft(spec * model.spectra[b])
+        blurred = model._inverse_fft(spec * model.spectra[b]).astype(np.float64)
         profile = model._forward_fft(blurred * blurred).conj()
 
         def reach(values, profile=profile):  # Σ_i v_i g(i − p + c)²: correlation at p − c
-            grid = xp.zeros(model.object_shape, dtype=model.dtype)
+            grid = xp.zeros(model.object_shape, dtype=np.float64)
             grid[model.crop] = values
             corr = model._inverse_fft(model._forward_fft(grid) * profile)
             return xp.roll(corr, centre, axis=model._axes)
 
-        seen = reach((weights > 0).astype(model.dtype))
-        floor = 1e-6 * float(seen.max())  # the FFT's rounding where nothing is seen
+        # in float64: an atom that sees a millionth of its energy still has a mean weight
+        # (rounding, 1e-16 of the peak, would make one of a ratio of two noises); one that
+        # sees less (far past the frame, where no datum reaches) keeps the group's value
+        seen = reach((weights > 0).astype(np.float64))
+        floor = 1e-6 * float(seen.max())
         mean = xp.where(seen > floor, reach(weights) / xp.maximum(seen, floor), 1)
-        energies.append(full[b] * xp.maximum(mean, 0))
+        energies.append((full[b] * xp.clip(mean, 0, None)).astype(model.dtype))
     return energies
 
 
