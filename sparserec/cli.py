@@ -256,13 +256,24 @@ def _cmd_deconvolve(args) -> int:
         except argparse.ArgumentTypeError:
             raise CLIError(f"--background must be 'auto' or a finite number, got "
                            f"{background!r}") from None
+    noise = args.noise
+    if noise is not None:
+        try:
+            noise = _finite(noise)
+        except argparse.ArgumentTypeError:
+            if not Path(noise).exists():
+                raise CLIError(f"--noise must be a number or an image file, got "
+                               f"{noise!r}") from None
     tiled = args.tile is not None or args.scheduler is not None or args.halo is not None
     if tiled:
-        return _deconvolve_tiled(args, background)
+        if noise is not None and not isinstance(noise, float):
+            raise CLIError("--noise FILE (a noise map) is not supported with --tile; give "
+                           "one noise level")
+        return _deconvolve_tiled(args, background, noise)
     res = deconvolve_file(args.input, args.output, psf=args.psf, psf_model=args.psf_model,
                           fwhm=args.fwhm, psf_size=args.psf_size, method=args.method,
                           n_scales=args.n_scales, k_sigma=args.k_sigma,
-                          max_iter=args.max_iter, background=background,
+                          max_iter=args.max_iter, background=background, noise=noise,
                           overwrite=args.overwrite, report=args.report,
                           backend=args.backend, verbose=not args.quiet)
     if not args.quiet:
@@ -295,7 +306,7 @@ def _k_sigma(text: str):
                                          f"{text!r}") from None
 
 
-def _deconvolve_tiled(args, background) -> int:
+def _deconvolve_tiled(args, background, noise_sigma) -> int:
     """``deconvolve --tile/--scheduler``: :func:`sparserec.distributed.deconvolve_tiled`."""
     from .imaging import load_psf
     from .io import RASTER_SUFFIXES, read_image
@@ -318,7 +329,7 @@ def _deconvolve_tiled(args, background) -> int:
     res = deconvolve_tiled(source, psf, tile=tile, halo=args.halo,
                            client=args.scheduler, output=args.output,
                            overwrite=args.overwrite, background=background,
-                           progress=not args.quiet, **params)
+                           noise_sigma=noise_sigma, progress=not args.quiet, **params)
     if not args.quiet:
         shape = tuple(sum(c) for c in res.tile)
         print(f"{args.method}: wrote {res.output} ({shape[0]}x{shape[1]} in "
@@ -358,6 +369,10 @@ def _add_deconvolve(sub) -> None:
     dec.add_argument("--background", default="0",
                      help="sky level kept out of the positivity constraint: a number or "
                           "'auto' (astronomical images; default 0)")
+    dec.add_argument("--noise", metavar="SIGMA|FILE",
+                     help="noise standard deviation, or an image of it per pixel (FITS/PNG, "
+                          "the input's shape; inf marks unusable pixels): inverse-variance "
+                          "weights (default: estimated from the data)")
     dec.add_argument("--backend", choices=BACKENDS,
                      default="auto", help="compute backend (default: auto)")
     dec.add_argument("--report", help="also write a PNG with observed/deconvolved/"

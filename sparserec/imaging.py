@@ -80,6 +80,30 @@ def _planes(data, kind: str):
                      f"got shape {data.shape}")
 
 
+def _noise_planes(noise, src, planes):
+    """``(noise_sigma, maps, description)`` of ``deconvolve_file``'s ``noise``: one level
+    for every plane, or a map per plane (read from a file, or given), whose shape is the
+    input's or one plane's."""
+    if noise is None:
+        return None, [None] * len(planes), "estimated"
+    if not isinstance(noise, (str, Path, np.ndarray)) and np.ndim(noise) == 0:
+        return float(noise), [None] * len(planes), f"{float(noise):.4g}"
+    if isinstance(noise, (str, Path)):
+        from .io import read_image
+
+        values, desc = np.asarray(read_image(noise).data, dtype=np.float64), \
+            f"map:{Path(noise).name}"
+    else:
+        values, desc = np.asarray(noise, dtype=np.float64), "map"
+    if values.shape == planes[0].shape:
+        return None, [values] * len(planes), desc
+    if values.shape != src.data.shape:
+        raise ValueError(f"noise map has shape {values.shape}; expected the input's "
+                         f"{src.data.shape} or one plane's {planes[0].shape}")
+    maps, _ = _planes(values, src.format)
+    return None, maps, desc
+
+
 def _sky_wcs(header):
     """The celestial WCS of a FITS header, or None (no header, or no sky axes)."""
     if header is None:
@@ -113,8 +137,9 @@ def _report_figure(panels: dict, title: str, stretch: str, wcs=None):
 def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None = None,
                     fwhm: float | None = None, psf_size: int | None = None,
                     method: str = "auto", n_scales: int = 4, k_sigma="sure",
-                    max_iter: int | None = None, background=0.0, overwrite: bool = False,
-                    report=None, backend: str = "auto", verbose: bool = False) -> Bunch:
+                    max_iter: int | None = None, background=0.0, noise=None,
+                    overwrite: bool = False, report=None, backend: str = "auto",
+                    verbose: bool = False) -> Bunch:
     """Deconvolve an image file into another, atomically.
 
     Parameters
@@ -147,6 +172,11 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
     n_scales, max_iter, background, backend :
         Passed to :func:`sparserec.deconv.methods.deconvolve_array` (``max_iter`` is the
         iteration count of Richardson–Lucy).
+    noise : float, str, Path or array, optional
+        The noise standard deviation (estimated from each plane by default), or a map
+        of it per pixel (a file read like the input, or an array) of the input's shape
+        or one plane's (then shared by the planes): inverse-variance weights for the
+        sparse methods, ``inf`` marks an unusable pixel. Recorded in the FITS history.
     report : str or Path, optional
         A PNG with observed / deconvolved / residual / PSF panels (of the first plane),
         with colour bars and, when the FITS header has a celestial WCS, sky coordinates
@@ -187,7 +217,8 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
     start = time.perf_counter()
     input_path, output_path = Path(input_path), Path(output_path)
     psf_file = psf if isinstance(psf, (str, Path)) else None
-    inputs = [input_path] + ([Path(psf_file)] if psf_file is not None else [])
+    noise_file = noise if isinstance(noise, (str, Path)) else None
+    inputs = [input_path] + [Path(f) for f in (psf_file, noise_file) if f is not None]
     # every check before any work: formats, paths, then the conversion the output needs
     image_format(input_path)
     image_format(output_path)
@@ -204,12 +235,14 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
     src = read_image(input_path)
     stored = check_image_output(output_path, shape=src.data.shape, like=src)
     planes, assemble = _planes(src.data, src.format)
+    sigmas, maps, noise_desc = _noise_planes(noise, src, planes)
     results = []
     for i, plane in enumerate(planes):
         try:
             results.append(deconvolve_array(plane, psf_array, method=method,
                                             n_scales=n_scales, k_sigma=k_sigma,
                                             max_iter=max_iter, background=background,
+                                            noise_sigma=sigmas, noise_map=maps[i],
                                             backend=backend, verbose=verbose))
         except (ValueError, TypeError) as exc:  # say which plane of a cube or raster
             if len(planes) == 1:
@@ -220,7 +253,8 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
     lines = [f"sparserec {__version__} deconvolve: method={method}",
              f"input={input_path.name} psf={psf_desc}",
              " ".join(f"{k}={v}" for k, v in params.items() if k != "method"),
-             "noise_sigma=" + ",".join(f"{r.noise_sigma:.4g}" for r in results)
+             f"noise={noise_desc} noise_sigma="
+             + ",".join(f"{r.noise_sigma:.4g}" for r in results)
              + " background=" + ",".join(f"{r.background:.4g}" for r in results)]
     # a HISTORY card holds 72 characters: break between words, never inside one
     history = [part for line in lines for part in

@@ -36,7 +36,7 @@ def _nan_message(plane, what: str) -> str:
 @thread_limited  # the n_threads setting (sparserec.set_config)
 def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
                      k_sigma="sure", max_iter: int | None = None, background=0.0,
-                     noise_sigma: float | None = None, tol: float = 1e-4,
+                     noise_sigma: float | None = None, noise_map=None, tol: float = 1e-4,
                      backend: str = "auto", verbose: bool = False,
                      primal_scale: float | None = None, path=None) -> Bunch:
     """Deconvolve one 2-D image with one of :data:`METHODS`.
@@ -50,7 +50,8 @@ def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
     ``max_iter`` defaults to the estimator's for the sparse methods and to 50 for
     Richardson–Lucy. ``k_sigma`` (``"sure"``: chosen by SURE, the default; or a number
     of noise deviations), ``noise_sigma`` (estimated from ``image`` by default) and
-    ``tol`` go to :class:`~sparserec.WaveletDeconvolution`; a tiled run
+    ``tol`` go to :class:`~sparserec.WaveletDeconvolution`, and ``noise_map`` (a
+    deviation per pixel, sparse methods only) to its ``fit``; a tiled run
     (:func:`sparserec.distributed.deconvolve_tiled`) passes the whole image's noise
     level and a fixed ``k_sigma`` so that every tile uses the same thresholds, and the
     whole image's ``primal_scale`` (the root mean square of the image above its
@@ -96,13 +97,17 @@ def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
                                    tol=tol, backend=backend, verbose=int(verbose), **extra)
         est._primal_scale = primal_scale
         est._shared_path, est._replayed = (None, True) if path == "choose" else (path, False)
-        est.fit(image)
+        est.fit(image, noise_map=noise_map)
         params = {"method": method, "wavelet": est.wavelet_, "solver": est.solver,
                   "n_scales": n_scales, "k_sigma": k_sigma, "threshold": est.threshold_,
                   "max_iter": est.max_iter, "n_iter": est.n_iter_}
         return Bunch(image=est.image_, model=est.model_, noise_sigma=est.noise_sigma_,
                      background=est.background_, n_iter=est.n_iter_, params=params,
                      path=est._chosen_path)
+    if noise_map is not None:
+        raise ValueError(f"noise_map weights the sparse methods' data term; method="
+                         f"{method!r} has none (use 'auto', 'starlet' or 'wavelet', or give "
+                         f"one noise_sigma)")
     image = to_host(image)  # the baselines are scikit-image's: on the host
     if np.isnan(image).any():
         raise ValueError(_nan_message(image, "image") + f"; method={method!r} cannot mask "
