@@ -501,19 +501,22 @@ def _wiener_path(model, twin, positivity: bool) -> Bunch:
     xp = model.xp
     laplacians = {}
 
+    def balance(stage):
+        return 10.0 ** (2 - stage / 2)
+
     def advance(m, state, stage, steps, record):
         if m.object_shape not in laplacians:
             lap = transfer_function(xp.asarray(laplacian_kernel(), dtype=m.dtype),
                                     m.object_shape)
             laplacians[m.object_shape] = xp.abs(lap) ** 2
-        x = wiener_hunt(m, 10.0 ** (2 - stage / 2), laplacians[m.object_shape])
+        x = wiener_hunt(m, balance(stage), laplacians[m.object_shape])
         return SolverState(x=xp.maximum(x, 0) if positivity else x, n_iter=state.n_iter)
 
     def begin(m, x=None):
         return SolverState(x=xp.zeros(m.object_shape, dtype=m.dtype))
 
     return Bunch(wavelet=WIENER, advance=advance, begin=begin, stages=WIENER_STAGES,
-                 threshold=lambda stage: math.nan,
+                 threshold=lambda stage: math.nan, parameter=balance,
                  states=None if twin is None else [begin(model), begin(twin)])
 
 
@@ -884,7 +887,8 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                     if window:
                         change = p1 - c.preds[-SURE_PATIENCE][b][0]
                         spread2 += (weights[b] * filters[b].spread(change, sigmas[b])) ** 2
-                rows.append((c.wavelet, c.threshold(stage), c.states[0].n_iter, risk))
+                rows.append((c.wavelet, c.get("parameter", c.threshold)(stage),
+                             c.states[0].n_iter, risk))
                 c.risks.append(risk)
                 if c.best is None or risk < c.best[0]:
                     c.best = (risk, stage, c.states[0].n_iter,
@@ -1236,8 +1240,8 @@ class WaveletDeconvolution(_SparseDeconvolution):
         the Richardson–Lucy path alone).
     sure_path_ : dict
         ``{wavelet: array of (k, iterations, SURE) rows}``, one row per stage of the path
-        of every candidate tried (``k`` NaN for Richardson–Lucy; empty for a given
-        ``k_sigma``).
+        of every candidate tried (``k`` NaN for Richardson–Lucy, the balance for the
+        Wiener–Hunt filter; empty for a given ``k_sigma``).
     background_ : float
         The sky level used (given or estimated).
     n_iter_ : int
