@@ -934,10 +934,12 @@ def test_default_choice_is_recorded_converges_and_beats_oracle_under_motion_blur
     sparse = max((w for w in weights if w not in (RICHARDSON_LUCY, WIENER)), key=weights.get)
     for wavelet, table in est.sure_path_.items():  # rows (k, iterations, SURE) per stage
         stages = np.arange(len(table))
-        # no threshold: RL's iterations, the Wiener filter's balance are their parameter
+        # no threshold: RL's iterations (NaN), the Wiener filter's balance (recorded) are
+        # their parameter
         rl = wavelet in (RICHARDSON_LUCY, WIENER)
-        np.testing.assert_array_equal(table[:, 0], [np.nan if rl else sure_k(i)
-                                                    for i in stages])
+        np.testing.assert_array_equal(table[:, 0], [
+            np.nan if wavelet == RICHARDSON_LUCY else 10.0 ** (2 - i / 2) if rl else sure_k(i)
+            for i in stages])
         np.testing.assert_array_equal(table[:, 1], 0 if wavelet == WIENER else
                                       (stages + 1) * SURE_STAGE)
         chosen = int(np.argmin(table[:, 2]))
@@ -1373,6 +1375,32 @@ def test_psf_larger_than_the_image_is_modelled_not_refused():
     assert est.image_.shape == sky.shape and np.isfinite(est.image_).all()
     err = np.linalg.norm(est.image_ - sky)
     assert err < 0.95 * np.linalg.norm(obs - sky)
+
+
+def test_joint_noise_maps_weight_their_bands():
+    """A sharp band whose right half is 8 times noisier, beside a blurred band of uniform
+    noise: with its map the joint image is closer to the truth (measured +0.4 to +3.2 dB
+    over three fields); a map's median is its band's level; maps are checked by band."""
+    sky = make_sky_field((96, 96), n_stars=10, n_galaxies=6, random_state=0).image
+    sky = sky / sky.max()
+    sharp, wide = gaussian_psf(9, fwhm=2.0), gaussian_psf(15, fwhm=4.0)
+    rng = np.random.default_rng(0)
+    noise = np.full(sky.shape, 0.01)
+    noise[:, 48:] = 0.08
+    a = make_blurred_image(sky, sharp, noise_sigma=0.0).noisy + rng.normal(size=sky.shape) * noise
+    b = make_blurred_image(sky, wide, noise_sigma=0.01, random_state=1).noisy
+    plain = JointWaveletDeconvolution([sharp, wide]).fit([a, b])
+    mapped = JointWaveletDeconvolution([sharp, wide]).fit([a, b], noise_maps=[noise, None])
+    assert mapped.noise_sigma_[0] == pytest.approx(np.median(noise))
+    assert mapped.noise_sigma_[1] == plain.noise_sigma_[1]
+    assert psnr(sky, mapped.image_) > psnr(sky, plain.image_) + 1
+    with pytest.raises(ValueError, match=r"noise_maps\[1\] must have the image's shape"):
+        JointWaveletDeconvolution([sharp, wide]).fit([a, b], noise_maps=[None, noise[:50]])
+    with pytest.raises(ValueError, match="one map .or None. per band"):
+        JointWaveletDeconvolution([sharp, wide]).fit([a, b], noise_maps=[noise])
+    with pytest.raises(ValueError, match="noise_sigmas or noise_maps, not both"):
+        JointWaveletDeconvolution([sharp, wide], noise_sigmas=[0.01, 0.01]).fit(
+            [a, b], noise_maps=[noise, None])
 
 
 def test_joint_image_is_never_worse_than_the_sharp_band_alone():

@@ -247,14 +247,26 @@ def _is_stack(X) -> bool:
         return False
 
 
-def _noise_map_weights(noise_map, image):
+def _noise_map_weights(noise_map, image, name: str = "noise_map"):
     """:func:`noise_map_weights` of ``fit``'s ``noise_map`` over the image's non-NaN
     pixels."""
     noise = to_host(noise_map)
     if np.shape(noise) != tuple(image.shape):
-        raise ValueError(f"noise_map must have the image's shape {tuple(image.shape)}, got "
+        raise ValueError(f"{name} must have the image's shape {tuple(image.shape)}, got "
                          f"{np.shape(noise)}")
-    return noise_map_weights(noise, ~np.isnan(to_host(image)), "noise_map")
+    return noise_map_weights(noise, ~np.isnan(to_host(image)), name)
+
+
+def _masked_by_map(image, weights):
+    """The image with a noise map's unusable pixels masked (NaN), and the map's weights
+    where the image lives (``None`` for a uniform map: its noise level alone is the
+    same fit)."""
+    if weights is None:
+        return image, None
+    xp = array_namespace(image)
+    image = image.copy()
+    image[xp.asarray(weights == 0)] = np.nan
+    return image, None if bool((weights[weights > 0] == 1).all()) else xp.asarray(weights)
 
 
 def _check_signal(image, sigma: float, name: str):
@@ -747,9 +759,15 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         """
         if len(images) == 1:
             return Bunch(image=_starting_image(images, ratios), n_iter=0)
-        return self._solve_on([images[lead]], [psfs[lead]], [ratios[lead]], [sigmas[lead]],
-                              [0.0], k_sigma, frame=frame,
-                              iterations=iter(range(self.max_iter)))
+        weights = self._pixel_weights  # the band's own noise map, if any
+        self._pixel_weights = None if weights is None or weights[lead] is None else \
+            [weights[lead]]
+        try:
+            return self._solve_on([images[lead]], [psfs[lead]], [ratios[lead]],
+                                  [sigmas[lead]], [0.0], k_sigma, frame=frame,
+                                  iterations=iter(range(self.max_iter)))
+        finally:
+            self._pixel_weights = weights
 
     def _object_grid(self, frame, psfs, candidates):
         """:func:`object_grid` of ``frame``: for a PyWavelets transform its sides are
@@ -816,8 +834,9 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
                   for y in images]
         # under a noise map the probe follows each pixel's deviation (see _RiskWeight)
         scales = [None] * len(images) if pixel_weights is None else \
-            [xp.where(w > 0, 1 / xp.sqrt(xp.maximum(w, 1e-30)), 0).astype(dtype)
-             for w in map(xp.asarray, pixel_weights)]
+            [None if w is None else
+             xp.where(w > 0, 1 / xp.sqrt(xp.maximum(w, 1e-30)), 0).astype(dtype)
+             for w in (None if w is None else xp.asarray(w) for w in pixel_weights)]
         probes = [b if c is None else b * c for b, c in zip(probes, scales, strict=True)]
         eps = [SURE_EPS * s if s > 0 else SURE_EPS for s in sigmas]
         model = BlurModel(images, psfs, ratios, weights, shape, offset, xp=xp,
@@ -1361,12 +1380,7 @@ class WaveletDeconvolution(_SparseDeconvolution):
         self.psf_ = check_psf(self.psf)  # any size: the object grid extends by it
         self._check_common_params(image)
         self.noise_sigma_, weights = self._noise_level(image, noise_map)
-        if weights is not None:
-            image = image.copy()
-            image[array_namespace(image).asarray(weights == 0)] = np.nan
-            # a uniform map (its unusable pixels masked) is its noise level: the same fit
-            weights = None if bool((weights[weights > 0] == 1).all()) else \
-                array_namespace(image).asarray(weights)
+        image, weights = _masked_by_map(image, weights)
         self.background_ = self._backgrounds(self.background, [image])[0]
         _check_signal(image, self.noise_sigma_, "image")
         if self.positivity:
@@ -1679,7 +1693,7 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
                              f"{sigmas}")
         return psfs, [int(r) for r in ratios], sigmas
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, *, noise_maps=None):
         """Fit one shared image to the bands ``X``.
 
         Parameters
@@ -1688,6 +1702,12 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
             The bands (NaN pixels are masked).
         y : None
             Ignored.
+        noise_maps : list of (array or None), optional
+            A noise standard deviation per pixel for each band (the band's shape; ``None``:
+            the band's level, given or estimated), as ``noise_map`` of
+            :meth:`WaveletDeconvolution.fit`: inverse-variance weights in the data term
+            (``inf`` marks an unusable pixel), the thresholds and SURE; its median is the
+            band's ``noise_sigma_``. Not with ``noise_sigmas``.
 
         Returns
         -------
@@ -1697,20 +1717,36 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
         k_sigma = self._check_settings()
         self._check_common_params(bands[0])  # the backend, where the noise is estimated
         psfs, ratios, sigmas = self._check_bands(bands)
+        weights = [None] * len(bands)
+        if noise_maps is not None:
+            if self.noise_sigmas is not None:
+                raise ValueError("give noise_sigmas or noise_maps, not both (a map's median "
+                                 "is its band's noise level)")
+            if len(noise_maps) != len(bands):
+                raise ValueError(f"noise_maps must hold one map (or None) per band: "
+                                 f"{len(bands)} band(s), {len(noise_maps)} map(s)")
+            for i, m in enumerate(noise_maps):
+                if m is not None:
+                    sigmas[i], w = _noise_map_weights(m, bands[i], f"noise_maps[{i}]")
+                    bands[i], weights[i] = _masked_by_map(bands[i], w)
         self.noise_sigma_ = np.asarray(sigmas, dtype=np.float64)
         for i, (b, s) in enumerate(zip(bands, sigmas, strict=True)):
             _check_signal(b, s, f"images[{i}]")
         self.background_ = np.asarray(self._backgrounds(self.background, bands))
-        for i, (b, s, level, p) in enumerate(zip(bands, sigmas, self.background_, psfs,
-                                                 strict=True)):
+        for i, (b, s, level, p, w) in enumerate(zip(bands, sigmas, self.background_, psfs,
+                                                    weights, strict=True)):
             if self.positivity:
-                _check_background(b, s, level, p, f"images[{i}]")
+                _check_background(b, s, level, p, f"images[{i}]", w)
         if self.verbose:
             for i, b in enumerate(bands):
                 if msg := _nan_report(b, f"images[{i}]"):
                     print(msg)
-        res = self._solve(bands, psfs, ratios, sigmas, list(self.background_), k_sigma,
-                          iterations=self._iterations())
+        self._pixel_weights = None if all(w is None for w in weights) else weights
+        try:
+            res = self._solve(bands, psfs, ratios, sigmas, list(self.background_), k_sigma,
+                              iterations=self._iterations())
+        finally:
+            del self._pixel_weights
         dtype, on_gpu = _float_dtype(X), is_cupy_array(bands[0])
         self.image_ = _like_input(res.image, on_gpu, dtype)
         self.models_ = [_like_input(m, on_gpu, dtype) for m in res.models]
