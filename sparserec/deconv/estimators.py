@@ -269,6 +269,15 @@ def _masked_by_map(image, weights):
     return image, None if bool((weights[weights > 0] == 1).all()) else xp.asarray(weights)
 
 
+def _noise_scale(weights, xp, dtype):
+    """Each pixel's noise deviation in units of the reference level, ``1/√W`` (0 where
+    masked), or ``None`` without a noise map."""
+    if weights is None:
+        return None
+    weights = xp.asarray(weights)
+    return xp.where(weights > 0, 1 / xp.sqrt(xp.maximum(weights, 1e-30)), 0).astype(dtype)
+
+
 def _check_signal(image, sigma: float, name: str):
     """Warn for an image that holds no signal above its noise level (a constant image,
     or pure noise): its deconvolution is flat, and the automatic choices meaningless.
@@ -833,10 +842,7 @@ class _SparseDeconvolution(SparseEstimatorMixin, TransformerMixin, BaseEstimator
         probes = [xp.asarray((2 * rng.integers(0, 2, y.shape) - 1).astype(dtype))
                   for y in images]
         # under a noise map the probe follows each pixel's deviation (see _RiskWeight)
-        scales = [None] * len(images) if pixel_weights is None else \
-            [None if w is None else
-             xp.where(w > 0, 1 / xp.sqrt(xp.maximum(w, 1e-30)), 0).astype(dtype)
-             for w in (None if w is None else xp.asarray(w) for w in pixel_weights)]
+        scales = [_noise_scale(w, xp, dtype) for w in pixel_weights or [None] * len(images)]
         probes = [b if c is None else b * c for b, c in zip(probes, scales, strict=True)]
         eps = [SURE_EPS * s if s > 0 else SURE_EPS for s in sigmas]
         model = BlurModel(images, psfs, ratios, weights, shape, offset, xp=xp,

@@ -378,7 +378,10 @@ def observed_energies(transform, model, group: int) -> list:
     Only the weights' values enter, not where pixels are missing: an atom over a masked
     gap or past the frame's edge keeps the energy of one inside, so that the prior still
     fills where no data are (a threshold falling with the observed pixels, to 0 in a
-    gap, left its coefficients free: −0.18 dB over a 50 × 20 NaN gap in 160² images)."""
+    gap, left its coefficients free: −0.18 dB over a 50 × 20 NaN gap in 160² images).
+    The shift of the centred atom stands for the atom at ``p``: exact for the periodic
+    Haar frame; the starlet's mirror boundaries change atoms that reach the grid's edge
+    (by up to 10 % of their energy at the coarsest scale of a 40² image)."""
     xp = model.xp
     if any(r != 1 for r in model.ratios):
         raise ValueError("per-position noise levels need unbinned bands (pixel ratios 1)")
