@@ -197,6 +197,32 @@ def _deconv_problem(dtype, side=128, noise_sigma=0.01):
     return y.astype(dtype), psf
 
 
+def case_joint_noise_maps():
+    """JointWaveletDeconvolution with a noise map on its sharp band (the right half 8
+    times noisier) beside a band of one level: per-position thresholds and the SURE
+    probe of that band on the device."""
+    import cupy
+
+    from sparserec import JointWaveletDeconvolution
+    from sparserec.datasets import make_blurred_image, make_sky_field
+    from sparserec.deconv.psf import gaussian_psf
+
+    sky = make_sky_field((96, 96), n_stars=10, n_galaxies=6, random_state=0).image
+    sky = sky / sky.max()
+    psfs = [gaussian_psf(9, fwhm=2.0), gaussian_psf(15, fwhm=4.0)]
+    noise = np.full(sky.shape, 0.01)
+    noise[:, 48:] = 0.08
+    a = make_blurred_image(sky, psfs[0], noise_sigma=0.0).noisy \
+        + np.random.default_rng(0).normal(size=sky.shape) * noise
+    b = make_blurred_image(sky, psfs[1], noise_sigma=0.01, random_state=1).noisy
+    cpu = _quiet(lambda: JointWaveletDeconvolution(psfs, backend=CPU).fit(
+        [a, b], noise_maps=[noise, None]))
+    gpu = _quiet(lambda: JointWaveletDeconvolution(psfs, backend="cupy").fit(
+        [cupy.asarray(a), cupy.asarray(b)], noise_maps=[cupy.asarray(noise), None]))
+    ok = isinstance(gpu.image_, cupy.ndarray) and cpu.wavelet_ == gpu.wavelet_
+    return cpu.image_, gpu.image_, ok
+
+
 def case_tiled_cupy_chunks(k_sigma=3.0):
     """deconvolve_tiled on a Dask array of CuPy chunks: tiles solved on the GPU, CuPy out
     (``k_sigma="sure"``: the path chosen once on the central crop, on the GPU too)."""
@@ -407,6 +433,8 @@ CASES = [
         np.float64), 1e-3, "float32 iterations; LSMR to 1e-6 on each side"),
     ("deconv", "JointWaveletDeconvolution defaults, 2 bands", case_joint_deconvolution, 1e-3,
      "as the Richardson-Lucy main path case"),
+    ("deconv", "JointWaveletDeconvolution noise map on one band", case_joint_noise_maps,
+     1e-3, "as the Richardson-Lucy main path case"),
     ("deconv", "deconvolve_tiled CuPy chunks 192^2, 4 tiles", case_tiled_cupy_chunks, 1e-5,
      "as WaveletDeconvolution float64, per tile"),
     ("deconv", "deconvolve_tiled CuPy chunks, shared SURE path",
