@@ -1398,6 +1398,8 @@ def test_joint_noise_maps_weight_their_bands():
         JointWaveletDeconvolution([sharp, wide]).fit([a, b], noise_maps=[None, noise[:50]])
     with pytest.raises(ValueError, match="one map .or None. per band"):
         JointWaveletDeconvolution([sharp, wide]).fit([a, b], noise_maps=[noise])
+    with pytest.raises(TypeError, match="noise_maps must be a list of arrays"):
+        JointWaveletDeconvolution([sharp, wide]).fit([a, b], noise_maps="err.fits")
     with pytest.raises(ValueError, match="noise_sigmas or noise_maps, not both"):
         JointWaveletDeconvolution([sharp, wide], noise_sigmas=[0.01, 0.01]).fit(
             [a, b], noise_maps=[noise, None])

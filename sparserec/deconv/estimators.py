@@ -1728,6 +1728,9 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
             if self.noise_sigmas is not None:
                 raise ValueError("give noise_sigmas or noise_maps, not both (a map's median "
                                  "is its band's noise level)")
+            if isinstance(noise_maps, (str, bytes)) or not hasattr(noise_maps, "__len__"):
+                raise TypeError(f"noise_maps must be a list of arrays (or None), one per "
+                                f"band, got {type(noise_maps).__name__}")
             if len(noise_maps) != len(bands):
                 raise ValueError(f"noise_maps must hold one map (or None) per band: "
                                  f"{len(bands)} band(s), {len(noise_maps)} map(s)")
