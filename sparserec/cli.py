@@ -266,9 +266,6 @@ def _cmd_deconvolve(args) -> int:
                                f"{noise!r}") from None
     tiled = args.tile is not None or args.scheduler is not None or args.halo is not None
     if tiled:
-        if noise is not None and not isinstance(noise, float):
-            raise CLIError("--noise FILE (a noise map) is not supported with --tile; give "
-                           "one noise level")
         return _deconvolve_tiled(args, background, noise)
     res = deconvolve_file(args.input, args.output, psf=args.psf, psf_model=args.psf_model,
                           fwhm=args.fwhm, psf_size=args.psf_size, method=args.method,
@@ -306,7 +303,7 @@ def _k_sigma(text: str):
                                          f"{text!r}") from None
 
 
-def _deconvolve_tiled(args, background, noise_sigma) -> int:
+def _deconvolve_tiled(args, background, noise) -> int:
     """``deconvolve --tile/--scheduler``: :func:`sparserec.distributed.deconvolve_tiled`."""
     from .imaging import load_psf
     from .io import RASTER_SUFFIXES, read_image
@@ -322,6 +319,8 @@ def _deconvolve_tiled(args, background, noise_sigma) -> int:
         if source.ndim != 2:
             raise CLIError(f"--tile needs a 2-D image; {args.input!r} has shape "
                            f"{source.shape} (use a FITS or Zarr input per plane)")
+    if isinstance(noise, str) and noise.lower().endswith(RASTER_SUFFIXES):
+        noise = read_image(noise).data  # a raster map is small: read whole
     from .distributed import deconvolve_tiled
 
     params = {"method": args.method, "n_scales": args.n_scales, "k_sigma": args.k_sigma,
@@ -329,7 +328,9 @@ def _deconvolve_tiled(args, background, noise_sigma) -> int:
     res = deconvolve_tiled(source, psf, tile=tile, halo=args.halo,
                            client=args.scheduler, output=args.output,
                            overwrite=args.overwrite, background=background,
-                           noise_sigma=noise_sigma, progress=not args.quiet, **params)
+                           noise_sigma=noise if isinstance(noise, float) else None,
+                           noise_map=None if isinstance(noise, float) else noise,
+                           progress=not args.quiet, **params)
     if not args.quiet:
         shape = tuple(sum(c) for c in res.tile)
         print(f"{args.method}: wrote {res.output} ({shape[0]}x{shape[1]} in "

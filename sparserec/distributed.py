@@ -223,7 +223,21 @@ def _global_levels(arr, noise_sigma, background, scheduler, max_pixels: int, loc
     return float(noise_sigma), float(background), scale, (low, mean)
 
 
-def _shared_path(arr, psf, params, extent, scheduler):
+def _map_level(noise, scheduler, max_pixels: int) -> float:
+    """The noise map's median over its usable (finite, positive) pixels: all of them up
+    to ``max_pixels``, else those of 8 x 8 sample blocks (the noise level's rule)."""
+    import dask
+
+    parts = [noise] if noise.size <= max_pixels else _sample_blocks(noise, _NOISE_BLOCK, 8)
+    values = np.concatenate([np.asarray(to_host(p), dtype=np.float64).ravel()
+                             for p in dask.compute(*parts, scheduler=scheduler)])
+    values = values[np.isfinite(values) & (values > 0)]
+    if not values.size:
+        raise ValueError("noise_map has no finite positive value: nothing to weight")
+    return float(np.median(values))
+
+
+def _shared_path(arr, psf, params, extent, scheduler, noise=None):
     """The SURE choice for every tile, made once on the image's central crop of
     ``SURE_SIZE`` a side (elsewhere if the centre is mostly a gap:
     :func:`~sparserec.deconv.estimators.sure_window`) — the estimator's own rule for an
@@ -231,7 +245,8 @@ def _shared_path(arr, psf, params, extent, scheduler):
     with its weight, its stages' iterations, and for Richardson–Lucy its extrapolation
     factors; Richardson–Lucy's shift ``max(0, −min(y − sky)) + 3σ`` and start level
     ``mean(y − sky)`` (data units). The tiles then run the in-memory fit's paths, and
-    none chooses its own (which would show seams).
+    none chooses its own (which would show seams). With a noise map (``noise``, chunked
+    as ``arr``) the crop is fitted with its part of the map.
     Its warnings (a path that ran out of ``max_iter``) reach the caller, once."""
     import dask
     import dask.array as da
@@ -250,7 +265,11 @@ def _shared_path(arr, psf, params, extent, scheduler):
                          else to_host(dask.compute(da.isfinite(arr[w]), scheduler=scheduler)[0]))
     if window != centre:
         crop = read(window)
-    res = deconvolve_array(crop, psf, **params, path="choose")
+    kwargs = dict(params)
+    if noise is not None:  # the map's median is the crop's unit, as the tiles' are theirs
+        kwargs.pop("noise_sigma")
+        kwargs["noise_map"] = dask.compute(noise[window], scheduler=scheduler)[0]
+    res = deconvolve_array(crop, psf, **kwargs, path="choose")
     low, mean = extent
     shift = max(0.0, params["background"] - low) + 3 * params["noise_sigma"]
     return res.path, shift, mean - params["background"]
@@ -268,8 +287,9 @@ def _quiet_tiles():
     warnings.filterwarnings("ignore", r"image (holds no signal|is constant)", UserWarning)
 
 
-def _deconvolve_block(block, psf, params):
-    """One tile (with its halo): :func:`deconvolve_array` with the shared levels."""
+def _deconvolve_block(block, noise=None, *, psf, params):
+    """One tile (with its halo): :func:`deconvolve_array` with the shared levels, and
+    its part of the noise map if there is one."""
     from .deconv.methods import deconvolve_array
 
     xp = array_namespace(block)  # a CuPy chunk is solved on its GPU and stays there
@@ -279,7 +299,7 @@ def _deconvolve_block(block, psf, params):
     # one thread per task: Dask already runs one task per core (see docs/threads.rst)
     with warnings.catch_warnings(), config_context(n_threads=1):
         _quiet_tiles()
-        return xp.asarray(deconvolve_array(block, psf, **params).image)
+        return xp.asarray(deconvolve_array(block, psf, noise_map=noise, **params).image)
 
 
 def _keep_empty(out, tile):
@@ -289,7 +309,7 @@ def _keep_empty(out, tile):
     return xp.full(out.shape, np.nan) if tile.size and bool(xp.isnan(tile).all()) else out
 
 
-def _deconvolve_window(block_info=None, *, source, depth, psf, params):
+def _deconvolve_window(block_info=None, *, source, depth, psf, params, noise=None):
     """One output tile of a file input: read its window (tile plus halo, cut at the image
     border, exactly as ``map_overlap(boundary="none")`` builds it), solve, trim.
 
@@ -304,8 +324,10 @@ def _deconvolve_window(block_info=None, *, source, depth, psf, params):
     a0, a1 = max(0, r0 - depth[0]), min(h, r1 + depth[0])
     b0, b1 = max(0, c0 - depth[1]), min(w, c1 + depth[1])
     window = source[a0:a1, b0:b1]
+    sigmas = None if noise is None else np.asarray(noise[a0:a1, b0:b1])
     core = (slice(r0 - a0, r1 - a0), slice(c0 - b0, c1 - b0))
-    return _keep_empty(_deconvolve_block(window, psf, params)[core], np.asarray(window)[core])
+    return _keep_empty(_deconvolve_block(window, sigmas, psf=psf, params=params)[core],
+                       np.asarray(window)[core])
 
 
 # ---------------------------------------------------------------------- outputs
@@ -363,7 +385,7 @@ def _tile_progress(enabled: bool, scheduler):
 
 def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
                      client=None, output=None, overwrite: bool = False,
-                     noise_sigma: float | None = None, background=0.0,
+                     noise_sigma: float | None = None, noise_map=None, background=0.0,
                      compute: bool = True, max_noise_pixels: int = MAX_NOISE_PIXELS,
                      progress: bool = False, **params) -> Bunch:
     """Deconvolve a large image tile by tile on Dask.
@@ -398,6 +420,12 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
         (:func:`sparserec.deconv.estimate_noise_sigma` on the whole image, or the
         median over 8 x 8 sample blocks of 512 x 512 above ``max_noise_pixels``
         pixels, so that no process holds a large image whole).
+    noise_map : ndarray, dask array, or str/Path, optional
+        The noise standard deviation of each pixel (the image's shape; a FITS file or
+        Zarr store is read by the tiles, window by window): each tile, and the central
+        crop that chooses the SURE path, is fitted with its part of the map
+        (``noise_map`` of :meth:`~sparserec.WaveletDeconvolution.fit`); the map's
+        median is the reported ``noise_sigma``. Not with ``noise_sigma``.
     background : float or "auto", default=0.0
         Sky level, the same for every tile; ``"auto"`` estimates it once like the noise.
     compute : bool, default=True
@@ -476,6 +504,23 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
                          f"{max_noise_pixels!r}")
     arr, reader, header, stored_dtype, in_path = _open_input(image, int(tile))
     inputs = [in_path] if in_path is not None else []
+    noise = noise_reader = None
+    if noise_map is not None:
+        if params.get("method", "auto") not in SPARSE_METHODS:
+            raise ValueError(f"noise_map weights the sparse methods' data term; method="
+                             f"{params['method']!r} has none")
+        if noise_sigma is not None:
+            raise ValueError("give noise_sigma or noise_map, not both (the map's median is "
+                             "the noise level)")
+        noise, noise_reader, _, _, noise_path = _open_input(noise_map, int(tile))
+        if noise.shape != arr.shape:
+            raise ValueError(f"noise_map must have the image's shape {arr.shape}, got "
+                             f"{noise.shape}")
+        noise = noise.astype(np.float64).rechunk(arr.chunks)
+        inputs += [noise_path] if noise_path is not None else []
+        if reader is not None and noise_reader is None:  # tiles read their windows
+            noise_reader = np.asarray(to_host(noise_map if isinstance(noise_map, np.ndarray)
+                                              else noise.compute()))
     if output is not None:  # before any work: format, folder, input, existing output
         _check_output(Path(output), overwrite=overwrite, inputs=inputs)
     if any(k > n for k, n in zip(psf.shape, arr.shape, strict=True)):
@@ -493,25 +538,32 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
                       "halo", UserWarning, stacklevel=2)
     with _scheduler(client) as (scheduler, _):
         local = image if isinstance(image, np.ndarray) else None
+        if noise is not None:
+            noise_sigma = _map_level(noise, scheduler, int(max_noise_pixels))
         sigma, sky, scale, extent = _global_levels(arr, noise_sigma, background, scheduler,
                                                    int(max_noise_pixels), local)
         block_params = {**params, "noise_sigma": sigma, "background": sky,
                         "primal_scale": scale}
         if params["k_sigma"] == "sure" and params.get("method", "auto") in SPARSE_METHODS:
-            block_params["path"] = _shared_path(arr, psf, block_params, extent, scheduler)
+            block_params["path"] = _shared_path(arr, psf, block_params, extent, scheduler,
+                                                noise)
+        if noise is not None:  # each tile's map sets its unit (the fit does not depend on it)
+            block_params.pop("noise_sigma")
         with warnings.catch_warnings():
             # tiles run on threads of this process too (threaded scheduler): keep their
             # per-tile warnings quiet here as well as in _deconvolve_block
             _quiet_tiles()
             if reader is None:
-                result = da.map_overlap(_deconvolve_block, arr, depth=depth, boundary="none",
-                                        trim=True, dtype=np.float64, meta=meta,
-                                        psf=psf, params=block_params)
+                result = da.map_overlap(_deconvolve_block, arr,
+                                        *([] if noise is None else [noise]), depth=depth,
+                                        boundary="none", trim=True, dtype=np.float64,
+                                        meta=meta, psf=psf, params=block_params)
                 result = da.map_blocks(_keep_empty, result, arr, dtype=np.float64, meta=meta)
             else:  # the same windows, each read by its own tile task (see _deconvolve_window)
                 result = da.map_blocks(_deconvolve_window, chunks=chunks, dtype=np.float64,
                                        meta=np.empty((0, 0)), source=reader,
-                                       depth=(depth[0], depth[1]), psf=psf, params=block_params)
+                                       depth=(depth[0], depth[1]), psf=psf, params=block_params,
+                                       noise=noise_reader)
             out_path = None
             if not compute:
                 image_out = result
@@ -524,7 +576,8 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
                 history = [f"sparserec {__version__} deconvolve_tiled: tile={tile} "
                            f"halo={halo_used}",
                            " ".join(f"{k}={v}" for k, v in sorted(params.items())),
-                           f"noise_sigma={sigma:.4g} background={sky:.4g}"]
+                           f"noise_sigma={sigma:.4g} background={sky:.4g}"
+                           + ("" if noise is None else " (noise map's median)")]
                 paths = block_params["path"][0] if "path" in block_params else ()
                 for wavelet, weight, lengths, _ in paths:
                     history.append(f"SURE path on the central crop: {wavelet}, "

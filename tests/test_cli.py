@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import subprocess
 import sys
@@ -109,9 +110,9 @@ def test_deconvolve_tiled_refuses_report(tmp_path, capsys):
 
 def test_deconvolve_noise_map_file(tmp_path, capsys):
     """``--noise FILE`` weights the fit by the map (recorded in the history; closer to the
-    truth than the estimated level when half the image is 8 times noisier), ``--noise
-    SIGMA`` sets the level; a map of another shape, a map with a baseline method or with
-    ``--tile`` is refused."""
+    truth than the estimated level when half the image is 8 times noisier), also tiled,
+    ``--noise SIGMA`` sets the level; a map of another shape or with a baseline method is
+    refused."""
     fits = pytest.importorskip("astropy.io.fits")
     import numpy as np
 
@@ -140,12 +141,19 @@ def test_deconvolve_noise_map_file(tmp_path, capsys):
         assert {"map": "noise=map:err.fits", "level": "noise=0.02 noise_sigma=0.02",
                 "estimated": "noise=estimated"}[name] in history
     assert errors["map"] < 0.9 * errors["estimated"]
+    # tiled: each tile fitted with its window of the map
+    if importlib.util.find_spec("dask") is not None:
+        assert main([*args, "-o", str(tmp_path / "tiled.fits"), "--tile", "48",
+                     "--noise", str(tmp_path / "err.fits")]) == 0
+        with fits.open(tmp_path / "tiled.fits") as hdul:
+            assert "noise map's median" in " ".join(hdul[0].header["HISTORY"])
+            assert np.linalg.norm(hdul[0].data - sky) < 0.9 * errors["estimated"]
     for extra, message in ((["--noise", str(tmp_path / "bad.fits")], "noise map has shape"),
                            (["--noise", "nofile.fits"], "a number or an image file"),
                            (["--noise", str(tmp_path / "err.fits"), "--method", "wiener"],
                             "method='wiener' has none"),
-                           (["--noise", str(tmp_path / "err.fits"), "--tile", "48"],
-                            "not supported with --tile")):
+                           (["--noise", str(tmp_path / "err.fits"), "--tile", "48",
+                             "--method", "wiener"], "method='wiener' has none")):
         assert main([*args, "-o", str(tmp_path / "x.fits"), *extra]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "x.fits").exists()
