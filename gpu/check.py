@@ -246,6 +246,28 @@ def case_tiled_cupy_chunks(k_sigma=3.0):
     return cpu, gpu, ok
 
 
+def case_tiled_noise_map():
+    """deconvolve_tiled of CuPy chunks with a (host) noise map, the right half 8 times
+    noisier: each tile's window of the map on the GPU, the SURE choice on the crop."""
+    import cupy
+
+    try:
+        import dask.array as da
+    except ImportError as exc:
+        raise Skipped("dask is not installed") from exc
+    from sparserec.distributed import deconvolve_tiled
+
+    y, psf = _deconv_problem(np.float64, side=192, noise_sigma=0.0)
+    noise = np.full(y.shape, 0.002)
+    noise[:, 96:] = 0.016
+    y = y + np.random.default_rng(3).standard_normal(y.shape) * noise
+    kw = dict(tile=96, client="sync", noise_map=noise)
+    cpu = _quiet(lambda: deconvolve_tiled(y, psf, backend=CPU, **kw).image)
+    chunks = da.from_array(cupy.asarray(y), chunks=96, asarray=False)
+    gpu = _quiet(lambda: deconvolve_tiled(chunks, psf, **kw).image)
+    return cpu, gpu, isinstance(gpu, cupy.ndarray)
+
+
 class Skipped(Exception):
     """A case whose optional dependency is missing (reported, not a disagreement)."""
 
@@ -435,6 +457,8 @@ CASES = [
      "as the Richardson-Lucy main path case"),
     ("deconv", "JointWaveletDeconvolution noise map on one band", case_joint_noise_maps,
      1e-3, "as the Richardson-Lucy main path case"),
+    ("deconv", "deconvolve_tiled CuPy chunks, noise map", case_tiled_noise_map, 1e-3,
+     "as the Richardson-Lucy main path case"),
     ("deconv", "deconvolve_tiled CuPy chunks 192^2, 4 tiles", case_tiled_cupy_chunks, 1e-5,
      "as WaveletDeconvolution float64, per tile"),
     ("deconv", "deconvolve_tiled CuPy chunks, shared SURE path",
