@@ -1303,10 +1303,13 @@ class WaveletDeconvolution(_SparseDeconvolution):
     computation runs on the CPU. A 2-D PSF with a stack is refused: deconvolve the planes
     one by one with :func:`~sparserec.deconv.deconvolve` and ``channel_axis``.
 
-    **Noise maps** (``fit(X, noise_map=σ)``) weight the data term by ``σ_ref² / σ_i²``;
-    the step size follows the largest weight, and the thresholds and SURE use
-    ``σ_ref`` (the median noise: a constant ``λ`` over the image, so regions noisier than
-    the median are regularised more than their own level would ask).
+    **Noise maps** (``fit(X, noise_map=σ)``) weight the data term by ``σ_ref² / σ_i²``
+    (``σ_ref`` the median noise); the step size follows the largest weight. On a 2-D
+    image each coefficient's threshold is ``k`` times the noise it carries (``σ_ref``
+    times its atom's blurred norm times the root of the mean weight of the pixels the
+    atom sees: :func:`~sparserec.deconv.noise.observed_energies`), and SURE is Stein's
+    for the map's diagonal covariance (a probe scaled by ``σ_i / σ_ref``). A 3-D stack
+    keeps one threshold per scale, from ``σ_ref``.
 
     References
     ----------@REFS@
@@ -1364,8 +1367,8 @@ class WaveletDeconvolution(_SparseDeconvolution):
             Noise standard deviation of each pixel (``inf``: unusable). The data term is
             then weighted pixel by pixel, ``½ Σ_i W_i (Hx − y)_i²`` with
             ``W_i = σ_ref² / σ_i²`` and ``σ_ref`` the map's median over the usable
-            pixels, which is ``noise_sigma_`` and sets the thresholds (and SURE);
-            give either it or ``noise_sigma``.
+            pixels (``noise_sigma_``); the thresholds and SURE follow the map too (see
+            the Notes). Give either it or ``noise_sigma``.
 
         Returns
         -------

@@ -145,9 +145,12 @@ def deconvolve(image, psf, *, method: str = "auto", mask=None, noise=None,
     noise : float or array, optional
         The noise standard deviation, or a map of it per pixel (``NDData.uncertainty``
         gives one). A map weights the sparse methods' data term pixel by pixel by
-        ``σ_ref² / σ_i²`` (inverse variance; ``σ_ref``, the map's median over the usable
-        pixels, sets the thresholds) and masks the pixels whose deviation is infinite;
-        zeros, negatives and NaN are refused. By default the level is estimated.
+        ``σ_ref² / σ_i²`` (inverse variance; ``σ_ref`` is the map's median over the
+        usable pixels), sets each coefficient's threshold and the risk estimate from
+        the noise it carries, and masks the pixels whose deviation is infinite; zeros,
+        negatives and NaN are refused. The baselines (Tikhonov, Wiener,
+        Richardson–Lucy) have no noise term and ignore it. By default the level is
+        estimated.
     channel_axis : int, optional
         The axis of the channels of a multi-channel image.
     clip : bool
