@@ -297,13 +297,13 @@ def _check_signal(image, sigma: float, name: str):
     spread = float(values.var()) if values.size else 0.0
     if spread == 0:
         warnings.warn(f"{name} is constant: nothing to deconvolve (noise_sigma = 0, no "
-                      "regularisation)", UserWarning, stacklevel=3)
+                      "regularisation)", UserWarning, stacklevel=external_stacklevel())
     elif sigma > 0 and math.sqrt(spread) <= sigma * math.sqrt(1 + 4 * math.sqrt(2 / values.size)) \
             and np.abs(values - np.median(values)).max() <= sigma * norm.isf(5e-4 / values.size):
         warnings.warn(f"{name} holds no signal above its noise level (standard deviation "
                       f"{math.sqrt(spread) * unit:.3g}, noise_sigma = {sigma * unit:.3g}): the "
                       "deconvolution is a flat image; check noise_sigma and the data",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=external_stacklevel())
 
 
 def _check_background(image, sigma: float, background: float, psf, name: str,
@@ -334,7 +334,7 @@ def _check_background(image, sigma: float, background: float, psf, name: str,
                       f"({sigma:.3g}) below it: the constraint clips the object. Give the "
                       f"sky level as background (or background='auto'), the right "
                       f"noise_sigma (or a noise_map), or positivity=False",
-                      UserWarning, stacklevel=3)
+                      UserWarning, stacklevel=external_stacklevel())
 
 
 def _edge_taper(shape, psf_shape, xp, dtype):
