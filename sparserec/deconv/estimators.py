@@ -322,11 +322,11 @@ def _check_background(image, sigma: float, background: float, psf, name: str,
     if not sigma > 0 or float(np.min(to_host(psf))) < 0:  # negative lobes: y may dip
         return
     values = to_host(image)
-    noise = np.full(values.shape, sigma) if weights is None else \
-        sigma / np.sqrt(np.maximum(to_host(weights), 1e-300))  # a noise map's levels
+    scale = _noise_scale(None if weights is None else to_host(weights), np, np.float64)
+    levels = np.broadcast_to(sigma if scale is None else sigma * scale, values.shape)
     finite = np.isfinite(values)
     values = values[finite]
-    low = int(np.count_nonzero(values < background - 3 * noise[finite]))
+    low = int(np.count_nonzero(values < background - 3 * levels[finite]))
     if low > 0.01 * values.size and binom.sf(low - 1, values.size, norm.sf(3)) < 1e-3:
         warnings.warn(f"positivity=True holds the object at or above background="
                       f"{background:.4g}, but {low} of the {values.size} pixels of {name} "
