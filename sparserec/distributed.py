@@ -41,7 +41,7 @@ from sklearn.utils import Bunch
 
 from ._config import config_context
 from .backend import array_namespace, is_cupy_array, resolve_backend, to_host
-from .deconv.methods import SPARSE_METHODS
+from .deconv.methods import SPARSE_METHODS, check_noise_map_method
 
 __all__ = ["deconvolve_tiled", "default_halo", "fit_many", "FitResult"]
 
@@ -324,9 +324,9 @@ def _deconvolve_window(block_info=None, *, source, depth, psf, params, noise=Non
     a0, a1 = max(0, r0 - depth[0]), min(h, r1 + depth[0])
     b0, b1 = max(0, c0 - depth[1]), min(w, c1 + depth[1])
     window = source[a0:a1, b0:b1]
-    sigmas = None if noise is None else np.asarray(noise[a0:a1, b0:b1])
+    noise_window = None if noise is None else np.asarray(noise[a0:a1, b0:b1])
     core = (slice(r0 - a0, r1 - a0), slice(c0 - b0, c1 - b0))
-    return _keep_empty(_deconvolve_block(window, sigmas, psf=psf, params=params)[core],
+    return _keep_empty(_deconvolve_block(window, noise_window, psf=psf, params=params)[core],
                        np.asarray(window)[core])
 
 
@@ -506,9 +506,7 @@ def deconvolve_tiled(image, psf, *, tile: int = 1024, halo: int | None = None,
     inputs = [in_path] if in_path is not None else []
     noise = noise_reader = None
     if noise_map is not None:
-        if params.get("method", "auto") not in SPARSE_METHODS:
-            raise ValueError(f"noise_map weights the sparse methods' data term; method="
-                             f"{params['method']!r} has none")
+        check_noise_map_method(params.get("method", "auto"))
         if noise_sigma is not None:
             raise ValueError("give noise_sigma or noise_map, not both (the map's median is "
                              "the noise level)")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from .deconv.methods import METHODS, PSF_MODELS, deconvolve_array
+from .deconv.methods import METHODS, PSF_MODELS, check_noise_map_method, deconvolve_array
 
 __all__ = ["METHODS", "PSF_MODELS", "deconvolve_file", "load_psf"]
 
@@ -231,18 +231,20 @@ def deconvolve_file(input_path, output_path, *, psf=None, psf_model: str | None 
         outputs.append(Path(report))
     for path in outputs:
         check_output_path(path, overwrite=overwrite, inputs=inputs)
+    if isinstance(noise, (str, Path)) or np.ndim(noise) > 0:  # a map: needs weights
+        check_noise_map_method(method)
     psf_array, psf_desc = load_psf(psf, psf_model=psf_model, fwhm=fwhm, size=psf_size)
     src = read_image(input_path)
     stored = check_image_output(output_path, shape=src.data.shape, like=src)
     planes, assemble = _planes(src.data, src.format)
-    sigmas, maps, noise_desc = _noise_planes(noise, src, planes)
+    sigma, maps, noise_desc = _noise_planes(noise, src, planes)
     results = []
     for i, plane in enumerate(planes):
         try:
             results.append(deconvolve_array(plane, psf_array, method=method,
                                             n_scales=n_scales, k_sigma=k_sigma,
                                             max_iter=max_iter, background=background,
-                                            noise_sigma=sigmas, noise_map=maps[i],
+                                            noise_sigma=sigma, noise_map=maps[i],
                                             backend=backend, verbose=verbose))
         except (ValueError, TypeError) as exc:  # say which plane of a cube or raster
             if len(planes) == 1:

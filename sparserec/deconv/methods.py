@@ -27,6 +27,15 @@ METHODS = ("auto", "starlet", "wavelet", "tikhonov", "wiener", "richardson-lucy"
 SPARSE_METHODS = {"auto": {}, "starlet": {"wavelet": "starlet"}, "wavelet": {"wavelet": "sym4"}}
 
 
+def check_noise_map_method(method: str) -> None:
+    """Refuse a noise map for a baseline ``method``: only the sparse methods have a
+    weighted data term (every entry point asks before any work)."""
+    if method not in SPARSE_METHODS:
+        raise ValueError(f"noise_map weights the sparse methods' data term; method="
+                         f"{method!r} has none (use 'auto', 'starlet' or 'wavelet', or give "
+                         f"one noise_sigma)")
+
+
 def _nan_message(plane, what: str) -> str:
     bad = np.argwhere(np.isnan(plane))
     where = ", ".join(f"(row {r}, col {c})" for r, c in bad[:3])
@@ -105,9 +114,7 @@ def deconvolve_array(image, psf, *, method: str = "auto", n_scales: int = 4,
                      background=est.background_, n_iter=est.n_iter_, params=params,
                      path=est._chosen_path)
     if noise_map is not None:
-        raise ValueError(f"noise_map weights the sparse methods' data term; method="
-                         f"{method!r} has none (use 'auto', 'starlet' or 'wavelet', or give "
-                         f"one noise_sigma)")
+        check_noise_map_method(method)
     image = to_host(image)  # the baselines are scikit-image's: on the host
     if np.isnan(image).any():
         raise ValueError(_nan_message(image, "image") + f"; method={method!r} cannot mask "
