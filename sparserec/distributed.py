@@ -185,6 +185,19 @@ def _sample_blocks(arr, block: int, n_side: int):
     return [arr[r:r + block, c:c + block] for r in rows for c in cols]
 
 
+def _level_parts(arr, scheduler, max_pixels: int, local=None) -> list:
+    """What the global levels are estimated on, on the host in float64: the whole array
+    when it has at most ``max_pixels`` pixels (``local``, an in-memory input, as is),
+    otherwise 8 x 8 sample blocks of 512 x 512 (only those are read)."""
+    import dask
+
+    if arr.size <= max_pixels:
+        parts = [local if local is not None else dask.compute(arr, scheduler=scheduler)[0]]
+    else:
+        parts = list(dask.compute(*_sample_blocks(arr, _NOISE_BLOCK, 8), scheduler=scheduler))
+    return [np.asarray(to_host(p), dtype=np.float64) for p in parts]  # CuPy chunks too
+
+
 def _global_levels(arr, noise_sigma, background, scheduler, max_pixels: int, local=None):
     """Noise level, sky level and primal scale for every tile, estimated once.
 
@@ -195,17 +208,11 @@ def _global_levels(arr, noise_sigma, background, scheduler, max_pixels: int, loc
     lowest pixel and the mean set the Richardson–Lucy shift and start of a shared SURE
     path.
     """
-    import dask
-
     from .deconv.noise import estimate_background, estimate_noise_sigma
 
     if isinstance(background, str) and background != "auto":
         raise ValueError(f"background must be a number or 'auto', got {background!r}")
-    if arr.size <= max_pixels:
-        parts = [local if local is not None else dask.compute(arr, scheduler=scheduler)[0]]
-    else:
-        parts = list(dask.compute(*_sample_blocks(arr, _NOISE_BLOCK, 8), scheduler=scheduler))
-    parts = [np.asarray(to_host(p), dtype=np.float64) for p in parts]  # CuPy chunks too
+    parts = _level_parts(arr, scheduler, max_pixels, local)
     # the blocks mostly in the data, else (a mosaic mostly gap) all that hold data
     parts = [p for p in parts if np.isfinite(p).sum() > p.size // 2] or \
         [p for p in parts if np.isfinite(p).any()]
@@ -226,11 +233,7 @@ def _global_levels(arr, noise_sigma, background, scheduler, max_pixels: int, loc
 def _map_level(noise, scheduler, max_pixels: int) -> float:
     """The noise map's median over its usable (finite, positive) pixels: all of them up
     to ``max_pixels``, else those of 8 x 8 sample blocks (the noise level's rule)."""
-    import dask
-
-    parts = [noise] if noise.size <= max_pixels else _sample_blocks(noise, _NOISE_BLOCK, 8)
-    values = np.concatenate([np.asarray(to_host(p), dtype=np.float64).ravel()
-                             for p in dask.compute(*parts, scheduler=scheduler)])
+    values = np.concatenate([p.ravel() for p in _level_parts(noise, scheduler, max_pixels)])
     values = values[np.isfinite(values) & (values > 0)]
     if not values.size:
         raise ValueError("noise_map has no finite positive value: nothing to weight")
