@@ -86,7 +86,7 @@ def _noise_planes(noise, src, planes):
     input's or one plane's."""
     if noise is None:
         return None, [None] * len(planes), "estimated"
-    if not isinstance(noise, (str, Path, np.ndarray)) and np.ndim(noise) == 0:
+    if not isinstance(noise, (str, Path)) and np.ndim(noise) == 0:  # 0-d arrays too
         return float(noise), [None] * len(planes), f"{float(noise):.4g}"
     if isinstance(noise, (str, Path)):
         from .io import read_image
