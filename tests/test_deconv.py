@@ -1439,6 +1439,16 @@ def test_joint_noise_maps_weight_their_bands():
     with pytest.raises(ValueError, match="noise_sigmas or noise_maps, not both"):
         JointWaveletDeconvolution([sharp, wide], noise_sigmas=[0.01, 0.01]).fit(
             [a, b], noise_maps=[noise, None])
+    # a mapped band's level is its map's, not estimated: a constant band with a map
+    # warns that it is constant (with the map's level) instead of failing on a zero
+    # estimate, and the joint image stays finite
+    flat = np.full(sky.shape, 0.3)
+    with pytest.warns(UserWarning, match=r"images\[1\] is constant.*noise_sigma = 0.01"):
+        est = JointWaveletDeconvolution([sharp, wide], max_iter=50).fit(
+            [a, flat], noise_maps=[None, np.full(sky.shape, 0.01)])
+    assert est.noise_sigma_[1] == pytest.approx(0.01) and np.isfinite(est.image_).all()
+    with pytest.raises(ValueError, match=r"estimated for images\[1\] is 0"):
+        JointWaveletDeconvolution([sharp, wide], max_iter=50).fit([a, flat])
 
 
 def test_joint_image_is_never_worse_than_the_sharp_band_alone():

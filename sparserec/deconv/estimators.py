@@ -305,8 +305,10 @@ def _check_signal(image, sigma: float, name: str):
     values, sigma = values / unit, sigma / unit
     spread = float(values.var()) if values.size else 0.0
     if spread == 0:
-        warnings.warn(f"{name} is constant: nothing to deconvolve (noise_sigma = 0, no "
-                      "regularisation)", UserWarning, stacklevel=external_stacklevel())
+        level = "noise_sigma = 0, no regularisation" if sigma == 0 else \
+            f"noise_sigma = {sigma * unit:.3g}"
+        warnings.warn(f"{name} is constant: nothing to deconvolve ({level})", UserWarning,
+                      stacklevel=external_stacklevel())
     elif sigma > 0 and math.sqrt(spread) <= sigma * math.sqrt(1 + 4 * math.sqrt(2 / values.size)) \
             and np.abs(values - np.median(values)).max() <= sigma * norm.isf(5e-4 / values.size):
         warnings.warn(f"{name} holds no signal above its noise level (standard deviation "
@@ -1680,8 +1682,11 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
             raise ValueError("images must hold at least one band")
         return bands
 
-    def _check_bands(self, bands, *, estimate_noise: bool = True):
+    def _check_bands(self, bands, *, estimate_noise: bool = True, mapped=None):
+        """The PSFs, pixel ratios and noise levels of ``bands`` (``mapped``: ``{band:
+        level}`` of the bands whose level is their noise map's, not estimated)."""
         n = len(bands)
+        mapped = mapped or {}
         if self.psfs is None:
             raise ValueError("psfs must be given: one 2-D PSF per band")
         if getattr(self.psfs, "ndim", None) == 2:  # one PSF array, not a sequence of them
@@ -1706,8 +1711,9 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
         if not estimate_noise:
             sigmas = list(self.noise_sigma_)
         elif self.noise_sigmas is None:
-            sigmas = [self._estimate_noise(b, p if r == 1 else None)
-                      for b, p, r in zip(bands, psfs, ratios, strict=True)]
+            sigmas = [mapped[i] if i in mapped else self._estimate_noise(
+                b, p if r == 1 else None)
+                for i, (b, p, r) in enumerate(zip(bands, psfs, ratios, strict=True))]
         else:
             sigmas = list(np.atleast_1d(self.noise_sigmas))
             if len(sigmas) != n:
@@ -1749,8 +1755,7 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
         bands = self._bands(X, reset=True)
         k_sigma = self._check_settings()
         self._check_common_params(bands[0])  # the backend, where the noise is estimated
-        psfs, ratios, sigmas = self._check_bands(bands)
-        weights = [None] * len(bands)
+        weights, mapped = [None] * len(bands), {}
         if noise_maps is not None:
             if self.noise_sigmas is not None:
                 raise ValueError("give noise_sigmas or noise_maps, not both (a map's median "
@@ -1763,8 +1768,14 @@ class JointWaveletDeconvolution(_SparseDeconvolution):
                                  f"{len(bands)} band(s), {len(noise_maps)} map(s)")
             for i, m in enumerate(noise_maps):
                 if m is not None:
-                    sigmas[i], w = _noise_map_weights(m, bands[i], f"noise_maps[{i}]")
-                    bands[i], weights[i] = _masked_by_map(bands[i], w)
+                    mapped[i], weights[i] = _noise_map_weights(m, bands[i],
+                                                               f"noise_maps[{i}]")
+        # a mapped band's level is its map's median: the others' are estimated on them
+        # as given (a band's map masks its pixels after)
+        psfs, ratios, sigmas = self._check_bands(bands, mapped=mapped)
+        for i, w in enumerate(weights):
+            if w is not None:
+                bands[i], weights[i] = _masked_by_map(bands[i], w)
         self.noise_sigma_ = np.asarray(sigmas, dtype=np.float64)
         for i, (b, s) in enumerate(zip(bands, sigmas, strict=True)):
             _check_signal(b, s, f"images[{i}]")
