@@ -1331,7 +1331,8 @@ class WaveletDeconvolution(_SparseDeconvolution):
     times its atom's blurred norm times the root of the mean weight of the pixels the
     atom sees: :func:`~sparserec.deconv.noise.observed_energies`), and SURE is Stein's
     for the map's diagonal covariance (a probe scaled by ``σ_i / σ_ref``). A 3-D stack
-    keeps one threshold per scale, from ``σ_ref``.
+    takes one threshold per scale and plane, from the mean weight of each plane
+    (:func:`~sparserec.deconv.volume.plane_weights`).
 
     References
     ----------@REFS@

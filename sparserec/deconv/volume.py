@@ -35,7 +35,7 @@ from sklearn.utils import Bunch
 from .forward import BlurModel, object_grid
 from .starlet import B3_SPLINE, Starlet, _mirror_index, smooth_nd, starlet_steps
 
-__all__ = ["deconvolve_stack", "plane_noise_std"]
+__all__ = ["deconvolve_stack", "plane_noise_std", "plane_weights"]
 
 
 def plane_noise_std(psf, steps, n_scales: int) -> np.ndarray:
@@ -55,6 +55,48 @@ def plane_noise_std(psf, steps, n_scales: int) -> np.ndarray:
         blurred = fftconvolve(phi.adjoint(e), psf, mode="full")
         levels.append(float(np.sqrt((blurred**2).sum())))
     return np.asarray(levels)
+
+
+def plane_weights(psf, steps, n_scales: int, roots, offset: int, depth: int):
+    """Per object plane ``p``, the root of the mean weight ``W`` that the blurred atom of
+    each detail scale sees: ``√(Σ_d e_j(d) w̄(p + d) / Σ_d e_j(d) s(p + d))`` with
+    ``e_j(d)`` the energy of its blurred profile in the plane ``d`` away, ``w̄`` the
+    sum of a frame plane's weights over its pixel count, and ``s`` its observed fraction
+    — the z-profile of the noise that the weighted data term gives each coefficient (the
+    2-D images' :func:`~sparserec.deconv.noise.observed_energies`, averaged over each
+    plane: a noise that changes with depth, as it does through a thick sample, changes
+    the thresholds plane by plane). An atom that sees under a millionth of its
+    energy's observed planes (past the frame) keeps 1, as in 2-D. ``roots`` is ``√W``
+    on the frame (0 where masked, as :class:`~sparserec.deconv.forward.BlurModel` holds
+    it). Returns an array of shape ``(n_scales - 1, depth)`` (``depth`` the object grid's
+    planes, ``offset`` the frame's first one)."""
+    from scipy.signal import fftconvolve
+
+    w = np.zeros(depth)
+    seen = np.zeros(depth)
+    for z, plane in enumerate(roots):  # a plane at a time: no copy of the stack
+        plane = plane.astype(np.float64)
+        w[offset + z] = float(np.mean(plane * plane))
+        seen[offset + z] = float(np.mean(plane > 0))
+    reach = [sum(2 * s[a] for s in steps) for a in range(len(psf.shape))]
+    shape = tuple(2 * r + 1 for r in reach)
+    phi = Starlet(shape, n_scales, dtype=np.float64)
+    phi.steps = steps
+    out = np.ones((n_scales - 1, depth))
+    for j in range(n_scales - 1):
+        e = np.zeros(phi.coeff_shape)
+        e[(j,) + tuple(reach)] = 1.0
+        blurred = fftconvolve(phi.adjoint(e), psf, mode="full")
+        profile = (blurred**2).sum(axis=tuple(range(1, blurred.ndim)))  # centre: reach + k//2
+        centre = reach[0] + psf.shape[0] // 2
+        # Σ_d e(d) v(p + d): a correlation with the profile
+        num = np.correlate(np.pad(w, (centre, len(profile) - 1 - centre)), profile, "valid")
+        den = np.correlate(np.pad(seen, (centre, len(profile) - 1 - centre)), profile,
+                           "valid")
+        floor = 1e-6 * profile.sum()
+        out[j] = np.where(den > floor, np.sqrt(np.clip(num, 0, None) / np.maximum(den, floor)),
+                          1.0)
+    return out
 
 
 def _extrapolate(prev, x, beta):
@@ -112,11 +154,12 @@ def _smooth_in_place(c, steps, visit):
 
 
 def _shrink_sum(z, out, steps, thresholds):
-    """``out = R S_t Φ z`` one scale at a time, in place in ``z`` (overwritten)."""
+    """``out = R S_t Φ z`` one scale at a time, in place in ``z`` (overwritten);
+    ``thresholds[j][p]`` is scale ``j``'s on plane ``p``."""
     for j, t in enumerate(thresholds):
         def visit(p, old, new, t=t, first=j == 0):
             w = old - new
-            w -= np.clip(w, -t, t)
+            w -= np.clip(w, -t[p], t[p])
             if first:
                 out[p] = w
             else:
@@ -173,8 +216,13 @@ def deconvolve_stack(image, psf, *, sigma: float, k_sigma, n_scales: int, sampli
     steps = starlet_steps(shape, n_scales, sampling)
     tau = 1.0 / model.lipschitz
     levels = plane_noise_std(psf, steps, n_scales)
-    thresholds = [np.float32(tau * k * sigma / scale * s)
-                  for k, s in zip(np.broadcast_to(k_sigma, levels.shape), levels, strict=True)]
+    # one threshold per plane and scale under a noise map (the noise it carries there)
+    means = np.ones((n_scales - 1, 1)) if pixel_weights is None else plane_weights(
+        psf, steps, n_scales, model.masks[0], offset[0], shape[0])
+    thresholds = [np.broadcast_to((tau * k * sigma / scale * s * r).astype(np.float32),
+                                  (shape[0],))
+                  for k, s, r in zip(np.broadcast_to(k_sigma, levels.shape), levels, means,
+                                     strict=True)]
     data, seen = model.data[0], model.masks[0]
     if seen is not None and not seen.all():  # masked voxels start at the median
         seen = seen > 0
