@@ -27,10 +27,14 @@ Run ``python benchmarks/bench_deconv.py`` (full: hubble_deep_field 872 x 1000, c
    Wiener (balance), and unsupervised Wiener. Printed per cell: noise estimate / truth,
    PSNR (full; interior − full), SSIM, margin over the best baseline, iterations,
    ConvergenceWarnings, time, the chosen wavelet and k, and the worst isolated star's
-   aperture-flux error on ``stars`` (relative, and in units of its Cramér–Rao bound);
-   then the worst and median margin.
+   aperture-flux error on the synthetic fields (relative, and in units of its
+   Cramér–Rao bound); then the worst and median margin.
 3. Speed target: a 1000 x 1000 image, 5 starlet scales, 200 Condat–Vũ iterations, numba
    backend with the machine's cores (target < 10 s on 2 cores); NumPy backend for scale.
+   ``--heldout``: the same on 20 cells of images (astronaut, coins, moon, grass, two more
+   synthetic fields, a very bright sky field), PSFs (Gaussian FWHM 2.5 px and σ = 2 px,
+   Moffat β = 4, a disk, an elongated Gaussian, an 11-pixel diagonal motion), noise
+   levels (0.01 % to 3 %) and sizes (128² to 224²) on which no default was chosen.
 4. ``--only joint``: ``JointWaveletDeconvolution`` (defaults) on two bands of one scene —
    a sharp, noisy band (Moffat FWHM 2 px) and a deep, blurred one (Gaussian FWHM 6 px,
    its pixels 2 × 2 binned) — on a star-and-galaxy field and a camera crop × three noise
@@ -225,12 +229,17 @@ def main(argv=None):
                         help="sections to run")
     parser.add_argument("--matrix", action="store_true",
                         help="defaults on images x PSFs x noise levels against oracle baselines")
+    parser.add_argument("--heldout", action="store_true",
+                        help="defaults on images x PSFs x noise levels chosen on nothing")
     parser.add_argument("--jobs", type=int, default=1,
-                        help="--matrix: cells run in this many processes (one thread each)")
-    parser.add_argument("--json", help="--matrix: also write the rows to this JSON file")
+                        help="--matrix, --heldout: cells run in this many processes (one "
+                        "thread each)")
+    parser.add_argument("--json", help="--matrix, --heldout: also write the rows to this "
+                        "JSON file")
     args = parser.parse_args(argv)
-    if args.matrix:
-        rows = matrix(args.quick, jobs=args.jobs)
+    if args.matrix or args.heldout:
+        rows = matrix(args.quick, jobs=args.jobs) if args.matrix else \
+            heldout(jobs=args.jobs)
         if args.json:
             import json
 
@@ -263,23 +272,69 @@ MATRIX_PSFS = {
 }
 MATRIX_NOISE = (0.005, 0.02)
 POINT_SOURCE = ("hubble", "stars", "sky")
+#: synthetic fields: (stars, galaxies, flux range, seed); "stars2", "galaxies" and the
+#: bright "sky-bright" (the unit tests' field, its noise a 1e-4 of the range) are held out
+SKY_FIELDS = {"stars": (25, 0, (5, 50), 3), "sky": (15, 12, (5, 50), 4),
+              "stars2": (30, 5, (3, 80), 11), "galaxies": (4, 20, (5, 50), 12),
+              "sky-bright": (8, 4, (20, 200), 9)}
+
+
+def _disk_psf(radius, n=15):
+    r = np.hypot(*np.mgrid[-(n // 2):n // 2 + 1, -(n // 2):n // 2 + 1])
+    disk = (r <= radius).astype(float)
+    return disk / disk.sum()
+
+
+def _elongated_psf(n=17, angle=30.0, sigmas=(2.2, 0.9)):
+    y, x = np.mgrid[-(n // 2):n // 2 + 1, -(n // 2):n // 2 + 1]
+    a = np.deg2rad(angle)
+    u, v = x * np.cos(a) + y * np.sin(a), -x * np.sin(a) + y * np.cos(a)
+    psf = np.exp(-u**2 / (2 * sigmas[0]**2) - v**2 / (2 * sigmas[1]**2))
+    return psf / psf.sum()
+
+
+#: --heldout: PSFs, images, noise levels and sizes that no default was chosen on
+HELDOUT_PSFS = {
+    "gauss2.5": lambda: gaussian_psf(13, fwhm=2.5),
+    "gauss-sigma2": lambda: gaussian_psf(25, sigma=2.0),
+    "moffat4": lambda: moffat_psf(19, fwhm=4.0, beta=4.0),
+    "disk3": lambda: _disk_psf(3),
+    "elongated": _elongated_psf,
+    "diag11": lambda: np.eye(11)[::-1] / 11,
+}
+HELDOUT_CELLS = [  # (image, PSF, noise, size)
+    ("astronaut", "moffat4", 0.01, 160), ("astronaut", "elongated", 0.03, 160),
+    ("astronaut", "moffat4", 0.003, 200), ("coins", "gauss2.5", 0.01, 224),
+    ("coins", "disk3", 0.03, 160), ("coins", "diag11", 0.01, 160),
+    ("coins", "gauss2.5", 0.003, 176), ("moon", "moffat4", 0.03, 224),
+    ("moon", "elongated", 0.01, 160), ("grass", "gauss2.5", 0.03, 160),
+    ("grass", "disk3", 0.01, 224), ("grass", "diag11", 0.03, 160),
+    ("stars2", "moffat4", 0.01, 160), ("stars2", "elongated", 0.03, 224),
+    ("stars2", "disk3", 0.003, 192), ("galaxies", "gauss2.5", 0.01, 160),
+    ("galaxies", "disk3", 0.03, 160), ("galaxies", "diag11", 0.01, 224),
+    ("sky-bright", "gauss-sigma2", 1e-4, 128), ("sky-bright", "moffat4", 1e-4, 160),
+]
 
 
 def _scene(name, size, margin):
     """A ``size + 2 margin`` square scene in [0, 1] (the star fields: with their catalogue)."""
     n = size + 2 * margin
-    if name in ("stars", "sky"):
-        field = make_sky_field((n, n), n_stars=25 if name == "stars" else 15,
-                               n_galaxies=0 if name == "stars" else 12,
-                               flux_range=(5, 50), random_state=3 if name == "stars" else 4)
+    if name in SKY_FIELDS:
+        n_stars, n_galaxies, flux_range, seed = SKY_FIELDS[name]
+        field = make_sky_field((n, n), n_stars=n_stars, n_galaxies=n_galaxies,
+                               flux_range=flux_range, random_state=seed)
         peak = field.image.max()
         field.image = field.image / peak
         field.fluxes = field.fluxes / peak
         return field.image, field
-    source = {"hubble": "hubble_deep_field", "camera": "camera", "brick": "brick",
-              "text": "text"}[name]
-    img = load_image(source) if source in ("hubble_deep_field", "camera") else \
-        getattr(__import__("skimage.data", fromlist=["x"]), source)() / 255.0
+    source = {"hubble": "hubble_deep_field", "camera": "camera"}.get(name, name)
+    if source in ("hubble_deep_field", "camera"):
+        img = load_image(source)
+    else:  # a scikit-image sample (colour ones in grey)
+        from skimage.color import rgb2gray
+
+        img = getattr(__import__("skimage.data", fromlist=["x"]), source)()
+        img = rgb2gray(img) if img.ndim == 3 else img / 255.0
     if min(img.shape) < n:  # text is 172 px high: extend it by reflection
         img = np.pad(img, [(0, max(0, n - s)) for s in img.shape], mode="symmetric")
     r0 = (img.shape[0] - n) // 2
@@ -369,7 +424,7 @@ def matrix_cell(name, pname, psf, noise, size, seed, settings=None):
             "k": getattr(est, "threshold_", est.k_sigma),
             **dict(zip(("flux err", "flux err / bound"), _star_flux_errors(
                 ours, field, margin, _true_sigma(scene, psf, margin, noise)
-                / np.linalg.norm(psf / psf.sum())) if name == "stars"
+                / np.linalg.norm(psf / psf.sum())) if field is not None
                 else (float("nan"),) * 2, strict=True))}
 
 
@@ -387,7 +442,21 @@ def matrix(quick: bool, settings=None, jobs: int = 1):
     noises = (0.02,) if quick else MATRIX_NOISE
     cells = [(name, pname, make_psf(), noise, size) for name in images
              for pname, make_psf in MATRIX_PSFS.items() for noise in noises]
-    cells = [cell + (seed, settings) for seed, cell in enumerate(cells)]
+    return run_cells(cells, settings, jobs)
+
+
+def heldout(settings=None, jobs: int = 1):
+    """The defaults on ``HELDOUT_CELLS``: a check that what was chosen on the matrix
+    holds elsewhere (other photographs, fields, PSFs, noise levels and sizes; seeds 100+)."""
+    cells = [(name, pname, HELDOUT_PSFS[pname](), noise, size)
+             for name, pname, noise, size in HELDOUT_CELLS]
+    return run_cells(cells, settings, jobs, first_seed=100)
+
+
+def run_cells(cells, settings=None, jobs: int = 1, first_seed: int = 0):
+    """Run ``matrix_cell`` on ``(image, PSF name, PSF, noise, size)`` cells (seeds from
+    ``first_seed``), print each row, the table and the summary; return the rows."""
+    cells = [cell + (seed, settings) for seed, cell in enumerate(cells, first_seed)]
     if jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
 
