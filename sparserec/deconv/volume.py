@@ -38,23 +38,27 @@ from .starlet import B3_SPLINE, Starlet, _mirror_index, smooth_nd, starlet_steps
 __all__ = ["deconvolve_stack", "plane_noise_std", "plane_weights"]
 
 
+def _blurred_atoms(psf, steps, n_scales: int):
+    """The starlet atom of each detail scale, blurred by ``psf`` (``mode="full"``), on a
+    grid just large enough to hold it; its centre plane is ``reach + k // 2``. Yields
+    ``(blurred, centre)`` finest first."""
+    from scipy.signal import fftconvolve
+
+    reach = [sum(2 * s[a] for s in steps) for a in range(len(psf.shape))]
+    phi = Starlet(tuple(2 * r + 1 for r in reach), n_scales, dtype=np.float64)
+    phi.steps = steps
+    for j in range(n_scales - 1):
+        e = np.zeros(phi.coeff_shape)
+        e[(j,) + tuple(reach)] = 1.0
+        yield fftconvolve(phi.adjoint(e), psf, mode="full"), reach[0] + psf.shape[0] // 2
+
+
 def plane_noise_std(psf, steps, n_scales: int) -> np.ndarray:
     """``‖H Φ_jᵀ e‖`` for each detail plane ``j``: the noise level that ``Hᵀ`` and the
     starlet give a unit white noise, on a grid just large enough to hold the atoms
     blurred (exact away from the boundaries, independent of the stack's size)."""
-    from scipy.signal import fftconvolve
-
-    reach = [sum(2 * s[a] for s in steps) for a in range(len(psf.shape))]
-    shape = tuple(2 * r + 1 for r in reach)
-    phi = Starlet(shape, n_scales, dtype=np.float64)
-    phi.steps = steps
-    levels = []
-    for j in range(n_scales - 1):
-        e = np.zeros(phi.coeff_shape)
-        e[(j,) + tuple(reach)] = 1.0
-        blurred = fftconvolve(phi.adjoint(e), psf, mode="full")
-        levels.append(float(np.sqrt((blurred**2).sum())))
-    return np.asarray(levels)
+    return np.asarray([float(np.sqrt((blurred**2).sum()))
+                       for blurred, _ in _blurred_atoms(psf, steps, n_scales)])
 
 
 def plane_weights(psf, steps, n_scales: int, roots, offset: int, depth: int):
@@ -70,29 +74,19 @@ def plane_weights(psf, steps, n_scales: int, roots, offset: int, depth: int):
     on the frame (0 where masked, as :class:`~sparserec.deconv.forward.BlurModel` holds
     it). Returns an array of shape ``(n_scales - 1, depth)`` (``depth`` the object grid's
     planes, ``offset`` the frame's first one)."""
-    from scipy.signal import fftconvolve
-
     w = np.zeros(depth)
     seen = np.zeros(depth)
     for z, plane in enumerate(roots):  # a plane at a time: no copy of the stack
         plane = plane.astype(np.float64)
         w[offset + z] = float(np.mean(plane * plane))
         seen[offset + z] = float(np.mean(plane > 0))
-    reach = [sum(2 * s[a] for s in steps) for a in range(len(psf.shape))]
-    shape = tuple(2 * r + 1 for r in reach)
-    phi = Starlet(shape, n_scales, dtype=np.float64)
-    phi.steps = steps
     out = np.ones((n_scales - 1, depth))
-    for j in range(n_scales - 1):
-        e = np.zeros(phi.coeff_shape)
-        e[(j,) + tuple(reach)] = 1.0
-        blurred = fftconvolve(phi.adjoint(e), psf, mode="full")
-        profile = (blurred**2).sum(axis=tuple(range(1, blurred.ndim)))  # centre: reach + k//2
-        centre = reach[0] + psf.shape[0] // 2
-        # Σ_d e(d) v(p + d): a correlation with the profile
-        num = np.correlate(np.pad(w, (centre, len(profile) - 1 - centre)), profile, "valid")
-        den = np.correlate(np.pad(seen, (centre, len(profile) - 1 - centre)), profile,
-                           "valid")
+    for j, (blurred, centre) in enumerate(_blurred_atoms(psf, steps, n_scales)):
+        profile = (blurred**2).sum(axis=tuple(range(1, blurred.ndim)))
+        # Σ_d e(d) v(p + d): a correlation with the profile (d from its centre plane)
+        pad = (centre, len(profile) - 1 - centre)
+        num = np.correlate(np.pad(w, pad), profile, "valid")
+        den = np.correlate(np.pad(seen, pad), profile, "valid")
         floor = 1e-6 * profile.sum()
         out[j] = np.where(den > floor, np.sqrt(np.clip(num, 0, None) / np.maximum(den, floor)),
                           1.0)
