@@ -73,7 +73,20 @@ def plane_weights(psf, steps, n_scales: int, roots, offset: int, depth: int):
     energy's observed planes (past the frame) keeps 1, as in 2-D. ``roots`` is ``√W``
     on the frame (0 where masked, as :class:`~sparserec.deconv.forward.BlurModel` holds
     it). Returns an array of shape ``(n_scales - 1, depth)`` (``depth`` the object grid's
-    planes, ``offset`` the frame's first one)."""
+    planes, ``offset`` the frame's first one).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sparserec.deconv.starlet import starlet_steps
+    >>> from sparserec.deconv.volume import plane_weights
+    >>> psf = np.ones((3, 3, 3)) / 27
+    >>> roots = np.ones((8, 16, 16))
+    >>> roots[4:] = 0.5  # the deeper half 2 times noisier: a quarter of the weight
+    >>> means = plane_weights(psf, starlet_steps((12, 16, 16), 3), 3, roots, 2, 12)
+    >>> means[0, :3].round(2).tolist(), means[0, -3:].round(2).tolist()
+    ([1.0, 1.0, 1.0], [0.5, 0.5, 0.5])
+    """
     w = np.zeros(depth)
     seen = np.zeros(depth)
     for z, plane in enumerate(roots):  # a plane at a time: no copy of the stack
