@@ -83,8 +83,8 @@ def plane_weights(psf, steps, n_scales: int, roots, offset: int, depth: int):
     >>> psf = np.ones((3, 3, 3)) / 27
     >>> roots = np.ones((8, 16, 16))
     >>> roots[4:] = 0.5  # the deeper half 2 times noisier: a quarter of the weight
-    >>> means = plane_weights(psf, starlet_steps((12, 16, 16), 3), 3, roots, 2, 12)
-    >>> means[0, :3].round(2).tolist(), means[0, -3:].round(2).tolist()
+    >>> rooted = plane_weights(psf, starlet_steps((12, 16, 16), 3), 3, roots, 2, 12)
+    >>> rooted[0, :3].round(2).tolist(), rooted[0, -3:].round(2).tolist()
     ([1.0, 1.0, 1.0], [0.5, 0.5, 0.5])
     """
     w = np.zeros(depth)
@@ -223,12 +223,13 @@ def deconvolve_stack(image, psf, *, sigma: float, k_sigma, n_scales: int, sampli
     steps = starlet_steps(shape, n_scales, sampling)
     tau = 1.0 / model.lipschitz
     levels = plane_noise_std(psf, steps, n_scales)
-    # one threshold per plane and scale under a noise map (the noise it carries there)
-    means = np.ones((n_scales - 1, 1)) if pixel_weights is None else plane_weights(
+    # one threshold per plane and scale under a noise map (the noise it carries there:
+    # times the root of the mean weight its atom sees)
+    roots = np.ones((n_scales - 1, 1)) if pixel_weights is None else plane_weights(
         psf, steps, n_scales, model.masks[0], offset[0], shape[0])
     thresholds = [np.broadcast_to((tau * k * sigma / scale * s * r).astype(np.float32),
                                   (shape[0],))
-                  for k, s, r in zip(np.broadcast_to(k_sigma, levels.shape), levels, means,
+                  for k, s, r in zip(np.broadcast_to(k_sigma, levels.shape), levels, roots,
                                      strict=True)]
     data, seen = model.data[0], model.masks[0]
     if seen is not None and not seen.all():  # masked voxels start at the median
