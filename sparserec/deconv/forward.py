@@ -119,6 +119,7 @@ class BlurModel:
             self.data.append(xp.where(bad, 0, y) if has_bad else y)
             self.spectra.append(transfer_function(xp.asarray(h, dtype=self.dtype),
                                                   self.object_shape))
+        self._adjoint_spectra = {}  # b: (spectrum, w_b conj(spectrum))
         self._embed = [] if self._lean else \
             [xp.zeros(self.object_shape, dtype=self.dtype) for _ in images]
 
@@ -182,9 +183,19 @@ class BlurModel:
             if self.masks[b] is not None:
                 r = r * self.masks[b]
             spec = self._forward_fft(self._embed_residual(b, r))
-            spec *= self.spectra[b].conj() * self.dtype.type(self.weights[b])
+            spec *= self._adjoint_spectrum(b)
             total = spec if total is None else total + spec
         return self._inverse_fft(total)
+
+    def _adjoint_spectrum(self, b):
+        """``w_b conj(ĥ_b)``, made once per spectrum (the solvers' adjoint runs every
+        iteration; the 3-D stacks may replace a spectrum, which makes it anew)."""
+        spectrum = self.spectra[b]
+        cached = self._adjoint_spectra.get(b)
+        if cached is None or cached[0] is not spectrum:
+            cached = (spectrum, spectrum.conj() * self.dtype.type(self.weights[b]))
+            self._adjoint_spectra[b] = cached
+        return cached[1]
 
     # ------------------------------------------------------------------ lean (3-D stacks)
     def _lean_buffer(self, x):

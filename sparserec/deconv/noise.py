@@ -396,7 +396,7 @@ def observed_energies(transform, model, group: int) -> list:
     if any(r != 1 for r in model.ratios):
         raise ValueError("per-position noise levels need unbinned bands (pixel ratios 1)")
     full = atom_energies(transform, model, group)
-    spec = model._forward_fft(xp.asarray(transform.atom(int(group)), dtype=model.dtype))
+    spec = None
     centre = tuple(n // 2 for n in model.object_shape)
     energies = []
     for b, root in enumerate(model.masks):
@@ -404,6 +404,9 @@ def observed_energies(transform, model, group: int) -> list:
         if weights is None or bool(((weights == 0) | (weights == 1)).all()):
             energies.append(full[b])  # unit weights on every observed pixel
             continue
+        if spec is None:
+            spec = model._forward_fft(xp.asarray(transform.atom(int(group)),
+                                                 dtype=model.dtype))
         blurred = model._inverse_fft(spec * model.spectra[b]).astype(np.float64)
         profile = model._forward_fft(blurred * blurred).conj()
 
