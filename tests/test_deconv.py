@@ -1343,6 +1343,37 @@ def test_stationary_haar_numba_kernels_follow_the_rolls(shape, n_scales, rng):
     assert fused.forward(x, out=out) is out
 
 
+def test_stationary_haar_numba_kernels_do_not_depend_on_memory_alignment(rng):
+    """Bit for bit the same output wherever the arrays start: a vectorised loop whose
+    arithmetic may be reassociated (fastmath) rounds its aligned body and its peeled
+    ends differently, and the peel depends on the address (the fit then depended on
+    the allocator: 2e-6 between two runs of one star field under load)."""
+    from sparserec.deconv import _numba
+
+    shape = (200, 200)
+    planes = [rng.normal(size=shape).astype(np.float32) for _ in range(4)]
+
+    def placed(values, offset):  # values copied to an address `offset` floats past 64 B
+        flat = np.empty(values.size + 32, np.float32)
+        start = (-flat.ctypes.data // 4) % 16 + offset
+        out = flat[start:start + values.size].reshape(values.shape)
+        out[...] = values
+        return out
+
+    for lag in (1, 2, 4, 8):
+        synth, anal = [], []
+        for offset_in, offset_out in [(k, 3 * k % 16) for k in range(16)] + [(0, 1)]:
+            out = placed(np.zeros(shape, np.float32), offset_out)
+            _numba.haar_synthesis_level(*[placed(p, offset_in) for p in planes], lag, out)
+            synth.append(out.copy())
+            outs = [placed(np.zeros(shape, np.float32), offset_out) for _ in range(4)]
+            _numba.haar_analysis_level(placed(planes[0], offset_in), lag, *outs)
+            anal.append(np.stack(outs))
+        for results in (synth, anal):
+            for other in results[1:]:
+                np.testing.assert_array_equal(other, results[0])
+
+
 def test_stationary_haar_is_a_parseval_frame_with_its_adjoint(rng):
     from sparserec.deconv.wavelets import StationaryHaar
 

@@ -182,7 +182,7 @@ def fista_step(alpha, grad, step, lam, momentum, prev, partial):
         partial[k, 2] = l1
 
 
-@njit(inline="always", fastmath=True)
+@njit(inline="always")
 def _haar_analysis_stretch(r, q, start, stop, shift, ll, hl, lh, hh):
     for j in range(start, stop):
         a, b, d, e = r[j], r[j + shift], q[j], q[j + shift]
@@ -193,7 +193,7 @@ def _haar_analysis_stretch(r, q, start, stop, shift, ll, hl, lh, hh):
         hh[j] = 0.25 * (t1 - t2)
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True)
 def haar_analysis_level(c, lag, ll, hh, hl, lh):
     """One level of the stationary Haar frame (periodic), fused over both axes.
 
@@ -201,7 +201,9 @@ def haar_analysis_level(c, lag, ll, hh, hl, lh):
     shape): ``ll = (a+b+d+e)/4``, ``hl = (a+b-d-e)/4``, ``lh = (a-b+d-e)/4``,
     ``hh = (a-b-d+e)/4`` — the four products of the filters ``(δ₀ ± δ_s)/2`` per axis.
     The columns run in two stretches, before and after the wrap, so that neither loop
-    branches (and both vectorise: twice as fast as one loop with the wrap inside).
+    branches (and both vectorise: twice as fast as one loop with the wrap inside). No
+    ``fastmath`` here or in the synthesis: it let the vectorised body round otherwise
+    than the peeled ends, whose extent depends on the arrays' addresses.
     """
     n0, n1 = c.shape
     k0, k1 = lag % n0, lag % n1
@@ -214,7 +216,7 @@ def haar_analysis_level(c, lag, ll, hh, hl, lh):
                                hh[i])
 
 
-@njit(inline="always", fastmath=True)
+@njit(inline="always")
 def _haar_synthesis_stretch(rows, start, stop, shift, o):
     a, b, c, d, e, f, g, h = rows
     for j in range(start, stop):
@@ -222,7 +224,7 @@ def _haar_synthesis_stretch(rows, start, stop, shift, o):
         o[j] = 0.25 * (o[j] + (a[m] + b[m] - c[m] - d[m]) + (e[m] - f[m] - g[m] + h[m]))
 
 
-@njit(parallel=True, cache=True, fastmath=True)
+@njit(parallel=True, cache=True)
 def haar_synthesis_level(ll, hh, hl, lh, lag, out):
     """The adjoint of :func:`haar_analysis_level`: each coefficient at ``p`` returns to
     ``c`` at ``p``, ``p + (0, s)``, ``p + (s, 0)`` and ``p + (s, s)`` with the signs of
